@@ -1,0 +1,536 @@
+"""scikit-learn estimators built on networks of neural arithmetic units."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._network import ArithmeticNetwork
+from ._training import ArithmeticNet, HoldOut, RestartSelection, StepProgressBar, TensorDataset
+from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS
+
+__all__ = ["NALURegressor", "NMURegressor"]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+#: Optimiser steps between two evaluations of the held-out loss.
+_STEPS_PER_EPOCH = 500
+#: Floating-point type of the weights and data during training and prediction.
+_DTYPE = torch.float64
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _check_real(name, value, minimum=0.0, maximum=math.inf, *, open_minimum=False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > minimum if open_minimum else value >= minimum) and value <= maximum
+    if not ok:
+        bound = f"> {minimum}" if open_minimum else f">= {minimum}"
+        if maximum < math.inf:
+            bound += f" and <= {maximum}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+
+
+class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
+    """Shared implementation of the arithmetic-unit regressors.
+
+    Subclasses set ``_unit_family`` (the unit names they accept) and document their
+    defaults; everything else is shared so that a hyperparameter means the same
+    thing in every estimator.
+    """
+
+    _unit_family: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        units,
+        *,
+        hidden_size=2,
+        n_restarts=1,
+        regularizer_strength=0.0,
+        regularizer_start=0,
+        regularizer_end=0,
+        regularizer_shape="linear",
+        oob_mode="clip",
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=128,
+        max_steps=5000,
+        validation_fraction=0.1,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.units = units
+        self.hidden_size = hidden_size
+        self.n_restarts = n_restarts
+        self.regularizer_strength = regularizer_strength
+        self.regularizer_start = regularizer_start
+        self.regularizer_end = regularizer_end
+        self.regularizer_shape = regularizer_shape
+        self.oob_mode = oob_mode
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- validation ---------------------------------------------------------------
+    def _layer_units(self) -> tuple[str, ...]:
+        units = (self.units,) * 2 if isinstance(self.units, str) else self.units
+        try:
+            units = tuple(units)
+        except TypeError:
+            units = ()
+        family = ", ".join(repr(u) for u in self._unit_family)
+        if not units or not all(isinstance(u, str) for u in units):
+            raise ValueError(
+                f"units must be a unit name or a non-empty tuple of unit names "
+                f"(one per layer) from {family}; got {self.units!r}."
+            )
+        for unit in units:
+            if unit not in self._unit_family:
+                other = " (a unit of the other estimator)" if unit in UNITS else ""
+                raise ValueError(
+                    f"{type(self).__name__} does not know the unit {unit!r}{other}; "
+                    f"choose from {family}."
+                )
+        return units
+
+    def _optimizer_class(self):
+        if isinstance(self.optimizer, str):
+            try:
+                return _OPTIMIZERS[self.optimizer.lower()]
+            except KeyError:
+                raise ValueError(
+                    f"optimizer must be one of {sorted(_OPTIMIZERS)} or a "
+                    f"torch.optim.Optimizer subclass, got {self.optimizer!r}."
+                ) from None
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
+            return self.optimizer
+        raise ValueError(
+            f"optimizer must be one of {sorted(_OPTIMIZERS)} or a "
+            f"torch.optim.Optimizer subclass, got {self.optimizer!r}."
+        )
+
+    def _check_device(self) -> torch.device:
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}.") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
+        return device
+
+    def _validate_params(self):
+        units = self._layer_units()
+        _check_int("hidden_size", self.hidden_size, 1)
+        _check_int("n_restarts", self.n_restarts, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("max_steps", self.max_steps, 1)
+        _check_int("regularizer_start", self.regularizer_start, 0)
+        _check_int("regularizer_end", self.regularizer_end, 0)
+        _check_int("verbose", self.verbose, 0)
+        _check_real("regularizer_strength", self.regularizer_strength)
+        _check_real("lr", self.lr, open_minimum=True)
+        _check_real("validation_fraction", self.validation_fraction, 0.0, 0.5)
+        if self.regularizer_shape not in REGULARIZER_SHAPES:
+            raise ValueError(
+                f"regularizer_shape must be one of {REGULARIZER_SHAPES}, "
+                f"got {self.regularizer_shape!r}."
+            )
+        if self.oob_mode not in OOB_MODES:
+            raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {self.oob_mode!r}.")
+        return units, self._optimizer_class(), self._check_device()
+
+    # -- fit / predict --------------------------------------------------------------
+    def _to_tensor(self, a: np.ndarray, device: torch.device) -> torch.Tensor:
+        # torch.tensor copies: nothing the user passed in is ever shared or modified.
+        return torch.tensor(a, dtype=_DTYPE, device=device)
+
+    def fit(self, X, y):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Numeric inputs; column names of a DataFrame are kept as
+            ``feature_names_in_``. Inputs are used as they are: scaling them would
+            change the arithmetic the network has to learn.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        units, optimizer, device = self._validate_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        self._y_ndim = y.ndim
+        y2 = y.reshape(len(y), -1)
+        self.n_outputs_ = y2.shape[1]
+
+        rng = check_random_state(self.random_state)
+        init_seed, batch_seed, split_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
+
+        optimizer_params = {}
+        if optimizer in (torch.optim.Adam, torch.optim.AdamW):
+            # One fused kernel per step instead of a dozen small ones.
+            optimizer_params["optimizer__fused"] = True
+        callbacks = [("restart_selection", RestartSelection())]
+        if self.verbose:
+            callbacks.append(("progress", StepProgressBar()))
+        callbacks += list(self.callbacks or [])
+        self.net_ = ArithmeticNet(
+            ArithmeticNetwork,
+            module__in_features=X.shape[1],
+            module__out_features=self.n_outputs_,
+            module__units=units,
+            module__hidden_size=self.hidden_size,
+            module__n_copies=self.n_restarts,
+            module__oob_mode=self.oob_mode,
+            module__regularizer_shape=self.regularizer_shape,
+            module__seed=init_seed,
+            module__dtype=_DTYPE,
+            optimizer=optimizer,
+            **optimizer_params,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=math.ceil(self.max_steps / _STEPS_PER_EPOCH),
+            max_steps=self.max_steps,
+            steps_per_epoch=_STEPS_PER_EPOCH,
+            regularizer_strength=self.regularizer_strength,
+            regularizer_start=self.regularizer_start,
+            regularizer_end=self.regularizer_end,
+            train_split=HoldOut(self.validation_fraction, split_seed),
+            callbacks=callbacks,
+            device=device,
+            seed=batch_seed,
+            verbose=max(0, self.verbose - 1),
+        )
+        dataset = TensorDataset(self._to_tensor(X, device), self._to_tensor(y2, device))
+        self.net_.fit(dataset, None)
+        selection = dict(self.net_.callbacks_)["restart_selection"]
+        self.history_ = self.net_.history
+        self.n_steps_ = self.net_.n_steps_
+        self.best_restart_ = selection.best_copy_
+        self.best_step_ = selection.best_step_
+        self.validation_loss_ = selection.best_loss_
+        return self
+
+    def _predict_tensor(self, X) -> torch.Tensor:
+        module = self.net_.module_
+        module.eval()
+        with torch.no_grad():
+            return module(self._to_tensor(X, torch.device(self.net_.device)))
+
+    def predict(self, X):
+        """Predict with the kept network.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Inputs, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, float64; one-dimensional when ``y`` was.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
+        return y.ravel() if self._y_ndim == 1 else y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        # A network of arithmetic units fits arithmetic relations, not the
+        # generic data sets that scikit-learn's checks score against.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+
+class NALURegressor(_ArithmeticRegressor):
+    """Regressor built from units of the NALU family (Trask et al. 2018).
+
+    A small network of neural accumulators, trained through skorch, that learns
+    additions (``"nac"``), products and quotients (``"nac_mul"``), or a gated choice
+    between both (``"nalu"``), so that it extrapolates beyond the training range.
+
+    Parameters
+    ----------
+    units : str or tuple of str, default="nalu"
+        The unit of every layer (a string gives a two-layer network), or one unit
+        per layer. One of ``"nalu"``, ``"nac"`` (NAC+), ``"nac_mul"`` (NAC•),
+        ``"inalu"`` (iNALU), ``"npu"`` (Real NPU) and ``"linear"``.
+    hidden_size : int, default=2
+        Width of every hidden layer.
+    n_restarts : int, default=1
+        Independently initialised copies trained together in one batched model; the
+        copy with the lowest held-out loss is kept.
+    regularizer_strength : float, default=0.0
+        Weight ``λ_sparse`` of the sparsity regulariser, which pulls weights towards
+        {-1, 0, 1}. The NALU family is trained without one in the paper.
+    regularizer_start : int, default=0
+        Optimiser step at which the regulariser starts to grow.
+    regularizer_end : int, default=0
+        Optimiser step at which it reaches full strength.
+    regularizer_shape : {"linear", "squared"}, default="linear"
+        Shape of the sparsity regulariser.
+    oob_mode : {"clip", "regularized"}, default="clip"
+        How units with bounded weights keep them in bounds.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, default="adam"
+        The optimiser.
+    lr : float, default=1e-2
+        Learning rate.
+    batch_size : int, default=128
+        Rows per optimiser step, drawn at random from the training data.
+    max_steps : int, default=5000
+        Number of optimiser steps.
+    validation_fraction : float, default=0.1
+        Fraction of the training rows held out to choose the restart and the step
+        whose weights are kept (none below 20 rows).
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the network trains.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the batches and the held-out rows.
+    verbose : int, default=0
+        1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
+    callbacks : list of skorch callbacks, default=None
+        Extra callbacks for the skorch net.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The trained skorch net; ``net_.module_`` is the torch network.
+    history_ : skorch.History
+        Losses per evaluation (every 500 optimiser steps).
+    n_steps_ : int
+        Optimiser steps taken.
+    best_restart_ : int
+        Index of the restart that was kept.
+    best_step_ : int
+        Optimiser step whose weights were kept.
+    validation_loss_ : float
+        Held-out mean squared error of the kept weights.
+    n_features_in_ : int
+        Number of features seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in :meth:`fit`, when they are all strings.
+    n_outputs_ : int
+        Number of targets.
+
+    See Also
+    --------
+    NMURegressor : The NAU/NMU units, more reliable for addition, subtraction and
+        multiplication.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknalu import NALURegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(0, 10, size=(500, 3))
+    >>> y = X.sum(axis=1)
+    >>> est = NALURegressor(units="nac", random_state=0).fit(X, y)
+    >>> X_far = np.array([[100.0, 200.0, 300.0]])
+    >>> bool(abs(est.predict(X_far)[0] - 600) < 1)
+    True
+    """
+
+    _unit_family = ("nalu", "nac", "nac_mul", "inalu", "npu", "linear")
+
+    def __init__(
+        self,
+        units="nalu",
+        *,
+        hidden_size=2,
+        n_restarts=1,
+        regularizer_strength=0.0,
+        regularizer_start=0,
+        regularizer_end=0,
+        regularizer_shape="linear",
+        oob_mode="clip",
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=128,
+        max_steps=5000,
+        validation_fraction=0.1,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        super().__init__(
+            units,
+            hidden_size=hidden_size,
+            n_restarts=n_restarts,
+            regularizer_strength=regularizer_strength,
+            regularizer_start=regularizer_start,
+            regularizer_end=regularizer_end,
+            regularizer_shape=regularizer_shape,
+            oob_mode=oob_mode,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            validation_fraction=validation_fraction,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+
+
+class NMURegressor(_ArithmeticRegressor):
+    """Regressor built from neural addition and multiplication units.
+
+    The units of Madsen & Johansen (2020): the NAU adds and subtracts its inputs,
+    the NMU multiplies them. Their weights are kept in bounds and pulled towards
+    {-1, 0, 1} by a scheduled sparsity regulariser, so a fitted network computes an
+    exact formula and extrapolates far beyond the training range. The default
+    network, NAU → NMU, learns products of sums; ``units=("nau", "nau")`` learns sums
+    and differences.
+
+    Parameters
+    ----------
+    units : str or tuple of str, default=("nau", "nmu")
+        The unit of every layer (a string gives a two-layer network), or one unit
+        per layer. One of ``"nau"``, ``"nmu"``, ``"nmru"`` (NMU with reciprocals,
+        for division) and ``"linear"``.
+    hidden_size : int, default=2
+        Width of every hidden layer.
+    n_restarts : int, default=8
+        Independently initialised copies trained together in one batched model; the
+        copy with the lowest held-out loss is kept.
+    regularizer_strength : float, default=1.0
+        Weight ``λ_sparse`` of the sparsity regulariser.
+    regularizer_start : int, default=1000
+        Optimiser step at which the regulariser starts to grow.
+    regularizer_end : int, default=3000
+        Optimiser step at which it reaches full strength.
+    regularizer_shape : {"linear", "squared"}, default="squared"
+        Shape of the sparsity regulariser: ``"linear"`` is the paper's
+        ``min(|W|, |1 - |W||)``, ``"squared"`` is ``W² (1 - |W|)²``.
+    oob_mode : {"clip", "regularized"}, default="clip"
+        ``"clip"`` projects the weights into bounds after every step;
+        ``"regularized"`` penalises weights out of bounds instead.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, default="adam"
+        The optimiser.
+    lr : float, default=1e-2
+        Learning rate.
+    batch_size : int, default=128
+        Rows per optimiser step, drawn at random from the training data.
+    max_steps : int, default=5000
+        Number of optimiser steps.
+    validation_fraction : float, default=0.1
+        Fraction of the training rows held out to choose the restart and the step
+        whose weights are kept (none below 20 rows).
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the network trains.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the batches and the held-out rows.
+    verbose : int, default=0
+        1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
+    callbacks : list of skorch callbacks, default=None
+        Extra callbacks for the skorch net.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The trained skorch net; ``net_.module_`` is the torch network.
+    history_ : skorch.History
+        Losses per evaluation (every 500 optimiser steps).
+    n_steps_ : int
+        Optimiser steps taken.
+    best_restart_ : int
+        Index of the restart that was kept.
+    best_step_ : int
+        Optimiser step whose weights were kept.
+    validation_loss_ : float
+        Held-out mean squared error of the kept weights.
+    n_features_in_ : int
+        Number of features seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in :meth:`fit`, when they are all strings.
+    n_outputs_ : int
+        Number of targets.
+
+    See Also
+    --------
+    NALURegressor : The NAC/NALU units of Trask et al. (2018).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknalu import NMURegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(1, 2, size=(1000, 2))
+    >>> est = NMURegressor(random_state=0).fit(X, X[:, 0] * X[:, 1])
+    >>> est.predict(np.array([[5.0, 6.0]])).round(3)
+    array([30.])
+    """
+
+    _unit_family = ("nau", "nmu", "nmru", "linear")
+
+    def __init__(
+        self,
+        units=("nau", "nmu"),
+        *,
+        hidden_size=2,
+        n_restarts=8,
+        regularizer_strength=1.0,
+        regularizer_start=1000,
+        regularizer_end=3000,
+        regularizer_shape="squared",
+        oob_mode="clip",
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=128,
+        max_steps=5000,
+        validation_fraction=0.1,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        super().__init__(
+            units,
+            hidden_size=hidden_size,
+            n_restarts=n_restarts,
+            regularizer_strength=regularizer_strength,
+            regularizer_start=regularizer_start,
+            regularizer_end=regularizer_end,
+            regularizer_shape=regularizer_shape,
+            oob_mode=oob_mode,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            validation_fraction=validation_fraction,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )

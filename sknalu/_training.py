@@ -1,0 +1,399 @@
+"""Training machinery: a lean skorch net for arithmetic networks.
+
+skorch stays the training loop (callbacks, history, ``set_params`` routing); this
+module only overrides its small hooks:
+
+- ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
+  device and every optimiser step slices a random batch from them, instead of
+  collating samples through a ``DataLoader``;
+- ``get_loss``: the mean squared error of every copy plus the scheduled
+  regularisers of Madsen & Johansen (2020);
+- ``train_step``: counts optimiser steps and projects the weights back into bounds
+  after each one;
+- ``notify``: per-batch events go only to the callbacks that implement them, so a
+  step pays nothing for callbacks that act once per epoch.
+
+With these, a step of a network this small costs about what a hand-written torch
+loop costs, while callbacks, the history and ``set_params`` work as in skorch.
+
+The restart selection (which copy to keep) is a callback, :class:`RestartSelection`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback
+from skorch.utils import TeeGenerator
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+__all__ = [
+    "ArithmeticNet",
+    "HoldOut",
+    "RestartSelection",
+    "StepProgressBar",
+    "TensorDataset",
+    "regularizer_scale",
+]
+
+
+_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
+
+
+def regularizer_scale(step: int, start: int, end: int) -> float:
+    """The linear regulariser schedule ``s(t)`` of Madsen & Johansen (2020).
+
+    ``s(t) = max(0, min(1, (t - start) / (end - start)))``; a step function at
+    ``start`` when ``end <= start``.
+
+    Examples
+    --------
+    >>> regularizer_scale(0, 1000, 2000), regularizer_scale(1500, 1000, 2000)
+    (0.0, 0.5)
+    >>> regularizer_scale(5000, 1000, 2000)
+    1.0
+    """
+    if end <= start:
+        return float(step >= start)
+    return max(0.0, min(1.0, (step - start) / (end - start)))
+
+
+class TensorDataset(Dataset):
+    """Inputs and targets held as tensors, usually already on the training device."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], (None if self.y is None else self.y[i])
+
+
+class _RandomBatches:
+    """Random batches from a :class:`TensorDataset`, one per optimiser step.
+
+    skorch builds the training iterator once per fit and iterates it once per
+    epoch; each pass yields ``steps_per_epoch`` batches, fewer in the last epoch so
+    that training stops after exactly ``max_steps`` steps. All the indices of a pass
+    are drawn in one call, on the data's device, so a step costs one gather and no
+    host synchronisation. A batch as large as the data is the whole data, in order.
+    """
+
+    def __init__(self, dataset, net):
+        self.dataset = dataset
+        self.net = net
+
+    def _n_steps(self):
+        net = self.net
+        return max(0, min(net.steps_per_epoch, net.max_steps - net.n_steps_))
+
+    def __len__(self):
+        return self._n_steps()
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n, batch_size, n_steps = len(X), self.net.batch_size, self._n_steps()
+        if batch_size >= n:
+            for _ in range(n_steps):
+                yield X, y
+            return
+        index = torch.randint(
+            n, (n_steps, batch_size), generator=self.net.batch_generator_, device=X.device
+        )
+        for rows in index:
+            yield X.index_select(0, rows), y.index_select(0, rows)
+
+
+class _OrderedBatches:
+    """The data in order, in slices of ``batch_size`` rows (prediction, validation)."""
+
+    def __init__(self, dataset, batch_size):
+        self.dataset = dataset
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return max(1, math.ceil(len(self.dataset) / self.batch_size))
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        for start in range(0, len(X), self.batch_size):
+            stop = start + self.batch_size
+            yield X[start:stop], (None if y is None else y[start:stop])
+
+
+def _copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each copy: ``[K, batch, out]`` against ``[batch, out]``."""
+    if y_pred.dim() == y_true.dim():
+        return (y_pred - y_true).square().mean()
+    return (y_pred - y_true).square().mean(dim=(-1, -2))
+
+
+class ArithmeticNet(NeuralNetRegressor):
+    """skorch regressor that trains an :class:`~sknalu.ArithmeticNetwork`.
+
+    The training loss of a batch is
+
+    ``Σ_copies MSE + λ_sparse s(t) Σ_layers R_sparse + λ_oob Σ_layers R_oob``
+
+    with ``s(t)`` the linear schedule of :func:`regularizer_scale` over optimiser
+    steps. Summing (not averaging) over copies keeps each copy's gradient what it
+    would be if that copy trained alone. The validation loss reported in the
+    history is the mean squared error of the best copy.
+
+    Parameters
+    ----------
+    module : type
+        The network class, usually :class:`~sknalu.ArithmeticNetwork`.
+    regularizer_strength : float, default=0.0
+        ``λ_sparse``.
+    regularizer_start, regularizer_end : int, default=0
+        Optimiser steps at which the sparsity regulariser starts to grow and
+        reaches full strength.
+    oob_strength : float, default=1.0
+        ``λ_oob``; matters only for units with ``oob_mode="regularized"``.
+    max_steps : int, default=10000
+        Number of optimiser steps.
+    steps_per_epoch : int, default=500
+        Optimiser steps between two evaluations (one skorch epoch).
+    seed : int, default=0
+        Seed of the batch sampling.
+    **kwargs
+        Passed to :class:`skorch.NeuralNetRegressor`.
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        regularizer_strength=0.0,
+        regularizer_start=0,
+        regularizer_end=0,
+        oob_strength=1.0,
+        max_steps=10000,
+        steps_per_epoch=500,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(module, *args, **kwargs)
+        self.regularizer_strength = regularizer_strength
+        self.regularizer_start = regularizer_start
+        self.regularizer_end = regularizer_end
+        self.oob_strength = oob_strength
+        self.max_steps = max_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.seed = seed
+
+    # -- set-up -------------------------------------------------------------------
+    def initialize(self):
+        self.n_steps_ = 0
+        device = torch.device(self.device)
+        self.batch_generator_ = torch.Generator(device=device).manual_seed(int(self.seed))
+        return super().initialize()
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, Dataset):
+            return X
+        return TensorDataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            return _RandomBatches(dataset, self)
+        # Evaluation has no gradient to keep, so large slices are cheap.
+        return _OrderedBatches(dataset, max(self.batch_size, 8192))
+
+    # -- callbacks ------------------------------------------------------------------
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        # Which callbacks act on per-batch events; the others are skipped per step.
+        self.batch_listeners_ = {
+            event: [
+                cb
+                for _, cb in self.callbacks_
+                if not isinstance(cb, Callback)
+                or getattr(type(cb), event) is not getattr(Callback, event)
+            ]
+            for event in _BATCH_EVENTS
+        }
+        self.needs_oob_loss_ = self.oob_strength > 0 and any(
+            layer.oob_mode == "regularized" for layer in self.module_.layers
+        )
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def notify(self, method_name, **cb_kwargs):
+        listeners = getattr(self, "batch_listeners_", {}).get(method_name)
+        if listeners is None:
+            return super().notify(method_name, **cb_kwargs)
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in listeners:
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    # -- the step -----------------------------------------------------------------
+    def current_regularizer_scale(self) -> float:
+        """``λ_sparse s(t)`` at the current optimiser step."""
+        return self.regularizer_strength * regularizer_scale(
+            self.n_steps_, self.regularizer_start, self.regularizer_end
+        )
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        mse = _copy_mse(y_pred, y_true)
+        if not training:
+            return mse.min()
+        loss = mse.sum()
+        scale = self.current_regularizer_scale()
+        if scale > 0:
+            loss = loss + scale * self.module_.sparsity_loss().sum()
+        if self.needs_oob_loss_:
+            loss = loss + self.oob_strength * self.module_.oob_loss().sum()
+        return loss
+
+    def train_step_single(self, batch, **fit_params):
+        # The module is put in training mode only when it is not, not every step.
+        if not self.module_.training:
+            self._set_training(True)
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch, **fit_params):
+        accumulator = self.get_train_step_accumulator()
+        grad_listeners = self.batch_listeners_["on_grad_computed"]
+
+        def closure():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            accumulator.store_step(step)
+            if grad_listeners:
+                self.notify(
+                    "on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch,
+                    training=True,
+                )
+            return step["loss"]
+
+        self._step_optimizer(closure)
+        self.module_.constrain_()
+        self.n_steps_ += 1
+        return accumulator.get_step()
+
+    def on_epoch_end(self, net, **kwargs):
+        self.history.record("n_steps", self.n_steps_)
+        self.history.record("regularizer_scale", self.current_regularizer_scale())
+        super().on_epoch_end(net, **kwargs)
+
+
+class RestartSelection(Callback):
+    """Keep the copy, and the epoch, with the lowest held-out error.
+
+    After every epoch each copy's mean squared error on the validation data (the
+    training data when there is none) is measured; the weights of the best copy at
+    its best epoch are kept. When training ends the network is reduced to that copy
+    (Madsen & Johansen's model selection, applied across restarts as well).
+
+    Attributes
+    ----------
+    best_loss_ : float
+        Lowest held-out mean squared error seen.
+    best_copy_ : int
+        Index of the copy that reached it.
+    best_step_ : int
+        Optimiser step at which it was reached.
+    """
+
+    def initialize(self):
+        self.best_loss_ = math.inf
+        self.best_copy_ = 0
+        self.best_step_ = 0
+        self.best_state_ = None
+        return self
+
+    @torch.no_grad()
+    def copy_losses(self, net, dataset) -> torch.Tensor:
+        """Mean squared error of every copy on ``dataset``."""
+        module = net.module_
+        training = module.training
+        module.eval()
+        try:
+            total = None
+            for Xi, yi in _OrderedBatches(dataset, 65536):
+                part = _copy_mse(module(Xi), yi) * len(Xi)
+                total = part if total is None else total + part
+        finally:
+            module.train(training)
+        return total / len(dataset)
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        dataset = dataset_valid if dataset_valid is not None else dataset_train
+        losses = self.copy_losses(net, dataset)
+        losses = torch.nan_to_num(losses, nan=math.inf)
+        best = int(torch.argmin(losses))
+        loss = float(losses[best])
+        net.history.record("selection_loss", loss)
+        if loss < self.best_loss_ or self.best_state_ is None:
+            self.best_loss_ = loss
+            self.best_copy_ = best
+            self.best_step_ = net.n_steps_
+            self.best_state_ = net.module_.copy_state(best)
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_copy_state_(self.best_copy_, self.best_state_)
+        net.module_.keep_copy_(self.best_copy_)
+        self.best_state_ = None
+
+
+class HoldOut:
+    """A skorch ``train_split`` that holds out a random part of a TensorDataset.
+
+    Parameters
+    ----------
+    validation_fraction : float
+        Fraction of the rows held out. Fewer than 20 rows, or a fraction that rounds
+        to no row, hold nothing out.
+    seed : int
+        Seed of the random choice of rows.
+    """
+
+    def __init__(self, validation_fraction: float, seed: int) -> None:
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        n = len(dataset)
+        n_valid = round(self.validation_fraction * n)
+        if n < 20 or n_valid < 1:
+            return dataset, None
+        order = np.random.RandomState(self.seed).permutation(n)
+        index = torch.as_tensor(order, device=dataset.X.device)
+        valid, train = index[:n_valid], index[n_valid:]
+        return (
+            TensorDataset(dataset.X[train], dataset.y[train]),
+            TensorDataset(dataset.X[valid], dataset.y[valid]),
+        )
+
+
+class StepProgressBar(Callback):
+    """A tqdm progress bar over optimiser steps, with the latest losses."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.bar_ = tqdm(total=net.max_steps, unit="step", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        self.bar_.n = net.n_steps_
+        self.bar_.set_postfix(
+            {k: f"{row[k]:.3g}" for k in ("train_loss", "selection_loss") if k in row},
+            refresh=True,
+        )
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+        del self.bar_

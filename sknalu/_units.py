@@ -1,0 +1,640 @@
+"""Neural arithmetic units as plain torch modules.
+
+Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
+Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
+independently initialised copies of a network train in a single forward and
+backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
+unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
+``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
+``[K, batch, in]`` and the output is ``[K, batch, out]``.
+
+Each unit defines, on its raw parameters:
+
+- ``forward``: the unit's formula;
+- ``reset_parameters``: the initialisation of its paper;
+- ``weight``: the effective weight matrix that the formula uses, ``[..., out, in]``;
+- ``constrain_``: the projection applied after every optimiser step when
+  ``oob_mode="clip"``;
+- ``sparsity_loss`` and ``oob_loss``: the regulariser terms of Madsen & Johansen
+  (2020), each a mean over the layer's weights, one value per copy.
+
+The units know nothing of scikit-learn or skorch. References:
+
+- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
+- Schlör, Ring & Hotho, "iNALU", ICMLA 2020.
+- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
+- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "INALU",
+    "NAC",
+    "NALU",
+    "NAU",
+    "NMRU",
+    "NMU",
+    "UNITS",
+    "ArithmeticUnit",
+    "Linear",
+    "NACMul",
+    "RealNPU",
+    "nac_init_range",
+]
+
+OOB_MODES = ("clip", "regularized")
+REGULARIZER_SHAPES = ("linear", "squared")
+_NAC_MUL_EPS = 1e-7
+
+
+def nac_init_range(in_features: int, out_features: int) -> float:
+    """Half-width ``r`` of the uniform NAC initialisation.
+
+    Trask et al. (2018) draw both raw NAC weights from ``U[-r, r]``. Following
+    Madsen & Johansen (2020, appendix on NAC initialisation), ``r`` is chosen so
+    that ``Var[tanh(Ŵ) σ(M̂)] = 2 / fan`` with ``fan = max(in + out, 5)``, where
+
+    ``Var[W](r) = (1 - tanh(r) / r) (r - tanh(r / 2)) / (2 r)``,
+
+    solved by bisection on ``[0, 10]``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Shape of the layer.
+
+    Returns
+    -------
+    float
+        The half-width ``r``.
+
+    Examples
+    --------
+    >>> round(nac_init_range(100, 2), 3)
+    0.504
+    >>> round(nac_init_range(2, 1), 2)
+    9.47
+    """
+    target = 2.0 / max(in_features + out_features, 5)
+
+    def variance(r: float) -> float:
+        return (1 - math.tanh(r) / r) * (r - math.tanh(r / 2)) / (2 * r)
+
+    lo, hi = 1e-6, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if variance(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` broadcast over a leading copy dimension.
+
+    When every copy sees the same ``[batch, in]`` input, the copies' weights are
+    stacked into one ``[in, copies * out]`` matrix: a single matrix product is much
+    faster than a broadcast batched one.
+    """
+    if x.dim() == 2 and weight.dim() == 3:
+        k, out, _ = weight.shape
+        return (x @ weight.reshape(k * out, -1).T).view(len(x), k, out).transpose(0, 1)
+    return x @ weight.transpose(-1, -2)
+
+
+def _copy_mean(t: torch.Tensor) -> torch.Tensor:
+    """Mean over the last two (weight) dimensions: one value per copy."""
+    return t.mean(dim=(-1, -2))
+
+
+class ArithmeticUnit(nn.Module):
+    """Base class of the arithmetic units.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of inputs.
+    out_features : int
+        Number of outputs.
+    n_copies : int or None, default=None
+        Size of the leading copy dimension of every weight; ``None`` for none.
+    oob_mode : {"clip", "regularized"}, default="clip"
+        How weights outside the unit's bounds are handled: ``"clip"`` projects them
+        back after every optimiser step (:meth:`constrain_`), ``"regularized"``
+        leaves them and lets :meth:`oob_loss` penalise them.
+    regularizer_shape : {"linear", "squared"}, default="linear"
+        Shape of the sparsity regulariser (Madsen & Johansen 2020, section 2.5).
+    generator : torch.Generator or None, default=None
+        Source of randomness for the initialisation.
+    """
+
+    #: The operation the unit's output composes its inputs with, used when the
+    #: learned formula is read back: "add", "mul" or "gated".
+    operation = "add"
+    #: Range that ``weight`` is projected to; ``None`` for unbounded units.
+    bounds: tuple[float, float] | None = (-1.0, 1.0)
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        n_copies: int | None = None,
+        oob_mode: str = "clip",
+        regularizer_shape: str = "linear",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if oob_mode not in OOB_MODES:
+            raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {oob_mode!r}.")
+        if regularizer_shape not in REGULARIZER_SHAPES:
+            raise ValueError(
+                f"regularizer_shape must be one of {REGULARIZER_SHAPES}, got {regularizer_shape!r}."
+            )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.n_copies = n_copies
+        self.oob_mode = oob_mode
+        self.regularizer_shape = regularizer_shape
+        self._build()
+        self.reset_parameters(generator)
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _shape(self, *shape: int) -> tuple[int, ...]:
+        return shape if self.n_copies is None else (self.n_copies, *shape)
+
+    def _weight_param(self, cols: int | None = None) -> nn.Parameter:
+        cols = self.in_features if cols is None else cols
+        return nn.Parameter(torch.empty(self._shape(self.out_features, cols)))
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw fresh initial weights."""
+        raise NotImplementedError
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight matrix, ``[..., out, in]``."""
+        raise NotImplementedError
+
+    # -- regularisers -----------------------------------------------------------
+    def _distance_to_discrete(self, w: torch.Tensor) -> torch.Tensor:
+        """Elementwise distance of ``w`` to the unit's discrete targets."""
+        a = w.abs()
+        if self.regularizer_shape == "linear":
+            return torch.minimum(a, (1 - a).abs())
+        return w.square() * (1 - a).square()
+
+    def sparsity_loss(self) -> torch.Tensor:
+        """Sparsity regulariser, one value per copy (a scalar without copies)."""
+        return _copy_mean(self._distance_to_discrete(self.weight))
+
+    def oob_loss(self) -> torch.Tensor:
+        """Out-of-bounds regulariser, one value per copy; zero when clipping."""
+        return _copy_mean(torch.zeros_like(self.weight))
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the raw weights back into bounds (``oob_mode="clip"`` only)."""
+
+    def extra_repr(self) -> str:
+        copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
+        return f"in_features={self.in_features}, out_features={self.out_features}{copies}"
+
+
+class Linear(ArithmeticUnit):
+    """Plain linear layer without bias, ``z = W x``: the papers' baseline.
+
+    Examples
+    --------
+    >>> import torch
+    >>> Linear(3, 2)(torch.ones(4, 3)).shape
+    torch.Size([4, 2])
+    """
+
+    bounds = None
+
+    def _build(self) -> None:
+        self.W = self._weight_param()
+
+    def reset_parameters(self, generator=None):
+        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        with torch.no_grad():
+            self.W.uniform_(-r, r, generator=generator)
+
+    @property
+    def weight(self):
+        return self.W
+
+    def forward(self, x):
+        return _matmul(x, self.W)
+
+
+class NAU(ArithmeticUnit):
+    """Neural addition unit, ``z = clamp(W, -1, 1) x`` (Madsen & Johansen 2020, eq. 1).
+
+    Initialised Glorot-uniform with the half-width capped at 0.5.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NAU(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, -1.0]]))
+    >>> unit(torch.tensor([[5.0, 3.0]]))
+    tensor([[2.]], grad_fn=<MmBackward0>)
+    """
+
+    def _build(self) -> None:
+        self.W = self._weight_param()
+
+    def reset_parameters(self, generator=None):
+        r = min(0.5, math.sqrt(3.0) * math.sqrt(2.0 / (self.in_features + self.out_features)))
+        with torch.no_grad():
+            self.W.uniform_(-r, r, generator=generator)
+
+    @property
+    def weight(self):
+        return self.W.clamp(-1.0, 1.0)
+
+    def forward(self, x):
+        return _matmul(x, self.weight)
+
+    def sparsity_loss(self):
+        # On the raw weights, as in the reference implementation.
+        return _copy_mean(self._distance_to_discrete(self.W))
+
+    def oob_loss(self):
+        return _copy_mean(torch.relu(self.W.abs() - 1))
+
+    @torch.no_grad()
+    def constrain_(self):
+        if self.oob_mode == "clip":
+            self.W.clamp_(-1.0, 1.0)
+
+
+class NMU(ArithmeticUnit):
+    """Neural multiplication unit (Madsen & Johansen 2020, eq. 2).
+
+    ``z_o = Π_i (W_oi x_i + 1 - W_oi)`` with ``W`` clamped to ``[0, 1]``: a weight
+    of 1 multiplies the input in, a weight of 0 leaves it out. Initialised
+    ``U[0.25, 0.75]``, the initialisation that produced the published numbers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NMU(3, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, 1.0, 0.0]]))
+    >>> unit(torch.tensor([[2.0, 3.0, 7.0]]))
+    tensor([[6.]], grad_fn=<ProdBackward1>)
+    """
+
+    bounds = (0.0, 1.0)
+    operation = "mul"
+
+    def _build(self) -> None:
+        self.W = self._weight_param()
+
+    def reset_parameters(self, generator=None):
+        with torch.no_grad():
+            self.W.uniform_(0.25, 0.75, generator=generator)
+
+    @property
+    def weight(self):
+        return self.W.clamp(0.0, 1.0)
+
+    def forward(self, x):
+        w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
+        return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
+
+    def _distance_to_discrete(self, w):
+        if self.regularizer_shape == "linear":
+            return torch.minimum(w.abs(), (1 - w).abs())
+        return w.square() * (1 - w).square()
+
+    def sparsity_loss(self):
+        return _copy_mean(self._distance_to_discrete(self.W))
+
+    def oob_loss(self):
+        return _copy_mean(torch.relu((self.W - 0.5).abs() - 0.5))
+
+    @torch.no_grad()
+    def constrain_(self):
+        if self.oob_mode == "clip":
+            self.W.clamp_(0.0, 1.0)
+
+
+class NAC(ArithmeticUnit):
+    """Additive neural accumulator NAC+ (Trask et al. 2018, eq. 1).
+
+    ``W = tanh(Ŵ) ⊙ σ(M̂)``, ``z = W x``; both raw weights ``U[-r, r]`` with ``r``
+    from :func:`nac_init_range`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> NAC(4, 2)(torch.ones(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    def _build(self) -> None:
+        self.W_hat = self._weight_param()
+        self.M_hat = self._weight_param()
+
+    def reset_parameters(self, generator=None):
+        r = nac_init_range(self.in_features, self.out_features)
+        with torch.no_grad():
+            self.W_hat.uniform_(-r, r, generator=generator)
+            self.M_hat.uniform_(-r, r, generator=generator)
+
+    @property
+    def weight(self):
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
+
+    def forward(self, x):
+        return _matmul(x, self.weight)
+
+
+def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
+    return torch.log(x.abs() + _NAC_MUL_EPS)
+
+
+class NACMul(NAC):
+    """Multiplicative neural accumulator NAC• (Trask et al. 2018, eq. 2 left).
+
+    ``z = exp(W log(|x| + ε))`` with the NAC+ weight ``W`` and ``ε = 1e-7``. It loses
+    the sign of ``x`` and explodes for ``|x|`` near zero with negative weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NACMul(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W_hat.fill_(20.0)
+    ...     _ = unit.M_hat.fill_(20.0)
+    >>> round(unit(torch.tensor([[2.0, 3.0]])).item(), 3)
+    6.0
+    """
+
+    operation = "mul"
+
+    def forward(self, x):
+        return torch.exp(_matmul(_log_magnitude(x), self.weight))
+
+
+class NALU(ArithmeticUnit):
+    """Neural arithmetic logic unit (Trask et al. 2018, eq. 2).
+
+    ``y = g ⊙ a + (1 - g) ⊙ m`` with ``a = NAC+(x)``, ``m = NAC•(x)`` and the gate
+    ``g = σ(G x)``. The two paths share one weight matrix unless
+    ``shared_weights=False``; ``G`` is Xavier-uniform.
+
+    Parameters
+    ----------
+    in_features, out_features, n_copies, oob_mode, regularizer_shape, generator
+        As for :class:`ArithmeticUnit`.
+    shared_weights : bool, default=True
+        Whether the additive and multiplicative paths share their weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> NALU(3, 1)(torch.rand(5, 3) + 1).shape
+    torch.Size([5, 1])
+    """
+
+    operation = "gated"
+
+    def __init__(self, in_features, out_features, *, shared_weights=True, **kwargs):
+        self.shared_weights = shared_weights
+        super().__init__(in_features, out_features, **kwargs)
+
+    def _build(self) -> None:
+        self.W_hat = self._weight_param()
+        self.M_hat = self._weight_param()
+        if not self.shared_weights:
+            self.W_hat_mul = self._weight_param()
+            self.M_hat_mul = self._weight_param()
+        self.G = self._weight_param()
+
+    def reset_parameters(self, generator=None):
+        r = nac_init_range(self.in_features, self.out_features)
+        g = math.sqrt(6.0 / (self.in_features + self.out_features))
+        with torch.no_grad():
+            for p in self._nac_params():
+                p.uniform_(-r, r, generator=generator)
+            self.G.uniform_(-g, g, generator=generator)
+
+    def _nac_params(self):
+        if self.shared_weights:
+            return [self.W_hat, self.M_hat]
+        return [self.W_hat, self.M_hat, self.W_hat_mul, self.M_hat_mul]
+
+    @property
+    def weight(self):
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
+
+    @property
+    def weight_mul(self) -> torch.Tensor:
+        """Weight of the multiplicative path."""
+        if self.shared_weights:
+            return self.weight
+        return torch.tanh(self.W_hat_mul) * torch.sigmoid(self.M_hat_mul)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate ``g = σ(G x)``: 1 selects addition, 0 multiplication."""
+        return torch.sigmoid(_matmul(x, self.G))
+
+    def forward(self, x):
+        a = _matmul(x, self.weight)
+        m = torch.exp(_matmul(_log_magnitude(x), self.weight_mul))
+        g = self.gate(x)
+        return g * a + (1 - g) * m
+
+
+class INALU(ArithmeticUnit):
+    """Improved NALU (Schlör, Ring & Hotho 2020).
+
+    Separate additive and multiplicative weights (both NAC-style), a clipped
+    multiplicative path ``m = exp(min(W_m log(max(|x|, ε)), 20))``, the sign
+    recovered as ``Π_i (|w_i| sign(x_i) + 1 - |w_i|)`` and an input-independent
+    gate ``g = σ(ĝ)``: ``y = g a + (1 - g) m sign``. Raw weights are drawn from
+    normal distributions with means 0.88 (``Ŵ``), 0.5 (``M̂``) and 0 (gate), sd 0.2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> INALU(2, 1)(-torch.rand(4, 2) - 1).shape
+    torch.Size([4, 1])
+    """
+
+    operation = "gated"
+
+    def _build(self) -> None:
+        self.W_hat = self._weight_param()
+        self.M_hat = self._weight_param()
+        self.W_hat_mul = self._weight_param()
+        self.M_hat_mul = self._weight_param()
+        self.g_hat = nn.Parameter(torch.empty(self._shape(self.out_features)))
+
+    def reset_parameters(self, generator=None):
+        with torch.no_grad():
+            for p, mean in [
+                (self.W_hat, 0.88),
+                (self.M_hat, 0.5),
+                (self.W_hat_mul, 0.88),
+                (self.M_hat_mul, 0.5),
+                (self.g_hat, 0.0),
+            ]:
+                p.normal_(mean, 0.2, generator=generator)
+
+    @property
+    def weight(self):
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
+
+    @property
+    def weight_mul(self) -> torch.Tensor:
+        """Weight of the multiplicative path."""
+        return torch.tanh(self.W_hat_mul) * torch.sigmoid(self.M_hat_mul)
+
+    def gate(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The input-independent gate ``σ(ĝ)``, ``[..., out]``."""
+        return torch.sigmoid(self.g_hat)
+
+    def forward(self, x):
+        a = _matmul(x, self.weight)
+        w_m = self.weight_mul
+        log_x = torch.log(x.abs().clamp_min(_NAC_MUL_EPS))
+        m = torch.exp(_matmul(log_x, w_m).clamp_max(20.0))
+        w_abs = w_m.abs().unsqueeze(-3)  # [..., 1, out, in]
+        sign = (w_abs * torch.sign(x).unsqueeze(-2) + 1 - w_abs).prod(dim=-1)
+        g = self.gate().unsqueeze(-2)  # [..., 1, out]
+        return g * a + (1 - g) * m * sign
+
+    def sparsity_loss(self):
+        d = self._distance_to_discrete
+        return _copy_mean(d(self.weight)) + _copy_mean(d(self.weight_mul))
+
+
+class RealNPU(ArithmeticUnit):
+    """Real neural power unit (Heim, Pevný & Šmídl 2020, eq. 8).
+
+    A relevance gate ``g ∈ [0, 1]`` per input (initialised 0.5) gives
+    ``r = g ⊙ (|x| + ε) + (1 - g)`` and ``k = π g ⊙ [x < 0]``; then
+    ``z = exp(W log r) ⊙ cos(W k)``. Real weights of any sign and size let it learn
+    division, powers and roots, and the cosine term recovers the sign of negative
+    inputs. ``W`` is Glorot-uniform.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = RealNPU(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, -1.0]]))
+    ...     _ = unit.g.fill_(1.0)
+    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
+    -2.0
+    """
+
+    operation = "mul"
+    bounds = None
+
+    def _build(self) -> None:
+        self.W = self._weight_param()
+        self.g = nn.Parameter(torch.empty(self._shape(self.in_features)))
+
+    def reset_parameters(self, generator=None):
+        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        with torch.no_grad():
+            self.W.uniform_(-r, r, generator=generator)
+            self.g.fill_(0.5)
+
+    @property
+    def weight(self):
+        return self.W
+
+    def forward(self, x):
+        g = self.g.clamp(0.0, 1.0).unsqueeze(-2)  # [..., 1, in]
+        r = g * (x.abs() + _NAC_MUL_EPS) + (1 - g)
+        k = math.pi * g * (x < 0).to(x.dtype)
+        return torch.exp(_matmul(torch.log(r), self.W)) * torch.cos(_matmul(k, self.W))
+
+    def oob_loss(self):
+        return _copy_mean(torch.relu((self.g.unsqueeze(-2) - 0.5).abs() - 0.5))
+
+    @torch.no_grad()
+    def constrain_(self):
+        if self.oob_mode == "clip":
+            self.g.clamp_(0.0, 1.0)
+
+
+class NMRU(ArithmeticUnit):
+    """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
+
+    The inputs are extended with their reciprocals, ``x' = [x, 1 / (x + ε)]``
+    (``ε = 1e-7`` during training only); then
+    ``z = Π_j (|x'_j| W_j + 1 - W_j) · cos(π Σ_j [x'_j < 0] W_j)`` with ``W`` in
+    ``[0, 1]``, shape ``[out, 2 in]``. A weight of 1 on a reciprocal divides by
+    that input. Initialised ``U[0.25, 0.75]`` like the NMU.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NMRU(2, 1).eval()
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))
+    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
+    -2.0
+    """
+
+    bounds = (0.0, 1.0)
+    operation = "mul"
+
+    def _build(self) -> None:
+        self.W = self._weight_param(2 * self.in_features)
+
+    def reset_parameters(self, generator=None):
+        with torch.no_grad():
+            self.W.uniform_(0.25, 0.75, generator=generator)
+
+    @property
+    def weight(self):
+        return self.W.clamp(0.0, 1.0)
+
+    def forward(self, x):
+        eps = _NAC_MUL_EPS if self.training else 0.0
+        x = torch.cat([x, 1 / (x + eps)], dim=-1)
+        w = self.weight
+        magnitude = (w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)).prod(-1)
+        sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
+        return magnitude * sign
+
+    _distance_to_discrete = NMU._distance_to_discrete
+    sparsity_loss = NMU.sparsity_loss
+    oob_loss = NMU.oob_loss
+    constrain_ = NMU.constrain_
+
+
+#: Unit names as used by the estimators' ``units`` hyperparameter.
+UNITS: dict[str, type[ArithmeticUnit]] = {
+    "linear": Linear,
+    "nac": NAC,
+    "nac_mul": NACMul,
+    "nalu": NALU,
+    "inalu": INALU,
+    "npu": RealNPU,
+    "nau": NAU,
+    "nmu": NMU,
+    "nmru": NMRU,
+}

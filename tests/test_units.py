@@ -1,0 +1,241 @@
+"""The arithmetic units as torch modules: formulas, initialisation, regularisers."""
+
+import numpy as np
+import pytest
+import torch
+
+from sknalu import ArithmeticNetwork
+from sknalu.units import (
+    INALU,
+    NAC,
+    NALU,
+    NAU,
+    NMRU,
+    NMU,
+    UNITS,
+    Linear,
+    NACMul,
+    RealNPU,
+    nac_init_range,
+)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _set(param, values):
+    with torch.no_grad():
+        param.copy_(torch.as_tensor(values, dtype=param.dtype).reshape(param.shape))
+
+
+def test_nac_init_range_matches_the_published_values():
+    assert nac_init_range(100, 2) == pytest.approx(0.504, abs=1e-3)
+    assert nac_init_range(2, 1) == pytest.approx(9.47, abs=1e-2)
+
+
+def test_nac_init_gives_the_target_variance():
+    torch.manual_seed(0)
+    unit = NAC(100, 2, n_copies=2000)
+    assert unit.weight.var().item() == pytest.approx(2 / 102, rel=0.05)
+    r = nac_init_range(100, 2)
+    assert unit.W_hat.abs().max().item() <= r
+
+
+@pytest.mark.parametrize(("shape", "r"), [((100, 2), 0.2425), ((2, 1), 0.5)])
+def test_nau_init_is_capped_glorot_uniform(shape, r):
+    unit = NAU(*shape, n_copies=500, generator=torch.Generator().manual_seed(0))
+    w = unit.W.detach()
+    assert w.abs().max().item() <= r + 1e-4
+    assert w.abs().max().item() > 0.98 * r
+
+
+def test_nmu_init_is_uniform_quarter_to_three_quarters():
+    w = NMU(100, 2, n_copies=100, generator=torch.Generator().manual_seed(0)).W.detach()
+    assert w.min().item() >= 0.25 and w.max().item() <= 0.75
+    assert w.mean().item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_same_generator_seed_gives_same_weights():
+    a = NMU(5, 3, generator=torch.Generator().manual_seed(7))
+    b = NMU(5, 3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a.W, b.W)
+
+
+def test_nau_adds_with_clamped_weights():
+    unit = NAU(3, 1)
+    _set(unit.W, [1.7, -1.0, 0.5])  # 1.7 acts as 1
+    x = torch.tensor([[2.0, 3.0, 4.0]])
+    assert unit(x).item() == pytest.approx(2 - 3 + 2)
+
+
+def test_nmu_multiplies_selected_inputs():
+    unit = NMU(3, 2)
+    _set(unit.W, [[1.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
+    x = torch.tensor([[2.0, 3.0, 5.0]])
+    expected = [2 * 3, (0.5 * 2 + 0.5) * 5]
+    assert unit(x).detach().numpy().ravel() == pytest.approx(expected)
+
+
+def test_nmu_gradient_matches_the_closed_form():
+    unit = NMU(3, 1)
+    _set(unit.W, [0.3, 0.6, 0.9])
+    x = torch.tensor([[1.5, -2.0, 3.0]])
+    z = unit(x)
+    z.sum().backward()
+    w = unit.W.detach()[0]
+    factor = w * x[0] + 1 - w
+    expected = z.item() / factor * (x[0] - 1)
+    assert unit.W.grad[0].numpy() == pytest.approx(expected.numpy())
+
+
+def test_nac_weight_is_tanh_times_sigmoid():
+    unit = NAC(2, 1)
+    _set(unit.W_hat, [0.3, -2.0])
+    _set(unit.M_hat, [1.0, 0.5])
+    expected = np.tanh([0.3, -2.0]) / (1 + np.exp(-np.array([1.0, 0.5])))
+    assert unit.weight.detach().numpy().ravel() == pytest.approx(expected)
+
+
+def test_nac_mul_computes_exp_of_weighted_logs():
+    unit = NACMul(2, 1)
+    _set(unit.W_hat, [0.3, -2.0])
+    _set(unit.M_hat, [1.0, 0.5])
+    w = unit.weight.detach().numpy().ravel()
+    x = np.array([2.0, -3.0])
+    expected = np.exp(w @ np.log(np.abs(x) + 1e-7))
+    assert unit(torch.tensor(x[None])).item() == pytest.approx(expected)
+
+
+def test_nalu_mixes_add_and_mul_paths_by_its_gate():
+    unit = NALU(2, 1)
+    x = torch.tensor([[2.0, 3.0]])
+    w = unit.weight.detach()
+    a = (x @ w.T).item()
+    m = torch.exp(torch.log(x.abs() + 1e-7) @ w.T).item()
+    g = torch.sigmoid(x @ unit.G.detach().T).item()
+    assert unit(x).item() == pytest.approx(g * a + (1 - g) * m)
+
+
+def test_nalu_with_separate_weights_has_its_own_multiplicative_weights():
+    unit = NALU(2, 1, shared_weights=False)
+    names = {n for n, _ in unit.named_parameters()}
+    assert {"W_hat_mul", "M_hat_mul"} <= names
+    assert not torch.equal(unit.weight, unit.weight_mul)
+
+
+def test_inalu_recovers_the_sign_of_a_product():
+    unit = INALU(2, 1)
+    for p in (unit.W_hat_mul, unit.M_hat_mul):
+        _set(p, [30.0, 30.0])  # weight 1 on both inputs
+    _set(unit.g_hat, [-40.0])  # gate closed: multiplicative path only
+    x = torch.tensor([[-2.0, 3.0], [-2.0, -3.0]])
+    assert unit(x).detach().numpy().ravel() == pytest.approx([-6.0, 6.0], rel=1e-6)
+
+
+def test_real_npu_divides_negative_inputs():
+    unit = RealNPU(2, 1)
+    _set(unit.W, [1.0, -1.0])
+    _set(unit.g, [1.0, 1.0])
+    assert unit(torch.tensor([[-6.0, 3.0]])).item() == pytest.approx(-2.0, rel=1e-6)
+
+
+def test_nmru_divides_by_a_reciprocal_weight():
+    unit = NMRU(2, 1).eval()
+    _set(unit.W, [1.0, 0.0, 0.0, 1.0])
+    assert unit(torch.tensor([[-6.0, 3.0]])).item() == pytest.approx(-2.0)
+    assert unit(torch.tensor([[6.0, -3.0]])).item() == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+@pytest.mark.parametrize("n_copies", [None, 3])
+def test_every_parameter_receives_a_gradient(name, n_copies):
+    unit = UNITS[name](4, 2, n_copies=n_copies, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(16, 4) + 1
+    loss = unit(x).square().mean() + unit.sparsity_loss().sum()
+    loss.backward()
+    for pname, p in unit.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_copies_compute_what_each_copy_would_alone(name):
+    batched = UNITS[name](4, 3, n_copies=5, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(8, 4) + 0.5
+    out = batched(x)
+    assert out.shape == (5, 8, 3)
+    for k in range(5):
+        single = UNITS[name](4, 3)
+        single.load_state_dict({n: p[k] for n, p in batched.state_dict().items()})
+        torch.testing.assert_close(out[k], single(x))
+
+
+@pytest.mark.parametrize(
+    ("unit", "values", "linear", "squared"),
+    [
+        (NAU, [0.0, 1.0, -1.0, 0.2, -0.7], [0, 0, 0, 0.2, 0.3], None),
+        (NMU, [0.0, 1.0, 0.2, 0.7], [0, 0, 0.2, 0.3], None),
+    ],
+)
+def test_sparsity_regularizer_shapes(unit, values, linear, squared):
+    w = np.array(values)
+    a = np.abs(w)
+    for shape, expected in [("linear", linear), ("squared", w**2 * (1 - a) ** 2)]:
+        layer = unit(len(values), 1, regularizer_shape=shape)
+        _set(layer.W, values)
+        assert layer.sparsity_loss().item() == pytest.approx(np.mean(expected))
+
+
+def test_oob_regularizers_measure_distance_outside_the_bounds():
+    nau = NAU(3, 1, oob_mode="regularized")
+    _set(nau.W, [1.5, -2.0, 0.5])
+    assert nau.oob_loss().item() == pytest.approx((0.5 + 1.0) / 3)
+    nmu = NMU(3, 1, oob_mode="regularized")
+    _set(nmu.W, [1.5, -0.25, 0.5])
+    assert nmu.oob_loss().item() == pytest.approx((0.5 + 0.25) / 3)
+
+
+@pytest.mark.parametrize(("unit", "low", "high"), [(NAU, -1.0, 1.0), (NMU, 0.0, 1.0)])
+def test_clip_mode_projects_and_regularized_mode_does_not(unit, low, high):
+    clipped = unit(2, 1, oob_mode="clip")
+    free = unit(2, 1, oob_mode="regularized")
+    for layer in (clipped, free):
+        _set(layer.W, [3.0, -3.0])
+        layer.constrain_()
+    assert clipped.W.detach().numpy().ravel().tolist() == [high, low]
+    assert free.W.detach().numpy().ravel().tolist() == [3.0, -3.0]
+
+
+def test_unit_rejects_unknown_modes():
+    with pytest.raises(ValueError, match="oob_mode"):
+        NAU(2, 1, oob_mode="wrap")
+    with pytest.raises(ValueError, match="regularizer_shape"):
+        NMU(2, 1, regularizer_shape="cubic")
+
+
+def test_network_keeps_one_copy():
+    net = ArithmeticNetwork(3, 1, units=("nau", "nmu"), n_copies=4, seed=3)
+    x = torch.rand(6, 3)
+    before = net(x).detach()
+    net.keep_copy_(2)
+    torch.testing.assert_close(net(x).detach(), before[2])
+    assert all(p.shape[0] == 1 for p in net.parameters())
+
+
+def test_network_sparsity_error_is_max_distance_to_discrete():
+    net = ArithmeticNetwork(2, 1, units=("nau", "nmu"), hidden_size=2)
+    _set(net.layers[0].W, [[1.0, 0.0], [0.0, -0.9]])
+    _set(net.layers[1].W, [[1.0, 0.97]])
+    assert net.sparsity_error().item() == pytest.approx(0.1)
+
+
+def test_linear_unit_is_plain_matrix_product():
+    unit = Linear(2, 1)
+    _set(unit.W, [2.0, -3.5])
+    assert unit(torch.tensor([[1.0, 2.0]])).item() == pytest.approx(-5.0)
