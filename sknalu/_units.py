@@ -115,6 +115,40 @@ def _copy_mean(t: torch.Tensor) -> torch.Tensor:
     return t.mean(dim=(-1, -2))
 
 
+class _MeanDistance(torch.autograd.Function):
+    """Mean distance of weights to their discrete targets, one value per copy.
+
+    The sparsity regulariser is evaluated at every optimiser step; as one autograd
+    node with its closed-form derivative it costs a fraction of the dozen small
+    nodes the elementwise formula would record.
+
+    ``signed`` targets are {-1, 0, 1} (distance of ``|w|`` to {0, 1}); otherwise the
+    targets are {0, 1}.
+    """
+
+    @staticmethod
+    def forward(ctx, w, signed: bool, shape: str):
+        with torch.no_grad():
+            v = w.abs() if signed else w  # the value measured against {0, 1}
+            if shape == "linear":
+                to_zero, to_one = v.abs(), (1 - v).abs()
+                distance = torch.minimum(to_zero, to_one)
+                slope = torch.where(to_zero <= to_one, torch.sign(v), torch.sign(v - 1))
+            else:
+                distance = (v * (1 - v)).square()
+                slope = 2 * v * (1 - v) * (1 - 2 * v)
+            if signed:
+                slope = slope * torch.sign(w)
+            n = w.shape[-1] * w.shape[-2]
+            ctx.save_for_backward(slope / n)
+            return distance.mean(dim=(-1, -2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad[..., None, None] * slope, None, None
+
+
 class ArithmeticUnit(nn.Module):
     """Base class of the arithmetic units.
 
@@ -188,16 +222,21 @@ class ArithmeticUnit(nn.Module):
         raise NotImplementedError
 
     # -- regularisers -----------------------------------------------------------
-    def _distance_to_discrete(self, w: torch.Tensor) -> torch.Tensor:
-        """Elementwise distance of ``w`` to the unit's discrete targets."""
-        a = w.abs()
-        if self.regularizer_shape == "linear":
-            return torch.minimum(a, (1 - a).abs())
-        return w.square() * (1 - a).square()
+    #: Whether the discrete targets of the weights are {-1, 0, 1} (else {0, 1}).
+    signed_targets = True
+
+    def _mean_distance(self, w: torch.Tensor) -> torch.Tensor:
+        """Mean over a weight matrix of its distance to the discrete targets.
+
+        ``"linear"``: ``min(|W|, |1 - |W||)``; ``"squared"``: ``W² (1 - |W|)²``
+        (Madsen & Johansen 2020, section 2.5); for {0, 1} targets ``|W|`` is ``W``.
+        One value per copy.
+        """
+        return _MeanDistance.apply(w, self.signed_targets, self.regularizer_shape)
 
     def sparsity_loss(self) -> torch.Tensor:
         """Sparsity regulariser, one value per copy (a scalar without copies)."""
-        return _copy_mean(self._distance_to_discrete(self.weight))
+        return self._mean_distance(self.weight)
 
     def oob_loss(self) -> torch.Tensor:
         """Out-of-bounds regulariser, one value per copy; zero when clipping."""
@@ -272,7 +311,7 @@ class NAU(ArithmeticUnit):
 
     def sparsity_loss(self):
         # On the raw weights, as in the reference implementation.
-        return _copy_mean(self._distance_to_discrete(self.W))
+        return self._mean_distance(self.W)
 
     def oob_loss(self):
         return _copy_mean(torch.relu(self.W.abs() - 1))
@@ -318,13 +357,10 @@ class NMU(ArithmeticUnit):
         w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
         return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
 
-    def _distance_to_discrete(self, w):
-        if self.regularizer_shape == "linear":
-            return torch.minimum(w.abs(), (1 - w).abs())
-        return w.square() * (1 - w).square()
+    signed_targets = False
 
     def sparsity_loss(self):
-        return _copy_mean(self._distance_to_discrete(self.W))
+        return self._mean_distance(self.W)
 
     def oob_loss(self):
         return _copy_mean(torch.relu((self.W - 0.5).abs() - 0.5))
@@ -523,8 +559,7 @@ class INALU(ArithmeticUnit):
         return g * a + (1 - g) * m * sign
 
     def sparsity_loss(self):
-        d = self._distance_to_discrete
-        return _copy_mean(d(self.weight)) + _copy_mean(d(self.weight_mul))
+        return self._mean_distance(self.weight) + self._mean_distance(self.weight_mul)
 
 
 class RealNPU(ArithmeticUnit):
@@ -620,7 +655,7 @@ class NMRU(ArithmeticUnit):
         sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
         return magnitude * sign
 
-    _distance_to_discrete = NMU._distance_to_discrete
+    signed_targets = False
     sparsity_loss = NMU.sparsity_loss
     oob_loss = NMU.oob_loss
     constrain_ = NMU.constrain_

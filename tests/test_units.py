@@ -239,3 +239,19 @@ def test_linear_unit_is_plain_matrix_product():
     unit = Linear(2, 1)
     _set(unit.W, [2.0, -3.5])
     assert unit(torch.tensor([[1.0, 2.0]])).item() == pytest.approx(-5.0)
+
+
+@pytest.mark.parametrize("unit", [NAU, NMU])
+@pytest.mark.parametrize("shape", ["linear", "squared"])
+def test_sparsity_regularizer_gradient_matches_its_formula(unit, shape):
+    layer = unit(5, 4, n_copies=3, regularizer_shape=shape, oob_mode="regularized")
+    _set(layer.W, torch.linspace(-1.4, 1.6, 60))
+    layer.sparsity_loss().sum().backward()
+    w = layer.W.detach().clone().requires_grad_(True)
+    v = w.abs() if unit is NAU else w
+    if shape == "linear":
+        d = torch.minimum(v.abs(), (1 - v).abs())
+    else:
+        d = v.square() * (1 - v).square()
+    d.mean(dim=(-1, -2)).sum().backward()
+    torch.testing.assert_close(layer.W.grad, w.grad)
