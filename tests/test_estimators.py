@@ -281,3 +281,12 @@ def test_cuda_fit_matches_the_formula(data):
     est = NMURegressor(device="cuda", n_restarts=8, random_state=0).fit(X, y)
     assert est.net_.module_.layers[0].W.device.type == "cuda"
     assert relative_error(est, "x0 * x1", 2) < 1e-3
+
+
+def test_verbose_shows_a_progress_bar_over_steps(capsys):
+    X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
+    NMURegressor(max_steps=1000, verbose=1, random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "1000/1000" in err and "step" in err
+    NMURegressor(max_steps=1000, verbose=0, random_state=0).fit(X, y)
+    assert capsys.readouterr().err == ""
