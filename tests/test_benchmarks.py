@@ -319,30 +319,49 @@ def test_run_one_mlp_is_measured_in_its_final_state():
 
 
 def test_run_benchmark_with_joblib_processes():
-    models = {"add": ["nau"], "mul": ["nmu", "nau"]}
-    results = run_benchmark(
-        ["add", "mul"], models, seeds=[3, 4], params=TINY_PARAMS, n_jobs=2, **TINY
-    )
+    params = {"max_steps": 500, "n_restarts": 2}
+    models = {"add": ["nau"], "mul": ["nmu"]}
+    results = run_benchmark(["add", "mul"], models, seeds=[3, 4], params=params, n_jobs=2, **TINY)
     assert list(results.columns) == RESULT_COLUMNS
-    assert len(results) == 3 * 2
+    assert len(results) == 2 * 2
     assert set(results["seed"]) == {3, 4}
-    assert (results["n_steps"] == 1000).all() and (results["n_restarts"] == 2).all()
+    assert (results["n_steps"] == 500).all() and (results["n_restarts"] == 2).all()
     # Same seed, same task: every op and model sees the same subsets.
     assert results.groupby("seed")["offset"].nunique().eq(1).all()
     # Thresholds are per op: × has a far larger one than +.
     thresholds = results.groupby("op")["threshold"].first()
     assert thresholds["mul"] > 1e3 * thresholds["add"]
     # A worker process computes exactly what this process computes.
-    row = results.query("op == 'mul' and model == 'nmu' and seed == 4").iloc[0]
+    row = results.query("op == 'mul' and seed == 4").iloc[0]
     here = run_one("mul", "nmu", "U[1,2]->U[2,6]", 4, threshold=row["threshold"],
-                   params=TINY_PARAMS, n_train=300, n_valid=150, n_test=200)  # fmt: skip
+                   params=params, n_train=300, n_valid=150, n_test=200)  # fmt: skip
     assert here["test_mse"] == row["test_mse"]
-    assert results.attrs["config"]["models"]["nmu"]["max_steps"] == 1000
+    assert results.attrs["config"]["models"]["nmu"]["max_steps"] == 500
 
 
 def test_run_benchmark_uses_the_papers_models_by_default():
     results = run_benchmark(["mul"], seeds=1, params={"max_steps": 500}, **TINY)
     assert list(results["model"]) == ["nmu", "nac_mul", "nalu"]
+
+
+def test_run_benchmark_on_the_mixed_sign_range():
+    results = run_benchmark(
+        ["mul"], ["nmu"], ["U[-2,2]->U[-6,-2]|U[2,6]"], seeds=1, params=TINY_PARAMS, **TINY
+    )
+    assert results["range"].tolist() == ["U[-2,2]->U[-6,-2]∪U[2,6]"]
+    assert summarize(results)["paper_success"].tolist() == ["~78%"]
+    # The threshold is that of the union, not of either half.
+    union = success_threshold("mul", "U[-6,-2]∪U[2,6]", n_samples=10_000)
+    assert (
+        results["threshold"].iloc[0]
+        == union
+        != success_threshold("mul", "U[2,6]", n_samples=10_000)
+    )
+
+
+def test_run_benchmark_rejects_a_model_mapping_without_an_op():
+    with pytest.raises(ValueError, match="no model for the operation 'sub'"):
+        run_benchmark(["add", "sub"], {"add": ["nau"]}, seeds=1, **TINY)
 
 
 def test_run_benchmark_on_a_dask_cluster():

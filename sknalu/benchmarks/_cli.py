@@ -124,8 +124,9 @@ def add_benchmark_command(subparsers) -> None:
         "--ranges",
         nargs="+",
         metavar="RANGE",
-        help=f"TRAIN->TEST ranges such as '{DEFAULT_RANGE}' (quote them), or 'all' for "
-        f"the nine of Mistry et al. (default: {DEFAULT_RANGE})",
+        help=f"TRAIN->TEST ranges such as '{DEFAULT_RANGE}' or 'U[-2,2]->U[-6,-2]|U[2,6]' "
+        f"(quote them; | is ∪), or 'all' for the nine of Mistry et al. "
+        f"(default: {DEFAULT_RANGE})",
     )
     p.add_argument("--seeds", type=_seeds, help="N (seeds 0..N-1), A-B or A,B,C (default: 10)")
     p.add_argument(

@@ -175,6 +175,8 @@ class ExtrapolationMonitor(Callback):
         estimator held nothing out).
     test_mse_ : list of ndarray of shape (n_copies,)
         Each copy's test error at each evaluation.
+    n_valid_ : int
+        Number of rows the validation errors were measured on.
 
     Examples
     --------
@@ -197,6 +199,7 @@ class ExtrapolationMonitor(Callback):
         self.steps_ = []
         self.valid_mse_ = []
         self.test_mse_ = []
+        self.n_valid_ = 0
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -216,6 +219,7 @@ class ExtrapolationMonitor(Callback):
         finally:
             module.train(training)
         self.steps_.append(int(net.n_steps_))
+        self.n_valid_ = len(dataset)
 
     def on_train_end(self, net, **kwargs):
         # The test tensors are a copy of X_test; no need to keep them with the model.

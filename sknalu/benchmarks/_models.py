@@ -212,6 +212,8 @@ def models_for(op: str, models: Iterable[str] | Mapping[str, Iterable[str]] | No
         models = [models]
     if isinstance(models, Mapping):
         chosen = {check_op(k): v for k, v in models.items()}
-        models = [chosen[op]] if isinstance(chosen.get(op), str) else chosen.get(op, [])
+        if op not in chosen:
+            raise ValueError(f"models names no model for the operation {op!r}.")
+        models = [chosen[op]] if isinstance(chosen[op], str) else chosen[op]
     keys = [check_model(m) for m in models]
     return list(dict.fromkeys(keys))

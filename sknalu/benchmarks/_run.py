@@ -165,6 +165,12 @@ def run_one(
 
     success = bool(test_mse < threshold)  # NaN is never a success
     if spec.arithmetic:
+        if monitor.n_valid_ != n_valid:
+            # Model selection must see exactly the validation rows of the protocol.
+            raise RuntimeError(
+                f"{type(est).__name__} held out {monitor.n_valid_} rows for model "
+                f"selection instead of n_valid={n_valid}."
+            )
         valid_mse = float(est.validation_loss_)
         n_steps = int(est.n_steps_)
         selected_step = int(est.best_step_)
