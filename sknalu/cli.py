@@ -53,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_benchmark(subparsers) -> None:
+    from .benchmarks import add_benchmark_command
+
+    add_benchmark_command(subparsers)
+
+
 #: Functions that add one sub-command each to the parser.
-COMMANDS = [_add_demo]
+COMMANDS = [_add_demo, _add_benchmark]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,68 @@
+"""The arithmetic benchmark of Madsen & Johansen (2020), "static function task".
+
+An input vector of 100 values drawn from a range, two overlapping subsets summed
+into ``a`` and ``b``, and a target ``a op b``; models train on one range and are
+tested far outside it. A model has solved a seed when its test error is below
+that of a nearly exact network (:func:`success_threshold`).
+
+- :class:`ArithmeticTask`, :class:`ValueRange`, :class:`RangePair`, :data:`RANGES`:
+  the task and its ranges;
+- :func:`success_threshold`: the success criterion;
+- :func:`wilson_interval`, :func:`sparsity_error`, :func:`first_solved_step`,
+  :class:`ExtrapolationMonitor`: the metrics;
+- :data:`MODELS`, :func:`make_model`: the models;
+- :func:`run_benchmark`, :func:`summarize`, :func:`to_markdown`,
+  :func:`write_report`: running it and reporting beside the published numbers.
+
+The ``sknalu benchmark`` command runs it from the shell.
+
+Examples
+--------
+>>> from sknalu.benchmarks import run_benchmark, summarize
+>>> results = run_benchmark(
+...     ["mul"], ["nmu"], seeds=2, params={"max_steps": 500, "n_restarts": 2},
+...     n_train=500, n_valid=250, n_test=250, threshold_samples=10_000)
+>>> summarize(results)[["op", "model", "seeds"]]
+    op model  seeds
+0  mul   nmu      2
+"""
+
+from ._cli import QUICK_PROFILE, add_benchmark_command
+from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
+from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
+from ._report import PAPER_RESULTS, summarize, to_markdown, write_report
+from ._run import RESULT_COLUMNS, run_benchmark, run_one
+from ._task import DEFAULT_RANGE, OPS, RANGES, ArithmeticTask, RangePair, ValueRange, check_op
+from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_threshold
+
+__all__ = [
+    "DEFAULT_RANGE",
+    "MODELS",
+    "OPS",
+    "PAPER_MODELS",
+    "PAPER_RESULTS",
+    "PUBLISHED_THRESHOLDS",
+    "QUICK_PROFILE",
+    "RANGES",
+    "RESULT_COLUMNS",
+    "ArithmeticTask",
+    "ExtrapolationMonitor",
+    "ModelSpec",
+    "RangePair",
+    "ValueRange",
+    "add_benchmark_command",
+    "check_op",
+    "exact_first_layer",
+    "first_solved_step",
+    "make_model",
+    "parse_param",
+    "route_params",
+    "run_benchmark",
+    "run_one",
+    "sparsity_error",
+    "success_threshold",
+    "summarize",
+    "to_markdown",
+    "wilson_interval",
+    "write_report",
+]

@@ -1,0 +1,160 @@
+"""The ``sknalu benchmark`` command."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from ._models import MODELS, parse_param
+from ._report import write_report
+from ._run import run_benchmark
+from ._task import DEFAULT_RANGE, OPS, RANGES
+
+__all__ = ["QUICK_PROFILE", "add_benchmark_command"]
+
+#: ``--quick``: small enough for continuous integration (well under a minute on two
+#: cores): NAU on +, NMU on ×, two seeds, few steps, few rows.
+QUICK_PROFILE: dict[str, Any] = {
+    "ops": ["add", "mul"],
+    "models": {"add": ["nau"], "mul": ["nmu"]},
+    "seeds": 2,
+    "params": {"max_steps": 3000},
+    "n_train": 2000,
+    "n_valid": 1000,
+    "n_test": 1000,
+    "threshold_samples": 100_000,
+}
+
+_DEFAULTS: dict[str, Any] = {
+    "ops": ["add", "sub", "mul"],
+    "models": None,
+    "seeds": 10,
+    "params": {},
+    "n_train": 20_000,
+    "n_valid": 10_000,
+    "n_test": 10_000,
+    "threshold_samples": 1_000_000,
+}
+
+
+def _seeds(text: str):
+    """``N`` (seeds 0 .. N-1), ``A-B`` (A .. B) or ``A,B,C``."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",")]
+        if "-" in text.strip("-"):
+            first, last = (int(s) for s in text.split("-"))
+            if last < first:
+                raise ValueError
+            return list(range(first, last + 1))
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seeds must be a count N, a range A-B or a list A,B,C; got {text!r}"
+        ) from None
+
+
+def _param(text: str):
+    try:
+        return parse_param(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = dict(_DEFAULTS)
+    if args.quick:
+        settings.update(QUICK_PROFILE)
+    for name in ("ops", "models", "seeds", "n_train", "n_valid", "n_test", "threshold_samples"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    settings["params"] = {**settings["params"], **dict(args.param or [])}
+    ranges = args.ranges or [DEFAULT_RANGE]
+    if "all" in ranges:
+        ranges = list(RANGES)
+
+    start = time.perf_counter()
+    try:
+        results = run_benchmark(
+            ranges=ranges,
+            n_jobs=args.n_jobs,
+            scheduler=args.scheduler,
+            verbose=args.verbose,
+            **settings,
+        )
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    paths = write_report(results, args.output_dir)
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print(f"Wrote {paths['csv']} and {paths['markdown']}.")
+    print(f"Total time: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def add_benchmark_command(subparsers) -> None:
+    """Add the ``benchmark`` sub-command to the ``sknalu`` parser."""
+    p = subparsers.add_parser(
+        "benchmark",
+        help="run the arithmetic benchmark of the NAU/NMU paper",
+        description="Run the static arithmetic task of Madsen & Johansen (2020) over "
+        "operations, models, ranges and seeds; write results.csv and summary.md "
+        "(success rates, solved-at steps, sparsity errors beside the published "
+        "numbers).",
+        epilog="examples:\n"
+        "  sknalu benchmark --quick\n"
+        "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
+        "      --param max_steps=50000\n"
+        "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--ops",
+        nargs="+",
+        metavar="OP",
+        help=f"operations, of {', '.join(OPS)} (default: add sub mul)",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="MODEL",
+        help=f"models, of {', '.join(MODELS)} (default: the papers' models of each op)",
+    )
+    p.add_argument(
+        "--ranges",
+        nargs="+",
+        metavar="RANGE",
+        help=f"TRAIN->TEST ranges such as '{DEFAULT_RANGE}' or 'U[-2,2]->U[-6,-2]|U[2,6]' "
+        f"(quote them; | is ∪), or 'all' for the nine of Mistry et al. "
+        f"(default: {DEFAULT_RANGE})",
+    )
+    p.add_argument("--seeds", type=_seeds, help="N (seeds 0..N-1), A-B or A,B,C (default: 10)")
+    p.add_argument(
+        "--param",
+        action="append",
+        type=_param,
+        metavar="[MODEL.]NAME=VALUE",
+        help="an estimator parameter for every model that has it, or for one model; "
+        "repeatable (e.g. max_steps=50000, nmu.n_restarts=1)",
+    )
+    p.add_argument("--n-jobs", type=int, help="fits at once (default: 1; all with --scheduler)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
+    p.add_argument(
+        "--output-dir", default="benchmark-results", help="where results.csv and summary.md go"
+    )
+    p.add_argument("--n-train", type=int, help="training rows per seed (default: 20000)")
+    p.add_argument("--n-valid", type=int, help="validation rows per seed (default: 10000)")
+    p.add_argument("--n-test", type=int, help="test rows per seed (default: 10000)")
+    p.add_argument(
+        "--threshold-samples",
+        type=int,
+        help="Monte-Carlo samples of the success threshold (default: 1000000)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a profile small enough for CI: + and ×, NAU and NMU, 2 seeds, 3000 steps "
+        "(options given explicitly still apply)",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="joblib's progress")
+    p.set_defaults(func=_run, parser=p)

@@ -1,0 +1,381 @@
+"""Running the benchmark: one fit per operation, model, range and seed."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from ._metrics import ExtrapolationMonitor, sparsity_error
+from ._models import MODELS, check_model, make_model, models_for, route_params
+from ._task import DEFAULT_RANGE, RANGES, ArithmeticTask, RangePair, check_op
+from ._threshold import success_threshold
+
+__all__ = ["RESULT_COLUMNS", "run_benchmark", "run_one"]
+
+#: Columns of the results table, one row per operation, model, range and seed.
+RESULT_COLUMNS = [
+    "op",
+    "model",
+    "range",
+    "seed",
+    "offset",
+    "threshold",
+    "success",
+    "test_mse",
+    "valid_mse",
+    "selected_step",
+    "solved_at",
+    "sparsity_error",
+    "n_steps",
+    "n_restarts",
+    "fit_time",
+]
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _range_pair(value_range: RangePair | str) -> RangePair:
+    if isinstance(value_range, RangePair):
+        return value_range
+    if isinstance(value_range, str):
+        return RANGES.get(value_range.replace(" ", "")) or RangePair.parse(value_range)
+    raise ValueError(
+        f"a range must be a RangePair or a name like 'U[1,2]->U[2,6]', got {value_range!r}."
+    )
+
+
+def _seed_streams(seed: int) -> tuple[int, int, int]:
+    # Independent streams for the subsets' offset, the data and the model, so that
+    # every model sees the same task and data for a seed, whatever else changes.
+    children = np.random.SeedSequence(seed).spawn(3)
+    return tuple(int(c.generate_state(1)[0]) for c in children)
+
+
+@contextlib.contextmanager
+def _single_threaded():
+    # A network this small trains fastest on one thread; several torch threads per
+    # worker oversubscribe the cores and make training many times slower.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_one(
+    op: str,
+    model: str,
+    value_range: RangePair | str,
+    seed: int,
+    *,
+    threshold: float,
+    params: Mapping[str, Any] | None = None,
+    n_train: int = 20_000,
+    n_valid: int = 10_000,
+    n_test: int = 10_000,
+    input_size: int = 100,
+    subset_size: int = 25,
+    overlap: int = 12,
+) -> dict[str, Any]:
+    """Fit one model on one seed of the task and measure it.
+
+    The seed decides the subsets' offset, the data and the model's initialisation.
+    The model trains on ``n_train + n_valid`` rows of the training range; the
+    arithmetic-unit estimators hold ``n_valid`` of them out and keep the restart and
+    step with the lowest error on them (model selection). The MLP trains on the
+    ``n_train`` rows and is measured in its final state.
+
+    Parameters
+    ----------
+    op : str
+        The operation.
+    model : str
+        A key of :data:`~sknalu.benchmarks.MODELS`.
+    value_range : RangePair or str
+        Training and test range, e.g. ``"U[1,2]->U[2,6]"``.
+    seed : int
+        The seed.
+    threshold : float
+        The success threshold (:func:`~sknalu.benchmarks.success_threshold`).
+    params : mapping or None, default=None
+        Estimator parameters set on top of the model's own.
+    n_train, n_valid, n_test : int, default=20_000, 10_000, 10_000
+        Training, validation and test rows.
+    input_size, subset_size, overlap : int, default=100, 25, 12
+        The task's sizes.
+
+    Returns
+    -------
+    dict
+        One row of the results, with the keys of ``RESULT_COLUMNS``: ``success``
+        (test error at the selected step below the threshold), ``selected_step``,
+        ``solved_at`` (first evaluated step at which the copy best on validation
+        was below the threshold; NaN if never), ``sparsity_error`` of the kept
+        network (NaN for the MLP), ``fit_time`` in seconds, ...
+    """
+    op, model, pair = check_op(op), check_model(model), _range_pair(value_range)
+    spec = MODELS[model]
+    seed = _check_count("seed", seed, 0)
+    n_train, n_test = _check_count("n_train", n_train, 20), _check_count("n_test", n_test, 1)
+    n_valid = _check_count("n_valid", n_valid, 1)
+    if n_valid > n_train:
+        # The estimators hold out at most half of what they are given.
+        raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
+    task_seed, data_seed, model_seed = _seed_streams(seed)
+    task = ArithmeticTask.draw(
+        op, task_seed, input_size=input_size, subset_size=subset_size, overlap=overlap
+    )
+    rng = np.random.RandomState(data_seed)
+    X, y = task.sample(n_train + n_valid, pair.train, rng)
+    X_test, y_test = task.sample(n_test, pair.test, rng)
+
+    est = make_model(model, params, random_state=model_seed)
+    monitor = None
+    if spec.arithmetic:
+        # The rows are iid, so holding out a random n_valid of them is the same as
+        # drawing a separate validation set of n_valid rows.
+        monitor = ExtrapolationMonitor(X_test, y_test)
+        est.set_params(
+            validation_fraction=n_valid / (n_train + n_valid),
+            callbacks=[("extrapolation_monitor", monitor)],
+        )
+    else:
+        X, X_valid, y, y_valid = X[:n_train], X[n_train:], y[:n_train], y[n_train:]
+
+    with _single_threaded(), warnings.catch_warnings():
+        # NAC• and NALU overflow on some seeds: the benchmark counts that as a
+        # failure, not an error. The MLP's iteration limit is a setting.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        est.fit(X, y)
+        fit_time = time.perf_counter() - start
+        test_mse = float(np.mean((est.predict(X_test) - y_test) ** 2))
+
+    success = bool(test_mse < threshold)  # NaN is never a success
+    if spec.arithmetic:
+        if monitor.n_valid_ != n_valid:
+            # Model selection must see exactly the validation rows of the protocol.
+            raise RuntimeError(
+                f"{type(est).__name__} held out {monitor.n_valid_} rows for model "
+                f"selection instead of n_valid={n_valid}."
+            )
+        valid_mse = float(est.validation_loss_)
+        n_steps = int(est.n_steps_)
+        selected_step = int(est.best_step_)
+        solved_at = monitor.solved_at(threshold)
+        sparsity = sparsity_error(layer.weight for layer in est.net_.module_.layers)
+        n_restarts = est.n_restarts
+    else:
+        valid_mse = float(np.mean((est.predict(X_valid) - y_valid) ** 2))
+        batch = min(200, n_train) if est.batch_size == "auto" else min(est.batch_size, n_train)
+        n_steps = selected_step = est.n_iter_ * math.ceil(n_train / batch)
+        # The MLP is measured in its final state only.
+        solved_at = float(n_steps) if success else math.nan
+        sparsity = math.nan
+        n_restarts = 1
+    return {
+        "op": op,
+        "model": model,
+        "range": pair.name,
+        "seed": int(seed),
+        "offset": task.offset,
+        "threshold": float(threshold),
+        "success": success,
+        "test_mse": test_mse,
+        "valid_mse": valid_mse,
+        "selected_step": selected_step,
+        "solved_at": solved_at,
+        "sparsity_error": sparsity,
+        "n_steps": n_steps,
+        "n_restarts": n_restarts,
+        "fit_time": fit_time,
+    }
+
+
+def _seeds(seeds: int | Iterable[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(_check_count("seeds", seeds, 1)))
+    try:
+        seeds = [_check_count("a seed", s, 0) for s in seeds]
+    except TypeError:
+        raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}.") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct seeds, got {seeds!r}.")
+    return seeds
+
+
+def _parallel(calls: list, n_jobs: int | None, scheduler, verbose: int) -> list:
+    if scheduler is None:
+        return joblib.Parallel(n_jobs=1 if n_jobs is None else n_jobs, verbose=verbose)(calls)
+    from distributed import Client
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        with joblib.parallel_config(backend="dask", client=client):
+            return joblib.Parallel(n_jobs=-1 if n_jobs is None else n_jobs, verbose=verbose)(calls)
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def run_benchmark(
+    ops: Sequence[str] = ("add", "sub", "mul"),
+    models: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    ranges: Sequence[RangePair | str] = (DEFAULT_RANGE,),
+    seeds: int | Iterable[int] = 10,
+    *,
+    params: Mapping[str, Any] | None = None,
+    n_train: int = 20_000,
+    n_valid: int = 10_000,
+    n_test: int = 10_000,
+    input_size: int = 100,
+    subset_size: int = 25,
+    overlap: int = 12,
+    epsilon: float = 1e-5,
+    threshold_samples: int = 1_000_000,
+    n_jobs: int | None = None,
+    scheduler=None,
+    verbose: int = 0,
+) -> pd.DataFrame:
+    """Run the arithmetic benchmark of Madsen & Johansen (2020).
+
+    Every model is fitted on every seed of every operation and range; the fits
+    run in parallel through joblib, on a dask.distributed cluster when
+    ``scheduler`` is given.
+
+    Parameters
+    ----------
+    ops : sequence of str, default=("add", "sub", "mul")
+        Operations, keys of :data:`~sknalu.benchmarks.OPS` or their symbols.
+    models : sequence of str, mapping or None, default=None
+        Keys of :data:`~sknalu.benchmarks.MODELS`, run on every operation; a
+        mapping from operation to keys; or None for the papers' models of each
+        operation (:data:`~sknalu.benchmarks.PAPER_MODELS`).
+    ranges : sequence of RangePair or str, default=("U[1,2]->U[2,6]",)
+        Training → test ranges, by name (see :data:`~sknalu.benchmarks.RANGES`).
+    seeds : int or iterable of int, default=10
+        A count (seeds ``0 .. seeds - 1``) or the seeds themselves.
+    params : mapping or None, default=None
+        Estimator parameters, ``"NAME"`` for every model that has it or
+        ``"MODEL.NAME"`` for one, e.g. ``{"max_steps": 20000}``.
+    n_train, n_valid, n_test : int, default=20_000, 10_000, 10_000
+        Training, validation (training range) and test (test range) rows per seed.
+    input_size, subset_size, overlap : int, default=100, 25, 12
+        The task's sizes.
+    epsilon : float, default=1e-5
+        Weight perturbation of the success threshold.
+    threshold_samples : int, default=1_000_000
+        Monte-Carlo samples of the success threshold.
+    n_jobs : int or None, default=None
+        Fits run at once (joblib's ``n_jobs``): -1 for all cores, or with a
+        scheduler all the cluster's worker threads. None means 1, or -1 with a
+        scheduler.
+    scheduler : str, distributed.Client or None, default=None
+        Address of a dask.distributed scheduler (or a client) to run the fits on.
+    verbose : int, default=0
+        joblib's verbosity.
+
+    Returns
+    -------
+    DataFrame
+        One row per operation, model, range and seed, with the columns
+        ``RESULT_COLUMNS`` (see :func:`run_one`). ``attrs["config"]`` holds the
+        settings of the run and each model's parameters.
+
+    Examples
+    --------
+    >>> results = run_benchmark(
+    ...     ["add"], ["nau"], seeds=1, params={"max_steps": 500, "n_restarts": 1},
+    ...     n_train=500, n_valid=250, n_test=250, threshold_samples=10_000)
+    >>> results[["op", "model", "range", "seed", "n_steps"]]
+        op model           range  seed  n_steps
+    0  add   nau  U[1,2]->U[2,6]     0      500
+    """
+    ops = list(dict.fromkeys(check_op(op) for op in ops))
+    if not ops:
+        raise ValueError("ops must name at least one operation.")
+    pairs = list(dict.fromkeys(_range_pair(r) for r in ranges))
+    if not pairs:
+        raise ValueError("ranges must name at least one range.")
+    seeds = _seeds(seeds)
+    n_train = _check_count("n_train", n_train, 20)
+    n_valid = _check_count("n_valid", n_valid, 1)
+    if n_valid > n_train:
+        raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
+    n_test = _check_count("n_test", n_test, 1)
+    models_of = {op: models_for(op, models) for op in ops}
+    if not any(models_of.values()):
+        raise ValueError(f"no model to run: models={models!r}.")
+    all_models = list(dict.fromkeys(m for ms in models_of.values() for m in ms))
+    model_params = route_params(params, all_models)
+    for op in ops:
+        for pair in pairs:
+            if op == "sqrt" and min(pair.train.low, pair.test.low) < 0:
+                raise ValueError(
+                    f"the operation 'sqrt' needs ranges without negative values: {pair}."
+                )
+    # The same thresholds for every fit: computed once, here, not in each worker.
+    thresholds = {
+        (op, pair): success_threshold(
+            op,
+            pair.test,
+            input_size=input_size,
+            subset_size=subset_size,
+            overlap=overlap,
+            epsilon=epsilon,
+            n_samples=threshold_samples,
+        )
+        for op in ops
+        for pair in pairs
+    }
+    sizes = dict(
+        n_train=n_train,
+        n_valid=n_valid,
+        n_test=n_test,
+        input_size=input_size,
+        subset_size=subset_size,
+        overlap=overlap,
+    )
+    calls = [
+        joblib.delayed(run_one)(
+            op,
+            model,
+            pair,
+            seed,
+            threshold=thresholds[op, pair],
+            params=model_params.get(model),
+            **sizes,
+        )
+        for op in ops
+        for pair in pairs
+        for model in models_of[op]
+        for seed in seeds
+    ]
+    rows = _parallel(calls, n_jobs, scheduler, verbose)
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    results.attrs["config"] = {
+        **sizes,
+        "seeds": seeds,
+        "epsilon": epsilon,
+        "threshold_samples": threshold_samples,
+        "models": {m: {**MODELS[m].params, **model_params.get(m, {})} for m in all_models},
+    }
+    return results
