@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from ._cli_fit import add_fit_command, add_predict_command
+
 __all__ = ["main"]
 
 
@@ -54,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Functions that add one sub-command each to the parser.
-COMMANDS = [_add_demo]
+COMMANDS = [_add_demo, add_fit_command, add_predict_command]
 
 
 def main(argv: list[str] | None = None) -> int:
