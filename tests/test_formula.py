@@ -83,7 +83,7 @@ def test_nac_sum_reads_exactly_after_saturating_snap():
 
 def test_array_input_names_the_features_x0_x1():
     X = frame("ab").to_numpy()
-    est = NMURegressor(max_steps=3000, random_state=0).fit(X, X[:, 0] * X[:, 1])
+    est = NMURegressor(max_steps=2000, random_state=0).fit(X, X[:, 0] * X[:, 1])
     assert to_sympy_without_warning(est) == sympy.sympify("x0 * x1")
 
 
