@@ -125,7 +125,7 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_fit_command(subparsers) -> None:
+def add_fit_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``sknalu fit`` to the command line's sub-commands."""
     p = subparsers.add_parser(
         "fit",
@@ -213,7 +213,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_predict_command(subparsers) -> None:
+def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``sknalu predict`` to the command line's sub-commands."""
     p = subparsers.add_parser(
         "predict",

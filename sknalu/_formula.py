@@ -17,6 +17,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._units import INALU, NALU, NMRU, NMU, ArithmeticUnit, NACMul, RealNPU, nearest_target
 from .exceptions import FormulaWarning
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sympy
 
 __all__ = ["FORMULA_TOLERANCE", "FormulaMixin", "max_distance", "network_formula"]
 
@@ -160,76 +164,92 @@ def max_distance(
     return distance
 
 
-def _read(sympy, w: np.ndarray, targets, tolerance: float) -> np.ndarray:
-    """``w`` as sympy numbers: the discrete value within ``tolerance``, else a Float."""
-    target = _nearest(w, targets)
-    exact = np.abs(w - target) <= tolerance
-    values = [
-        sympy.Integer(int(t)) if e else sympy.Float(float(v))
-        for v, t, e in zip(w.ravel(), target.ravel(), exact.ravel(), strict=True)
-    ]
-    return np.array(values, dtype=object).reshape(w.shape)
+class _Reader:
+    """Turns weights into sympy numbers and builds each unit's expressions."""
 
+    def __init__(self, sympy, tolerance: float, digits: int | None) -> None:
+        self.sympy = sympy
+        self.tolerance = tolerance
+        self.digits = digits
 
-def _sums(sympy, c: np.ndarray, xs: list) -> list:
-    return [sympy.Add(*(ci * x for ci, x in zip(row, xs, strict=True))) for row in c]
+    def float(self, v: float):
+        if self.digits is None:
+            return self.sympy.Float(float(v))
+        return self.sympy.Float(float(v), self.digits)
 
+    def numbers(self, w: np.ndarray, targets) -> np.ndarray:
+        """``w`` as sympy numbers: the discrete value within tolerance, else a Float."""
+        target = _nearest(w, targets)
+        exact = np.abs(w - target) <= self.tolerance
+        values = [
+            self.sympy.Integer(int(t)) if e else self.float(v)
+            for v, t, e in zip(w.ravel(), target.ravel(), exact.ravel(), strict=True)
+        ]
+        return np.array(values, dtype=object).reshape(w.shape)
 
-def _products(sympy, c: np.ndarray, xs: list) -> list:
-    # (w x + 1 - w): x for w = 1, 1 (left out) for w = 0 (Madsen & Johansen, eq. 2).
-    return [sympy.Mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True))) for row in c]
+    def abs(self, x):
+        # Unevaluated: sympy's sign analysis of a long sum costs seconds and
+        # simplifies nothing here.
+        return self.sympy.Abs(x, evaluate=False)
 
+    def sums(self, c: np.ndarray, xs: list) -> list:
+        return [self.sympy.Add(*(ci * x for ci, x in zip(row, xs, strict=True))) for row in c]
 
-def _powers(sympy, c: np.ndarray, xs: list) -> list:
-    return [sympy.Mul(*(x**ci for ci, x in zip(row, xs, strict=True))) for row in c]
+    def products(self, c: np.ndarray, xs: list) -> list:
+        # (w x + 1 - w): x for w = 1, 1 (left out) for w = 0 (Madsen & Johansen, eq. 2).
+        mul = self.sympy.Mul
+        return [mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True))) for row in c]
 
+    def powers(self, c: np.ndarray, xs: list) -> list:
+        return [self.sympy.Mul(*(x**ci for ci, x in zip(row, xs, strict=True))) for row in c]
 
-def _layer_formula(sympy, layer: ArithmeticUnit, xs: list, tolerance: float, gate) -> list:
-    """The expressions of a layer's outputs, given its inputs' expressions ``xs``."""
-    c = _read(sympy, _array(layer, layer.weight), layer.weight_targets, tolerance)
-    if isinstance(layer, NMRU):
-        # With weights in {0, 1} the magnitude and the cos sign term together are
-        # exactly the product of the selected inputs and reciprocals.
-        return _products(sympy, c, [*xs, *(1 / x for x in xs)])
-    if isinstance(layer, NMU):
-        return _products(sympy, c, xs)
-    if isinstance(layer, RealNPU):
-        # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
-        # a kept input is exact for either sign, thanks to the cos term.
-        r = _read(sympy, _array(layer, layer.relevance), (0.0, 1.0), tolerance)
-        return _powers(sympy, c, [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)])
-    if isinstance(layer, NACMul):
-        # exp(W log|x|) loses the sign of x (Trask et al. 2018).
-        return _powers(sympy, c, [sympy.Abs(x) for x in xs])
-    if isinstance(layer, (NALU, INALU)):
-        return _gated_formula(sympy, layer, c, xs, tolerance, gate)
-    return _sums(sympy, c, xs)
+    def layer(self, layer: ArithmeticUnit, xs: list, gate) -> list:
+        """The expressions of a layer's outputs, given its inputs' expressions ``xs``."""
+        c = self.numbers(_array(layer, layer.weight), layer.weight_targets)
+        if isinstance(layer, NMRU):
+            # With weights in {0, 1} the magnitude and the cos sign term together are
+            # exactly the product of the selected inputs and reciprocals.
+            return self.products(c, [*xs, *(1 / x for x in xs)])
+        if isinstance(layer, NMU):
+            return self.products(c, xs)
+        if isinstance(layer, RealNPU):
+            # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
+            # a kept input is exact for either sign, thanks to the cos term.
+            r = self.numbers(_array(layer, layer.relevance), (0.0, 1.0))
+            return self.powers(c, [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)])
+        if isinstance(layer, NACMul):
+            # exp(W log|x|) loses the sign of x (Trask et al. 2018).
+            return self.powers(c, [self.abs(x) for x in xs])
+        if isinstance(layer, (NALU, INALU)):
+            return self.gated(layer, c, xs, gate)
+        return self.sums(c, xs)
 
-
-def _gated_formula(sympy, layer, c, xs, tolerance, gate) -> list:
-    added = _sums(sympy, c, xs)
-    c_mul = _read(sympy, _array(layer, layer.weight_mul), (-1.0, 0.0, 1.0), tolerance)
-    if isinstance(layer, INALU):
-        # The iNALU recovers the sign, so exp(W log|x|) · sign is x^W for W in {-1, 0, 1}.
-        multiplied = _powers(sympy, c_mul, xs)
-        g = _array(layer, layer.gate())
-        lo, hi = g, g
-        unsaturated = [sympy.Float(float(v)) for v in g]
-    else:
-        multiplied = _powers(sympy, c_mul, [sympy.Abs(x) for x in xs])
-        lo, hi = gate if gate is not None else (np.full(len(c), 0.5), np.full(len(c), 0.5))
-        # The open gate σ(G x), with G as read (it has no discrete values).
-        logits = _sums(sympy, _array(layer, layer.G).astype(object), xs)
-        unsaturated = [1 / (1 + sympy.exp(-logit)) for logit in logits]
-    out = []
-    for o, (a, m) in enumerate(zip(added, multiplied, strict=True)):
-        if lo[o] >= 1 - tolerance:
-            out.append(a)
-        elif hi[o] <= tolerance:
-            out.append(m)
+    def gated(self, layer: NALU | INALU, c: np.ndarray, xs: list, gate) -> list:
+        sympy = self.sympy
+        added = self.sums(c, xs)
+        c_mul = self.numbers(_array(layer, layer.weight_mul), (-1.0, 0.0, 1.0))
+        if isinstance(layer, INALU):
+            # The iNALU recovers the sign: exp(W log|x|) · sign is x^W for W in {-1, 0, 1}.
+            multiplied = self.powers(c_mul, xs)
+            g = _array(layer, layer.gate())
+            lo, hi = g, g
+            unsaturated = [self.float(v) for v in g]
         else:
-            out.append(unsaturated[o] * a + (1 - unsaturated[o]) * m)
-    return out
+            multiplied = self.powers(c_mul, [self.abs(x) for x in xs])
+            lo, hi = gate if gate is not None else (np.full(len(c), 0.5), np.full(len(c), 0.5))
+            # The open gate σ(G x), with G as trained (it has no discrete values).
+            G = np.vectorize(self.float, otypes=[object])(_array(layer, layer.G))
+            logits = self.sums(G, xs)
+            unsaturated = [1 / (1 + sympy.exp(-logit, evaluate=False)) for logit in logits]
+        out = []
+        for o, (a, m) in enumerate(zip(added, multiplied, strict=True)):
+            if lo[o] >= 1 - self.tolerance:
+                out.append(a)
+            elif hi[o] <= self.tolerance:
+                out.append(m)
+            else:
+                out.append(unsaturated[o] * a + (1 - unsaturated[o]) * m)
+        return out
 
 
 def network_formula(
@@ -237,7 +257,8 @@ def network_formula(
     feature_names: Sequence[str],
     tolerance: float = FORMULA_TOLERANCE,
     gates: Sequence[_GateRange | None] | None = None,
-) -> list:
+    digits: int | None = None,
+) -> list[sympy.Expr]:
     """The expression of every output of a network, in the features' names.
 
     Parameters
@@ -251,6 +272,8 @@ def network_formula(
     gates : list, optional
         The output of :func:`gate_ranges`; a NALU layer without it is read as
         unsaturated.
+    digits : int, optional
+        Significant digits of the Float coefficients; all of them when None.
 
     Returns
     -------
@@ -280,18 +303,14 @@ def network_formula(
             f"{layers[0].in_features} inputs."
         )
     gates = list(gates) if gates is not None else [None] * len(layers)
+    reader = _Reader(sympy, tolerance, digits)
     xs = [sympy.Symbol(str(name)) for name in feature_names]
     for layer, gate in zip(layers, gates, strict=True):
-        xs = _layer_formula(sympy, layer, xs, tolerance, gate)
+        xs = reader.layer(layer, xs, gate)
     return xs
 
 
-def _format(sympy, expressions: list, exact: bool, vector: bool) -> str:
-    if not exact:
-        # Four significant digits are enough to read an approximate formula.
-        expressions = [
-            e.xreplace({f: sympy.Float(f, 4) for f in e.atoms(sympy.Float)}) for e in expressions
-        ]
+def _format(expressions: list, exact: bool, vector: bool) -> str:
     text = str(expressions) if vector else str(expressions[0])
     return text if exact else f"≈ {text}"
 
@@ -320,17 +339,17 @@ class FormulaMixin:
             self.sparsity_error_ = float(module.sparsity_error().max())
         self.formula_exact_ = max_distance(module, self._gate_ranges) <= FORMULA_TOLERANCE
         try:
-            sympy = _import_sympy()
+            # Four significant digits are enough to read an approximate formula.
+            expressions = network_formula(
+                module, self._feature_names(), FORMULA_TOLERANCE, self._gate_ranges, digits=4
+            )
         except ImportError:
             # The formula is an extra: fit works without sympy.
             self.formula_ = None
             return
-        expressions = network_formula(
-            module, self._feature_names(), FORMULA_TOLERANCE, self._gate_ranges
-        )
-        self.formula_ = _format(sympy, expressions, self.formula_exact_, self._is_vector())
+        self.formula_ = _format(expressions, self.formula_exact_, self._is_vector())
 
-    def to_sympy(self, tolerance: float = FORMULA_TOLERANCE):
+    def to_sympy(self, tolerance: float = FORMULA_TOLERANCE) -> sympy.Expr | sympy.Matrix:
         """The formula the fitted network computes, as a sympy expression.
 
         The kept network is read layer by layer: every weight within ``tolerance`` of
