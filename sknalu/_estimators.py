@@ -11,7 +11,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._formula import FormulaMixin
 from ._network import ArithmeticNetwork
+from ._snap import SnapWeights
 from ._training import ArithmeticNet, HoldOut, RestartSelection, StepProgressBar, TensorDataset
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS
 
@@ -44,7 +46,7 @@ def _check_real(name, value, minimum=0.0, maximum=math.inf, *, open_minimum=Fals
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
 
 
-class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
+class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
     Subclasses set ``_unit_family`` (the unit names they accept) and document their
@@ -74,6 +76,7 @@ class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        snap=True,
     ):
         self.units = units
         self.hidden_size = hidden_size
@@ -92,6 +95,7 @@ class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.snap = snap
 
     # -- validation ---------------------------------------------------------------
     def _layer_units(self) -> tuple[str, ...]:
@@ -196,7 +200,12 @@ class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
         if optimizer in (torch.optim.Adam, torch.optim.AdamW):
             # One fused kernel per step instead of a dozen small ones.
             optimizer_params["optimizer__fused"] = True
+        if not isinstance(self.snap, (bool, np.bool_)):
+            raise ValueError(f"snap must be True or False, got {self.snap!r}.")
         callbacks = [("restart_selection", RestartSelection())]
+        if self.snap:
+            # After the restart selection, which leaves the one network to snap.
+            callbacks.append(("snap", SnapWeights()))
         if self.verbose:
             callbacks.append(("progress", StepProgressBar()))
         callbacks += list(self.callbacks or [])
@@ -235,6 +244,9 @@ class _ArithmeticRegressor(RegressorMixin, BaseEstimator):
         self.best_restart_ = selection.best_copy_
         self.best_step_ = selection.best_step_
         self.validation_loss_ = selection.best_loss_
+        snapping = dict(self.net_.callbacks_).get("snap")
+        self.snapped_ = bool(self.snap and snapping.snapped_)
+        self._fit_formula(dataset.X)
         return self
 
     def _predict_tensor(self, X) -> torch.Tensor:
@@ -319,6 +331,11 @@ class NALURegressor(_ArithmeticRegressor):
         1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
     callbacks : list of skorch callbacks, default=None
         Extra callbacks for the skorch net.
+    snap : bool, default=True
+        After training, move every weight within 0.1 of a discrete value of its
+        unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
+        it, and keep the snapped weights only if the held-out error does not get
+        worse. A solved network then computes exactly its formula.
 
     Attributes
     ----------
@@ -340,6 +357,20 @@ class NALURegressor(_ArithmeticRegressor):
         Names of the features seen in :meth:`fit`, when they are all strings.
     n_outputs_ : int
         Number of targets.
+    snapped_ : bool
+        Whether snapping moved weights and the snapped weights were kept (False
+        with ``snap=False``).
+    sparsity_error_ : float
+        Largest distance of any effective weight of the kept network from
+        {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
+        Johansen 2020, section 4.1).
+    formula_exact_ : bool
+        Whether every weight is within 0.01 of its unit's discrete values and
+        every gate is saturated, so that ``formula_`` is what the network computes.
+    formula_ : str or None
+        The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
+        with ``"≈ "`` and written with four-digit coefficients when it is not
+        exact; None when sympy is not installed.
 
     See Also
     --------
@@ -381,6 +412,7 @@ class NALURegressor(_ArithmeticRegressor):
         random_state=None,
         verbose=0,
         callbacks=None,
+        snap=True,
     ):
         super().__init__(
             units,
@@ -400,6 +432,7 @@ class NALURegressor(_ArithmeticRegressor):
             random_state=random_state,
             verbose=verbose,
             callbacks=callbacks,
+            snap=snap,
         )
 
 
@@ -455,6 +488,11 @@ class NMURegressor(_ArithmeticRegressor):
         1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
     callbacks : list of skorch callbacks, default=None
         Extra callbacks for the skorch net.
+    snap : bool, default=True
+        After training, move every weight within 0.1 of a discrete value of its
+        unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
+        it, and keep the snapped weights only if the held-out error does not get
+        worse. A solved network then computes exactly its formula.
 
     Attributes
     ----------
@@ -476,6 +514,20 @@ class NMURegressor(_ArithmeticRegressor):
         Names of the features seen in :meth:`fit`, when they are all strings.
     n_outputs_ : int
         Number of targets.
+    snapped_ : bool
+        Whether snapping moved weights and the snapped weights were kept (False
+        with ``snap=False``).
+    sparsity_error_ : float
+        Largest distance of any effective weight of the kept network from
+        {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
+        Johansen 2020, section 4.1).
+    formula_exact_ : bool
+        Whether every weight is within 0.01 of its unit's discrete values and
+        every gate is saturated, so that ``formula_`` is what the network computes.
+    formula_ : str or None
+        The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
+        with ``"≈ "`` and written with four-digit coefficients when it is not
+        exact; None when sympy is not installed.
 
     See Also
     --------
@@ -514,6 +566,7 @@ class NMURegressor(_ArithmeticRegressor):
         random_state=None,
         verbose=0,
         callbacks=None,
+        snap=True,
     ):
         super().__init__(
             units,
@@ -533,4 +586,5 @@ class NMURegressor(_ArithmeticRegressor):
             random_state=random_state,
             verbose=verbose,
             callbacks=callbacks,
+            snap=snap,
         )

@@ -16,7 +16,10 @@ Each unit defines, on its raw parameters:
 - ``constrain_``: the projection applied after every optimiser step when
   ``oob_mode="clip"``;
 - ``sparsity_loss`` and ``oob_loss``: the regulariser terms of Madsen & Johansen
-  (2020), each a mean over the layer's weights, one value per copy.
+  (2020), each a mean over the layer's weights, one value per copy;
+- ``snap_``: moves every weight that lies within a tolerance of one of the unit's
+  discrete values (``weight_targets``) exactly onto it, so that a trained unit
+  computes exactly the formula its weights stand for.
 
 The units know nothing of scikit-learn or skorch. References:
 
@@ -47,11 +50,16 @@ __all__ = [
     "NACMul",
     "RealNPU",
     "nac_init_range",
+    "nearest_target",
 ]
 
 OOB_MODES = ("clip", "regularized")
 REGULARIZER_SHAPES = ("linear", "squared")
 _NAC_MUL_EPS = 1e-7
+#: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
+#: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
+#: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
+_SATURATED = 1000.0
 
 
 def nac_init_range(in_features: int, out_features: int) -> float:
@@ -95,6 +103,72 @@ def nac_init_range(in_features: int, out_features: int) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def nearest_target(w: torch.Tensor, targets: tuple[float, ...] | str) -> torch.Tensor:
+    """The discrete value nearest to each element of ``w``.
+
+    Parameters
+    ----------
+    w : Tensor
+        Weights.
+    targets : tuple of float or "integer"
+        The discrete values, or ``"integer"`` for every integer.
+
+    Returns
+    -------
+    Tensor
+        Same shape and type as ``w``; ties go to the smaller target.
+
+    Examples
+    --------
+    >>> import torch
+    >>> nearest_target(torch.tensor([-0.7, 0.2, 0.98]), (-1.0, 0.0, 1.0))
+    tensor([-1.,  0.,  1.])
+    >>> nearest_target(torch.tensor([1.9, -0.4]), "integer")
+    tensor([2., -0.])
+    """
+    if targets == "integer":
+        return torch.round(w)
+    values = torch.tensor(targets, dtype=w.dtype, device=w.device)
+    index = (w.unsqueeze(-1) - values).abs().argmin(dim=-1)
+    return values[index]
+
+
+@torch.no_grad()
+def _snap_raw_(
+    raw: torch.Tensor, effective: torch.Tensor, targets: tuple[float, ...] | str, tolerance: float
+) -> int:
+    """Set ``raw`` to the target wherever ``effective`` is within ``tolerance`` of it.
+
+    For the units whose effective weight is the raw one, clipped to bounds that
+    contain every target. Returns the number of weights moved.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    raw[move] = target[move]
+    return int(move.sum())
+
+
+@torch.no_grad()
+def _snap_saturating_(
+    effective: torch.Tensor,
+    targets: tuple[float, ...],
+    tolerance: float,
+    params: dict[float, list[tuple[torch.Tensor, float]]],
+) -> int:
+    """Snap a weight made of tanh and σ of raw weights by saturating them.
+
+    ``params`` maps each target to the raw tensors to set and the value each one
+    takes where the effective weight moves to that target.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    for value, settings in params.items():
+        where = move & (target == value)
+        for raw, raw_value in settings:
+            raw[where] = raw_value
+    return int(move.sum())
 
 
 def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -175,6 +249,9 @@ class ArithmeticUnit(nn.Module):
     operation = "add"
     #: Range that ``weight`` is projected to; ``None`` for unbounded units.
     bounds: tuple[float, float] | None = (-1.0, 1.0)
+    #: The discrete values of ``weight`` that the formula of a solved unit uses:
+    #: a tuple of values, or "integer" for every integer.
+    weight_targets: tuple[float, ...] | str = (-1.0, 0.0, 1.0)
 
     def __init__(
         self,
@@ -245,6 +322,40 @@ class ArithmeticUnit(nn.Module):
     @torch.no_grad()
     def constrain_(self) -> None:
         """Project the raw weights back into bounds (``oob_mode="clip"`` only)."""
+
+    @torch.no_grad()
+    def snap_(self, tolerance: float = 0.1) -> int:
+        """Move every weight within ``tolerance`` of a discrete target exactly onto it.
+
+        The targets are ``weight_targets``, measured on the effective weights; the
+        raw weights are changed so that the effective weights equal the targets.
+        Weights farther than ``tolerance`` from every target stay as they are.
+        This base implementation serves the units whose effective weight is the
+        raw ``W`` clipped to bounds that contain every target (NAU, NMU, NMRU,
+        Linear).
+
+        Parameters
+        ----------
+        tolerance : float, default=0.1
+            Largest distance a weight is moved.
+
+        Returns
+        -------
+        int
+            Number of weights moved (gates included).
+
+        Examples
+        --------
+        >>> import torch
+        >>> unit = NAU(3, 1)
+        >>> with torch.no_grad():
+        ...     _ = unit.W.copy_(torch.tensor([[0.98, -0.03, 0.6]]))
+        >>> unit.snap_(tolerance=0.05)
+        2
+        >>> unit.weight
+        tensor([[1.0000, 0.0000, 0.6000]], grad_fn=<ClampBackward1>)
+        """
+        return _snap_raw_(self.W, self.weight, self.weight_targets, tolerance)
 
     def extra_repr(self) -> str:
         copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
@@ -341,6 +452,7 @@ class NMU(ArithmeticUnit):
 
     bounds = (0.0, 1.0)
     operation = "mul"
+    weight_targets = (0.0, 1.0)
 
     def _build(self) -> None:
         self.W = self._weight_param()
@@ -377,11 +489,25 @@ class NAC(ArithmeticUnit):
     ``W = tanh(Ŵ) ⊙ σ(M̂)``, ``z = W x``; both raw weights ``U[-r, r]`` with ``r``
     from :func:`nac_init_range`.
 
+    ``W`` only approaches ±1 as the raw weights grow without bound, so
+    :meth:`snap_` saturates them instead: a weight snapped to 0 gets ``Ŵ = 0``, one
+    snapped to ±1 gets ``Ŵ = ±1000`` and ``M̂ = 1000``, where tanh and σ round to
+    exactly ±1 in float32 and float64. The snapped unit computes its formula
+    exactly; its snapped weights no longer receive a gradient.
+
     Examples
     --------
     >>> import torch
     >>> NAC(4, 2)(torch.ones(3, 4)).shape
     torch.Size([3, 2])
+    >>> unit = NAC(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W_hat.copy_(torch.tensor([[3.0, 0.01]]))
+    ...     _ = unit.M_hat.copy_(torch.tensor([[4.0, 0.0]]))
+    >>> unit.snap_(tolerance=0.1)
+    2
+    >>> unit.weight
+    tensor([[1., 0.]], grad_fn=<MulBackward0>)
     """
 
     def _build(self) -> None:
@@ -400,6 +526,27 @@ class NAC(ArithmeticUnit):
 
     def forward(self, x):
         return _matmul(x, self.weight)
+
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        return _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
+
+
+@torch.no_grad()
+def _snap_nac_(
+    weight: torch.Tensor, w_hat: torch.Tensor, m_hat: torch.Tensor, tolerance: float
+) -> int:
+    """Snap a NAC weight ``tanh(Ŵ) σ(M̂)`` to {-1, 0, 1} by saturating its raw weights."""
+    return _snap_saturating_(
+        weight,
+        (-1.0, 0.0, 1.0),
+        tolerance,
+        {
+            -1.0: [(w_hat, -_SATURATED), (m_hat, _SATURATED)],
+            0.0: [(w_hat, 0.0)],
+            1.0: [(w_hat, _SATURATED), (m_hat, _SATURATED)],
+        },
+    )
 
 
 def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
@@ -435,6 +582,9 @@ class NALU(ArithmeticUnit):
     ``y = g ⊙ a + (1 - g) ⊙ m`` with ``a = NAC+(x)``, ``m = NAC•(x)`` and the gate
     ``g = σ(G x)``. The two paths share one weight matrix unless
     ``shared_weights=False``; ``G`` is Xavier-uniform.
+
+    :meth:`snap_` snaps the weights of both paths as :class:`NAC` does; the gate
+    depends on the input, so it is left as it is.
 
     Parameters
     ----------
@@ -498,6 +648,13 @@ class NALU(ArithmeticUnit):
         g = self.gate(x)
         return g * a + (1 - g) * m
 
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
+        if not self.shared_weights:
+            moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
+        return moved
+
 
 class INALU(ArithmeticUnit):
     """Improved NALU (Schlör, Ring & Hotho 2020).
@@ -507,6 +664,9 @@ class INALU(ArithmeticUnit):
     recovered as ``Π_i (|w_i| sign(x_i) + 1 - |w_i|)`` and an input-independent
     gate ``g = σ(ĝ)``: ``y = g a + (1 - g) m sign``. Raw weights are drawn from
     normal distributions with means 0.88 (``Ŵ``), 0.5 (``M̂``) and 0 (gate), sd 0.2.
+
+    :meth:`snap_` snaps the weights of both paths as :class:`NAC` does, and a gate
+    within the tolerance of 0 or 1 by saturating ``ĝ``.
 
     Examples
     --------
@@ -558,6 +718,13 @@ class INALU(ArithmeticUnit):
         g = self.gate().unsqueeze(-2)  # [..., 1, out]
         return g * a + (1 - g) * m * sign
 
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
+        moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
+        gate_values = {0.0: [(self.g_hat, -_SATURATED)], 1.0: [(self.g_hat, _SATURATED)]}
+        return moved + _snap_saturating_(self.gate(), (0.0, 1.0), tolerance, gate_values)
+
     def sparsity_loss(self):
         return self._mean_distance(self.weight) + self._mean_distance(self.weight_mul)
 
@@ -570,6 +737,10 @@ class RealNPU(ArithmeticUnit):
     ``z = exp(W log r) ⊙ cos(W k)``. Real weights of any sign and size let it learn
     division, powers and roots, and the cosine term recovers the sign of negative
     inputs. ``W`` is Glorot-uniform.
+
+    Its discrete values are the integers for ``W`` (an integer power of an input
+    whose gate is 1 is exactly that power, negative inputs included) and {0, 1}
+    for the gate; :meth:`snap_` snaps both.
 
     Examples
     --------
@@ -584,10 +755,16 @@ class RealNPU(ArithmeticUnit):
 
     operation = "mul"
     bounds = None
+    weight_targets = "integer"
 
     def _build(self) -> None:
         self.W = self._weight_param()
         self.g = nn.Parameter(torch.empty(self._shape(self.in_features)))
+
+    @property
+    def relevance(self) -> torch.Tensor:
+        """The relevance gate ``g`` clipped to [0, 1], ``[..., in]``."""
+        return self.g.clamp(0.0, 1.0)
 
     def reset_parameters(self, generator=None):
         r = math.sqrt(6.0 / (self.in_features + self.out_features))
@@ -613,6 +790,11 @@ class RealNPU(ArithmeticUnit):
         if self.oob_mode == "clip":
             self.g.clamp_(0.0, 1.0)
 
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        moved = _snap_raw_(self.W, self.W, "integer", tolerance)
+        return moved + _snap_raw_(self.g, self.relevance, (0.0, 1.0), tolerance)
+
 
 class NMRU(ArithmeticUnit):
     """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
@@ -635,6 +817,7 @@ class NMRU(ArithmeticUnit):
 
     bounds = (0.0, 1.0)
     operation = "mul"
+    weight_targets = (0.0, 1.0)
 
     def _build(self) -> None:
         self.W = self._weight_param(2 * self.in_features)

@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from ._cli_fit import add_fit_command, add_predict_command
+
 __all__ = ["main"]
 
 
@@ -60,7 +62,7 @@ def _add_benchmark(subparsers) -> None:
 
 
 #: Functions that add one sub-command each to the parser.
-COMMANDS = [_add_demo, _add_benchmark]
+COMMANDS = [_add_demo, add_fit_command, add_predict_command, _add_benchmark]
 
 
 def main(argv: list[str] | None = None) -> int:

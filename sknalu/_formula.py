@@ -1,0 +1,418 @@
+"""Reading the learned formula back from a fitted network.
+
+The network is read layer by layer, each layer as the operation its unit computes
+(a sum for the NAU, NAC+ and Linear units, a product for the NMU and NMRU, powers
+for the NAC• and the Real NPU, a gated choice for the NALU and iNALU). Every weight
+within the tolerance of one of its unit's discrete values (``weight_targets``:
+{-1, 0, 1}, {0, 1}, or the integers) is read as that value; an input whose weight
+is 0 drops out. A weight farther away stays as a floating-point coefficient, and
+the formula is then not exact.
+
+sympy is an optional dependency (``pip install "sknalu[formula]"``), imported only
+when a formula is built.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._units import INALU, NALU, NMRU, NMU, ArithmeticUnit, NACMul, RealNPU, nearest_target
+from .exceptions import FormulaWarning
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sympy
+
+__all__ = ["FORMULA_TOLERANCE", "FormulaMixin", "max_distance", "network_formula"]
+
+#: Default tolerance of the formula: a weight is read as a discrete value when it
+#: is at most this far from it. After :class:`~sknalu._snap.SnapWeights` the weights
+#: of a solved network are exactly discrete, so this only has to absorb the
+#: remaining error of a network trained without snapping.
+FORMULA_TOLERANCE = 0.01
+
+_GateRange = tuple[np.ndarray, np.ndarray]
+
+
+def _import_sympy():
+    try:
+        import sympy
+    except ImportError as exc:
+        raise ImportError(
+            "Reading the formula needs sympy, which is not installed: "
+            'pip install "sknalu[formula]" (or pip install sympy).'
+        ) from exc
+    return sympy
+
+
+def _check_tolerance(tolerance) -> float:
+    ok = isinstance(tolerance, numbers.Real) and not isinstance(tolerance, bool)
+    if not ok or not 0 <= tolerance < 0.5:
+        raise ValueError(f"tolerance must be a number in [0, 0.5), got {tolerance!r}.")
+    return float(tolerance)
+
+
+def _array(layer: ArithmeticUnit, t: torch.Tensor) -> np.ndarray:
+    """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
+    a = t.detach().cpu().to(torch.float64).numpy()
+    if layer.n_copies is None:
+        return a
+    if layer.n_copies != 1:
+        raise ValueError(
+            f"the network holds {layer.n_copies} copies; reduce it to one with "
+            "keep_copy_ before reading its formula."
+        )
+    return a[0]
+
+
+def _nearest(a: np.ndarray, targets) -> np.ndarray:
+    return nearest_target(torch.from_numpy(a), targets).numpy()
+
+
+def _weights(layer: ArithmeticUnit) -> list[tuple[np.ndarray, tuple[float, ...] | str]]:
+    """Every weight array of a layer that its formula uses, with its discrete values."""
+    weights = [(_array(layer, layer.weight), layer.weight_targets)]
+    if isinstance(layer, INALU) or (isinstance(layer, NALU) and not layer.shared_weights):
+        weights.append((_array(layer, layer.weight_mul), (-1.0, 0.0, 1.0)))
+    if isinstance(layer, RealNPU):
+        weights.append((_array(layer, layer.relevance), (0.0, 1.0)))
+    return weights
+
+
+def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
+    distance = np.minimum(1.0 - lo, hi)
+    return np.where(np.isnan(distance), np.inf, distance)
+
+
+@torch.no_grad()
+def gate_ranges(module: torch.nn.Module, X: torch.Tensor) -> list[_GateRange | None]:
+    """The range of every NALU gate over the inputs ``X``, layer by layer.
+
+    A NALU's gate ``σ(G x)`` depends on its input, so whether it is saturated (and
+    the layer adds or multiplies) can only be judged on data. Other layers get None.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    X : Tensor of shape (n_samples, in_features)
+        Inputs, usually the training data.
+
+    Returns
+    -------
+    list
+        Per layer, ``(min, max)`` of the gate per output, or None.
+    """
+    training = module.training
+    module.eval()
+    try:
+        ranges: list[_GateRange | None] = []
+        x = X
+        for layer in module.layers:
+            if isinstance(layer, NALU):
+                g = layer.gate(x).reshape(-1, layer.out_features)
+                ranges.append((g.amin(0).cpu().numpy(), g.amax(0).cpu().numpy()))
+            else:
+                ranges.append(None)
+            x = layer(x)
+    finally:
+        module.train(training)
+    return ranges
+
+
+def max_distance(
+    module: torch.nn.Module, gates: Sequence[_GateRange | None] | None = None
+) -> float:
+    """Largest distance of any weight of ``module`` to its unit's discrete values.
+
+    Gates count too: a NALU gate by its range over the data (infinite when no range
+    is given), an iNALU gate by its distance to 0 or 1. The formula read with a
+    tolerance is exact when this distance is within the tolerance. For NAU, NMU,
+    NMRU, NAC and Linear units it equals the sparsity error.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    gates : list, optional
+        The output of :func:`gate_ranges`.
+
+    Returns
+    -------
+    float
+        The distance; ``inf`` when a weight is not finite.
+    """
+    gates = list(gates) if gates is not None else [None] * len(module.layers)
+    distance = 0.0
+    for layer, gate in zip(module.layers, gates, strict=True):
+        for w, targets in _weights(layer):
+            d = np.abs(w - _nearest(w, targets))
+            distance = max(distance, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
+        if isinstance(layer, INALU):
+            g = _array(layer, layer.gate())
+            distance = max(distance, float(_gate_distance(g, g).max(initial=0.0)))
+        elif isinstance(layer, NALU):
+            d = np.inf if gate is None else float(_gate_distance(*gate).max(initial=0.0))
+            distance = max(distance, d)
+    return distance
+
+
+class _Reader:
+    """Turns weights into sympy numbers and builds each unit's expressions."""
+
+    def __init__(self, sympy, tolerance: float, digits: int | None) -> None:
+        self.sympy = sympy
+        self.tolerance = tolerance
+        self.digits = digits
+
+    def float(self, v: float):
+        if self.digits is None:
+            return self.sympy.Float(float(v))
+        return self.sympy.Float(float(v), self.digits)
+
+    def numbers(self, w: np.ndarray, targets) -> np.ndarray:
+        """``w`` as sympy numbers: the discrete value within tolerance, else a Float."""
+        target = _nearest(w, targets)
+        exact = np.abs(w - target) <= self.tolerance
+        values = [
+            self.sympy.Integer(int(t)) if e else self.float(v)
+            for v, t, e in zip(w.ravel(), target.ravel(), exact.ravel(), strict=True)
+        ]
+        return np.array(values, dtype=object).reshape(w.shape)
+
+    def abs(self, x):
+        # Unevaluated: sympy's sign analysis of a long sum costs seconds and
+        # simplifies nothing here.
+        return self.sympy.Abs(x, evaluate=False)
+
+    def sums(self, c: np.ndarray, xs: list) -> list:
+        return [self.sympy.Add(*(ci * x for ci, x in zip(row, xs, strict=True))) for row in c]
+
+    def products(self, c: np.ndarray, xs: list) -> list:
+        # (w x + 1 - w): x for w = 1, 1 (left out) for w = 0 (Madsen & Johansen, eq. 2).
+        mul = self.sympy.Mul
+        return [mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True))) for row in c]
+
+    def powers(self, c: np.ndarray, xs: list) -> list:
+        return [self.sympy.Mul(*(x**ci for ci, x in zip(row, xs, strict=True))) for row in c]
+
+    def layer(self, layer: ArithmeticUnit, xs: list, gate) -> list:
+        """The expressions of a layer's outputs, given its inputs' expressions ``xs``."""
+        c = self.numbers(_array(layer, layer.weight), layer.weight_targets)
+        if isinstance(layer, NMRU):
+            # With weights in {0, 1} the magnitude and the cos sign term together are
+            # exactly the product of the selected inputs and reciprocals.
+            return self.products(c, [*xs, *(1 / x for x in xs)])
+        if isinstance(layer, NMU):
+            return self.products(c, xs)
+        if isinstance(layer, RealNPU):
+            # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
+            # a kept input is exact for either sign, thanks to the cos term.
+            r = self.numbers(_array(layer, layer.relevance), (0.0, 1.0))
+            return self.powers(c, [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)])
+        if isinstance(layer, NACMul):
+            # exp(W log|x|) loses the sign of x (Trask et al. 2018).
+            return self.powers(c, [self.abs(x) for x in xs])
+        if isinstance(layer, (NALU, INALU)):
+            return self.gated(layer, c, xs, gate)
+        return self.sums(c, xs)
+
+    def gated(self, layer: NALU | INALU, c: np.ndarray, xs: list, gate) -> list:
+        sympy = self.sympy
+        added = self.sums(c, xs)
+        c_mul = self.numbers(_array(layer, layer.weight_mul), (-1.0, 0.0, 1.0))
+        if isinstance(layer, INALU):
+            # The iNALU recovers the sign: exp(W log|x|) · sign is x^W for W in {-1, 0, 1}.
+            multiplied = self.powers(c_mul, xs)
+            g = _array(layer, layer.gate())
+            lo, hi = g, g
+            unsaturated = [self.float(v) for v in g]
+        else:
+            multiplied = self.powers(c_mul, [self.abs(x) for x in xs])
+            lo, hi = gate if gate is not None else (np.full(len(c), 0.5), np.full(len(c), 0.5))
+            # The open gate σ(G x), with G as trained (it has no discrete values).
+            G = np.vectorize(self.float, otypes=[object])(_array(layer, layer.G))
+            logits = self.sums(G, xs)
+            unsaturated = [1 / (1 + sympy.exp(-logit, evaluate=False)) for logit in logits]
+        out = []
+        for o, (a, m) in enumerate(zip(added, multiplied, strict=True)):
+            if lo[o] >= 1 - self.tolerance:
+                out.append(a)
+            elif hi[o] <= self.tolerance:
+                out.append(m)
+            else:
+                out.append(unsaturated[o] * a + (1 - unsaturated[o]) * m)
+        return out
+
+
+def network_formula(
+    module: torch.nn.Module,
+    feature_names: Sequence[str],
+    tolerance: float = FORMULA_TOLERANCE,
+    gates: Sequence[_GateRange | None] | None = None,
+    digits: int | None = None,
+) -> list[sympy.Expr]:
+    """The expression of every output of a network, in the features' names.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    feature_names : sequence of str
+        One name per input.
+    tolerance : float, default=FORMULA_TOLERANCE
+        A weight at most this far from a discrete value is read as that value.
+    gates : list, optional
+        The output of :func:`gate_ranges`; a NALU layer without it is read as
+        unsaturated.
+    digits : int, optional
+        Significant digits of the Float coefficients; all of them when None.
+
+    Returns
+    -------
+    list of sympy.Expr
+        One expression per output. Where the formula is not exact (see
+        :func:`max_distance`), the weights that are not discrete appear as Floats,
+        and the expression describes what the network computes for positive inputs
+        (it ignores the ε that NAC• and the Real NPU add inside their logarithms).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknalu import ArithmeticNetwork
+    >>> net = ArithmeticNetwork(3, 1, units=("nau", "nmu"))
+    >>> with torch.no_grad():
+    ...     _ = net.layers[0].W.copy_(torch.tensor([[1.0, 0.998, 0.0], [0.0, 0.0, 1.0]]))
+    ...     _ = net.layers[1].W.copy_(torch.tensor([[1.0, 1.0]]))
+    >>> network_formula(net, ["a", "b", "c"])
+    [c*(a + b)]
+    """
+    sympy = _import_sympy()
+    tolerance = _check_tolerance(tolerance)
+    layers = list(module.layers)
+    if len(feature_names) != layers[0].in_features:
+        raise ValueError(
+            f"feature_names has {len(feature_names)} names but the network has "
+            f"{layers[0].in_features} inputs."
+        )
+    gates = list(gates) if gates is not None else [None] * len(layers)
+    reader = _Reader(sympy, tolerance, digits)
+    xs = [sympy.Symbol(str(name)) for name in feature_names]
+    for layer, gate in zip(layers, gates, strict=True):
+        xs = reader.layer(layer, xs, gate)
+    return xs
+
+
+def _format(expressions: list, exact: bool, vector: bool) -> str:
+    text = str(expressions) if vector else str(expressions[0])
+    return text if exact else f"≈ {text}"
+
+
+class FormulaMixin:
+    """Reading the formula of a fitted arithmetic-unit regressor.
+
+    Expects ``net_`` (the skorch net holding the one-copy network), ``n_features_in_``
+    and, optionally, ``feature_names_in_``.
+    """
+
+    def _feature_names(self) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return [f"x{i}" for i in range(self.n_features_in_)]
+        return [str(n) for n in names]
+
+    def _is_vector(self) -> bool:
+        return getattr(self, "_y_ndim", 1) != 1
+
+    def _fit_formula(self, X: torch.Tensor) -> None:
+        """Set ``sparsity_error_``, ``formula_exact_`` and ``formula_`` after fit."""
+        module = self.net_.module_
+        self._gate_ranges = gate_ranges(module, X)
+        with torch.no_grad():
+            self.sparsity_error_ = float(module.sparsity_error().max())
+        self.formula_exact_ = max_distance(module, self._gate_ranges) <= FORMULA_TOLERANCE
+        try:
+            # Four significant digits are enough to read an approximate formula.
+            expressions = network_formula(
+                module, self._feature_names(), FORMULA_TOLERANCE, self._gate_ranges, digits=4
+            )
+        except ImportError:
+            # The formula is an extra: fit works without sympy.
+            self.formula_ = None
+            return
+        self.formula_ = _format(expressions, self.formula_exact_, self._is_vector())
+
+    def to_sympy(self, tolerance: float = FORMULA_TOLERANCE) -> sympy.Expr | sympy.Matrix:
+        """The formula the fitted network computes, as a sympy expression.
+
+        The kept network is read layer by layer: every weight within ``tolerance`` of
+        its unit's discrete values ({-1, 0, 1} for NAU, NAC and Linear units, {0, 1}
+        for NMU and NMRU units, integers for the Real NPU) counts as that value, so
+        inputs with weight 0 vanish, and sympy collects the sums and products. A NALU
+        gate counts as saturated when it stays within ``tolerance`` of 0 or 1 on the
+        training data; the layer then reads as the multiplication or the addition.
+
+        Parameters
+        ----------
+        tolerance : float, default=0.01
+            Largest distance of a weight from a discrete value still read as that
+            value; in ``[0, 0.5)``.
+
+        Returns
+        -------
+        sympy.Expr or sympy.Matrix
+            An expression of the features (named after ``feature_names_in_``, else
+            ``x0``, ``x1``, ...) when ``y`` was one-dimensional, else a column Matrix
+            with one expression per output.
+
+        Warns
+        -----
+        FormulaWarning
+            When a weight is farther than ``tolerance`` from every discrete value or
+            a gate is not saturated: the network did not converge to an exact formula.
+            Such weights then appear as Float coefficients; see ``formula_exact_``.
+
+        Raises
+        ------
+        ImportError
+            When sympy is not installed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from sknalu import NMURegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame(rng.uniform(1, 2, size=(200, 2)), columns=["price", "qty"])
+        >>> est = NMURegressor(max_steps=2000, random_state=0).fit(X, X.price * X.qty)
+        >>> est.to_sympy()
+        price*qty
+        >>> est.formula_
+        'price*qty'
+        """
+        check_is_fitted(self)
+        tolerance = _check_tolerance(tolerance)
+        sympy = _import_sympy()
+        module = self.net_.module_
+        gates = getattr(self, "_gate_ranges", None)
+        distance = max_distance(module, gates)
+        if not distance <= tolerance:
+            warnings.warn(
+                f"The network did not converge to an exact formula: a weight or gate is "
+                f"{distance:.3g} away from its discrete values, more than "
+                f"tolerance={tolerance:g}. Such weights appear as floating-point "
+                "coefficients.",
+                FormulaWarning,
+                stacklevel=2,
+            )
+        expressions = network_formula(module, self._feature_names(), tolerance, gates)
+        if self._is_vector():
+            return sympy.Matrix(expressions)
+        return expressions[0]

@@ -1,0 +1,212 @@
+"""Reading the learned formula: to_sympy, formula_, formula_exact_, sparsity_error_."""
+
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+import torch
+
+from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
+from sknalu._formula import gate_ranges, max_distance, network_formula
+from sknalu.exceptions import FormulaWarning
+
+
+def frame(columns, n_samples=200, seed=0, value_range=(1.0, 2.0)):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(*value_range, size=(n_samples, len(columns)))
+    return pd.DataFrame(X, columns=list(columns))
+
+
+def assert_same_formula(expr, expected):
+    expected = sympy.sympify(expected)
+    assert sympy.simplify(expr - expected) == 0, f"{expr} != {expected}"
+
+
+def to_sympy_without_warning(est, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FormulaWarning)
+        return est.to_sympy(**kwargs)
+
+
+# -- the learned formulas -------------------------------------------------------------
+
+
+def test_price_times_quantity_with_a_distractor_reads_exactly():
+    X = frame(["price", "qty", "noise"])
+    est = NMURegressor(max_steps=3000, random_state=0).fit(X, X.price * X.qty)
+    expr = to_sympy_without_warning(est)
+    assert expr == sympy.Symbol("price") * sympy.Symbol("qty")
+    assert est.formula_ == "price*qty"
+    assert est.formula_exact_ and est.snapped_
+    assert est.sparsity_error_ == 0.0
+    # Snapped, the network computes exactly its formula, however far out of range.
+    X_far = frame(["price", "qty", "noise"], seed=1, value_range=(-1e4, 1e4))
+    np.testing.assert_array_equal(est.predict(X_far), X_far.price * X_far.qty)
+
+
+def test_product_of_a_sum_reads_exactly():
+    X = frame("abc")
+    est = NMURegressor(max_steps=3000, random_state=0).fit(X, (X.a + X.b) * X.c)
+    expr = to_sympy_without_warning(est)
+    assert_same_formula(expr, "(a + b) * c")
+    assert expr.equals(sympy.sympify("a*c + b*c"))
+    assert est.formula_exact_
+
+
+def test_signed_sum_reads_exactly():
+    X = frame("uvw")
+    est = NMURegressor(units=("nau", "nau"), max_steps=3000, random_state=0)
+    est.fit(X, X.u - X.v + X.w)
+    assert to_sympy_without_warning(est) == sympy.sympify("u - v + w")
+    assert est.formula_ == "u - v + w"
+
+
+def test_nac_sum_reads_exactly_after_saturating_snap():
+    X = frame("pq")
+    est = NALURegressor(
+        units=("nac",),
+        n_restarts=4,
+        regularizer_strength=1.0,
+        regularizer_start=500,
+        regularizer_end=1500,
+        max_steps=2000,
+        random_state=0,
+    ).fit(X, X.p + X.q)
+    assert to_sympy_without_warning(est) == sympy.sympify("p + q")
+    assert est.snapped_ and est.formula_ == "p + q"
+    X_far = frame("pq", seed=1, value_range=(-1e6, 1e6))
+    np.testing.assert_allclose(est.predict(X_far), X_far.p + X_far.q, rtol=1e-12)
+
+
+def test_array_input_names_the_features_x0_x1():
+    X = frame("ab").to_numpy()
+    est = NMURegressor(max_steps=2000, random_state=0).fit(X, X[:, 0] * X[:, 1])
+    assert to_sympy_without_warning(est) == sympy.sympify("x0 * x1")
+
+
+def test_multi_output_gives_a_column_matrix():
+    X = frame("ab", n_samples=300)
+    Y = np.column_stack([X.a + X.b, X.a - X.b])
+    est = NMURegressor(units=("nau", "nau"), max_steps=3000, random_state=0).fit(X, Y)
+    expr = to_sympy_without_warning(est)
+    assert isinstance(expr, sympy.Matrix) and expr.shape == (2, 1)
+    assert expr == sympy.Matrix(sympy.sympify(["a + b", "a - b"]))
+    assert est.formula_ == "[a + b, a - b]"
+
+
+# -- a model that did not converge ---------------------------------------------------------
+
+
+def test_unconverged_model_is_marked_and_warns():
+    X = frame(["price", "qty", "noise"])
+    est = NMURegressor(max_steps=20, random_state=0).fit(X, X.price * X.qty)
+    assert not est.formula_exact_
+    assert est.formula_.startswith("≈ ")
+    assert est.sparsity_error_ > 0.01
+    with pytest.warns(FormulaWarning, match="did not converge to an exact formula"):
+        expr = est.to_sympy()
+    assert expr.atoms(sympy.Float), "the trained weights appear as Float coefficients"
+    # The inexact reading is still what the network computes (positive inputs).
+    f = sympy.lambdify(sympy.symbols("price qty noise"), expr)
+    np.testing.assert_allclose(f(X.price, X.qty, X.noise), est.predict(X), rtol=1e-9)
+
+
+def test_a_larger_tolerance_reads_nearly_discrete_weights_as_discrete():
+    net = _network(("nau",), 2)
+    with torch.no_grad():
+        net.layers[0].W.copy_(torch.tensor([[0.97, -1.0]], dtype=torch.float64))
+    assert str(network_formula(net, ["a", "b"], tolerance=0.01)[0]) == "0.97*a - b"
+    assert network_formula(net, ["a", "b"], tolerance=0.05)[0] == sympy.sympify("a - b")
+    assert max_distance(net) == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("tolerance", [-0.1, 0.5, "0.1", True])
+def test_bad_tolerance_is_named_in_the_error(tolerance):
+    X = frame("ab")
+    est = NMURegressor(max_steps=20, random_state=0).fit(X, X.a * X.b)
+    with pytest.raises(ValueError, match="tolerance must be a number in"):
+        est.to_sympy(tolerance=tolerance)
+
+
+def test_to_sympy_before_fit_is_a_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        NMURegressor().to_sympy()
+
+
+def test_fit_works_without_sympy_and_to_sympy_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sympy", None)  # makes `import sympy` fail
+    X = frame("ab")
+    est = NMURegressor(max_steps=1000, random_state=0).fit(X, X.a * X.b)
+    assert est.formula_ is None
+    assert isinstance(est.formula_exact_, bool)
+    with pytest.raises(ImportError, match=r"pip install \"sknalu\[formula\]\""):
+        est.to_sympy()
+
+
+# -- each unit read by hand-set weights -----------------------------------------------------
+
+
+def _network(units, n_in, n_out=1):
+    return ArithmeticNetwork(n_in, n_out, units=units, dtype=torch.float64)
+
+
+def _set(param, values):
+    with torch.no_grad():
+        param.copy_(torch.as_tensor(values, dtype=param.dtype).reshape(param.shape))
+
+
+def test_nmru_reads_division_by_a_reciprocal_weight():
+    net = _network(("nmru",), 3)
+    _set(net.layers[0].W, [1.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # a / (b c)
+    assert network_formula(net, ["a", "b", "c"])[0] == sympy.sympify("a / (b * c)")
+
+
+def test_real_npu_reads_integer_powers_and_drops_irrelevant_inputs():
+    net = _network(("npu",), 3)
+    _set(net.layers[0].W, [2.0, -1.0, 0.7])
+    _set(net.layers[0].g, [1.0, 1.0, 0.0])  # c is irrelevant whatever its power
+    assert network_formula(net, ["a", "b", "c"])[0] == sympy.sympify("a**2 / b")
+    assert max_distance(net) == pytest.approx(0.3)  # 0.7 is no integer
+
+
+def test_nac_mul_reads_the_product_of_magnitudes():
+    net = _network(("nac_mul",), 2)
+    _set(net.layers[0].W_hat, [1000.0, -1000.0])
+    _set(net.layers[0].M_hat, [1000.0, 1000.0])
+    a, b = sympy.symbols("a b")
+    assert network_formula(net, ["a", "b"])[0] == sympy.Abs(a) / sympy.Abs(b)
+
+
+def test_inalu_reads_the_path_its_saturated_gate_selects():
+    net = _network(("inalu",), 2)
+    layer = net.layers[0]
+    _set(layer.W_hat, [1000.0, 1000.0])
+    _set(layer.M_hat, [1000.0, 1000.0])
+    _set(layer.W_hat_mul, [1000.0, -1000.0])
+    _set(layer.M_hat_mul, [1000.0, 1000.0])
+    _set(layer.g_hat, [-1000.0])
+    assert network_formula(net, ["a", "b"])[0] == sympy.sympify("a / b")
+    _set(layer.g_hat, [1000.0])
+    assert network_formula(net, ["a", "b"])[0] == sympy.sympify("a + b")
+    _set(layer.g_hat, [0.0])  # an open gate mixes both paths
+    assert max_distance(net) == pytest.approx(0.5)
+    assert network_formula(net, ["a", "b"])[0].atoms(sympy.Float)
+
+
+def test_nalu_gate_is_judged_on_data():
+    net = _network(("nalu",), 2)
+    layer = net.layers[0]
+    _set(layer.W_hat, [1000.0, 1000.0])
+    _set(layer.M_hat, [1000.0, 1000.0])
+    _set(layer.G, [5.0, 5.0])  # σ(5 (a + b)) ≈ 1 for a, b in [1, 2]: addition
+    X = torch.tensor(frame("ab").to_numpy())
+    gates = gate_ranges(net, X)
+    assert network_formula(net, ["a", "b"], gates=gates)[0] == sympy.sympify("a + b")
+    assert max_distance(net, gates) < 1e-4
+    # Without data, the gate cannot be judged and the reading is not exact.
+    assert max_distance(net) == np.inf

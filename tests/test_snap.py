@@ -1,0 +1,193 @@
+"""Snapping weights onto their discrete values: the units' snap_ and SnapWeights."""
+
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from sknalu import ArithmeticNetwork, NMURegressor
+from sknalu._snap import SnapWeights, held_out_mse
+from sknalu._training import TensorDataset
+from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _set(param, values):
+    with torch.no_grad():
+        param.copy_(torch.as_tensor(values, dtype=param.dtype).reshape(param.shape))
+
+
+def _values(t):
+    return t.detach().reshape(-1).tolist()
+
+
+# -- unit.snap_ -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Unit", [NAU, Linear])
+def test_signed_units_snap_to_minus_one_zero_one_within_tolerance(Unit):
+    unit = Unit(5, 1)
+    _set(unit.W, [0.97, -0.96, 0.04, 0.5, -1.0])
+    assert unit.snap_(tolerance=0.05) == 3  # -1.0 is already on target
+    assert _values(unit.weight) == pytest.approx([1.0, -1.0, 0.0, 0.5, -1.0], abs=0)
+
+
+@pytest.mark.parametrize(("Unit", "n_in"), [(NMU, 4), (NMRU, 2)])
+def test_multiplying_units_snap_to_zero_one(Unit, n_in):
+    unit = Unit(n_in, 1)
+    _set(unit.W, [0.97, 0.02, 0.5, 0.88])
+    assert unit.snap_(tolerance=0.05) == 2
+    assert _values(unit.weight) == [1.0, 0.0, 0.5, pytest.approx(0.88)]
+
+
+def test_zero_tolerance_moves_nothing():
+    unit = NMU(2, 1)
+    _set(unit.W, [0.999, 0.001])
+    assert unit.snap_(tolerance=0.0) == 0
+    assert _values(unit.W) == pytest.approx([0.999, 0.001])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("Unit", [NAC, NACMul])
+def test_nac_weights_snap_exactly_by_saturation(Unit, dtype):
+    unit = Unit(4, 1).to(dtype)
+    _set(unit.W_hat, [3.0, -3.0, 0.02, 0.5])
+    _set(unit.M_hat, [5.0, 5.0, 1.0, 0.0])
+    assert unit.snap_(tolerance=0.05) == 3
+    w = _values(unit.weight)
+    assert w[:3] == [1.0, -1.0, 0.0]  # exactly, not approximately
+    assert w[3] == pytest.approx(np.tanh(0.5) * 0.5)
+
+
+def test_snapped_nac_adds_exactly():
+    unit = NAC(2, 1).double()
+    _set(unit.W_hat, [4.0, 4.0])
+    _set(unit.M_hat, [6.0, 6.0])
+    unit.snap_()
+    x = torch.tensor([[1e15, 3.0]], dtype=torch.float64)
+    assert unit(x).item() == 1e15 + 3.0
+
+
+def test_nalu_snaps_its_weights_but_not_its_input_dependent_gate():
+    unit = NALU(2, 1, shared_weights=False)
+    _set(unit.W_hat, [4.0, 4.0])
+    _set(unit.M_hat, [6.0, 6.0])
+    _set(unit.W_hat_mul, [-4.0, 0.01])
+    _set(unit.M_hat_mul, [6.0, 0.0])
+    _set(unit.G, [0.01, 8.0])
+    assert unit.snap_(tolerance=0.05) == 4
+    assert _values(unit.weight) == [1.0, 1.0]
+    assert _values(unit.weight_mul) == [-1.0, 0.0]
+    assert _values(unit.G) == pytest.approx([0.01, 8.0])
+
+
+def test_inalu_snaps_a_nearly_closed_gate_shut():
+    unit = INALU(2, 1).double()
+    _set(unit.g_hat, [-6.0])  # σ(-6) ≈ 0.0025
+    unit.snap_(tolerance=0.01)
+    assert _values(unit.gate()) == [0.0]
+
+
+def test_real_npu_snaps_weights_to_integers_and_gates_to_zero_one():
+    unit = RealNPU(3, 1)
+    _set(unit.W, [1.96, -1.03, 0.5])
+    _set(unit.g, [0.98, 1.2, 0.4])  # 1.2 acts as 1 already
+    assert unit.snap_(tolerance=0.05) == 3
+    assert _values(unit.W) == [2.0, -1.0, 0.5]
+    assert _values(unit.relevance) == [1.0, 1.0, pytest.approx(0.4)]
+
+
+def test_snap_acts_on_every_copy():
+    unit = NAU(2, 1, n_copies=3)
+    _set(unit.W, [[0.99, 0.5], [0.01, -0.98], [0.3, 0.3]])
+    assert unit.snap_(tolerance=0.05) == 3
+    assert _values(unit.W) == pytest.approx([1.0, 0.5, 0.0, -1.0, 0.3, 0.3], abs=0)
+
+
+# -- the SnapWeights callback -------------------------------------------------------------
+
+
+def _run_callback(network, X, y):
+    net = SimpleNamespace(module_=network)
+    callback = SnapWeights().initialize()
+    callback.on_epoch_end(net, dataset_train=TensorDataset(X, y), dataset_valid=None)
+    callback.on_train_end(net)
+    return callback
+
+
+def _sum_network(w):
+    network = ArithmeticNetwork(2, 1, units=("nau",), dtype=torch.float64)
+    _set(network.layers[0].W, w)
+    return network
+
+
+def test_callback_keeps_snapped_weights_that_fit_better():
+    X = torch.rand(50, 2, dtype=torch.float64) + 1
+    y = (X[:, 0] - X[:, 1]).unsqueeze(1)
+    network = _sum_network([0.999, -0.97])
+    callback = _run_callback(network, X, y)
+    assert callback.snapped_ and callback.n_moved_ == 2
+    assert callback.loss_after_ == 0.0 < callback.loss_before_
+    assert _values(network.layers[0].W) == [1.0, -1.0]
+    assert callback.dataset_ is None  # no data is kept in a pickled model
+
+
+def test_callback_restores_weights_when_snapping_fits_worse():
+    X = torch.rand(50, 2, dtype=torch.float64) + 1
+    y = (0.95 * X[:, 0] - X[:, 1]).unsqueeze(1)  # 0.95 is the true weight
+    network = _sum_network([0.95, -1.0])
+    callback = _run_callback(network, X, y)
+    assert not callback.snapped_ and callback.n_moved_ == 1
+    assert callback.loss_after_ > callback.loss_before_
+    assert _values(network.layers[0].W) == pytest.approx([0.95, -1.0], abs=0)
+
+
+def test_held_out_mse_is_infinite_for_a_diverged_network():
+    network = _sum_network([1.0, 1.0])
+    X = torch.tensor([[np.inf, 1.0]], dtype=torch.float64)
+    assert held_out_mse(network, X, torch.zeros(1, 1, dtype=torch.float64)) == np.inf
+
+
+# -- the estimators' snap hyperparameter -----------------------------------------------------
+
+
+def _product_data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(200, 2))
+    return X, X[:, 0] * X[:, 1]
+
+
+def test_snap_false_trains_without_snapping():
+    X, y = _product_data()
+    est = NMURegressor(max_steps=2000, random_state=0, snap=False).fit(X, y)
+    assert est.snapped_ is False
+    assert "snap" not in dict(est.net_.callbacks_)
+    snapped = NMURegressor(max_steps=2000, random_state=0).fit(X, y)
+    assert snapped.snapped_ is True
+    assert snapped.sparsity_error_ == 0.0 < est.sparsity_error_
+    assert snapped.validation_loss_ == est.validation_loss_  # same training either way
+
+
+def test_snapped_model_pickles_without_its_training_data():
+    X, y = _product_data()
+    est = NMURegressor(max_steps=1000, random_state=0).fit(X, y)
+    assert dict(est.net_.callbacks_)["snap"].dataset_ is None
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict(X), est.predict(X))
+    assert restored.formula_ == est.formula_
+
+
+@pytest.mark.parametrize("snap", ["yes", 1, None])
+def test_snap_must_be_a_bool(snap):
+    X, y = _product_data()
+    with pytest.raises(ValueError, match="snap must be True or False"):
+        NMURegressor(max_steps=10, snap=snap).fit(X, y)
