@@ -301,6 +301,15 @@ class RestartSelection(Callback):
     its best epoch are kept. When training ends the network is reduced to that copy
     (Madsen & Johansen's model selection, applied across restarts as well).
 
+    Fits whose error is below ``exact_fit`` times the mean squared target all count
+    as exact; among them the latest is kept, since later weights have had more of
+    the sparsity regulariser and so are closer to a readable formula.
+
+    Parameters
+    ----------
+    exact_fit : float, default=1e-12
+        Relative mean squared error under which a fit counts as exact.
+
     Attributes
     ----------
     best_loss_ : float
@@ -310,6 +319,9 @@ class RestartSelection(Callback):
     best_step_ : int
         Optimiser step at which it was reached.
     """
+
+    def __init__(self, exact_fit: float = 1e-12) -> None:
+        self.exact_fit = exact_fit
 
     def initialize(self):
         self.best_loss_ = math.inf
@@ -340,7 +352,8 @@ class RestartSelection(Callback):
         best = int(torch.argmin(losses))
         loss = float(losses[best])
         net.history.record("selection_loss", loss)
-        if loss < self.best_loss_ or self.best_state_ is None:
+        exact = self.exact_fit * float(dataset.y.square().mean())
+        if loss < self.best_loss_ or loss <= exact or self.best_state_ is None:
             self.best_loss_ = loss
             self.best_copy_ = best
             self.best_step_ = net.n_steps_
