@@ -332,22 +332,37 @@ class FormulaMixin:
         return getattr(self, "_y_ndim", 1) != 1
 
     def _fit_formula(self, X: torch.Tensor) -> None:
-        """Set ``sparsity_error_``, ``formula_exact_`` and ``formula_`` after fit."""
+        """Set ``sparsity_error_`` and ``formula_exact_`` after fit.
+
+        ``formula_`` itself is read from the network when first asked for: sympy's
+        simplification costs more than a short fit, and a grid search never needs it.
+        """
         module = self.net_.module_
         self._gate_ranges = gate_ranges(module, X)
         with torch.no_grad():
             self.sparsity_error_ = float(module.sparsity_error().max())
         self.formula_exact_ = max_distance(module, self._gate_ranges) <= FORMULA_TOLERANCE
-        try:
-            # Four significant digits are enough to read an approximate formula.
-            expressions = network_formula(
-                module, self._feature_names(), FORMULA_TOLERANCE, self._gate_ranges, digits=4
-            )
-        except ImportError:
-            # The formula is an extra: fit works without sympy.
-            self.formula_ = None
-            return
-        self.formula_ = _format(expressions, self.formula_exact_, self._is_vector())
+        self._formula_text = None
+
+    @property
+    def formula_(self) -> str | None:
+        """The learned formula as a string; ``None`` without sympy (see Attributes)."""
+        check_is_fitted(self)
+        if self._formula_text is None:
+            try:
+                # Four significant digits are enough to read an approximate formula.
+                expressions = network_formula(
+                    self.net_.module_,
+                    self._feature_names(),
+                    FORMULA_TOLERANCE,
+                    self._gate_ranges,
+                    digits=4,
+                )
+            except ImportError:
+                # The formula is an extra: everything else works without sympy.
+                return None
+            self._formula_text = _format(expressions, self.formula_exact_, self._is_vector())
+        return self._formula_text
 
     def to_sympy(self, tolerance: float = FORMULA_TOLERANCE) -> sympy.Expr | sympy.Matrix:
         """The formula the fitted network computes, as a sympy expression.

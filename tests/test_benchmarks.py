@@ -454,3 +454,29 @@ def test_nau_solves_addition_end_to_end():
     assert (solved["test_mse"] < solved["threshold"]).all()
     assert (solved["solved_at"] <= solved["selected_step"]).all()
     assert results.loc[~results["success"], "test_mse"].ge(results["threshold"]).all()
+
+
+def test_measure_speed_reports_every_way_of_training():
+    from sknalu.benchmarks import measure_speed
+
+    table = measure_speed(n_steps=30, restarts=(1, 4), repeats=1)
+    assert table["method"].tolist() == [
+        "hand-written torch loop",
+        "skorch NeuralNetRegressor",
+        "sknalu NMURegressor.fit",
+        "sknalu NMURegressor.fit",
+    ]
+    assert table["n_restarts"].tolist() == [1, 1, 1, 4]
+    assert (table["steps_per_s"] > 0).all()
+    assert table["vs_hand_written"].iloc[0] == 1.0
+    assert table["vs_one_restart"].iloc[2] == 1.0
+    assert table["seed_steps_per_s"].iloc[3] == 4 * table["steps_per_s"].iloc[3]
+
+
+def test_speed_command_writes_its_table(tmp_path, capsys):
+    from sknalu.cli import main
+
+    argv = ["benchmark", "--speed", "--speed-steps", "20", "--speed-restarts", "1"]
+    assert main([*argv, "--speed-repeats", "1", "--output-dir", str(tmp_path)]) == 0
+    assert "hand-written torch loop" in capsys.readouterr().out
+    assert (tmp_path / "speed.csv").exists()

@@ -12,7 +12,8 @@ that of a nearly exact network (:func:`success_threshold`).
   :class:`ExtrapolationMonitor`: the metrics;
 - :data:`MODELS`, :func:`make_model`: the models;
 - :func:`run_benchmark`, :func:`summarize`, :func:`to_markdown`,
-  :func:`write_report`: running it and reporting beside the published numbers.
+  :func:`write_report`: running it and reporting beside the published numbers;
+- :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
 
@@ -32,6 +33,7 @@ from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, w
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
 from ._report import PAPER_RESULTS, summarize, to_markdown, write_report
 from ._run import RESULT_COLUMNS, run_benchmark, run_one
+from ._speed import measure_speed
 from ._task import DEFAULT_RANGE, OPS, RANGES, ArithmeticTask, RangePair, ValueRange, check_op
 from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_threshold
 
@@ -55,6 +57,7 @@ __all__ = [
     "exact_first_layer",
     "first_solved_step",
     "make_model",
+    "measure_speed",
     "parse_param",
     "route_params",
     "run_benchmark",

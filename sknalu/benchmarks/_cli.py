@@ -9,6 +9,7 @@ from typing import Any
 from ._models import MODELS, parse_param
 from ._report import write_report
 from ._run import run_benchmark
+from ._speed import measure_speed
 from ._task import DEFAULT_RANGE, OPS, RANGES
 
 __all__ = ["QUICK_PROFILE", "add_benchmark_command"]
@@ -62,7 +63,30 @@ def _param(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _run_speed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    start = time.perf_counter()
+    table = measure_speed(
+        n_steps=args.speed_steps,
+        restarts=tuple(args.speed_restarts),
+        device=args.device,
+        repeats=args.speed_repeats,
+    )
+    directory = Path(args.output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    table.to_csv(directory / "speed.csv", index=False)
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+    (directory / "speed.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"Wrote {directory / 'speed.csv'} and {directory / 'speed.txt'}.")
+    print(f"Total time: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.speed:
+        return _run_speed(args)
     settings = dict(_DEFAULTS)
     if args.quick:
         settings.update(QUICK_PROFILE)
@@ -157,4 +181,25 @@ def add_benchmark_command(subparsers) -> None:
         "(options given explicitly still apply)",
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="joblib's progress")
+    speed = p.add_argument_group(
+        "training speed",
+        "--speed measures optimiser steps per second of NMURegressor against a "
+        "hand-written torch loop and plain skorch instead of running the task",
+    )
+    speed.add_argument("--speed", action="store_true", help="measure training speed")
+    speed.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    speed.add_argument(
+        "--speed-steps", type=int, default=3000, help="steps per measurement (default: 3000)"
+    )
+    speed.add_argument(
+        "--speed-restarts",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32],
+        metavar="K",
+        help="n_restarts values to time (default: 1 8 32)",
+    )
+    speed.add_argument(
+        "--speed-repeats", type=int, default=3, help="repeats, median kept (default: 3)"
+    )
     p.set_defaults(func=_run, parser=p)

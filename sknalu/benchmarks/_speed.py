@@ -1,0 +1,176 @@
+"""Training speed: sknalu against a hand-written torch loop and plain skorch.
+
+All of them train the benchmark's model, NAU(100→2) → NMU(2→1), with Adam and
+batches of 128 rows drawn from 20,000, on the same device, in the same process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch import NeuralNetRegressor
+
+from .._estimators import NMURegressor
+from .._units import NAU, NMU
+
+__all__ = ["measure_speed"]
+
+_N_ROWS, _N_FEATURES, _BATCH = 20_000, 100, 128
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _model(device: str) -> torch.nn.Module:
+    return torch.nn.Sequential(NAU(_N_FEATURES, 2), NMU(2, 1)).to(device)
+
+
+def hand_written_loop(X: np.ndarray, y: np.ndarray, n_steps: int, device: str = "cpu") -> float:
+    """Steps per second of the training loop a user would write in plain torch.
+
+    Float32 data on the device, a random batch per step, Adam, the squared sparsity
+    regulariser on its schedule and the clipping of both layers: the same work as
+    one step of :class:`~sknalu.NMURegressor`.
+    """
+    torch.manual_seed(0)
+    X_t = torch.tensor(X, dtype=torch.float32, device=device)
+    y_t = torch.tensor(y, dtype=torch.float32, device=device).reshape(-1, 1)
+    model = _model(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def step(t: int) -> float:
+        rows = torch.randint(0, len(X_t), (_BATCH,), device=device)
+        loss = (model(X_t[rows]) - y_t[rows]).square().mean()
+        scale = min(1.0, max(0.0, (t - 1000) / 2000))
+        if scale > 0:
+            nau, nmu = model[0].W, model[1].W
+            loss = loss + scale * (
+                (nau.square() * (1 - nau.abs()).square()).mean()
+                + (nmu.square() * (1 - nmu).square()).mean()
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        for layer in model:
+            layer.constrain_()
+        return loss.item()
+
+    return _steps_per_second(step, n_steps, device)
+
+
+def _steps_per_second(step, n_steps: int, device: str) -> float:
+    for t in range(20):
+        step(t)
+    _sync(device)
+    start = time.perf_counter()
+    for t in range(n_steps):
+        step(t)
+    _sync(device)
+    return n_steps / (time.perf_counter() - start)
+
+
+def plain_skorch(X: np.ndarray, y: np.ndarray, n_steps: int, device: str = "cpu") -> float:
+    """Steps per second of skorch's ``NeuralNetRegressor`` as it comes.
+
+    A ``DataLoader`` over the rows, the default callbacks, no regulariser.
+    """
+    n_epochs = max(1, round(n_steps * _BATCH / len(X)))
+    net = NeuralNetRegressor(
+        _model(device),
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        batch_size=_BATCH,
+        max_epochs=n_epochs,
+        iterator_train__shuffle=True,
+        train_split=None,
+        device=device,
+        verbose=0,
+    )
+    start = time.perf_counter()
+    net.fit(X.astype(np.float32), y.astype(np.float32).reshape(-1, 1))
+    seconds = time.perf_counter() - start
+    return n_epochs * int(np.ceil(len(X) / _BATCH)) / seconds
+
+
+def sknalu_fit(
+    X: np.ndarray, y: np.ndarray, n_steps: int, device: str = "cpu", n_restarts: int = 1
+) -> tuple[float, float]:
+    """Steps per second and wall seconds of a whole ``NMURegressor.fit``.
+
+    The fit includes everything a user waits for: validation of the input, the
+    held-out evaluations every 500 steps, the restart selection and the snap.
+    """
+    est = NMURegressor(n_restarts=n_restarts, max_steps=n_steps, device=device, random_state=0)
+    _sync(device)
+    start = time.perf_counter()
+    est.fit(X, y)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return n_steps / seconds, seconds
+
+
+def measure_speed(
+    n_steps: int = 3000,
+    restarts: tuple[int, ...] = (1, 8, 32),
+    device: str = "cpu",
+    repeats: int = 3,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Measure optimiser steps per second of each way of training.
+
+    Parameters
+    ----------
+    n_steps : int, default=3000
+        Optimiser steps of each measurement.
+    restarts : tuple of int, default=(1, 8, 32)
+        Values of ``n_restarts`` measured for :class:`~sknalu.NMURegressor`.
+    device : str, default="cpu"
+        Device of every measurement.
+    repeats : int, default=3
+        Each measurement is repeated and the median kept.
+    random_state : int, default=0
+        Seed of the data.
+
+    Returns
+    -------
+    DataFrame
+        One row per way of training: ``method``, ``n_restarts``, ``steps_per_s``,
+        ``seed_steps_per_s`` (steps times restarts per second), ``fit_seconds``,
+        ``vs_hand_written`` (ratio of steps per second) and ``vs_one_restart``
+        (ratio of wall time).
+    """
+    rng = np.random.default_rng(random_state)
+    X = rng.uniform(1, 2, size=(_N_ROWS, _N_FEATURES))
+    y = X[:, 0:25].sum(1) * X[:, 13:38].sum(1)
+
+    def median(f):
+        return float(np.median([f() for _ in range(repeats)]))
+
+    loop = median(lambda: hand_written_loop(X, y, n_steps, device))
+    skorch_plain = median(lambda: plain_skorch(X, y, n_steps, device))
+    rows = [
+        {"method": "hand-written torch loop", "n_restarts": 1, "steps_per_s": loop},
+        {"method": "skorch NeuralNetRegressor", "n_restarts": 1, "steps_per_s": skorch_plain},
+    ]
+    for k in restarts:
+        fits = [sknalu_fit(X, y, n_steps, device, k) for _ in range(repeats)]
+        rows.append(
+            {
+                "method": "sknalu NMURegressor.fit",
+                "n_restarts": k,
+                "steps_per_s": float(np.median([f[0] for f in fits])),
+                "fit_seconds": float(np.median([f[1] for f in fits])),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["seed_steps_per_s"] = table["steps_per_s"] * table["n_restarts"]
+    table["vs_hand_written"] = table["steps_per_s"] / loop
+    one = table.loc[(table["method"] == "sknalu NMURegressor.fit") & (table["n_restarts"] == 1)]
+    if len(one):
+        table["vs_one_restart"] = table["fit_seconds"] / float(one["fit_seconds"].iloc[0])
+    return table
