@@ -95,9 +95,35 @@ class ArithmeticNetwork(nn.Module):
             x = layer(x)
         return x.squeeze(0) if self.squeeze_copies else x
 
-    def sparsity_loss(self) -> torch.Tensor:
-        """Sum over layers of the sparsity regulariser, one value per copy."""
-        return sum(layer.sparsity_loss() for layer in self.layers)
+    def sparsity_loss(self, *, closed_form: bool = True) -> torch.Tensor:
+        """Sum over layers of the sparsity regulariser, one value per copy.
+
+        With ``closed_form=False`` the layers whose gradient
+        :meth:`add_sparsity_grad_` adds in closed form are left out.
+        """
+        return sum(
+            (
+                layer.sparsity_loss()
+                for layer in self.layers
+                if closed_form or not layer.closed_form_sparsity
+            ),
+            torch.zeros(()),
+        )
+
+    @torch.no_grad()
+    def add_sparsity_grad_(self, scale: float) -> torch.Tensor:
+        """Add the closed-form sparsity gradients of the layers that have one.
+
+        Returns the sum of those layers' regulariser values, one per copy.
+        """
+        return sum(
+            (
+                layer.add_sparsity_grad_(scale)
+                for layer in self.layers
+                if layer.closed_form_sparsity
+            ),
+            torch.zeros(()),
+        )
 
     def oob_loss(self) -> torch.Tensor:
         """Sum over layers of the out-of-bounds regulariser, one value per copy."""

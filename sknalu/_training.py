@@ -6,8 +6,9 @@ module only overrides its small hooks:
 - ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
   device and every optimiser step slices a random batch from them, instead of
   collating samples through a ``DataLoader``;
-- ``get_loss``: the mean squared error of every copy plus the scheduled
-  regularisers of Madsen & Johansen (2020);
+- ``get_loss`` and ``train_step_single``: the mean squared error of every copy
+  plus the scheduled regularisers of Madsen & Johansen (2020); the gradient of
+  the NAU/NMU sparsity term is added in closed form rather than backpropagated;
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one;
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
@@ -223,6 +224,9 @@ class ArithmeticNet(NeuralNetRegressor):
         self.needs_oob_loss_ = self.oob_strength > 0 and any(
             layer.oob_mode == "regularized" for layer in self.module_.layers
         )
+        closed = [layer.closed_form_sparsity for layer in self.module_.layers]
+        self.closed_form_sparsity_ = any(closed)
+        self.autograd_sparsity_ = not all(closed)
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def notify(self, method_name, **cb_kwargs):
@@ -249,8 +253,9 @@ class ArithmeticNet(NeuralNetRegressor):
             / y_true.numel()
         )
         scale = self.current_regularizer_scale()
-        if scale > 0:
-            loss = loss + scale * self.module_.sparsity_loss().sum()
+        if scale > 0 and self.autograd_sparsity_:
+            # Layers with a closed-form gradient get it in train_step_single.
+            loss = loss + scale * self.module_.sparsity_loss(closed_form=False).sum()
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
@@ -263,6 +268,12 @@ class ArithmeticNet(NeuralNetRegressor):
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
+        scale = self.current_regularizer_scale()
+        if scale > 0 and self.closed_form_sparsity_:
+            # The same gradient as backpropagating the term, for a fraction of the
+            # cost; the reported loss includes its value.
+            value = self.module_.add_sparsity_grad_(scale).sum()
+            loss = loss.detach() + scale * value
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):

@@ -255,3 +255,21 @@ def test_sparsity_regularizer_gradient_matches_its_formula(unit, shape):
         d = v.square() * (1 - v).square()
     d.mean(dim=(-1, -2)).sum().backward()
     torch.testing.assert_close(layer.W.grad, w.grad)
+
+
+@pytest.mark.parametrize("unit", [NAU, NMU, NMRU])
+@pytest.mark.parametrize("shape", ["linear", "squared"])
+def test_closed_form_sparsity_gradient_equals_backpropagation(unit, shape):
+    layer = unit(5, 4, n_copies=3, regularizer_shape=shape, oob_mode="regularized")
+    _set(layer.W, torch.linspace(-1.4, 1.6, layer.W.numel()))
+    (0.7 * layer.sparsity_loss().sum()).backward()
+    expected = layer.W.grad.clone()
+    layer.W.grad = None
+    value = layer.add_sparsity_grad_(0.7)
+    torch.testing.assert_close(layer.W.grad, expected)
+    torch.testing.assert_close(value, layer.sparsity_loss().detach())
+
+
+def test_units_without_closed_form_sparsity_refuse_it():
+    with pytest.raises(TypeError, match="closed-form"):
+        NAC(2, 1).add_sparsity_grad_(1.0)
