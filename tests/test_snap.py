@@ -6,24 +6,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import set_weights
 
 from sknalu import ArithmeticNetwork, NMURegressor
 from sknalu._snap import SnapWeights, held_out_mse
 from sknalu._training import TensorDataset
 from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
-def _set(param, values):
-    with torch.no_grad():
-        param.copy_(torch.as_tensor(values, dtype=param.dtype).reshape(param.shape))
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _values(t):
@@ -36,7 +26,7 @@ def _values(t):
 @pytest.mark.parametrize("Unit", [NAU, Linear])
 def test_signed_units_snap_to_minus_one_zero_one_within_tolerance(Unit):
     unit = Unit(5, 1)
-    _set(unit.W, [0.97, -0.96, 0.04, 0.5, -1.0])
+    set_weights(unit.W, [0.97, -0.96, 0.04, 0.5, -1.0])
     assert unit.snap_(tolerance=0.05) == 3  # -1.0 is already on target
     assert _values(unit.weight) == pytest.approx([1.0, -1.0, 0.0, 0.5, -1.0], abs=0)
 
@@ -44,14 +34,14 @@ def test_signed_units_snap_to_minus_one_zero_one_within_tolerance(Unit):
 @pytest.mark.parametrize(("Unit", "n_in"), [(NMU, 4), (NMRU, 2)])
 def test_multiplying_units_snap_to_zero_one(Unit, n_in):
     unit = Unit(n_in, 1)
-    _set(unit.W, [0.97, 0.02, 0.5, 0.88])
+    set_weights(unit.W, [0.97, 0.02, 0.5, 0.88])
     assert unit.snap_(tolerance=0.05) == 2
     assert _values(unit.weight) == [1.0, 0.0, 0.5, pytest.approx(0.88)]
 
 
 def test_zero_tolerance_moves_nothing():
     unit = NMU(2, 1)
-    _set(unit.W, [0.999, 0.001])
+    set_weights(unit.W, [0.999, 0.001])
     assert unit.snap_(tolerance=0.0) == 0
     assert _values(unit.W) == pytest.approx([0.999, 0.001])
 
@@ -60,8 +50,8 @@ def test_zero_tolerance_moves_nothing():
 @pytest.mark.parametrize("Unit", [NAC, NACMul])
 def test_nac_weights_snap_exactly_by_saturation(Unit, dtype):
     unit = Unit(4, 1).to(dtype)
-    _set(unit.W_hat, [3.0, -3.0, 0.02, 0.5])
-    _set(unit.M_hat, [5.0, 5.0, 1.0, 0.0])
+    set_weights(unit.W_hat, [3.0, -3.0, 0.02, 0.5])
+    set_weights(unit.M_hat, [5.0, 5.0, 1.0, 0.0])
     assert unit.snap_(tolerance=0.05) == 3
     w = _values(unit.weight)
     assert w[:3] == [1.0, -1.0, 0.0]  # exactly, not approximately
@@ -70,8 +60,8 @@ def test_nac_weights_snap_exactly_by_saturation(Unit, dtype):
 
 def test_snapped_nac_adds_exactly():
     unit = NAC(2, 1).double()
-    _set(unit.W_hat, [4.0, 4.0])
-    _set(unit.M_hat, [6.0, 6.0])
+    set_weights(unit.W_hat, [4.0, 4.0])
+    set_weights(unit.M_hat, [6.0, 6.0])
     unit.snap_()
     x = torch.tensor([[1e15, 3.0]], dtype=torch.float64)
     assert unit(x).item() == 1e15 + 3.0
@@ -79,11 +69,11 @@ def test_snapped_nac_adds_exactly():
 
 def test_nalu_snaps_its_weights_but_not_its_input_dependent_gate():
     unit = NALU(2, 1, shared_weights=False)
-    _set(unit.W_hat, [4.0, 4.0])
-    _set(unit.M_hat, [6.0, 6.0])
-    _set(unit.W_hat_mul, [-4.0, 0.01])
-    _set(unit.M_hat_mul, [6.0, 0.0])
-    _set(unit.G, [0.01, 8.0])
+    set_weights(unit.W_hat, [4.0, 4.0])
+    set_weights(unit.M_hat, [6.0, 6.0])
+    set_weights(unit.W_hat_mul, [-4.0, 0.01])
+    set_weights(unit.M_hat_mul, [6.0, 0.0])
+    set_weights(unit.G, [0.01, 8.0])
     assert unit.snap_(tolerance=0.05) == 4
     assert _values(unit.weight) == [1.0, 1.0]
     assert _values(unit.weight_mul) == [-1.0, 0.0]
@@ -92,15 +82,15 @@ def test_nalu_snaps_its_weights_but_not_its_input_dependent_gate():
 
 def test_inalu_snaps_a_nearly_closed_gate_shut():
     unit = INALU(2, 1).double()
-    _set(unit.g_hat, [-6.0])  # σ(-6) ≈ 0.0025
+    set_weights(unit.g_hat, [-6.0])  # σ(-6) ≈ 0.0025
     unit.snap_(tolerance=0.01)
     assert _values(unit.gate()) == [0.0]
 
 
 def test_real_npu_snaps_weights_to_integers_and_gates_to_zero_one():
     unit = RealNPU(3, 1)
-    _set(unit.W, [1.96, -1.03, 0.5])
-    _set(unit.g, [0.98, 1.2, 0.4])  # 1.2 acts as 1 already
+    set_weights(unit.W, [1.96, -1.03, 0.5])
+    set_weights(unit.g, [0.98, 1.2, 0.4])  # 1.2 acts as 1 already
     assert unit.snap_(tolerance=0.05) == 3
     assert _values(unit.W) == [2.0, -1.0, 0.5]
     assert _values(unit.relevance) == [1.0, 1.0, pytest.approx(0.4)]
@@ -108,7 +98,7 @@ def test_real_npu_snaps_weights_to_integers_and_gates_to_zero_one():
 
 def test_snap_acts_on_every_copy():
     unit = NAU(2, 1, n_copies=3)
-    _set(unit.W, [[0.99, 0.5], [0.01, -0.98], [0.3, 0.3]])
+    set_weights(unit.W, [[0.99, 0.5], [0.01, -0.98], [0.3, 0.3]])
     assert unit.snap_(tolerance=0.05) == 3
     assert _values(unit.W) == pytest.approx([1.0, 0.5, 0.0, -1.0, 0.3, 0.3], abs=0)
 
@@ -126,7 +116,7 @@ def _run_callback(network, X, y):
 
 def _sum_network(w):
     network = ArithmeticNetwork(2, 1, units=("nau",), dtype=torch.float64)
-    _set(network.layers[0].W, w)
+    set_weights(network.layers[0].W, w)
     return network
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import set_weights
 
 from sknalu import ArithmeticNetwork
 from sknalu.units import (
@@ -19,18 +20,7 @@ from sknalu.units import (
     nac_init_range,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
-def _set(param, values):
-    with torch.no_grad():
-        param.copy_(torch.as_tensor(values, dtype=param.dtype).reshape(param.shape))
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_nac_init_range_matches_the_published_values():
@@ -68,14 +58,14 @@ def test_same_generator_seed_gives_same_weights():
 
 def test_nau_adds_with_clamped_weights():
     unit = NAU(3, 1)
-    _set(unit.W, [1.7, -1.0, 0.5])  # 1.7 acts as 1
+    set_weights(unit.W, [1.7, -1.0, 0.5])  # 1.7 acts as 1
     x = torch.tensor([[2.0, 3.0, 4.0]])
     assert unit(x).item() == pytest.approx(2 - 3 + 2)
 
 
 def test_nmu_multiplies_selected_inputs():
     unit = NMU(3, 2)
-    _set(unit.W, [[1.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
+    set_weights(unit.W, [[1.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
     x = torch.tensor([[2.0, 3.0, 5.0]])
     expected = [2 * 3, (0.5 * 2 + 0.5) * 5]
     assert unit(x).detach().numpy().ravel() == pytest.approx(expected)
@@ -83,7 +73,7 @@ def test_nmu_multiplies_selected_inputs():
 
 def test_nmu_gradient_matches_the_closed_form():
     unit = NMU(3, 1)
-    _set(unit.W, [0.3, 0.6, 0.9])
+    set_weights(unit.W, [0.3, 0.6, 0.9])
     x = torch.tensor([[1.5, -2.0, 3.0]])
     z = unit(x)
     z.sum().backward()
@@ -95,16 +85,16 @@ def test_nmu_gradient_matches_the_closed_form():
 
 def test_nac_weight_is_tanh_times_sigmoid():
     unit = NAC(2, 1)
-    _set(unit.W_hat, [0.3, -2.0])
-    _set(unit.M_hat, [1.0, 0.5])
+    set_weights(unit.W_hat, [0.3, -2.0])
+    set_weights(unit.M_hat, [1.0, 0.5])
     expected = np.tanh([0.3, -2.0]) / (1 + np.exp(-np.array([1.0, 0.5])))
     assert unit.weight.detach().numpy().ravel() == pytest.approx(expected)
 
 
 def test_nac_mul_computes_exp_of_weighted_logs():
     unit = NACMul(2, 1)
-    _set(unit.W_hat, [0.3, -2.0])
-    _set(unit.M_hat, [1.0, 0.5])
+    set_weights(unit.W_hat, [0.3, -2.0])
+    set_weights(unit.M_hat, [1.0, 0.5])
     w = unit.weight.detach().numpy().ravel()
     x = np.array([2.0, -3.0])
     expected = np.exp(w @ np.log(np.abs(x) + 1e-7))
@@ -131,22 +121,22 @@ def test_nalu_with_separate_weights_has_its_own_multiplicative_weights():
 def test_inalu_recovers_the_sign_of_a_product():
     unit = INALU(2, 1)
     for p in (unit.W_hat_mul, unit.M_hat_mul):
-        _set(p, [30.0, 30.0])  # weight 1 on both inputs
-    _set(unit.g_hat, [-40.0])  # gate closed: multiplicative path only
+        set_weights(p, [30.0, 30.0])  # weight 1 on both inputs
+    set_weights(unit.g_hat, [-40.0])  # gate closed: multiplicative path only
     x = torch.tensor([[-2.0, 3.0], [-2.0, -3.0]])
     assert unit(x).detach().numpy().ravel() == pytest.approx([-6.0, 6.0], rel=1e-6)
 
 
 def test_real_npu_divides_negative_inputs():
     unit = RealNPU(2, 1)
-    _set(unit.W, [1.0, -1.0])
-    _set(unit.g, [1.0, 1.0])
+    set_weights(unit.W, [1.0, -1.0])
+    set_weights(unit.g, [1.0, 1.0])
     assert unit(torch.tensor([[-6.0, 3.0]])).item() == pytest.approx(-2.0, rel=1e-6)
 
 
 def test_nmru_divides_by_a_reciprocal_weight():
     unit = NMRU(2, 1).eval()
-    _set(unit.W, [1.0, 0.0, 0.0, 1.0])
+    set_weights(unit.W, [1.0, 0.0, 0.0, 1.0])
     assert unit(torch.tensor([[-6.0, 3.0]])).item() == pytest.approx(-2.0)
     assert unit(torch.tensor([[6.0, -3.0]])).item() == pytest.approx(-2.0)
 
@@ -188,16 +178,16 @@ def test_sparsity_regularizer_shapes(unit, values, linear, squared):
     a = np.abs(w)
     for shape, expected in [("linear", linear), ("squared", w**2 * (1 - a) ** 2)]:
         layer = unit(len(values), 1, regularizer_shape=shape)
-        _set(layer.W, values)
+        set_weights(layer.W, values)
         assert layer.sparsity_loss().item() == pytest.approx(np.mean(expected))
 
 
 def test_oob_regularizers_measure_distance_outside_the_bounds():
     nau = NAU(3, 1, oob_mode="regularized")
-    _set(nau.W, [1.5, -2.0, 0.5])
+    set_weights(nau.W, [1.5, -2.0, 0.5])
     assert nau.oob_loss().item() == pytest.approx((0.5 + 1.0) / 3)
     nmu = NMU(3, 1, oob_mode="regularized")
-    _set(nmu.W, [1.5, -0.25, 0.5])
+    set_weights(nmu.W, [1.5, -0.25, 0.5])
     assert nmu.oob_loss().item() == pytest.approx((0.5 + 0.25) / 3)
 
 
@@ -206,7 +196,7 @@ def test_clip_mode_projects_and_regularized_mode_does_not(unit, low, high):
     clipped = unit(2, 1, oob_mode="clip")
     free = unit(2, 1, oob_mode="regularized")
     for layer in (clipped, free):
-        _set(layer.W, [3.0, -3.0])
+        set_weights(layer.W, [3.0, -3.0])
         layer.constrain_()
     assert clipped.W.detach().numpy().ravel().tolist() == [high, low]
     assert free.W.detach().numpy().ravel().tolist() == [3.0, -3.0]
@@ -230,14 +220,14 @@ def test_network_keeps_one_copy():
 
 def test_network_sparsity_error_is_max_distance_to_discrete():
     net = ArithmeticNetwork(2, 1, units=("nau", "nmu"), hidden_size=2)
-    _set(net.layers[0].W, [[1.0, 0.0], [0.0, -0.9]])
-    _set(net.layers[1].W, [[1.0, 0.97]])
+    set_weights(net.layers[0].W, [[1.0, 0.0], [0.0, -0.9]])
+    set_weights(net.layers[1].W, [[1.0, 0.97]])
     assert net.sparsity_error().item() == pytest.approx(0.1)
 
 
 def test_linear_unit_is_plain_matrix_product():
     unit = Linear(2, 1)
-    _set(unit.W, [2.0, -3.5])
+    set_weights(unit.W, [2.0, -3.5])
     assert unit(torch.tensor([[1.0, 2.0]])).item() == pytest.approx(-5.0)
 
 
@@ -245,7 +235,7 @@ def test_linear_unit_is_plain_matrix_product():
 @pytest.mark.parametrize("shape", ["linear", "squared"])
 def test_sparsity_regularizer_gradient_matches_its_formula(unit, shape):
     layer = unit(5, 4, n_copies=3, regularizer_shape=shape, oob_mode="regularized")
-    _set(layer.W, torch.linspace(-1.4, 1.6, 60))
+    set_weights(layer.W, torch.linspace(-1.4, 1.6, 60))
     layer.sparsity_loss().sum().backward()
     w = layer.W.detach().clone().requires_grad_(True)
     v = w.abs() if unit is NAU else w
@@ -261,7 +251,7 @@ def test_sparsity_regularizer_gradient_matches_its_formula(unit, shape):
 @pytest.mark.parametrize("shape", ["linear", "squared"])
 def test_closed_form_sparsity_gradient_equals_backpropagation(unit, shape):
     layer = unit(5, 4, n_copies=3, regularizer_shape=shape, oob_mode="regularized")
-    _set(layer.W, torch.linspace(-1.4, 1.6, layer.W.numel()))
+    set_weights(layer.W, torch.linspace(-1.4, 1.6, layer.W.numel()))
     (0.7 * layer.sparsity_loss().sum()).backward()
     expected = layer.W.grad.clone()
     layer.W.grad = None
