@@ -154,5 +154,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": []}
+html_sidebars = {"index": [], "cli": []}
+html_static_path = ["_static"]
+html_css_files = ["sknalu.css"]
 html_show_sourcelink = True
