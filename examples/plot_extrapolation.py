@@ -83,6 +83,7 @@ for name, model in models.items():
 # Along the diagonal ``x0 = x1 = t`` the target is ``t²``. The left panel follows
 # the three models along it, from inside the training range (shaded) to far
 # outside; the right panel plots every prediction on U[2, 6] against the truth.
+# Predictions beyond the top of a panel are cut off.
 
 t = np.linspace(0.5, 6, 200)
 X_line = np.column_stack([t, t])
@@ -94,6 +95,7 @@ ax_line.plot(t, t**2, color="black", linewidth=3, label="truth: t²")
 for name, model in models.items():
     ax_line.plot(t, model.predict(X_line), color=colors[name], linewidth=1.5, label=name)
 ax_line.set(xlabel="t", ylabel="prediction at x0 = x1 = t", title="Along the diagonal")
+ax_line.set_ylim(0, 1.3 * t.max() ** 2)
 ax_line.legend(loc="upper left")
 
 lims = [y_test.min(), y_test.max()]
@@ -101,6 +103,7 @@ ax_scatter.plot(lims, lims, color="black", linewidth=1)
 for name, model in models.items():
     ax_scatter.scatter(y_test, model.predict(X_test), s=4, color=colors[name], label=name)
 ax_scatter.set(xlabel="truth: x0 · x1", ylabel="prediction", title="Test range: x0, x1 in U[2, 6]")
+ax_scatter.set_ylim(0, 1.3 * y_test.max())
 ax_scatter.legend(loc="upper left", markerscale=4)
 plt.show()
 

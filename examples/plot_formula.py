@@ -64,12 +64,11 @@ print(f"snapped_:         {est.snapped_}")
 # ``discount`` has dropped out. ``sparsity_error_`` is the largest distance of any
 # weight from {-1, 0, 1}: 0 means that the network computes exactly the formula
 # shown. :meth:`~sknalu.NMURegressor.to_sympy` returns the same formula as a sympy
-# expression, to simplify, print, or compile into a function:
+# expression, to print in LaTeX, simplify, substitute into or compile:
 
 expr = est.to_sympy()
 print(sympy.latex(expr))
-revenue = sympy.lambdify(sorted(expr.free_symbols, key=str), expr)
-revenue
+expr.subs({"price": 12.5, "qty": 4})
 
 # %%
 # The formula holds far outside the training range: prices up to 200 and
