@@ -81,8 +81,8 @@ search.best_params_
 # %%
 # The cross-validated mean squared error of every candidate. The NAU → NAU network
 # cannot represent the product and stays far off whatever its regulariser; the
-# NAU → NMU network fits, and with the regulariser its weights reach exactly
-# {0, 1}, which takes the error down to rounding.
+# NAU → NMU network fits, and with the regulariser, on either schedule, its weights
+# reach exactly {0, 1}, which takes the error down to rounding.
 
 results = pd.DataFrame(search.cv_results_)
 
