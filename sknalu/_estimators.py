@@ -353,7 +353,7 @@ class NALURegressor(_ArithmeticRegressor):
         Held-out mean squared error of the kept weights.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen in :meth:`fit`, when they are all strings.
     n_outputs_ : int
         Number of targets.
@@ -510,7 +510,7 @@ class NMURegressor(_ArithmeticRegressor):
         Held-out mean squared error of the kept weights.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen in :meth:`fit`, when they are all strings.
     n_outputs_ : int
         Number of targets.
