@@ -25,6 +25,7 @@ _OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
     "sgd": torch.optim.SGD,
 }
+_LR_SCHEDULES = ("constant", "cosine")
 #: Optimiser steps between two evaluations of the held-out loss.
 _STEPS_PER_EPOCH = 500
 #: Floating-point type of the weights and data during training and prediction.
@@ -69,6 +70,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         oob_mode="clip",
         optimizer="adam",
         lr=1e-2,
+        lr_schedule="constant",
         batch_size=128,
         max_steps=5000,
         validation_fraction=0.1,
@@ -88,6 +90,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self.oob_mode = oob_mode
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_steps = max_steps
         self.validation_fraction = validation_fraction
@@ -161,6 +164,10 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 f"regularizer_shape must be one of {REGULARIZER_SHAPES}, "
                 f"got {self.regularizer_shape!r}."
             )
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}."
+            )
         if self.oob_mode not in OOB_MODES:
             raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {self.oob_mode!r}.")
         return units, self._optimizer_class(), self._check_device()
@@ -223,6 +230,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             optimizer=optimizer,
             **optimizer_params,
             lr=self.lr,
+            lr_schedule=self.lr_schedule,
             batch_size=self.batch_size,
             max_epochs=math.ceil(self.max_steps / _STEPS_PER_EPOCH),
             max_steps=self.max_steps,
@@ -316,6 +324,10 @@ class NALURegressor(_ArithmeticRegressor):
         The optimiser.
     lr : float, default=1e-2
         Learning rate.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` lowers the learning rate along half a cosine to 0 at
+        ``max_steps``, so that the weights settle; it can help long fits reach
+        exact weights, but cuts short fits that are still learning.
     batch_size : int, default=128
         Rows per optimiser step, drawn at random from the training data.
     max_steps : int, default=5000
@@ -405,6 +417,7 @@ class NALURegressor(_ArithmeticRegressor):
         oob_mode="clip",
         optimizer="adam",
         lr=1e-2,
+        lr_schedule="constant",
         batch_size=128,
         max_steps=5000,
         validation_fraction=0.1,
@@ -425,6 +438,7 @@ class NALURegressor(_ArithmeticRegressor):
             oob_mode=oob_mode,
             optimizer=optimizer,
             lr=lr,
+            lr_schedule=lr_schedule,
             batch_size=batch_size,
             max_steps=max_steps,
             validation_fraction=validation_fraction,
@@ -473,6 +487,10 @@ class NMURegressor(_ArithmeticRegressor):
         The optimiser.
     lr : float, default=1e-2
         Learning rate.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` lowers the learning rate along half a cosine to 0 at
+        ``max_steps``, so that the weights settle; it can help long fits reach
+        exact weights, but cuts short fits that are still learning.
     batch_size : int, default=128
         Rows per optimiser step, drawn at random from the training data.
     max_steps : int, default=5000
@@ -559,6 +577,7 @@ class NMURegressor(_ArithmeticRegressor):
         oob_mode="clip",
         optimizer="adam",
         lr=1e-2,
+        lr_schedule="constant",
         batch_size=128,
         max_steps=5000,
         validation_fraction=0.1,
@@ -579,6 +598,7 @@ class NMURegressor(_ArithmeticRegressor):
             oob_mode=oob_mode,
             optimizer=optimizer,
             lr=lr,
+            lr_schedule=lr_schedule,
             batch_size=batch_size,
             max_steps=max_steps,
             validation_fraction=validation_fraction,

@@ -161,6 +161,9 @@ class ArithmeticNet(NeuralNetRegressor):
         ``λ_oob``; matters only for units with ``oob_mode="regularized"``.
     max_steps : int, default=10000
         Number of optimiser steps.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` lowers the learning rate along half a cosine from ``lr`` at
+        the first step to 0 at ``max_steps``.
     steps_per_epoch : int, default=500
         Optimiser steps between two evaluations (one skorch epoch).
     seed : int, default=0
@@ -178,6 +181,7 @@ class ArithmeticNet(NeuralNetRegressor):
         regularizer_end=0,
         oob_strength=1.0,
         max_steps=10000,
+        lr_schedule="constant",
         steps_per_epoch=500,
         seed=0,
         **kwargs,
@@ -188,6 +192,7 @@ class ArithmeticNet(NeuralNetRegressor):
         self.regularizer_end = regularizer_end
         self.oob_strength = oob_strength
         self.max_steps = max_steps
+        self.lr_schedule = lr_schedule
         self.steps_per_epoch = steps_per_epoch
         self.seed = seed
 
@@ -293,6 +298,11 @@ class ArithmeticNet(NeuralNetRegressor):
                 )
             return step["loss"]
 
+        if self.lr_schedule == "cosine":
+            lr = 0.5 * self.lr * (1 + math.cos(math.pi * self.n_steps_ / self.max_steps))
+            for optimizer in self._optimizers:
+                for group in getattr(self, optimizer + "_").param_groups:
+                    group["lr"] = lr
         self._step_optimizer(closure)
         self.module_.constrain_()
         self.n_steps_ += 1

@@ -268,6 +268,7 @@ def test_fit_does_not_modify_its_input(Estimator, data):
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"regularizer_shape": "cubic"}, "regularizer_shape must be one of"),
         ({"oob_mode": "wrap"}, "oob_mode must be one of"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
         ({"optimizer": "adamax2"}, "optimizer must be one of"),
         ({"validation_fraction": 0.9}, "validation_fraction must be"),
         ({"device": "tpu:x"}, "device must be"),
@@ -305,3 +306,15 @@ def test_verbose_shows_a_progress_bar_over_steps(capsys):
     assert "1000/1000" in err and "step" in err
     NMURegressor(max_steps=1000, verbose=0, random_state=0).fit(X, y)
     assert capsys.readouterr().err == ""
+
+
+def test_cosine_schedule_lowers_the_learning_rate_to_zero():
+    X, y = make_arithmetic("x0 + x1", n_samples=200, random_state=0)
+    est = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05, lr_schedule="cosine")
+    est.fit(X, y)
+    lr = est.net_.optimizer_.param_groups[0]["lr"]
+    # The last step ran at step 999 of 1000: half a cosine has nearly reached 0.
+    assert lr == pytest.approx(0.5 * 0.05 * (1 + np.cos(np.pi * 999 / 1000)))
+    assert lr < 1e-6
+    constant = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05).fit(X, y)
+    assert constant.net_.optimizer_.param_groups[0]["lr"] == 0.05
