@@ -85,6 +85,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",
     "sknalu_docs",
 ]
 # Links to the documentation of numpy, scikit-learn, torch, ... need their
