@@ -318,3 +318,10 @@ def test_cosine_schedule_lowers_the_learning_rate_to_zero():
     assert lr < 1e-6
     constant = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05).fit(X, y)
     assert constant.net_.optimizer_.param_groups[0]["lr"] == 0.05
+
+
+def test_fit_leaves_torch_thread_setting_as_it_was():
+    X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
+    before = torch.get_num_threads()
+    NMURegressor(max_steps=100).fit(X, y)
+    assert torch.get_num_threads() == before
