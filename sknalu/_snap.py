@@ -15,6 +15,7 @@ import math
 import torch
 from skorch.callbacks import Callback
 
+from ._training import evaluate_mse
 from ._units import ArithmeticUnit
 
 __all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse"]
@@ -50,17 +51,7 @@ def held_out_mse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> f
     >>> held_out_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0))
     4.0
     """
-    training = module.training
-    module.eval()
-    try:
-        total = 0.0
-        # Slices bound the memory of a large held-out set.
-        for start in range(0, len(X), 65536):
-            error = module(X[start : start + 65536]) - y[start : start + 65536]
-            total += float(error.square().sum()) / error.shape[-1]
-    finally:
-        module.train(training)
-    mse = total / max(len(X), 1)
+    mse = float(evaluate_mse(module, X, y))
     return mse if math.isfinite(mse) else math.inf
 
 

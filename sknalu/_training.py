@@ -136,6 +136,26 @@ def _copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     return (y_pred - y_true).square().mean(dim=(-1, -2))
 
 
+@torch.no_grad()
+def evaluate_mse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of ``module`` on ``X``, ``y`` in evaluation mode.
+
+    One value per copy while the network holds several, a scalar after
+    :meth:`~sknalu.ArithmeticNetwork.keep_copy_`. The rows go through in slices,
+    which bounds the memory of a large held-out set.
+    """
+    training = module.training
+    module.eval()
+    try:
+        total = None
+        for Xi, yi in _OrderedBatches(TensorDataset(X, y), 65536):
+            part = _copy_mse(module(Xi), yi) * len(Xi)
+            total = part if total is None else total + part
+    finally:
+        module.train(training)
+    return total / len(X)
+
+
 class ArithmeticNet(NeuralNetRegressor):
     """skorch regressor that trains an :class:`~sknalu.ArithmeticNetwork`.
 
@@ -351,20 +371,9 @@ class RestartSelection(Callback):
         self.best_state_ = None
         return self
 
-    @torch.no_grad()
     def copy_losses(self, net, dataset) -> torch.Tensor:
         """Mean squared error of every copy on ``dataset``."""
-        module = net.module_
-        training = module.training
-        module.eval()
-        try:
-            total = None
-            for Xi, yi in _OrderedBatches(dataset, 65536):
-                part = _copy_mse(module(Xi), yi) * len(Xi)
-                total = part if total is None else total + part
-        finally:
-            module.train(training)
-        return total / len(dataset)
+        return evaluate_mse(net.module_, dataset.X, dataset.y)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         dataset = dataset_valid if dataset_valid is not None else dataset_train
