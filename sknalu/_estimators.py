@@ -514,7 +514,7 @@ class NMURegressor(_ArithmeticRegressor):
         exact weights, but cuts short fits that are still learning.
     batch_size : int, default=128
         Rows per optimiser step, drawn at random from the training data.
-    max_steps : int, default=5000
+    max_steps : int, default=10000
         Number of optimiser steps.
     validation_fraction : float, default=0.1
         Fraction of the training rows held out to choose the restart and the step
@@ -600,7 +600,7 @@ class NMURegressor(_ArithmeticRegressor):
         lr=1e-2,
         lr_schedule="constant",
         batch_size=128,
-        max_steps=5000,
+        max_steps=10_000,
         validation_fraction=0.1,
         device="cpu",
         random_state=None,

@@ -5,24 +5,108 @@ on, the discrete values its formula uses (0 and ±1, or integers for the Real NP
 :class:`SnapWeights` moves them onto those values once training has ended and
 keeps the result only if the held-out error does not get worse, so that a solved
 model computes exactly its formula while an unsolved one is left alone.
+
+Two NAU layers in a row compute one linear map, their product ``W2 @ W1``, and a
+sum leaves that product's factors free: a weight of ``a`` may be split between the
+hidden units in any proportion, so the weights of a solved sum need not lie near
+0 or ±1 at all. :func:`snap_linear_pair_` snaps the product instead and writes it
+back as discrete factors.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import torch
 from skorch.callbacks import Callback
 
 from ._training import evaluate_mse
-from ._units import ArithmeticUnit
+from ._units import NAU, ArithmeticUnit
 
-__all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse"]
+__all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse", "snap_linear_pair_"]
 
 #: Largest distance a weight is moved by snapping. Generous on purpose: the
 #: held-out check, not the distance, decides whether the snapped weights are kept.
 SNAP_TOLERANCE = 0.1
+
+#: Widest hidden layer whose columns :func:`snap_linear_pair_` searches (3**width
+#: candidate columns each).
+_MAX_PAIR_WIDTH = 8
+
+
+@torch.no_grad()
+def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE) -> int:
+    """Snap the linear map of two NAU layers and write it back as discrete weights.
+
+    The layers compute ``y = W2 @ W1 @ x``. When the product ``C = W2 @ W1`` lies
+    within ``tolerance`` of integers, it is rounded and written back as ``W2`` and
+    ``W1`` with every weight in {-1, 0, 1}: ``W2`` is the matrix of such values
+    nearest to the trained one for which every column of the rounded ``C`` is
+    ``W2`` times some column of {-1, 0, 1} values, and each column of ``W1`` is the
+    nearest such column. The pair then computes the rounded map exactly. Nothing
+    changes when ``C`` is not near integers, when no such ``W2`` exists, or when
+    the layers are too large to search (more than 8 hidden units, or more than 8
+    weights in ``W2``).
+
+    Parameters
+    ----------
+    first, second : NAU
+        Consecutive layers, holding one copy (or none).
+    tolerance : float, default=SNAP_TOLERANCE
+        Largest distance of ``C`` from the integers.
+
+    Returns
+    -------
+    int
+        Number of weights changed (0 when nothing changed).
+
+    Examples
+    --------
+    ``a + b`` with ``a``'s weight split between the two hidden units:
+
+    >>> import torch
+    >>> first, second = NAU(2, 2), NAU(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = first.W.copy_(torch.tensor([[0.3, 0.02], [0.71, 0.99]]))
+    ...     _ = second.W.copy_(torch.tensor([[1.0, 0.99]]))
+    >>> snap_linear_pair_(first, second)
+    5
+    >>> first.weight.detach(), second.weight.detach()
+    (tensor([[0., 0.],
+            [1., 1.]]), tensor([[1., 1.]]))
+    """
+    w1, w2 = first.weight.detach(), second.weight.detach()
+    if w1.dim() == 3:
+        if w1.shape[0] != 1:
+            raise ValueError("snap_linear_pair_ needs layers holding one copy.")
+        w1, w2 = w1[0], w2[0]
+    n_out, width = w2.shape
+    if width > _MAX_PAIR_WIDTH or n_out * width > _MAX_PAIR_WIDTH or w1.shape[0] != width:
+        return 0
+    product = w2 @ w1
+    rounded = torch.round(product)
+    if not bool(((product - rounded).abs() <= tolerance).all()):
+        return 0
+    values = torch.tensor((-1.0, 0.0, 1.0), dtype=w1.dtype, device=w1.device)
+    columns = torch.cartesian_prod(*[values] * width).reshape(-1, width)  # [3^H, H]
+    seconds = torch.cartesian_prod(*[values] * (n_out * width)).reshape(-1, n_out, width)
+    # Try the discrete second layers nearest to the trained one first.
+    for w2_new in seconds[(seconds - w2).square().sum((1, 2)).argsort()]:
+        images = columns @ w2_new.T  # [3^H, out]: what each column of W1 gives
+        matches = (images.unsqueeze(1) == rounded.T.unsqueeze(0)).all(-1)  # [3^H, in]
+        if bool(matches.any(0).all()):
+            break
+    else:
+        return 0
+    distance = (columns.unsqueeze(1) - w1.T.unsqueeze(0)).square().sum(-1)  # [3^H, in]
+    w1_new = columns[distance.masked_fill(~matches, math.inf).argmin(0)].T.contiguous()
+    moved = int((w1_new != w1).sum() + (w2_new != w2).sum())
+    if moved:
+        first.W.copy_(w1_new.reshape(first.W.shape))
+        second.W.copy_(w2_new.reshape(second.W.shape))
+    return moved
 
 
 @torch.no_grad()
@@ -61,16 +145,19 @@ class SnapWeights(Callback):
     At the end of training (after :class:`~sknalu._training.RestartSelection` has
     reduced the network to the kept copy, so this callback must come after it), every
     unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the weights within
-    ``tolerance`` of a discrete value onto it. The snapped weights are kept only if
-    the mean squared error on the held-out data of the last epoch (the training data
-    when none was held out) does not get worse:
+    ``tolerance`` of a discrete value onto it. Then, where two NAU layers follow
+    each other, :func:`snap_linear_pair_` snaps their product, which also places
+    weights that a sum left split between hidden units. Each step is kept only if
+    the mean squared error on the held-out data of the last epoch (the training
+    data when none was held out) does not get worse:
 
     ``mse_snapped <= mse * (1 + rtol) + atol * mean(y²)``.
 
     The relative term ``rtol`` absorbs float noise in the comparison; the absolute
     term treats a root-mean-square change below ``sqrt(atol)`` of the targets' scale
     (1e-12 by default) as float noise too, which matters when the trained network is
-    already exact to float precision. Otherwise the trained weights are restored.
+    already exact to float precision. Otherwise the weights from before the step
+    are restored.
 
     Parameters
     ----------
@@ -87,10 +174,10 @@ class SnapWeights(Callback):
     snapped_ : bool
         Whether at least one weight was moved and the snapped weights were kept.
     n_moved_ : int
-        Number of weights that snapping moved (whether or not they were kept).
+        Number of weights that snapping moved and that were kept moved.
     loss_before_, loss_after_ : float
-        Held-out mean squared error before and after snapping (NaN when the
-        check did not run).
+        Held-out mean squared error before and after snapping (equal when nothing
+        snapped was kept; NaN when the check did not run).
 
     Examples
     --------
@@ -133,15 +220,31 @@ class SnapWeights(Callback):
             return
         module = net.module_
         units = [m for m in module.modules() if isinstance(m, ArithmeticUnit)]
-        trained = copy.deepcopy(module.state_dict())
         self.loss_before_ = held_out_mse(module, dataset.X, dataset.y)
-        self.n_moved_ = sum(unit.snap_(self.tolerance) for unit in units)
-        if self.n_moved_ == 0:
-            return
-        self.loss_after_ = held_out_mse(module, dataset.X, dataset.y)
         scale = float(dataset.y.square().mean())
         allowed = self.loss_before_ * (1 + self.rtol) + self.atol * scale
-        if self.loss_after_ <= allowed:
-            self.snapped_ = True
-        else:
-            module.load_state_dict(trained)
+        self.loss_after_ = self.loss_before_
+
+        def attempt(snap) -> None:
+            # Keep what ``snap`` does only if the held-out error stays allowed.
+            state = copy.deepcopy(module.state_dict())
+            moved = snap()
+            if moved == 0:
+                return
+            loss = held_out_mse(module, dataset.X, dataset.y)
+            if loss <= allowed:
+                self.snapped_ = True
+                self.n_moved_ += moved
+                self.loss_after_ = loss
+            else:
+                module.load_state_dict(state)
+
+        attempt(lambda: sum(unit.snap_(self.tolerance) for unit in units))
+        layers = getattr(module, "layers", ())
+        pairs = [
+            (first, second)
+            for first, second in itertools.pairwise(layers)
+            if type(first) is NAU and type(second) is NAU
+        ]
+        if pairs:
+            attempt(lambda: sum(snap_linear_pair_(a, b, self.tolerance) for a, b in pairs))

@@ -9,7 +9,7 @@ import torch
 from conftest import set_weights
 
 from sknalu import ArithmeticNetwork, NMURegressor
-from sknalu._snap import SnapWeights, held_out_mse
+from sknalu._snap import SnapWeights, held_out_mse, snap_linear_pair_
 from sknalu._training import TensorDataset
 from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
 
@@ -136,9 +136,86 @@ def test_callback_restores_weights_when_snapping_fits_worse():
     y = (0.95 * X[:, 0] - X[:, 1]).unsqueeze(1)  # 0.95 is the true weight
     network = _sum_network([0.95, -1.0])
     callback = _run_callback(network, X, y)
-    assert not callback.snapped_ and callback.n_moved_ == 1
-    assert callback.loss_after_ > callback.loss_before_
+    assert not callback.snapped_ and callback.n_moved_ == 0
+    assert callback.loss_after_ == callback.loss_before_
     assert _values(network.layers[0].W) == pytest.approx([0.95, -1.0], abs=0)
+
+
+# -- two NAU layers snapped through their product ------------------------------------------
+
+
+def _nau_pair(w1, w2):
+    network = ArithmeticNetwork(3, 1, units=("nau", "nau"), dtype=torch.float64)
+    set_weights(network.layers[0].W, w1)
+    set_weights(network.layers[1].W, w2)
+    return network
+
+
+# x0 + 2*x1 with x0's weight split between the hidden units and a small weight on x2.
+_SPLIT_SUM = ([[0.4, 0.98, 0.03], [0.62, 1.0, -0.02]], [[0.99, 1.0]])
+
+
+def test_pair_snap_writes_the_rounded_product_as_discrete_weights():
+    network = _nau_pair(*_SPLIT_SUM)
+    first, second = network.layers
+    assert snap_linear_pair_(first, second, tolerance=0.1) == 6
+    w1, w2 = first.weight.detach()[0], second.weight.detach()[0]
+    assert set(w1.reshape(-1).tolist()) <= {-1.0, 0.0, 1.0} and w2.tolist() == [[1.0, 1.0]]
+    assert (w2 @ w1).tolist() == [[1.0, 2.0, 0.0]]
+    # Of the columns giving 1 for x0, the one nearest the trained (0.4, 0.62).
+    assert w1[:, 0].tolist() == [0.0, 1.0]
+
+
+def _assert_unchanged(network, snap):
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    assert snap() == 0
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_pair_snap_changes_nothing_when_the_product_is_not_near_integers():
+    network = _nau_pair([[0.4, 0.98, 0.2], [0.62, 1.0, 0.0]], [[1.0, 1.0]])  # 0.2 * x2
+    _assert_unchanged(network, lambda: snap_linear_pair_(*network.layers, tolerance=0.1))
+
+
+def test_pair_snap_leaves_layers_too_wide_to_search():
+    network = ArithmeticNetwork(3, 1, units=("nau", "nau"), hidden_size=9)
+    set_weights(network.layers[0].W, torch.full((9, 3), 0.99))
+    set_weights(network.layers[1].W, torch.full((1, 9), 1.0))
+    _assert_unchanged(network, lambda: snap_linear_pair_(*network.layers, tolerance=0.1))
+
+
+def test_pair_snap_chooses_the_second_layer_when_it_is_not_near_discrete():
+    # x0 - x1 carried by the second hidden unit; the first one's weight of 0.5 in the
+    # second layer is far from {0, 1} but multiplies only zeros.
+    network = _nau_pair([[0.0, 0.0, 0.0], [-0.98, 1.0, 0.01]], [[0.5, -1.0]])
+    assert snap_linear_pair_(*network.layers, tolerance=0.1) > 0
+    w1, w2 = (layer.weight.detach()[0] for layer in network.layers)
+    assert (w2 @ w1).tolist() == [[1.0, -1.0, 0.0]]
+    assert set(torch.cat([w1.reshape(-1), w2.reshape(-1)]).tolist()) <= {-1.0, 0.0, 1.0}
+
+
+def test_callback_snaps_a_split_sum_through_the_product():
+    X = torch.rand(50, 3, dtype=torch.float64) + 1
+    y = (X[:, 0] + 2 * X[:, 1]).unsqueeze(1)
+    network = _nau_pair(*_SPLIT_SUM)
+    callback = _run_callback(network, X, y)
+    assert callback.snapped_ and callback.loss_after_ < 1e-20 < callback.loss_before_
+    assert network.sparsity_error().item() == 0.0
+
+
+def test_sum_estimator_ends_with_discrete_weights():
+    # a + b with overlapping subsets: the weights of a sum are free to split between
+    # the two hidden units, and the product snap places them.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(1000, 10))
+    y = X[:, 0:5].sum(1) + X[:, 3:8].sum(1)
+    est = NMURegressor(units=("nau", "nau"), max_steps=3000, random_state=0).fit(X, y)
+    assert est.snapped_ and est.sparsity_error_ == 0.0
+    X_far = rng.uniform(10, 100, size=(50, 10))
+    np.testing.assert_allclose(
+        est.predict(X_far), X_far[:, 0:5].sum(1) + X_far[:, 3:8].sum(1), rtol=1e-12
+    )
 
 
 def test_held_out_mse_is_infinite_for_a_diverged_network():
