@@ -12,10 +12,18 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._escape import SaddleEscape
 from ._formula import FormulaMixin
 from ._network import ArithmeticNetwork
 from ._snap import SnapWeights
-from ._training import ArithmeticNet, HoldOut, RestartSelection, StepProgressBar, TensorDataset
+from ._training import (
+    LR_SCHEDULES,
+    ArithmeticNet,
+    HoldOut,
+    RestartSelection,
+    StepProgressBar,
+    TensorDataset,
+)
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS
 
 __all__ = ["NALURegressor", "NMURegressor"]
@@ -26,7 +34,6 @@ _OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
     "sgd": torch.optim.SGD,
 }
-_LR_SCHEDULES = ("constant", "cosine")
 #: Optimiser steps between two evaluations of the held-out loss.
 _STEPS_PER_EPOCH = 500
 #: Floating-point type of the weights and data during training and prediction.
@@ -99,6 +106,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         verbose=0,
         callbacks=None,
         snap=True,
+        escape_saddles=False,
     ):
         self.units = units
         self.hidden_size = hidden_size
@@ -119,6 +127,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.snap = snap
+        self.escape_saddles = escape_saddles
 
     # -- validation ---------------------------------------------------------------
     def _layer_units(self) -> tuple[str, ...]:
@@ -184,9 +193,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 f"regularizer_shape must be one of {REGULARIZER_SHAPES}, "
                 f"got {self.regularizer_shape!r}."
             )
-        if self.lr_schedule not in _LR_SCHEDULES:
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
-                f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}."
+                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}."
             )
         if self.oob_mode not in OOB_MODES:
             raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {self.oob_mode!r}.")
@@ -229,7 +238,13 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             optimizer_params["optimizer__fused"] = True
         if not isinstance(self.snap, (bool, np.bool_)):
             raise ValueError(f"snap must be True or False, got {self.snap!r}.")
-        callbacks = [("restart_selection", RestartSelection())]
+        if not isinstance(self.escape_saddles, (bool, np.bool_)):
+            raise ValueError(f"escape_saddles must be True or False, got {self.escape_saddles!r}.")
+        callbacks = []
+        if self.escape_saddles:
+            # Before the restart selection, which then measures the moved copies.
+            callbacks.append(("saddle_escape", SaddleEscape(round_weights=bool(self.snap))))
+        callbacks.append(("restart_selection", RestartSelection()))
         if self.snap:
             # After the restart selection, which leaves the one network to snap.
             callbacks.append(("snap", SnapWeights()))
@@ -273,8 +288,15 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self.best_restart_ = selection.best_copy_
         self.best_step_ = selection.best_step_
         self.validation_loss_ = selection.best_loss_
-        snapping = dict(self.net_.callbacks_).get("snap")
-        self.snapped_ = bool(self.snap and snapping.snapped_)
+        callbacks = dict(self.net_.callbacks_)
+        escape = callbacks.get("saddle_escape")
+        # Weights are rounded by the escape (each copy) or snapped (the kept one).
+        rounded = (
+            escape is not None
+            and self.best_step_ == self.n_steps_
+            and escape.rounded_[self.best_restart_]
+        )
+        self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
         self._fit_formula(dataset.X)
         return self
 
@@ -345,10 +367,12 @@ class NALURegressor(_ArithmeticRegressor):
         The optimiser.
     lr : float, default=1e-2
         Learning rate.
-    lr_schedule : {"constant", "cosine"}, default="constant"
+    lr_schedule : {"constant", "cosine", "cosine_tail"}, default="constant"
         ``"cosine"`` lowers the learning rate along half a cosine to 0 at
-        ``max_steps``, so that the weights settle; it can help long fits reach
-        exact weights, but cuts short fits that are still learning.
+        ``max_steps``; ``"cosine_tail"`` keeps it constant for the first 70% of the
+        steps and lowers it so over the last 30%. A falling rate lets the weights
+        settle, which exact weights and ``escape_saddles`` need, but cuts short
+        fits that are still learning.
     batch_size : int, default=128
         Rows per optimiser step, drawn at random from the training data.
     max_steps : int, default=5000
@@ -368,7 +392,16 @@ class NALURegressor(_ArithmeticRegressor):
         After training, move every weight within 0.1 of a discrete value of its
         unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
         it, and keep the snapped weights only if the held-out error does not get
-        worse. A solved network then computes exactly its formula.
+        worse. Two NAU layers in a row are snapped through their product. A solved
+        network then computes exactly its formula.
+    escape_saddles : bool, default=False
+        After the last step, move every restart off saddle points of its training
+        error along directions of negative curvature, found from the exact Hessian
+        (networks of up to 1,024 free weights), then round its weights if that does
+        not make its error worse; the held-out error then chooses among the
+        restarts as usual. This is what lets NAU → NMU leave the symmetric point
+        of a product (both hidden units learning the same sum) in one step instead
+        of about a million.
 
     Attributes
     ----------
@@ -447,6 +480,7 @@ class NALURegressor(_ArithmeticRegressor):
         verbose=0,
         callbacks=None,
         snap=True,
+        escape_saddles=False,
     ):
         super().__init__(
             units,
@@ -468,6 +502,7 @@ class NALURegressor(_ArithmeticRegressor):
             verbose=verbose,
             callbacks=callbacks,
             snap=snap,
+            escape_saddles=escape_saddles,
         )
 
 
@@ -508,10 +543,12 @@ class NMURegressor(_ArithmeticRegressor):
         The optimiser.
     lr : float, default=1e-2
         Learning rate.
-    lr_schedule : {"constant", "cosine"}, default="constant"
+    lr_schedule : {"constant", "cosine", "cosine_tail"}, default="cosine_tail"
         ``"cosine"`` lowers the learning rate along half a cosine to 0 at
-        ``max_steps``, so that the weights settle; it can help long fits reach
-        exact weights, but cuts short fits that are still learning.
+        ``max_steps``; ``"cosine_tail"`` keeps it constant for the first 70% of the
+        steps and lowers it so over the last 30%. A falling rate lets the weights
+        settle, which exact weights and ``escape_saddles`` need, but cuts short
+        fits that are still learning.
     batch_size : int, default=128
         Rows per optimiser step, drawn at random from the training data.
     max_steps : int, default=10000
@@ -531,7 +568,16 @@ class NMURegressor(_ArithmeticRegressor):
         After training, move every weight within 0.1 of a discrete value of its
         unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
         it, and keep the snapped weights only if the held-out error does not get
-        worse. A solved network then computes exactly its formula.
+        worse. Two NAU layers in a row are snapped through their product. A solved
+        network then computes exactly its formula.
+    escape_saddles : bool, default=True
+        After the last step, move every restart off saddle points of its training
+        error along directions of negative curvature, found from the exact Hessian
+        (networks of up to 1,024 free weights), then round its weights if that does
+        not make its error worse; the held-out error then chooses among the
+        restarts as usual. This is what lets NAU → NMU leave the symmetric point
+        of a product (both hidden units learning the same sum) in one step instead
+        of about a million.
 
     Attributes
     ----------
@@ -598,7 +644,7 @@ class NMURegressor(_ArithmeticRegressor):
         oob_mode="clip",
         optimizer="adam",
         lr=1e-2,
-        lr_schedule="constant",
+        lr_schedule="cosine_tail",
         batch_size=128,
         max_steps=10_000,
         validation_fraction=0.1,
@@ -607,6 +653,7 @@ class NMURegressor(_ArithmeticRegressor):
         verbose=0,
         callbacks=None,
         snap=True,
+        escape_saddles=True,
     ):
         super().__init__(
             units,
@@ -628,4 +675,5 @@ class NMURegressor(_ArithmeticRegressor):
             verbose=verbose,
             callbacks=callbacks,
             snap=snap,
+            escape_saddles=escape_saddles,
         )

@@ -38,6 +38,7 @@ __all__ = [
     "RestartSelection",
     "StepProgressBar",
     "TensorDataset",
+    "lr_factor",
     "regularizer_scale",
 ]
 
@@ -61,6 +62,36 @@ def regularizer_scale(step: int, start: int, end: int) -> float:
     if end <= start:
         return float(step >= start)
     return max(0.0, min(1.0, (step - start) / (end - start)))
+
+
+#: The learning-rate schedules, by name; see :func:`lr_factor`.
+LR_SCHEDULES = ("constant", "cosine", "cosine_tail")
+#: Share of the steps over which ``"cosine_tail"`` lowers the learning rate.
+COSINE_TAIL = 0.3
+
+
+def lr_factor(schedule: str, step: int, max_steps: int) -> float:
+    """The learning rate at ``step``, as a fraction of the initial one.
+
+    ``"constant"``: 1. ``"cosine"``: half a cosine from 1 at the first step to 0
+    at ``max_steps``. ``"cosine_tail"``: 1 for the first 70% of the steps, then
+    half a cosine to 0 over the last 30%, so that the weights settle where the
+    constant rate has taken them.
+
+    Examples
+    --------
+    >>> lr_factor("cosine", 500, 1000)
+    0.5
+    >>> lr_factor("cosine_tail", 500, 1000), lr_factor("cosine_tail", 850, 1000)
+    (1.0, 0.5)
+    """
+    if schedule == "constant":
+        return 1.0
+    start = 0 if schedule == "cosine" else round((1 - COSINE_TAIL) * max_steps)
+    if step <= start:
+        return 1.0
+    progress = min(1.0, (step - start) / max(1, max_steps - start))
+    return 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class TensorDataset(Dataset):
@@ -181,9 +212,8 @@ class ArithmeticNet(NeuralNetRegressor):
         ``λ_oob``; matters only for units with ``oob_mode="regularized"``.
     max_steps : int, default=10000
         Number of optimiser steps.
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` lowers the learning rate along half a cosine from ``lr`` at
-        the first step to 0 at ``max_steps``.
+    lr_schedule : {"constant", "cosine", "cosine_tail"}, default="constant"
+        How the learning rate changes over the steps (:func:`lr_factor`).
     steps_per_epoch : int, default=500
         Optimiser steps between two evaluations (one skorch epoch).
     seed : int, default=0
@@ -318,8 +348,8 @@ class ArithmeticNet(NeuralNetRegressor):
                 )
             return step["loss"]
 
-        if self.lr_schedule == "cosine":
-            lr = 0.5 * self.lr * (1 + math.cos(math.pi * self.n_steps_ / self.max_steps))
+        if self.lr_schedule != "constant":
+            lr = self.lr * lr_factor(self.lr_schedule, self.n_steps_, self.max_steps)
             for optimizer in self._optimizers:
                 for group in getattr(self, optimizer + "_").param_groups:
                     group["lr"] = lr

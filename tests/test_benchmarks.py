@@ -471,6 +471,8 @@ def test_measure_speed_reports_every_way_of_training():
     assert table["vs_hand_written"].iloc[0] == 1.0
     assert table["vs_one_restart"].iloc[2] == 1.0
     assert table["seed_steps_per_s"].iloc[3] == 4 * table["steps_per_s"].iloc[3]
+    assert (table["escape_seconds"].iloc[2:] > 0).all()
+    assert (table["escape_seconds"].iloc[2:] < table["fit_seconds"].iloc[2:]).all()
 
 
 def test_speed_command_writes_its_table(tmp_path, capsys):

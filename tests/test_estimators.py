@@ -45,14 +45,14 @@ def test_nau_nau_learns_signed_sum_and_extrapolates():
     assert relative_error(est, "x0 - x1 + x2", 3) < 1e-4
 
 
-def test_nmu_defaults_learn_a_product_on_most_seeds():
+def test_nmu_defaults_learn_a_product_exactly_on_every_seed():
     errors = [
         relative_error(
             fit_on(NMURegressor(random_state=seed), "x0 * x1", 2, seed=seed), "x0 * x1", 2
         )
         for seed in range(5)
     ]
-    assert sum(e < 1e-3 for e in errors) >= 4, errors
+    assert max(errors) < 1e-12, errors
 
 
 def test_nac_learns_a_sum_of_ten_features_far_out_of_range():
@@ -124,11 +124,13 @@ def test_multi_output_targets_are_learned():
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_same_random_state_gives_same_predictions(Estimator):
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    a = Estimator(max_steps=300, n_restarts=3, random_state=5).fit(X, y).predict(X)
-    b = Estimator(max_steps=300, n_restarts=3, random_state=5).fit(X, y).predict(X)
-    c = Estimator(max_steps=300, n_restarts=3, random_state=6).fit(X, y).predict(X)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
+    a, b, c = (
+        Estimator(max_steps=300, n_restarts=3, random_state=seed).fit(X, y) for seed in (5, 5, 6)
+    )
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.history_[:, "train_loss"] == b.history_[:, "train_loss"]
+    # Another seed trains differently (both may still end on the exact product).
+    assert a.history_[:, "train_loss"] != c.history_[:, "train_loss"]
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -316,8 +318,19 @@ def test_cosine_schedule_lowers_the_learning_rate_to_zero():
     # The last step ran at step 999 of 1000: half a cosine has nearly reached 0.
     assert lr == pytest.approx(0.5 * 0.05 * (1 + np.cos(np.pi * 999 / 1000)))
     assert lr < 1e-6
-    constant = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05).fit(X, y)
-    assert constant.net_.optimizer_.param_groups[0]["lr"] == 0.05
+    constant = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05, lr_schedule="constant")
+    assert constant.fit(X, y).net_.optimizer_.param_groups[0]["lr"] == 0.05
+
+
+def test_cosine_tail_schedule_is_constant_then_falls_to_zero():
+    from sknalu._training import lr_factor
+
+    factors = [lr_factor("cosine_tail", step, 1000) for step in (0, 500, 700, 850, 1000)]
+    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])
+    X, y = make_arithmetic("x0 + x1", n_samples=200, random_state=0)
+    est = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05).fit(X, y)
+    assert est.lr_schedule == "cosine_tail"  # NMURegressor's default
+    assert est.net_.optimizer_.param_groups[0]["lr"] < 1e-5
 
 
 def test_fit_leaves_torch_thread_setting_as_it_was():

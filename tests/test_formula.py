@@ -102,7 +102,9 @@ def test_multi_output_gives_a_column_matrix():
 
 def test_unconverged_model_is_marked_and_warns():
     X = frame(["price", "qty", "noise"])
-    est = NMURegressor(max_steps=20, random_state=0).fit(X, X.price * X.qty)
+    # Without the saddle escape, whose rounding solves even this in 20 steps.
+    est = NMURegressor(max_steps=20, escape_saddles=False, random_state=0)
+    est.fit(X, X.price * X.qty)
     assert not est.formula_exact_
     assert est.formula_.startswith("≈ ")
     assert est.sparsity_error_ > 0.01

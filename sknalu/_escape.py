@@ -1,0 +1,329 @@
+"""Leaving saddle points along negative curvature, once training has settled.
+
+A network of arithmetic units often stops at a saddle point rather than a minimum.
+The best known one is the symmetric point of a product (Madsen & Johansen 2020):
+NAU → NMU on ``a * b`` first learns ``h1 = h2 = (a + b) / 2`` and the held-out
+error stays there, because the one direction that leads down, moving the two
+hidden units apart, curves down about 10⁷ times more gently than the steepest
+directions curve up. A first-order optimiser moves along it at a rate set by
+that ratio; the paper's runs need about 1.4 million steps to leave.
+
+Where the network has few parameters, the Hessian of the training error is small
+enough to compute exactly (a few hundred parameters: a fraction of a second).
+Its eigenvector of most negative eigenvalue points down such a saddle, and a line
+search along it moves the network off it in one step; the remaining weights of a
+product then lie on the right side of 0.5, and rounding every weight to its
+unit's discrete values gives the exact formula. :func:`escape_saddles_` does this
+for every copy of a network, :class:`SaddleEscape` at the end of training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from skorch.callbacks import Callback
+
+from ._units import ArithmeticUnit
+
+__all__ = ["SaddleEscape", "escape_saddles_"]
+
+#: Distances along the unit eigenvector that the line search tries, each both ways.
+_STEP_SIZES = (0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def _flat(module: torch.nn.Module, n_copies: int) -> torch.Tensor:
+    """Every copy's parameters as one row each: ``[n_copies, n_parameters]``."""
+    return torch.cat([p.detach().reshape(n_copies, -1) for p in module.parameters()], dim=1)
+
+
+def _unflatten(flat: torch.Tensor, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    out, start = {}, 0
+    for name, p in module.named_parameters():
+        size = p[0].numel()
+        out[name] = flat[:, start : start + size].reshape(p.shape)
+        start += size
+    return out
+
+
+@torch.no_grad()
+def _load(module: torch.nn.Module, flat: torch.Tensor) -> None:
+    for name, value in _unflatten(flat, module).items():
+        module.get_parameter(name).copy_(value)
+
+
+@torch.no_grad()
+def _set_constrained(module: torch.nn.Module, flat: torch.Tensor) -> torch.Tensor:
+    """Load ``flat``, project it into bounds, and return what was loaded."""
+    _load(module, flat)
+    module.constrain_()
+    return _flat(module, len(flat))
+
+
+def _copy_losses(module: torch.nn.Module, params, X: torch.Tensor, y: torch.Tensor):
+    out = torch.func.functional_call(module, params, (X,))
+    if out.dim() == y.dim():  # a network reduced to one copy
+        out = out.unsqueeze(0)
+    return (out - y).square().mean(dim=(-1, -2))
+
+
+@torch.no_grad()
+def _losses(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    losses = _copy_losses(module, dict(module.named_parameters()), X, y)
+    return torch.nan_to_num(losses, nan=math.inf)
+
+
+def _free_mask(module: torch.nn.Module, flat: torch.Tensor, margin: float) -> torch.Tensor:
+    """Which entries are at least ``margin`` inside the units' bounds.
+
+    Moving an entry closer to a bound would reach the projection of
+    :meth:`~sknalu.units.ArithmeticUnit.constrain_`, a kink the Hessian does not
+    see, so those entries are held fixed.
+    """
+    free = torch.ones_like(flat, dtype=torch.bool)
+    for sign in (1.0, -1.0):
+        shifted = flat + sign * margin
+        free &= _set_constrained(module, shifted) == shifted
+    _load(module, flat)
+    return free
+
+
+def escape_saddles_(
+    module: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    max_iterations: int = 4,
+    max_parameters: int = 1024,
+    margin: float = 1e-2,
+) -> torch.Tensor:
+    """Move every copy of a network off saddle points of its error on ``X``, ``y``.
+
+    Each iteration computes, for every copy, the Hessian of its mean squared error
+    with respect to its parameter entries that lie at least ``margin`` inside their
+    bounds, and tries steps of several lengths, both ways, along the eigenvectors
+    of its (up to) four most negative eigenvalues; each copy takes the step that
+    lowers its error most, and the weights are projected into bounds. A copy stops
+    when no eigenvalue is negative or no step lowers its error, so no copy's error
+    ever increases. The copies are independent, so one Hessian computation gives
+    all of them: it costs about what one copy's would.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        The network, with any number of copies; changed in place.
+    X, y : Tensor
+        Rows of training data (a few thousand are plenty).
+    max_iterations : int, default=4
+        Most steps a copy takes.
+    max_parameters : int, default=1024
+        Networks with more parameter entries per copy are left alone: the Hessian
+        has their square of entries.
+    margin : float, default=1e-2
+        Entries this close to a bound are held fixed.
+
+    Returns
+    -------
+    Tensor
+        Number of steps each copy took.
+
+    Examples
+    --------
+    NAU → NMU on ``x0 * x1`` at the symmetric saddle, both hidden units holding
+    ``(x0 + x1) / 2``:
+
+    >>> import torch
+    >>> from sknalu import ArithmeticNetwork
+    >>> net = ArithmeticNetwork(2, 1, units=("nau", "nmu"), dtype=torch.float64)
+    >>> with torch.no_grad():
+    ...     _ = net.layers[0].W.fill_(0.5)
+    ...     _ = net.layers[1].W.fill_(1.0)
+    >>> X = torch.rand(1000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 1
+    >>> y = X.prod(1, keepdim=True)
+    >>> escape_saddles_(net, X, y).tolist()
+    [1]
+    >>> w = net.layers[0].weight.detach()[0].round(decimals=2) + 0.0
+    >>> sorted(w.tolist())  # one hidden unit is x0, the other x1
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    parameters = list(module.parameters())
+    if not parameters:
+        return torch.zeros(0, dtype=torch.long)
+    n_copies = parameters[0].shape[0]
+    steps = torch.zeros(n_copies, dtype=torch.long)
+    flat = _flat(module, n_copies)
+    if flat.shape[1] > max_parameters:
+        return steps
+    training = module.training
+    module.eval()
+
+    def total_loss(values: torch.Tensor) -> torch.Tensor:
+        return _copy_losses(module, _unflatten(values, module), X, y).sum()
+
+    def gradient_summed_over_copies(values: torch.Tensor) -> torch.Tensor:
+        # The copies are independent, so row j of this Jacobian holds row j of
+        # every copy's Hessian: P backward passes give all the Hessians.
+        return torch.func.grad(total_loss)(values).sum(0)
+
+    try:
+        base = _losses(module, X, y)
+        active = torch.isfinite(base) & (base > 0)
+        for _ in range(max_iterations):
+            if not bool(active.any()):
+                break
+            free = _free_mask(module, flat, margin)
+            # Reverse over reverse: torch's forward mode warns on first use.
+            hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=8)(flat)
+            hessians = hessians.permute(1, 0, 2)  # [copy, P, P]
+            directions = torch.zeros(n_copies, 4, flat.shape[1], dtype=flat.dtype)
+            for k in active.nonzero().flatten().tolist():
+                index = free[k].nonzero().flatten()
+                block = hessians[k][index][:, index]
+                if len(index) == 0 or not bool(torch.isfinite(block).all()):
+                    continue
+                eigenvalues, eigenvectors = torch.linalg.eigh(block)
+                tiny = 1e-12 * float(eigenvalues.abs().max())
+                negative = int((eigenvalues < -tiny).sum())
+                for j in range(min(4, negative)):
+                    directions[k, j, index] = eigenvectors[:, j]
+            best_loss, best_flat = base.clone(), flat.clone()
+            for j in range(4):
+                for size in _STEP_SIZES:
+                    for sign in (1.0, -1.0):
+                        candidate = _set_constrained(module, flat + sign * size * directions[:, j])
+                        losses = _losses(module, X, y)
+                        better = losses < best_loss
+                        best_loss = torch.where(better, losses, best_loss)
+                        best_flat[better] = candidate[better]
+            improved = active & (best_loss < base * (1 - 1e-9))
+            flat = torch.where(improved.unsqueeze(1), best_flat, flat)
+            base = torch.where(improved, best_loss, base)
+            steps += improved.long()
+            active = improved
+        _load(module, flat)
+        return steps
+    finally:
+        module.train(training)
+
+
+class SaddleEscape(Callback):
+    """At the end of training, move every copy off saddle points, then round it.
+
+    When the last optimiser step is done, the ``max_copies`` copies of the network
+    with the lowest error on up to ``n_rows`` training rows get
+    :func:`escape_saddles_` on those rows, then (with ``round_weights``) each of
+    them has its weights rounded to its units' discrete values (``snap_`` with a
+    tolerance that reaches every weight), kept where its error on those rows does
+    not get worse. Limiting the copies bounds the cost, which grows with their
+    number, however many restarts train. It must come before
+    :class:`~sknalu._training.RestartSelection`, which then measures the copies as
+    they are after this and chooses among them.
+
+    Parameters
+    ----------
+    n_rows : int, default=2048
+        Training rows the Hessian, the line search and the rounding use, drawn at
+        random.
+    max_iterations : int, default=4
+        Most steps per copy.
+    max_parameters : int, default=1024
+        Networks with more parameter entries per copy are left alone.
+    max_copies : int, default=8
+        Most copies moved and rounded.
+    round_weights : bool, default=True
+        Whether to try rounding every copy's weights after the steps.
+
+    Attributes
+    ----------
+    n_steps_ : list of int
+        Steps taken by each copy (0 for the copies left alone).
+    rounded_ : list of bool
+        Whether each copy's rounded weights were kept.
+    seconds_ : float
+        Wall time the escape and the rounding took.
+    """
+
+    def __init__(
+        self,
+        n_rows: int = 2048,
+        max_iterations: int = 4,
+        max_parameters: int = 1024,
+        max_copies: int = 8,
+        round_weights: bool = True,
+    ) -> None:
+        self.n_rows = n_rows
+        self.max_iterations = max_iterations
+        self.max_parameters = max_parameters
+        self.max_copies = max_copies
+        self.round_weights = round_weights
+
+    def initialize(self):
+        self.n_steps_ = []
+        self.rounded_ = []
+        self.seconds_ = 0.0
+        return self
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        if net.n_steps_ < net.max_steps or dataset_train is None or dataset_train.y is None:
+            return
+        start = time.perf_counter()
+        X, y = dataset_train.X, dataset_train.y
+        if len(X) > self.n_rows:
+            generator = torch.Generator().manual_seed(int(net.seed))
+            rows = torch.randperm(len(X), generator=generator)[: self.n_rows].to(X.device)
+            X, y = X.index_select(0, rows), y.index_select(0, rows)
+        module = net.module_
+        chosen = torch.argsort(_losses(module, X, y))[: self.max_copies].tolist()
+        part = _copies(module, chosen)
+        steps = escape_saddles_(
+            part,
+            X,
+            y,
+            max_iterations=self.max_iterations,
+            max_parameters=self.max_parameters,
+        )
+        rounded = _round_if_no_worse(part, X, y) if self.round_weights else None
+        self.n_steps_ = [0] * module.n_copies
+        self.rounded_ = [False] * module.n_copies
+        for i, index in enumerate(chosen):
+            module.load_copy_state_(index, part.copy_state(i))
+            self.n_steps_[index] = int(steps[i])
+            self.rounded_[index] = rounded is not None and bool(rounded[i])
+        self.seconds_ = time.perf_counter() - start
+
+
+def _copies(module: torch.nn.Module, indices: list[int]) -> torch.nn.Module:
+    """A copy of an :class:`~sknalu.ArithmeticNetwork` holding only some of its copies."""
+    part = copy.deepcopy(module)
+    with torch.no_grad():
+        for unit in part.modules():
+            if isinstance(unit, ArithmeticUnit):
+                unit.n_copies = len(indices)
+                for param in unit.parameters(recurse=False):
+                    param.data = param.data[indices].clone()
+    part.n_copies = len(indices)
+    return part
+
+
+@torch.no_grad()
+def _round_if_no_worse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor):
+    """Round every copy's weights to its units' discrete values where no worse.
+
+    Returns, per copy, whether the rounded weights were kept.
+    """
+    state = copy.deepcopy(module.state_dict())
+    before = _losses(module, X, y)
+    units = [m for m in module.modules() if isinstance(m, ArithmeticUnit)]
+    for unit in units:
+        unit.snap_(math.inf)
+    after = _losses(module, X, y)
+    scale = float(y.square().mean())
+    changed = torch.zeros_like(before, dtype=torch.bool)
+    for key, value in module.state_dict().items():
+        changed |= (value != state[key]).reshape(len(before), -1).any(1)
+    keep = changed & (after <= before * (1 + 1e-6) + 1e-24 * scale)
+    for key, value in module.state_dict().items():
+        value[~keep] = state[key][~keep]
+    return keep
