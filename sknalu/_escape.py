@@ -1,7 +1,7 @@
 """Leaving saddle points along negative curvature, once training has settled.
 
-A network of arithmetic units often stops at a saddle point rather than a minimum.
-The best known one is the symmetric point of a product (Madsen & Johansen 2020):
+Training a network of arithmetic units can stall at a saddle point rather than a
+minimum. The best known is the symmetric point of a product (Madsen & Johansen 2020):
 NAU → NMU on ``a * b`` first learns ``h1 = h2 = (a + b) / 2`` and the held-out
 error stays there, because the one direction that leads down, moving the two
 hidden units apart, curves down about 10⁷ times more gently than the steepest
@@ -152,10 +152,10 @@ def escape_saddles_(
     if not parameters:
         return torch.zeros(0, dtype=torch.long)
     n_copies = parameters[0].shape[0]
-    steps = torch.zeros(n_copies, dtype=torch.long)
+    steps = torch.zeros(n_copies, dtype=torch.long, device=parameters[0].device)
     flat = _flat(module, n_copies)
     if flat.shape[1] > max_parameters:
-        return steps
+        return steps.cpu()
     training = module.training
     module.eval()
 
@@ -177,7 +177,7 @@ def escape_saddles_(
             # Reverse over reverse: torch's forward mode warns on first use.
             hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=8)(flat)
             hessians = hessians.permute(1, 0, 2)  # [copy, P, P]
-            directions = torch.zeros(n_copies, 4, flat.shape[1], dtype=flat.dtype)
+            directions = torch.zeros(4, *flat.shape, dtype=flat.dtype, device=flat.device)
             for k in active.nonzero().flatten().tolist():
                 index = free[k].nonzero().flatten()
                 block = hessians[k][index][:, index]
@@ -187,12 +187,12 @@ def escape_saddles_(
                 tiny = 1e-12 * float(eigenvalues.abs().max())
                 negative = int((eigenvalues < -tiny).sum())
                 for j in range(min(4, negative)):
-                    directions[k, j, index] = eigenvectors[:, j]
+                    directions[j, k, index] = eigenvectors[:, j]
             best_loss, best_flat = base.clone(), flat.clone()
             for j in range(4):
                 for size in _STEP_SIZES:
                     for sign in (1.0, -1.0):
-                        candidate = _set_constrained(module, flat + sign * size * directions[:, j])
+                        candidate = _set_constrained(module, flat + sign * size * directions[j])
                         losses = _losses(module, X, y)
                         better = losses < best_loss
                         best_loss = torch.where(better, losses, best_loss)
@@ -203,7 +203,7 @@ def escape_saddles_(
             steps += improved.long()
             active = improved
         _load(module, flat)
-        return steps
+        return steps.cpu()
     finally:
         module.train(training)
 
