@@ -25,7 +25,8 @@ The units know nothing of scikit-learn or skorch. References:
 
 - Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
 - Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
-- Schlör, Ring & Hotho, "iNALU", ICMLA 2020.
+- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
+  Frontiers in Artificial Intelligence 2020.
 - Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
 - Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
 """
