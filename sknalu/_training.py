@@ -249,6 +249,7 @@ class ArithmeticNet(NeuralNetRegressor):
     # -- set-up -------------------------------------------------------------------
     def initialize(self):
         self.n_steps_ = 0
+        self.scheduled_lr_ = None
         device = torch.device(self.device)
         self.batch_generator_ = torch.Generator(device=device).manual_seed(int(self.seed))
         return super().initialize()
@@ -350,9 +351,11 @@ class ArithmeticNet(NeuralNetRegressor):
 
         if self.lr_schedule != "constant":
             lr = self.lr * lr_factor(self.lr_schedule, self.n_steps_, self.max_steps)
-            for optimizer in self._optimizers:
-                for group in getattr(self, optimizer + "_").param_groups:
-                    group["lr"] = lr
+            if lr != getattr(self, "scheduled_lr_", None):  # constant for most steps
+                self.scheduled_lr_ = lr
+                for optimizer in self._optimizers:
+                    for group in getattr(self, optimizer + "_").param_groups:
+                        group["lr"] = lr
         self._step_optimizer(closure)
         self.module_.constrain_()
         self.n_steps_ += 1
