@@ -276,7 +276,8 @@ class SaddleEscape(Callback):
             X, y = X.index_select(0, rows), y.index_select(0, rows)
         module = net.module_
         chosen = torch.argsort(_losses(module, X, y))[: self.max_copies].tolist()
-        part = _copies(module, chosen)
+        part = copy.deepcopy(module)
+        part.keep_copies_(chosen)
         steps = escape_saddles_(
             part,
             X,
@@ -292,19 +293,6 @@ class SaddleEscape(Callback):
             self.n_steps_[index] = int(steps[i])
             self.rounded_[index] = rounded is not None and bool(rounded[i])
         self.seconds_ = time.perf_counter() - start
-
-
-def _copies(module: torch.nn.Module, indices: list[int]) -> torch.nn.Module:
-    """A copy of an :class:`~sknalu.ArithmeticNetwork` holding only some of its copies."""
-    part = copy.deepcopy(module)
-    with torch.no_grad():
-        for unit in part.modules():
-            if isinstance(unit, ArithmeticUnit):
-                unit.n_copies = len(indices)
-                for param in unit.parameters(recurse=False):
-                    param.data = param.data[indices].clone()
-    part.n_copies = len(indices)
-    return part
 
 
 @torch.no_grad()

@@ -138,13 +138,19 @@ class ArithmeticNetwork(nn.Module):
     @torch.no_grad()
     def keep_copy_(self, index: int) -> None:
         """Discard every copy but ``index``; the output loses its copy dimension."""
+        self.keep_copies_([index])
+        self.squeeze_copies = True
+
+    @torch.no_grad()
+    def keep_copies_(self, indices: Sequence[int]) -> None:
+        """Discard every copy not in ``indices``, which become copies 0, 1, ..."""
+        indices = list(indices)
         for module in self.modules():
             if isinstance(module, ArithmeticUnit):
-                module.n_copies = 1
+                module.n_copies = len(indices)
                 for param in list(module.parameters(recurse=False)):
-                    param.data = param.data[index : index + 1].clone()
-        self.n_copies = 1
-        self.squeeze_copies = True
+                    param.data = param.data[indices].clone()
+        self.n_copies = len(indices)
 
     @torch.no_grad()
     def copy_state(self, index: int) -> dict[str, torch.Tensor]:
