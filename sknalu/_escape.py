@@ -26,6 +26,8 @@ import time
 import torch
 from skorch.callbacks import Callback
 
+from ._snap import no_worse
+from ._training import evaluate_mse
 from ._units import ArithmeticUnit
 
 __all__ = ["SaddleEscape", "escape_saddles_"]
@@ -69,10 +71,9 @@ def _copy_losses(module: torch.nn.Module, params, X: torch.Tensor, y: torch.Tens
     return (out - y).square().mean(dim=(-1, -2))
 
 
-@torch.no_grad()
 def _losses(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    losses = _copy_losses(module, dict(module.named_parameters()), X, y)
-    return torch.nan_to_num(losses, nan=math.inf)
+    """Every copy's mean squared error, NaN counted as infinite."""
+    return torch.nan_to_num(evaluate_mse(module, X, y).reshape(-1), nan=math.inf)
 
 
 def _free_mask(module: torch.nn.Module, flat: torch.Tensor, margin: float) -> torch.Tensor:
@@ -307,11 +308,10 @@ def _round_if_no_worse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor
     for unit in units:
         unit.snap_(math.inf)
     after = _losses(module, X, y)
-    scale = float(y.square().mean())
     changed = torch.zeros_like(before, dtype=torch.bool)
     for key, value in module.state_dict().items():
         changed |= (value != state[key]).reshape(len(before), -1).any(1)
-    keep = changed & (after <= before * (1 + 1e-6) + 1e-24 * scale)
+    keep = changed & no_worse(after, before, float(y.square().mean()))
     for key, value in module.state_dict().items():
         value[~keep] = state[key][~keep]
     return keep

@@ -25,11 +25,30 @@ from skorch.callbacks import Callback
 from ._training import evaluate_mse
 from ._units import NAU, ArithmeticUnit
 
-__all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse", "snap_linear_pair_"]
+__all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse", "no_worse", "snap_linear_pair_"]
 
 #: Largest distance a weight is moved by snapping. Generous on purpose: the
 #: held-out check, not the distance, decides whether the snapped weights are kept.
 SNAP_TOLERANCE = 0.1
+
+#: Relative and absolute (in units of the mean squared target) increase of an error
+#: that :func:`no_worse` still counts as no increase.
+_RTOL, _ATOL = 1e-6, 1e-24
+
+
+def no_worse(after, before, scale, rtol: float = _RTOL, atol: float = _ATOL):
+    """Whether the error ``after`` a change counts as no worse than ``before``.
+
+    ``after <= before * (1 + rtol) + atol * scale``, with ``scale`` the mean
+    squared target; floats or tensors (element-wise).
+
+    Examples
+    --------
+    >>> no_worse(1.0 + 1e-7, 1.0, scale=1.0), no_worse(1.1, 1.0, scale=1.0)
+    (True, False)
+    """
+    return after <= before * (1 + rtol) + atol * scale
+
 
 #: Widest hidden layer whose columns :func:`snap_linear_pair_` searches (3**width
 #: candidate columns each).
@@ -194,7 +213,7 @@ class SnapWeights(Callback):
     """
 
     def __init__(
-        self, tolerance: float = SNAP_TOLERANCE, rtol: float = 1e-6, atol: float = 1e-24
+        self, tolerance: float = SNAP_TOLERANCE, rtol: float = _RTOL, atol: float = _ATOL
     ) -> None:
         self.tolerance = tolerance
         self.rtol = rtol
@@ -222,7 +241,6 @@ class SnapWeights(Callback):
         units = [m for m in module.modules() if isinstance(m, ArithmeticUnit)]
         self.loss_before_ = held_out_mse(module, dataset.X, dataset.y)
         scale = float(dataset.y.square().mean())
-        allowed = self.loss_before_ * (1 + self.rtol) + self.atol * scale
         self.loss_after_ = self.loss_before_
 
         def attempt(snap) -> None:
@@ -232,7 +250,7 @@ class SnapWeights(Callback):
             if moved == 0:
                 return
             loss = held_out_mse(module, dataset.X, dataset.y)
-            if loss <= allowed:
+            if no_worse(loss, self.loss_before_, scale, self.rtol, self.atol):
                 self.snapped_ = True
                 self.n_moved_ += moved
                 self.loss_after_ = loss

@@ -351,7 +351,7 @@ class ArithmeticNet(NeuralNetRegressor):
 
         if self.lr_schedule != "constant":
             lr = self.lr * lr_factor(self.lr_schedule, self.n_steps_, self.max_steps)
-            if lr != getattr(self, "scheduled_lr_", None):  # constant for most steps
+            if lr != self.scheduled_lr_:  # constant for most steps
                 self.scheduled_lr_ = lr
                 for optimizer in self._optimizers:
                     for group in getattr(self, optimizer + "_").param_groups:
