@@ -26,9 +26,9 @@ import time
 import torch
 from skorch.callbacks import Callback
 
+from ._network import copy_mse, evaluate_mse
 from ._snap import no_worse
-from ._training import evaluate_mse
-from ._units import ArithmeticUnit
+from ._units import iter_units
 
 __all__ = ["SaddleEscape", "escape_saddles_"]
 
@@ -68,26 +68,35 @@ def _copy_losses(module: torch.nn.Module, params, X: torch.Tensor, y: torch.Tens
     out = torch.func.functional_call(module, params, (X,))
     if out.dim() == y.dim():  # a network reduced to one copy
         out = out.unsqueeze(0)
-    return (out - y).square().mean(dim=(-1, -2))
+    return copy_mse(out, y)
 
 
 def _losses(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Every copy's mean squared error, NaN counted as infinite."""
-    return torch.nan_to_num(evaluate_mse(module, X, y).reshape(-1), nan=math.inf)
+    return evaluate_mse(module, X, y).reshape(-1)
 
 
 def _free_mask(module: torch.nn.Module, flat: torch.Tensor, margin: float) -> torch.Tensor:
-    """Which entries are at least ``margin`` inside the units' bounds.
+    """Which entries are at least ``margin`` inside their units' bounds.
 
     Moving an entry closer to a bound would reach the projection of
     :meth:`~sknalu.units.ArithmeticUnit.constrain_`, a kink the Hessian does not
-    see, so those entries are held fixed.
+    see, so those entries are held fixed. The bounds are the units' own
+    (:meth:`~sknalu.units.ArithmeticUnit.clipped_bounds`).
     """
-    free = torch.ones_like(flat, dtype=torch.bool)
-    for sign in (1.0, -1.0):
-        shifted = flat + sign * margin
-        free &= _set_constrained(module, shifted) == shifted
-    _load(module, flat)
+    bounds = {
+        id(getattr(unit, name)): limits
+        for unit in iter_units(module)
+        for name, limits in unit.clipped_bounds().items()
+    }
+    free, start = torch.ones_like(flat, dtype=torch.bool), 0
+    for p in module.parameters():
+        size = p[0].numel()
+        if id(p) in bounds:
+            lo, hi = bounds[id(p)]
+            values = flat[:, start : start + size]
+            free[:, start : start + size] = (values - margin >= lo) & (values + margin <= hi)
+        start += size
     return free
 
 
@@ -304,8 +313,7 @@ def _round_if_no_worse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor
     """
     state = copy.deepcopy(module.state_dict())
     before = _losses(module, X, y)
-    units = [m for m in module.modules() if isinstance(m, ArithmeticUnit)]
-    for unit in units:
+    for unit in iter_units(module):
         unit.snap_(math.inf)
     after = _losses(module, X, y)
     changed = torch.zeros_like(before, dtype=torch.bool)

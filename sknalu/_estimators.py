@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
 import math
-import numbers
+from numbers import Real
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from ._training import (
     StepProgressBar,
     TensorDataset,
 )
-from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS
+from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS, units_of_family
+from ._validation import NON_NEGATIVE, Interval, StrOptions, at_least, one_cpu_thread
 
 __all__ = ["NALURegressor", "NMURegressor"]
 
@@ -40,110 +42,74 @@ _STEPS_PER_EPOCH = 500
 _DTYPE = torch.float64
 
 
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device):
-    """Run torch's CPU operations on one thread, then restore the setting.
-
-    The tensors of these networks are far too small for intra-op parallelism to
-    pay: waking a second thread for every small operation made a CPU fit about a
-    quarter slower, and it oversubscribes the cores when fits run side by side.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+@functools.cache
+def _supports_fused(optimizer: type, device: torch.device) -> bool:
+    """Whether this torch has a fused ``optimizer`` for ``device`` (CPU: torch >= 2.4)."""
+    if optimizer not in (torch.optim.Adam, torch.optim.AdamW):
+        return False
     try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        optimizer([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
-def _check_int(name, value, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _check_real(name, value, minimum=0.0, maximum=math.inf, *, open_minimum=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > minimum if open_minimum else value >= minimum) and value <= maximum
-    if not ok:
-        bound = f"> {minimum}" if open_minimum else f">= {minimum}"
-        if maximum < math.inf:
-            bound += f" and <= {maximum}"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+def _store_params(estimator: BaseEstimator, params: dict) -> None:
+    """Store ``__init__``'s arguments unchanged (scikit-learn's convention)."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
-    Subclasses set ``_unit_family`` (the unit names they accept) and document their
-    defaults; everything else is shared so that a hyperparameter means the same
-    thing in every estimator.
+    Subclasses set ``_unit_family`` (the family of units they accept, see
+    :func:`sknalu.units.register_unit`) and their defaults; everything else is
+    shared so that a hyperparameter means the same thing in every estimator.
     """
 
-    _unit_family: tuple[str, ...] = ()
+    _unit_family: str = ""
 
-    def __init__(
-        self,
-        units,
-        *,
-        hidden_size=2,
-        n_restarts=1,
-        regularizer_strength=0.0,
-        regularizer_start=0,
-        regularizer_end=0,
-        regularizer_shape="linear",
-        oob_mode="clip",
-        optimizer="adam",
-        lr=1e-2,
-        lr_schedule="constant",
-        batch_size=128,
-        max_steps=5000,
-        validation_fraction=0.1,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        snap=True,
-        escape_saddles=False,
-    ):
-        self.units = units
-        self.hidden_size = hidden_size
-        self.n_restarts = n_restarts
-        self.regularizer_strength = regularizer_strength
-        self.regularizer_start = regularizer_start
-        self.regularizer_end = regularizer_end
-        self.regularizer_shape = regularizer_shape
-        self.oob_mode = oob_mode
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_steps = max_steps
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.snap = snap
-        self.escape_saddles = escape_saddles
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "units": [str, tuple, list],
+        "hidden_size": [at_least(1)],
+        "n_restarts": [at_least(1)],
+        "regularizer_strength": [NON_NEGATIVE],
+        "regularizer_start": [at_least(0)],
+        "regularizer_end": [at_least(0)],
+        "regularizer_shape": [StrOptions(set(REGULARIZER_SHAPES))],
+        "oob_mode": [StrOptions(set(OOB_MODES))],
+        "optimizer": [str, type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "batch_size": [at_least(1)],
+        "max_steps": [at_least(1)],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": [at_least(0)],
+        "callbacks": [list, tuple, None],
+        "snap": ["boolean"],
+        "escape_saddles": ["boolean"],
+    }
 
     # -- validation ---------------------------------------------------------------
+    @classmethod
+    def _accepted_units(cls) -> tuple[str, ...]:
+        return units_of_family(cls._unit_family)
+
     def _layer_units(self) -> tuple[str, ...]:
-        units = (self.units,) * 2 if isinstance(self.units, str) else self.units
-        try:
-            units = tuple(units)
-        except TypeError:
-            units = ()
-        family = ", ".join(repr(u) for u in self._unit_family)
+        units = (self.units,) * 2 if isinstance(self.units, str) else tuple(self.units)
+        accepted = self._accepted_units()
+        family = ", ".join(repr(u) for u in accepted)
         if not units or not all(isinstance(u, str) for u in units):
             raise ValueError(
                 f"units must be a unit name or a non-empty tuple of unit names "
                 f"(one per layer) from {family}; got {self.units!r}."
             )
         for unit in units:
-            if unit not in self._unit_family:
+            if unit not in accepted:
                 other = " (a unit of the other estimator)" if unit in UNITS else ""
                 raise ValueError(
                     f"{type(self).__name__} does not know the unit {unit!r}{other}; "
@@ -152,14 +118,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         return units
 
     def _optimizer_class(self):
-        if isinstance(self.optimizer, str):
-            try:
-                return _OPTIMIZERS[self.optimizer.lower()]
-            except KeyError:
-                raise ValueError(
-                    f"optimizer must be one of {sorted(_OPTIMIZERS)} or a "
-                    f"torch.optim.Optimizer subclass, got {self.optimizer!r}."
-                ) from None
+        if isinstance(self.optimizer, str) and self.optimizer.lower() in _OPTIMIZERS:
+            return _OPTIMIZERS[self.optimizer.lower()]
         if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
             return self.optimizer
         raise ValueError(
@@ -176,30 +136,10 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
         return device
 
-    def _validate_params(self):
-        units = self._layer_units()
-        _check_int("hidden_size", self.hidden_size, 1)
-        _check_int("n_restarts", self.n_restarts, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_steps", self.max_steps, 1)
-        _check_int("regularizer_start", self.regularizer_start, 0)
-        _check_int("regularizer_end", self.regularizer_end, 0)
-        _check_int("verbose", self.verbose, 0)
-        _check_real("regularizer_strength", self.regularizer_strength)
-        _check_real("lr", self.lr, open_minimum=True)
-        _check_real("validation_fraction", self.validation_fraction, 0.0, 0.5)
-        if self.regularizer_shape not in REGULARIZER_SHAPES:
-            raise ValueError(
-                f"regularizer_shape must be one of {REGULARIZER_SHAPES}, "
-                f"got {self.regularizer_shape!r}."
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}."
-            )
-        if self.oob_mode not in OOB_MODES:
-            raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {self.oob_mode!r}.")
-        return units, self._optimizer_class(), self._check_device()
+    def _check_params(self):
+        """Validate every hyperparameter; return the units, optimiser and device."""
+        self._validate_params()
+        return self._layer_units(), self._optimizer_class(), self._check_device()
 
     # -- fit / predict --------------------------------------------------------------
     def _to_tensor(self, a: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -223,7 +163,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self
             The fitted estimator.
         """
-        units, optimizer, device = self._validate_params()
+        units, optimizer, device = self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
@@ -233,13 +173,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         init_seed, batch_seed, split_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
 
         optimizer_params = {}
-        if optimizer in (torch.optim.Adam, torch.optim.AdamW):
+        if _supports_fused(optimizer, device):
             # One fused kernel per step instead of a dozen small ones.
             optimizer_params["optimizer__fused"] = True
-        if not isinstance(self.snap, (bool, np.bool_)):
-            raise ValueError(f"snap must be True or False, got {self.snap!r}.")
-        if not isinstance(self.escape_saddles, (bool, np.bool_)):
-            raise ValueError(f"escape_saddles must be True or False, got {self.escape_saddles!r}.")
         callbacks = []
         if self.escape_saddles:
             # Before the restart selection, which then measures the moved copies.
@@ -280,7 +216,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             verbose=max(0, self.verbose - 1),
         )
         dataset = TensorDataset(self._to_tensor(X, device), self._to_tensor(y2, device))
-        with _one_cpu_thread(device):
+        with one_cpu_thread(device):
             self.net_.fit(dataset, None)
         selection = dict(self.net_.callbacks_)["restart_selection"]
         self.history_ = self.net_.history
@@ -334,78 +270,85 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         return tags
 
 
-class NALURegressor(_ArithmeticRegressor):
-    """Regressor built from units of the NALU family (Trask et al. 2018).
-
-    A small network of neural accumulators, trained through skorch, that learns
-    additions (``"nac"``), products and quotients (``"nac_mul"``), or a gated choice
-    between both (``"nalu"``), so that it extrapolates beyond the training range.
-
-    Parameters
-    ----------
-    units : str or tuple of str, default="nalu"
-        The unit of every layer (a string gives a two-layer network), or one unit
-        per layer. One of ``"nalu"``, ``"nac"`` (NAC+), ``"nac_mul"`` (NAC•),
-        ``"inalu"`` (iNALU), ``"npu"`` (Real NPU) and ``"linear"``.
-    hidden_size : int, default=2
-        Width of every hidden layer.
-    n_restarts : int, default=1
-        Independently initialised copies trained together in one batched model; the
-        copy with the lowest held-out loss is kept.
-    regularizer_strength : float, default=0.0
-        Weight ``λ_sparse`` of the sparsity regulariser, which pulls weights towards
-        {-1, 0, 1}. The NALU family is trained without one in the paper.
-    regularizer_start : int, default=0
-        Optimiser step at which the regulariser starts to grow.
-    regularizer_end : int, default=0
-        Optimiser step at which it reaches full strength.
-    regularizer_shape : {"linear", "squared"}, default="linear"
-        Shape of the sparsity regulariser.
-    oob_mode : {"clip", "regularized"}, default="clip"
-        How units with bounded weights keep them in bounds.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, default="adam"
-        The optimiser.
-    lr : float, default=1e-2
-        Learning rate.
-    lr_schedule : {"constant", "cosine", "cosine_tail"}, default="constant"
-        ``"cosine"`` lowers the learning rate along half a cosine to 0 at
+#: The parameters both estimators share, in signature order: type and meaning. The
+#: default each estimator documents is read from its own signature.
+_PARAMETER_DOCS = {
+    "units": (
+        "str or tuple of str",
+        """The unit of every layer (a string gives a two-layer network), or one unit
+        per layer, from {units}.
+        :doc:`/user_guide/units` says which unit learns which operation.""",
+    ),
+    "hidden_size": ("int", "Width of every hidden layer."),
+    "n_restarts": (
+        "int",
+        """Independently initialised copies of the network trained together in one
+        batched model; the one with the lowest held-out loss is kept.""",
+    ),
+    "regularizer_strength": (
+        "float",
+        """Weight ``λ_sparse`` of the sparsity regulariser, which pulls every weight
+        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the integers).""",
+    ),
+    "regularizer_start": ("int", "Optimiser step at which the regulariser starts to grow."),
+    "regularizer_end": ("int", "Optimiser step at which it reaches full strength."),
+    "regularizer_shape": (
+        '{"linear", "squared"}',
+        """Shape of the sparsity regulariser: ``"linear"`` is the paper's
+        ``min(|W|, |1 - |W||)``, ``"squared"`` is ``W² (1 - |W|)²``.""",
+    ),
+    "oob_mode": (
+        '{"clip", "regularized"}',
+        """``"clip"`` projects the weights of units with bounds into them after every
+        step; ``"regularized"`` penalises weights out of bounds instead.""",
+    ),
+    "optimizer": (
+        '{"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class',
+        "The optimiser.",
+    ),
+    "lr": ("float", "Learning rate."),
+    "lr_schedule": (
+        '{"constant", "cosine", "cosine_tail"}',
+        """``"cosine"`` lowers the learning rate along half a cosine to 0 at
         ``max_steps``; ``"cosine_tail"`` keeps it constant for the first 70% of the
         steps and lowers it so over the last 30%. A falling rate lets the weights
         settle, which exact weights and ``escape_saddles`` need, but cuts short
-        fits that are still learning.
-    batch_size : int, default=128
-        Rows per optimiser step, drawn at random from the training data.
-    max_steps : int, default=5000
-        Number of optimiser steps.
-    validation_fraction : float, default=0.1
-        Fraction of the training rows held out to choose the restart and the step
-        whose weights are kept (none below 20 rows).
-    device : {"cpu", "cuda"}, default="cpu"
-        Where the network trains.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the batches and the held-out rows.
-    verbose : int, default=0
-        1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
-    callbacks : list of skorch callbacks, default=None
-        Extra callbacks for the skorch net.
-    snap : bool, default=True
-        After training, move every weight within 0.1 of a discrete value of its
-        unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
-        it, and keep the snapped weights only if the held-out error does not get
-        worse. Two NAU layers in a row are snapped through their product. A solved
-        network then computes exactly its formula.
-    escape_saddles : bool, default=False
-        After the last step, move every restart off saddle points of its training
+        fits that are still learning.""",
+    ),
+    "batch_size": ("int", "Rows per optimiser step, drawn at random from the training data."),
+    "max_steps": ("int", "Number of optimiser steps."),
+    "validation_fraction": (
+        "float",
+        """Fraction of the training rows held out to choose the restart and the step
+        whose weights are kept (none below 20 rows).""",
+    ),
+    "device": ('{"cpu", "cuda"}', "Where the network trains."),
+    "random_state": (
+        "int, RandomState instance or None",
+        "Seeds the initialisation, the batches and the held-out rows.",
+    ),
+    "verbose": ("int", "1 shows a progress bar; 2 also prints skorch's table of losses."),
+    "callbacks": ("list of skorch callbacks", "Extra callbacks for the skorch net."),
+    "snap": (
+        "bool",
+        """After training, move every weight within 0.1 of a discrete value of its
+        unit exactly onto it, and keep the snapped weights only if the held-out
+        error does not get worse. Two linear layers in a row are snapped through
+        their product. A solved network then computes exactly its formula.""",
+    ),
+    "escape_saddles": (
+        "bool",
+        """After the last step, move every restart off saddle points of its training
         error along directions of negative curvature, found from the exact Hessian
         (networks of up to 1,024 free weights), then round its weights if that does
         not make its error worse; the held-out error then chooses among the
         restarts as usual. This is what lets NAU → NMU leave the symmetric point
         of a product (both hidden units learning the same sum) in one step instead
-        of about a million.
+        of about a million.""",
+    ),
+}
 
-    Attributes
-    ----------
-    net_ : skorch.NeuralNetRegressor
+_ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
         The trained skorch net; ``net_.module_`` is the torch network.
     history_ : skorch.History
         Losses per evaluation (every 500 optimiser steps).
@@ -427,16 +370,56 @@ class NALURegressor(_ArithmeticRegressor):
         Whether snapping moved weights and the snapped weights were kept (False
         with ``snap=False``).
     sparsity_error_ : float
-        Largest distance of any effective weight of the kept network from
-        {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
-        Johansen 2020, section 4.1).
+        Largest distance of any effective weight of the kept network from its
+        unit's discrete values: max over all weights of ``min(|W|, |1 - |W||)``
+        for {-1, 0, 1} weights (Madsen & Johansen 2020, section 4.1).
     formula_exact_ : bool
         Whether every weight is within 0.01 of its unit's discrete values and
         every gate is saturated, so that ``formula_`` is what the network computes.
     formula_ : str or None
         The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
         with ``"≈ "`` and written with four-digit coefficients when it is not
-        exact; None when sympy is not installed.
+        exact; None when sympy is not installed."""
+
+
+def _document(cls: type[_ArithmeticRegressor]) -> type[_ArithmeticRegressor]:
+    """Fill ``{parameters}`` and ``{attributes}`` in an estimator's docstring.
+
+    The parameters are documented once, in :data:`_PARAMETER_DOCS`; each estimator's
+    defaults come from its own signature and its units from the registry, so that
+    one edit changes both estimators and the documentation cannot drift from the code.
+    """
+    signature = inspect.signature(cls.__init__)
+    units = ", ".join(f'``"{name}"``' for name in cls._accepted_units())
+    entries = []
+    for name, parameter in list(signature.parameters.items())[1:]:
+        kind, text = _PARAMETER_DOCS[name]
+        default = parameter.default
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        if isinstance(default, tuple):
+            shown = "(" + ", ".join(f'"{u}"' for u in default) + ")"
+        text = text.replace("{units}", units)
+        entries.append(f"{name} : {kind}, default={shown}\n        {text}")
+    doc = cls.__doc__.replace("{parameters}", "\n    ".join(entries))
+    cls.__doc__ = doc.replace("{attributes}", _ATTRIBUTES_DOC)
+    return cls
+
+
+@_document
+class NALURegressor(_ArithmeticRegressor):
+    """Regressor built from units of the NALU family (Trask et al. 2018).
+
+    A small network of neural accumulators, trained through skorch, that learns
+    additions (``"nac"``), products and quotients (``"nac_mul"``), or a gated choice
+    between both (``"nalu"``), so that it extrapolates beyond the training range.
+
+    Parameters
+    ----------
+    {parameters}
+
+    Attributes
+    ----------
+    {attributes}
 
     See Also
     --------
@@ -456,7 +439,7 @@ class NALURegressor(_ArithmeticRegressor):
     True
     """
 
-    _unit_family = ("nalu", "nac", "nac_mul", "inalu", "npu", "linear")
+    _unit_family = "nalu"
 
     def __init__(
         self,
@@ -482,30 +465,10 @@ class NALURegressor(_ArithmeticRegressor):
         snap=True,
         escape_saddles=False,
     ):
-        super().__init__(
-            units,
-            hidden_size=hidden_size,
-            n_restarts=n_restarts,
-            regularizer_strength=regularizer_strength,
-            regularizer_start=regularizer_start,
-            regularizer_end=regularizer_end,
-            regularizer_shape=regularizer_shape,
-            oob_mode=oob_mode,
-            optimizer=optimizer,
-            lr=lr,
-            lr_schedule=lr_schedule,
-            batch_size=batch_size,
-            max_steps=max_steps,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-            snap=snap,
-            escape_saddles=escape_saddles,
-        )
+        _store_params(self, locals())
 
 
+@_document
 class NMURegressor(_ArithmeticRegressor):
     """Regressor built from neural addition and multiplication units.
 
@@ -518,101 +481,11 @@ class NMURegressor(_ArithmeticRegressor):
 
     Parameters
     ----------
-    units : str or tuple of str, default=("nau", "nmu")
-        The unit of every layer (a string gives a two-layer network), or one unit
-        per layer. One of ``"nau"``, ``"nmu"``, ``"nmru"`` (NMU with reciprocals,
-        for division) and ``"linear"``.
-    hidden_size : int, default=2
-        Width of every hidden layer.
-    n_restarts : int, default=8
-        Independently initialised copies trained together in one batched model; the
-        copy with the lowest held-out loss is kept.
-    regularizer_strength : float, default=1.0
-        Weight ``λ_sparse`` of the sparsity regulariser.
-    regularizer_start : int, default=1000
-        Optimiser step at which the regulariser starts to grow.
-    regularizer_end : int, default=3000
-        Optimiser step at which it reaches full strength.
-    regularizer_shape : {"linear", "squared"}, default="squared"
-        Shape of the sparsity regulariser: ``"linear"`` is the paper's
-        ``min(|W|, |1 - |W||)``, ``"squared"`` is ``W² (1 - |W|)²``.
-    oob_mode : {"clip", "regularized"}, default="clip"
-        ``"clip"`` projects the weights into bounds after every step;
-        ``"regularized"`` penalises weights out of bounds instead.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, default="adam"
-        The optimiser.
-    lr : float, default=1e-2
-        Learning rate.
-    lr_schedule : {"constant", "cosine", "cosine_tail"}, default="cosine_tail"
-        ``"cosine"`` lowers the learning rate along half a cosine to 0 at
-        ``max_steps``; ``"cosine_tail"`` keeps it constant for the first 70% of the
-        steps and lowers it so over the last 30%. A falling rate lets the weights
-        settle, which exact weights and ``escape_saddles`` need, but cuts short
-        fits that are still learning.
-    batch_size : int, default=128
-        Rows per optimiser step, drawn at random from the training data.
-    max_steps : int, default=10000
-        Number of optimiser steps.
-    validation_fraction : float, default=0.1
-        Fraction of the training rows held out to choose the restart and the step
-        whose weights are kept (none below 20 rows).
-    device : {"cpu", "cuda"}, default="cpu"
-        Where the network trains.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the batches and the held-out rows.
-    verbose : int, default=0
-        1 shows a progress bar; 2 also prints skorch's table of losses per epoch.
-    callbacks : list of skorch callbacks, default=None
-        Extra callbacks for the skorch net.
-    snap : bool, default=True
-        After training, move every weight within 0.1 of a discrete value of its
-        unit ({-1, 0, 1}, {0, 1}, or the integers for the Real NPU) exactly onto
-        it, and keep the snapped weights only if the held-out error does not get
-        worse. Two NAU layers in a row are snapped through their product. A solved
-        network then computes exactly its formula.
-    escape_saddles : bool, default=True
-        After the last step, move every restart off saddle points of its training
-        error along directions of negative curvature, found from the exact Hessian
-        (networks of up to 1,024 free weights), then round its weights if that does
-        not make its error worse; the held-out error then chooses among the
-        restarts as usual. This is what lets NAU → NMU leave the symmetric point
-        of a product (both hidden units learning the same sum) in one step instead
-        of about a million.
+    {parameters}
 
     Attributes
     ----------
-    net_ : skorch.NeuralNetRegressor
-        The trained skorch net; ``net_.module_`` is the torch network.
-    history_ : skorch.History
-        Losses per evaluation (every 500 optimiser steps).
-    n_steps_ : int
-        Optimiser steps taken.
-    best_restart_ : int
-        Index of the restart that was kept.
-    best_step_ : int
-        Optimiser step whose weights were kept.
-    validation_loss_ : float
-        Held-out mean squared error of the kept weights.
-    n_features_in_ : int
-        Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the features seen in :meth:`fit`, when they are all strings.
-    n_outputs_ : int
-        Number of targets.
-    snapped_ : bool
-        Whether snapping moved weights and the snapped weights were kept (False
-        with ``snap=False``).
-    sparsity_error_ : float
-        Largest distance of any effective weight of the kept network from
-        {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
-        Johansen 2020, section 4.1).
-    formula_exact_ : bool
-        Whether every weight is within 0.01 of its unit's discrete values and
-        every gate is saturated, so that ``formula_`` is what the network computes.
-    formula_ : str or None
-        The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
-        with ``"≈ "`` and written with four-digit coefficients when it is not
-        exact; None when sympy is not installed.
+    {attributes}
 
     See Also
     --------
@@ -629,7 +502,7 @@ class NMURegressor(_ArithmeticRegressor):
     array([30.])
     """
 
-    _unit_family = ("nau", "nmu", "nmru", "linear")
+    _unit_family = "nmu"
 
     def __init__(
         self,
@@ -655,25 +528,4 @@ class NMURegressor(_ArithmeticRegressor):
         snap=True,
         escape_saddles=True,
     ):
-        super().__init__(
-            units,
-            hidden_size=hidden_size,
-            n_restarts=n_restarts,
-            regularizer_strength=regularizer_strength,
-            regularizer_start=regularizer_start,
-            regularizer_end=regularizer_end,
-            regularizer_shape=regularizer_shape,
-            oob_mode=oob_mode,
-            optimizer=optimizer,
-            lr=lr,
-            lr_schedule=lr_schedule,
-            batch_size=batch_size,
-            max_steps=max_steps,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-            snap=snap,
-            escape_saddles=escape_saddles,
-        )
+        _store_params(self, locals())

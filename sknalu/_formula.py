@@ -1,8 +1,9 @@
 """Reading the learned formula back from a fitted network.
 
-The network is read layer by layer, each layer as the operation its unit computes
-(a sum for the NAU, NAC+ and Linear units, a product for the NMU and NMRU, powers
-for the NAC• and the Real NPU, a gated choice for the NALU and iNALU). Every weight
+The network is read layer by layer, each layer by its unit's own
+:meth:`~sknalu.units.ArithmeticUnit.formula` (a sum for the NAU, NAC+ and Linear
+units, a product for the NMU and NMRU, powers for the NAC• and the Real NPU, a
+gated choice for the NALU and iNALU) through a :class:`FormulaReader`. Every weight
 within the tolerance of one of its unit's discrete values (``weight_targets``:
 {-1, 0, 1}, {0, 1}, or the integers) is read as that value; an input whose weight
 is 0 drops out. A weight farther away stays as a floating-point coefficient, and
@@ -23,13 +24,19 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._units import INALU, NALU, NMRU, NMU, ArithmeticUnit, NACMul, RealNPU, nearest_target
+from ._units import nearest_target
 from .exceptions import FormulaWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import sympy
 
-__all__ = ["FORMULA_TOLERANCE", "FormulaMixin", "max_distance", "network_formula"]
+__all__ = [
+    "FORMULA_TOLERANCE",
+    "FormulaMixin",
+    "FormulaReader",
+    "max_distance",
+    "network_formula",
+]
 
 #: Default tolerance of the formula: a weight is read as a discrete value when it
 #: is at most this far from it. After :class:`~sknalu._snap.SnapWeights` the weights
@@ -58,14 +65,14 @@ def _check_tolerance(tolerance) -> float:
     return float(tolerance)
 
 
-def _array(layer: ArithmeticUnit, t: torch.Tensor) -> np.ndarray:
+def _array_of_copy(t: torch.Tensor, n_copies: int | None) -> np.ndarray:
     """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
     a = t.detach().cpu().to(torch.float64).numpy()
-    if layer.n_copies is None:
+    if n_copies is None:
         return a
-    if layer.n_copies != 1:
+    if n_copies != 1:
         raise ValueError(
-            f"the network holds {layer.n_copies} copies; reduce it to one with "
+            f"the network holds {n_copies} copies; reduce it to one with "
             "keep_copy_ before reading its formula."
         )
     return a[0]
@@ -75,28 +82,13 @@ def _nearest(a: np.ndarray, targets) -> np.ndarray:
     return nearest_target(torch.from_numpy(a), targets).numpy()
 
 
-def _weights(layer: ArithmeticUnit) -> list[tuple[np.ndarray, tuple[float, ...] | str]]:
-    """Every weight array of a layer that its formula uses, with its discrete values."""
-    weights = [(_array(layer, layer.weight), layer.weight_targets)]
-    if isinstance(layer, INALU) or (isinstance(layer, NALU) and not layer.shared_weights):
-        weights.append((_array(layer, layer.weight_mul), (-1.0, 0.0, 1.0)))
-    if isinstance(layer, RealNPU):
-        weights.append((_array(layer, layer.relevance), (0.0, 1.0)))
-    return weights
-
-
-def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
-    distance = np.minimum(1.0 - lo, hi)
-    return np.where(np.isnan(distance), np.inf, distance)
-
-
 @torch.no_grad()
 def gate_ranges(module: torch.nn.Module, X: torch.Tensor) -> list[_GateRange | None]:
-    """The range of every NALU gate over the inputs ``X``, layer by layer.
+    """The range over the inputs ``X`` of every gate that depends on them, layer by layer.
 
     A NALU's gate ``σ(G x)`` depends on its input, so whether it is saturated (and
-    the layer adds or multiplies) can only be judged on data. Other layers get None.
+    the layer adds or multiplies) can only be judged on data
+    (:meth:`~sknalu.units.ArithmeticUnit.gate_range`). Other layers get None.
 
     Parameters
     ----------
@@ -116,11 +108,7 @@ def gate_ranges(module: torch.nn.Module, X: torch.Tensor) -> list[_GateRange | N
         ranges: list[_GateRange | None] = []
         x = X
         for layer in module.layers:
-            if isinstance(layer, NALU):
-                g = layer.gate(x).reshape(-1, layer.out_features)
-                ranges.append((g.amin(0).cpu().numpy(), g.amax(0).cpu().numpy()))
-            else:
-                ranges.append(None)
+            ranges.append(layer.gate_range(x))
             x = layer(x)
     finally:
         module.train(training)
@@ -132,10 +120,10 @@ def max_distance(
 ) -> float:
     """Largest distance of any weight of ``module`` to its unit's discrete values.
 
-    Gates count too: a NALU gate by its range over the data (infinite when no range
-    is given), an iNALU gate by its distance to 0 or 1. The formula read with a
-    tolerance is exact when this distance is within the tolerance. For NAU, NMU,
-    NMRU, NAC and Linear units it equals the sparsity error.
+    Every weight and gate of the units' ``discrete_weights`` counts, and so does a
+    gate that depends on the input, by its range over the data (infinite when no
+    range is given). The formula read with a tolerance is exact when this distance
+    is within the tolerance.
 
     Parameters
     ----------
@@ -152,33 +140,59 @@ def max_distance(
     gates = list(gates) if gates is not None else [None] * len(module.layers)
     distance = 0.0
     for layer, gate in zip(module.layers, gates, strict=True):
-        for w, targets in _weights(layer):
-            d = np.abs(w - _nearest(w, targets))
+        for weight in layer.discrete_weights():
+            w = _array_of_copy(weight.value, layer.n_copies)
+            d = np.abs(w - _nearest(w, weight.targets))
             distance = max(distance, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
-        if isinstance(layer, INALU):
-            g = _array(layer, layer.gate())
-            distance = max(distance, float(_gate_distance(g, g).max(initial=0.0)))
-        elif isinstance(layer, NALU):
-            d = np.inf if gate is None else float(_gate_distance(*gate).max(initial=0.0))
-            distance = max(distance, d)
+        distance = max(distance, layer.gate_distance(gate))
     return distance
 
 
-class _Reader:
-    """Turns weights into sympy numbers and builds each unit's expressions."""
+class FormulaReader:
+    """What a unit needs to read itself back as a formula.
 
-    def __init__(self, sympy, tolerance: float, digits: int | None) -> None:
+    A unit's :meth:`~sknalu.units.ArithmeticUnit.formula` turns its weights into
+    sympy numbers with :meth:`numbers` (a discrete value where the weight is within
+    ``tolerance`` of one, a Float otherwise) and composes its inputs' expressions
+    with :meth:`sums`, :meth:`products`, :meth:`powers` and :meth:`gated`.
+
+    Parameters
+    ----------
+    sympy : module
+        The sympy module.
+    tolerance : float
+        Largest distance from a discrete value still read as that value.
+    digits : int or None
+        Significant digits of Float coefficients; all when None.
+    n_copies : int or None, default=None
+        The layers' copy dimension: None or 1.
+    """
+
+    def __init__(
+        self, sympy, tolerance: float, digits: int | None, n_copies: int | None = None
+    ) -> None:
         self.sympy = sympy
         self.tolerance = tolerance
         self.digits = digits
+        self.n_copies = n_copies
+
+    def array(self, t: torch.Tensor) -> np.ndarray:
+        """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
+        return _array_of_copy(t, self.n_copies)
 
     def float(self, v: float):
+        """``v`` as a sympy Float with the reader's digits."""
         if self.digits is None:
             return self.sympy.Float(float(v))
         return self.sympy.Float(float(v), self.digits)
 
-    def numbers(self, w: np.ndarray, targets) -> np.ndarray:
-        """``w`` as sympy numbers: the discrete value within tolerance, else a Float."""
+    def floats(self, t: torch.Tensor) -> np.ndarray:
+        """A weight as sympy Floats, for weights that have no discrete values."""
+        return np.vectorize(self.float, otypes=[object])(self.array(t))
+
+    def numbers(self, t: torch.Tensor, targets) -> np.ndarray:
+        """A weight as sympy numbers: the discrete value within tolerance, else a Float."""
+        w = self.array(t)
         target = _nearest(w, targets)
         exact = np.abs(w - target) <= self.tolerance
         values = [
@@ -188,59 +202,29 @@ class _Reader:
         return np.array(values, dtype=object).reshape(w.shape)
 
     def abs(self, x):
-        # Unevaluated: sympy's sign analysis of a long sum costs seconds and
-        # simplifies nothing here.
+        """``|x|``, unevaluated: sympy's sign analysis of a long sum costs seconds and
+        simplifies nothing here."""
         return self.sympy.Abs(x, evaluate=False)
 
     def sums(self, c: np.ndarray, xs: list) -> list:
+        """``Σ_i c_oi x_i`` for every row ``o`` of ``c``."""
         return [self.sympy.Add(*(ci * x for ci, x in zip(row, xs, strict=True))) for row in c]
 
     def products(self, c: np.ndarray, xs: list) -> list:
-        # (w x + 1 - w): x for w = 1, 1 (left out) for w = 0 (Madsen & Johansen, eq. 2).
+        """``Π_i (c_oi x_i + 1 - c_oi)`` for every row ``o`` (Madsen & Johansen, eq. 2).
+
+        ``x`` for a weight of 1, 1 (left out) for a weight of 0.
+        """
         mul = self.sympy.Mul
         return [mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True))) for row in c]
 
     def powers(self, c: np.ndarray, xs: list) -> list:
+        """``Π_i x_i ** c_oi`` for every row ``o`` of ``c``."""
         return [self.sympy.Mul(*(x**ci for ci, x in zip(row, xs, strict=True))) for row in c]
 
-    def layer(self, layer: ArithmeticUnit, xs: list, gate) -> list:
-        """The expressions of a layer's outputs, given its inputs' expressions ``xs``."""
-        c = self.numbers(_array(layer, layer.weight), layer.weight_targets)
-        if isinstance(layer, NMRU):
-            # With weights in {0, 1} the magnitude and the cos sign term together are
-            # exactly the product of the selected inputs and reciprocals.
-            return self.products(c, [*xs, *(1 / x for x in xs)])
-        if isinstance(layer, NMU):
-            return self.products(c, xs)
-        if isinstance(layer, RealNPU):
-            # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
-            # a kept input is exact for either sign, thanks to the cos term.
-            r = self.numbers(_array(layer, layer.relevance), (0.0, 1.0))
-            return self.powers(c, [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)])
-        if isinstance(layer, NACMul):
-            # exp(W log|x|) loses the sign of x (Trask et al. 2018).
-            return self.powers(c, [self.abs(x) for x in xs])
-        if isinstance(layer, (NALU, INALU)):
-            return self.gated(layer, c, xs, gate)
-        return self.sums(c, xs)
-
-    def gated(self, layer: NALU | INALU, c: np.ndarray, xs: list, gate) -> list:
-        sympy = self.sympy
-        added = self.sums(c, xs)
-        c_mul = self.numbers(_array(layer, layer.weight_mul), (-1.0, 0.0, 1.0))
-        if isinstance(layer, INALU):
-            # The iNALU recovers the sign: exp(W log|x|) · sign is x^W for W in {-1, 0, 1}.
-            multiplied = self.powers(c_mul, xs)
-            g = _array(layer, layer.gate())
-            lo, hi = g, g
-            unsaturated = [self.float(v) for v in g]
-        else:
-            multiplied = self.powers(c_mul, [self.abs(x) for x in xs])
-            lo, hi = gate if gate is not None else (np.full(len(c), 0.5), np.full(len(c), 0.5))
-            # The open gate σ(G x), with G as trained (it has no discrete values).
-            G = np.vectorize(self.float, otypes=[object])(_array(layer, layer.G))
-            logits = self.sums(G, xs)
-            unsaturated = [1 / (1 + sympy.exp(-logit, evaluate=False)) for logit in logits]
+    def gated(self, added: list, multiplied: list, lo, hi, unsaturated: list) -> list:
+        """Per output, the sum where the gate stays near 1, the product where it stays
+        near 0 (``lo``, ``hi``: its range), else ``g a + (1 - g) m`` with the open gate."""
         out = []
         for o, (a, m) in enumerate(zip(added, multiplied, strict=True)):
             if lo[o] >= 1 - self.tolerance:
@@ -303,10 +287,9 @@ def network_formula(
             f"{layers[0].in_features} inputs."
         )
     gates = list(gates) if gates is not None else [None] * len(layers)
-    reader = _Reader(sympy, tolerance, digits)
     xs = [sympy.Symbol(str(name)) for name in feature_names]
     for layer, gate in zip(layers, gates, strict=True):
-        xs = reader.layer(layer, xs, gate)
+        xs = layer.formula(xs, FormulaReader(sympy, tolerance, digits, layer.n_copies), gate)
     return xs
 
 

@@ -1,15 +1,21 @@
-"""A stack of arithmetic units, trained as many independent copies at once."""
+"""A stack of arithmetic units, trained as many independent copies at once.
+
+A *copy* here is what the estimators call a *restart* (``n_restarts``): one
+independently initialised network, trained side by side with the others in the
+same batched weights.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ._units import UNITS, ArithmeticUnit
+from ._units import UNITS, ArithmeticUnit, iter_units
 
-__all__ = ["ArithmeticNetwork"]
+__all__ = ["ArithmeticNetwork", "copy_mse", "evaluate_mse"]
 
 
 class ArithmeticNetwork(nn.Module):
@@ -95,35 +101,9 @@ class ArithmeticNetwork(nn.Module):
             x = layer(x)
         return x.squeeze(0) if self.squeeze_copies else x
 
-    def sparsity_loss(self, *, closed_form: bool = True) -> torch.Tensor:
-        """Sum over layers of the sparsity regulariser, one value per copy.
-
-        With ``closed_form=False`` the layers whose gradient
-        :meth:`add_sparsity_grad_` adds in closed form are left out.
-        """
-        return sum(
-            (
-                layer.sparsity_loss()
-                for layer in self.layers
-                if closed_form or not layer.closed_form_sparsity
-            ),
-            torch.zeros(()),
-        )
-
-    @torch.no_grad()
-    def add_sparsity_grad_(self, scale: float) -> torch.Tensor:
-        """Add the closed-form sparsity gradients of the layers that have one.
-
-        Returns the sum of those layers' regulariser values, one per copy.
-        """
-        return sum(
-            (
-                layer.add_sparsity_grad_(scale)
-                for layer in self.layers
-                if layer.closed_form_sparsity
-            ),
-            torch.zeros(()),
-        )
+    def sparsity_loss(self) -> torch.Tensor:
+        """Sum over layers of the sparsity regulariser, one value per copy."""
+        return sum(layer.sparsity_loss() for layer in self.layers)
 
     def oob_loss(self) -> torch.Tensor:
         """Sum over layers of the out-of-bounds regulariser, one value per copy."""
@@ -145,11 +125,10 @@ class ArithmeticNetwork(nn.Module):
     def keep_copies_(self, indices: Sequence[int]) -> None:
         """Discard every copy not in ``indices``, which become copies 0, 1, ..."""
         indices = list(indices)
-        for module in self.modules():
-            if isinstance(module, ArithmeticUnit):
-                module.n_copies = len(indices)
-                for param in list(module.parameters(recurse=False)):
-                    param.data = param.data[indices].clone()
+        for unit in iter_units(self):
+            unit.n_copies = len(indices)
+            for param in list(unit.parameters(recurse=False)):
+                param.data = param.data[indices].clone()
         self.n_copies = len(indices)
 
     @torch.no_grad()
@@ -163,14 +142,78 @@ class ArithmeticNetwork(nn.Module):
         for k, v in self.state_dict().items():
             v[index].copy_(state[k])
 
+    @torch.no_grad()
     def sparsity_error(self) -> torch.Tensor:
-        """Max over all weights of ``min(|W|, |1 - |W||)``, one value per copy.
+        """Largest distance of any weight from its discrete values, one value per copy.
 
-        The sparsity error of Madsen & Johansen (2020, section 4.1), computed on the
-        effective weights.
+        The sparsity error of Madsen & Johansen (2020, section 4.1),
+        ``max min(|W|, |1 - |W||)`` for {-1, 0, 1} weights, measured on the
+        effective weights against each unit's own discrete values (integers for the
+        Real NPU). Gates do not count.
         """
-        errors = []
-        for layer in self.layers:
-            a = layer.weight.abs()
-            errors.append(torch.minimum(a, (1 - a).abs()).amax(dim=(-1, -2)))
-        return torch.stack(errors).amax(dim=0)
+        return torch.stack([layer.sparsity_error() for layer in self.layers]).amax(dim=0)
+
+
+def copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each copy: ``[K, batch, out]`` against ``[batch, out]``.
+
+    A scalar when ``y_pred`` has no copy dimension (a network reduced to one copy).
+
+    Examples
+    --------
+    >>> import torch
+    >>> copy_mse(torch.tensor([[[1.0], [3.0]], [[2.0], [2.0]]]), torch.tensor([[2.0], [2.0]]))
+    tensor([1., 0.])
+    """
+    if y_pred.dim() == y_true.dim():
+        return (y_pred - y_true).square().mean()
+    return (y_pred - y_true).square().mean(dim=(-1, -2))
+
+
+#: Rows evaluated at once by :func:`evaluate_mse`: bounds the memory of a large
+#: held-out set.
+_EVALUATION_ROWS = 65536
+
+
+@torch.no_grad()
+def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of ``module`` on ``X``, ``y``, in evaluation mode.
+
+    The one held-out error of sknalu: the restart selection, the snap, the saddle
+    escape and the benchmark all measure with it. Not-a-number counts as infinite,
+    so that a diverged copy is never the best one.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network, with any number of copies.
+    X, y : Tensor
+        Inputs ``[n, in]`` and targets ``[n, out]``.
+
+    Returns
+    -------
+    Tensor
+        One value per copy while the network holds several, a scalar after
+        :meth:`ArithmeticNetwork.keep_copy_`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknalu.units import NAU
+    >>> unit = NAU(1, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.fill_(1.0)
+    >>> float(evaluate_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0)))
+    4.0
+    """
+    training = module.training
+    module.eval()
+    try:
+        total = None
+        for start in range(0, len(X), _EVALUATION_ROWS):
+            Xi, yi = X[start : start + _EVALUATION_ROWS], y[start : start + _EVALUATION_ROWS]
+            part = copy_mse(module(Xi), yi) * len(Xi)
+            total = part if total is None else total + part
+    finally:
+        module.train(training)
+    return torch.nan_to_num(total / len(X), nan=math.inf, posinf=math.inf)

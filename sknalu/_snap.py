@@ -6,11 +6,11 @@ on, the discrete values its formula uses (0 and ±1, or integers for the Real NP
 keeps the result only if the held-out error does not get worse, so that a solved
 model computes exactly its formula while an unsolved one is left alone.
 
-Two NAU layers in a row compute one linear map, their product ``W2 @ W1``, and a
-sum leaves that product's factors free: a weight of ``a`` may be split between the
-hidden units in any proportion, so the weights of a solved sum need not lie near
-0 or ±1 at all. :func:`snap_linear_pair_` snaps the product instead and writes it
-back as discrete factors.
+Two linear layers in a row (NAU, NAC+ or Linear) compute one linear map, their
+product ``W2 @ W1``, and a sum leaves that product's factors free: a weight of
+``a`` may be split between the hidden units in any proportion, so the weights of a
+solved sum need not lie near 0 or ±1 at all. :func:`snap_linear_pair_` snaps the
+product instead and writes it back as discrete factors.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import math
 import torch
 from skorch.callbacks import Callback
 
-from ._training import evaluate_mse
-from ._units import NAU, ArithmeticUnit
+from ._network import evaluate_mse
+from ._units import ArithmeticUnit, iter_units
 
-__all__ = ["SNAP_TOLERANCE", "SnapWeights", "held_out_mse", "no_worse", "snap_linear_pair_"]
+__all__ = ["SNAP_TOLERANCE", "SnapWeights", "no_worse", "snap_linear_pair_"]
 
 #: Largest distance a weight is moved by snapping. Generous on purpose: the
 #: held-out check, not the distance, decides whether the snapped weights are kept.
@@ -56,8 +56,10 @@ _MAX_PAIR_WIDTH = 8
 
 
 @torch.no_grad()
-def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE) -> int:
-    """Snap the linear map of two NAU layers and write it back as discrete weights.
+def snap_linear_pair_(
+    first: ArithmeticUnit, second: ArithmeticUnit, tolerance: float = SNAP_TOLERANCE
+) -> int:
+    """Snap the linear map of two linear layers and write it back as discrete weights.
 
     The layers compute ``y = W2 @ W1 @ x``. When the product ``C = W2 @ W1`` lies
     within ``tolerance`` of integers, it is rounded and written back as ``W2`` and
@@ -71,8 +73,9 @@ def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE
 
     Parameters
     ----------
-    first, second : NAU
-        Consecutive layers, holding one copy (or none).
+    first, second : ArithmeticUnit
+        Consecutive layers whose :meth:`~sknalu.units.ArithmeticUnit.linear_map`
+        is not None (NAU, NAC+, Linear), holding one copy (or none).
     tolerance : float, default=SNAP_TOLERANCE
         Largest distance of ``C`` from the integers.
 
@@ -86,6 +89,7 @@ def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE
     ``a + b`` with ``a``'s weight split between the two hidden units:
 
     >>> import torch
+    >>> from sknalu.units import NAU
     >>> first, second = NAU(2, 2), NAU(2, 1)
     >>> with torch.no_grad():
     ...     _ = first.W.copy_(torch.tensor([[0.3, 0.02], [0.71, 0.99]]))
@@ -96,7 +100,7 @@ def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE
     (tensor([[0., 0.],
             [1., 1.]]), tensor([[1., 1.]]))
     """
-    w1, w2 = first.weight.detach(), second.weight.detach()
+    w1, w2 = first.linear_map().detach(), second.linear_map().detach()
     if w1.dim() == 3:
         if w1.shape[0] != 1:
             raise ValueError("snap_linear_pair_ needs layers holding one copy.")
@@ -123,39 +127,13 @@ def snap_linear_pair_(first: NAU, second: NAU, tolerance: float = SNAP_TOLERANCE
     w1_new = columns[distance.masked_fill(~matches, math.inf).argmin(0)].T.contiguous()
     moved = int((w1_new != w1).sum() + (w2_new != w2).sum())
     if moved:
-        first.W.copy_(w1_new.reshape(first.W.shape))
-        second.W.copy_(w2_new.reshape(second.W.shape))
+        first.load_linear_map_(w1_new)
+        second.load_linear_map_(w2_new)
     return moved
 
 
-@torch.no_grad()
-def held_out_mse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean squared error of ``module`` on ``X``, ``y``, in evaluation mode.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network.
-    X, y : Tensor
-        Inputs ``[n, in]`` and targets ``[n, out]``.
-
-    Returns
-    -------
-    float
-        The mean squared error; ``inf`` when the output is not finite.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sknalu.units import NAU
-    >>> unit = NAU(1, 1)
-    >>> with torch.no_grad():
-    ...     _ = unit.W.fill_(1.0)
-    >>> held_out_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0))
-    4.0
-    """
-    mse = float(evaluate_mse(module, X, y))
-    return mse if math.isfinite(mse) else math.inf
+def _held_out_mse(module: torch.nn.Module, dataset) -> float:
+    return float(evaluate_mse(module, dataset.X, dataset.y))
 
 
 class SnapWeights(Callback):
@@ -164,11 +142,11 @@ class SnapWeights(Callback):
     At the end of training (after :class:`~sknalu._training.RestartSelection` has
     reduced the network to the kept copy, so this callback must come after it), every
     unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the weights within
-    ``tolerance`` of a discrete value onto it. Then, where two NAU layers follow
-    each other, :func:`snap_linear_pair_` snaps their product, which also places
-    weights that a sum left split between hidden units. Each step is kept only if
-    the mean squared error on the held-out data of the last epoch (the training
-    data when none was held out) does not get worse:
+    ``tolerance`` of a discrete value onto it. Then, where two linear layers (NAU,
+    NAC+ or Linear units) follow each other, :func:`snap_linear_pair_` snaps their
+    product, which also places weights that a sum left split between hidden units.
+    Each step is kept only if the mean squared error on the held-out data of the
+    last epoch (the training data when none was held out) does not get worse:
 
     ``mse_snapped <= mse * (1 + rtol) + atol * mean(y²)``.
 
@@ -238,8 +216,8 @@ class SnapWeights(Callback):
         if dataset is None or dataset.y is None:
             return
         module = net.module_
-        units = [m for m in module.modules() if isinstance(m, ArithmeticUnit)]
-        self.loss_before_ = held_out_mse(module, dataset.X, dataset.y)
+        units = list(iter_units(module))
+        self.loss_before_ = _held_out_mse(module, dataset)
         scale = float(dataset.y.square().mean())
         self.loss_after_ = self.loss_before_
 
@@ -249,7 +227,7 @@ class SnapWeights(Callback):
             moved = snap()
             if moved == 0:
                 return
-            loss = held_out_mse(module, dataset.X, dataset.y)
+            loss = _held_out_mse(module, dataset)
             if no_worse(loss, self.loss_before_, scale, self.rtol, self.atol):
                 self.snapped_ = True
                 self.n_moved_ += moved
@@ -262,7 +240,7 @@ class SnapWeights(Callback):
         pairs = [
             (first, second)
             for first, second in itertools.pairwise(layers)
-            if type(first) is NAU and type(second) is NAU
+            if first.linear_map() is not None and second.linear_map() is not None
         ]
         if pairs:
             attempt(lambda: sum(snap_linear_pair_(a, b, self.tolerance) for a, b in pairs))

@@ -6,9 +6,9 @@ module only overrides its small hooks:
 - ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
   device and every optimiser step slices a random batch from them, instead of
   collating samples through a ``DataLoader``;
-- ``get_loss`` and ``train_step_single``: the mean squared error of every copy
-  plus the scheduled regularisers of Madsen & Johansen (2020); the gradient of
-  the NAU/NMU sparsity term is added in closed form rather than backpropagated;
+- ``get_loss``: the mean squared error of every copy plus the scheduled
+  regularisers of Madsen & Johansen (2020), whose units compute the sparsity
+  term's gradient in closed form;
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one;
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
@@ -31,6 +31,8 @@ from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+
+from ._network import copy_mse, evaluate_mse
 
 __all__ = [
     "ArithmeticNet",
@@ -160,33 +162,6 @@ class _OrderedBatches:
             yield X[start:stop], (None if y is None else y[start:stop])
 
 
-def _copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of each copy: ``[K, batch, out]`` against ``[batch, out]``."""
-    if y_pred.dim() == y_true.dim():
-        return (y_pred - y_true).square().mean()
-    return (y_pred - y_true).square().mean(dim=(-1, -2))
-
-
-@torch.no_grad()
-def evaluate_mse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of ``module`` on ``X``, ``y`` in evaluation mode.
-
-    One value per copy while the network holds several, a scalar after
-    :meth:`~sknalu.ArithmeticNetwork.keep_copy_`. The rows go through in slices,
-    which bounds the memory of a large held-out set.
-    """
-    training = module.training
-    module.eval()
-    try:
-        total = None
-        for Xi, yi in _OrderedBatches(TensorDataset(X, y), 65536):
-            part = _copy_mse(module(Xi), yi) * len(Xi)
-            total = part if total is None else total + part
-    finally:
-        module.train(training)
-    return total / len(X)
-
-
 class ArithmeticNet(NeuralNetRegressor):
     """skorch regressor that trains an :class:`~sknalu.ArithmeticNetwork`.
 
@@ -280,9 +255,6 @@ class ArithmeticNet(NeuralNetRegressor):
         self.needs_oob_loss_ = self.oob_strength > 0 and any(
             layer.oob_mode == "regularized" for layer in self.module_.layers
         )
-        closed = [layer.closed_form_sparsity for layer in self.module_.layers]
-        self.closed_form_sparsity_ = any(closed)
-        self.autograd_sparsity_ = not all(closed)
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def notify(self, method_name, **cb_kwargs):
@@ -302,16 +274,15 @@ class ArithmeticNet(NeuralNetRegressor):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not training:
-            return _copy_mse(y_pred, y_true).min()
+            return copy_mse(y_pred, y_true).min()
         # The sum over copies of each copy's MSE, as one fused node.
         loss = (
             torch.nn.functional.mse_loss(y_pred, y_true.expand_as(y_pred), reduction="sum")
             / y_true.numel()
         )
         scale = self.current_regularizer_scale()
-        if scale > 0 and self.autograd_sparsity_:
-            # Layers with a closed-form gradient get it in train_step_single.
-            loss = loss + scale * self.module_.sparsity_loss(closed_form=False).sum()
+        if scale > 0:
+            loss = loss + scale * self.module_.sparsity_loss().sum()
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
@@ -324,12 +295,6 @@ class ArithmeticNet(NeuralNetRegressor):
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
-        scale = self.current_regularizer_scale()
-        if scale > 0 and self.closed_form_sparsity_:
-            # The same gradient as backpropagating the term, for a fraction of the
-            # cost; the reported loss includes its value.
-            value = self.module_.add_sparsity_grad_(scale).sum()
-            loss = loss.detach() + scale * value
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
@@ -404,14 +369,9 @@ class RestartSelection(Callback):
         self.best_state_ = None
         return self
 
-    def copy_losses(self, net, dataset) -> torch.Tensor:
-        """Mean squared error of every copy on ``dataset``."""
-        return evaluate_mse(net.module_, dataset.X, dataset.y)
-
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         dataset = dataset_valid if dataset_valid is not None else dataset_train
-        losses = self.copy_losses(net, dataset)
-        losses = torch.nan_to_num(losses, nan=math.inf)
+        losses = evaluate_mse(net.module_, dataset.X, dataset.y)
         best = int(torch.argmin(losses))
         loss = float(losses[best])
         net.history.record("selection_loss", loss)

@@ -8,18 +8,29 @@ unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
 ``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
 ``[K, batch, in]`` and the output is ``[K, batch, out]``.
 
-Each unit defines, on its raw parameters:
+(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
 
-- ``forward``: the unit's formula;
-- ``reset_parameters``: the initialisation of its paper;
-- ``weight``: the effective weight matrix that the formula uses, ``[..., out, in]``;
-- ``constrain_``: the projection applied after every optimiser step when
-  ``oob_mode="clip"``;
-- ``sparsity_loss`` and ``oob_loss``: the regulariser terms of Madsen & Johansen
-  (2020), each a mean over the layer's weights, one value per copy;
-- ``snap_``: moves every weight that lies within a tolerance of one of the unit's
-  discrete values (``weight_targets``) exactly onto it, so that a trained unit
-  computes exactly the formula its weights stand for.
+A unit owns everything that is specific to it, declared once on the unit:
+
+- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
+  initialisation);
+- ``bounds``: the range of each bounded raw parameter, which ``weight``,
+  ``constrain_`` (the projection after every optimiser step when
+  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
+- ``discrete_weights``: the weights its formula uses with their discrete values
+  (``weight_targets``: {-1, 0, 1}, {0, 1} or the integers), which the sparsity
+  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
+  read;
+- ``snap_``: moves every weight within a tolerance of a discrete value exactly
+  onto it, so that a trained unit computes exactly the formula its weights stand
+  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
+  snapped through their product;
+- ``formula``: reads the unit back as sympy expressions of its inputs';
+  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
+- ``input_labels``: the names of the columns of its weight matrix.
+
+Code outside this module never asks which unit it holds. :func:`register_unit`
+makes a unit available by name to the estimators (:data:`UNITS`).
 
 The units know nothing of scikit-learn or skorch. References:
 
@@ -34,9 +45,15 @@ The units know nothing of scikit-learn or skorch. References:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._formula import FormulaReader
 
 __all__ = [
     "INALU",
@@ -45,22 +62,33 @@ __all__ = [
     "NAU",
     "NMRU",
     "NMU",
+    "SIGNED",
     "UNITS",
+    "UNIT_FAMILIES",
     "ArithmeticUnit",
+    "DiscreteWeight",
     "Linear",
     "NACMul",
     "RealNPU",
     "nac_init_range",
     "nearest_target",
+    "register_unit",
+    "units_of_family",
 ]
 
 OOB_MODES = ("clip", "regularized")
 REGULARIZER_SHAPES = ("linear", "squared")
+#: The discrete values of an adding weight: subtract, leave out, add.
+SIGNED: tuple[float, ...] = (-1.0, 0.0, 1.0)
+#: The discrete values of a multiplying weight or a gate: leave out, take in.
+BINARY: tuple[float, ...] = (0.0, 1.0)
 _NAC_MUL_EPS = 1e-7
 #: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
 #: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
 #: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
 _SATURATED = 1000.0
+
+Targets = tuple[float, ...] | str
 
 
 def nac_init_range(in_features: int, out_features: int) -> float:
@@ -106,7 +134,7 @@ def nac_init_range(in_features: int, out_features: int) -> float:
     return (lo + hi) / 2
 
 
-def nearest_target(w: torch.Tensor, targets: tuple[float, ...] | str) -> torch.Tensor:
+def nearest_target(w: torch.Tensor, targets: Targets) -> torch.Tensor:
     """The discrete value nearest to each element of ``w``.
 
     Parameters
@@ -136,13 +164,74 @@ def nearest_target(w: torch.Tensor, targets: tuple[float, ...] | str) -> torch.T
     return values[index]
 
 
+def _interval_terms(v: torch.Tensor, shape: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance of ``v`` to {0, 1} and its derivative, elementwise, without autograd.
+
+    ``"linear"``: ``min(|v|, |1 - v|)``; ``"squared"``: ``v² (1 - v)²``.
+    """
+    if shape == "linear":
+        to_zero, to_one = v.abs(), (1 - v).abs()
+        distance = torch.minimum(to_zero, to_one)
+        slope = torch.where(to_zero <= to_one, torch.sign(v), torch.sign(v - 1))
+        return distance, slope
+    t = torch.addcmul(v, v, v, value=-1)  # v (1 - v)
+    return t.square(), 2 * t * (1 - 2 * v)
+
+
+def _distance_terms(
+    w: torch.Tensor, targets: Targets, shape: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sparsity regulariser of ``w`` towards ``targets``, and its derivative.
+
+    ``"linear"`` is the distance to the nearest target; ``"squared"`` the squared
+    product of the distances to the two nearest ones (Madsen & Johansen 2020,
+    section 2.5: ``min(|W|, |1 - |W||)`` and ``W² (1 - |W|)²`` for {-1, 0, 1}).
+    """
+    if targets == SIGNED:
+        distance, slope = _interval_terms(w.abs(), shape)
+        return distance, slope * torch.sign(w)
+    if targets == BINARY:
+        return _interval_terms(w, shape)
+    if targets == "integer":
+        return _interval_terms(w - torch.floor(w), shape)
+    values = torch.tensor(sorted(targets), dtype=w.dtype, device=w.device)
+    diffs = w.unsqueeze(-1) - values
+    if shape == "linear" or len(values) == 1:
+        nearest = diffs.gather(-1, diffs.abs().argmin(dim=-1, keepdim=True)).squeeze(-1)
+        return nearest.abs(), torch.sign(nearest)
+    two = diffs.gather(-1, diffs.abs().topk(2, dim=-1, largest=False).indices)
+    a, b = two[..., 0], two[..., 1]
+    return (a * b).square(), 2 * a * b * (a + b)
+
+
+class _SparsityPenalty(torch.autograd.Function):
+    """Mean sparsity regulariser of a weight matrix, one value per copy.
+
+    The gradient is the closed form of :func:`_distance_terms`: the regulariser is
+    evaluated at every optimiser step, and a handful of fused operations cost far
+    less than the autograd graph of its elementwise formula.
+    """
+
+    @staticmethod
+    def forward(ctx, w, targets, shape):
+        distance, slope = _distance_terms(w, targets, shape)
+        ctx.save_for_backward(slope)
+        ctx.size = w.shape[-1] * w.shape[-2]
+        return distance.mean(dim=(-1, -2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return slope * (grad / ctx.size).unsqueeze(-1).unsqueeze(-1), None, None
+
+
 @torch.no_grad()
 def _snap_raw_(
-    raw: torch.Tensor, effective: torch.Tensor, targets: tuple[float, ...] | str, tolerance: float
+    raw: torch.Tensor, effective: torch.Tensor, targets: Targets, tolerance: float
 ) -> int:
     """Set ``raw`` to the target wherever ``effective`` is within ``tolerance`` of it.
 
-    For the units whose effective weight is the raw one, clipped to bounds that
+    For weights whose effective value is the raw one, clipped to bounds that
     contain every target. Returns the number of weights moved.
     """
     target = nearest_target(effective, targets)
@@ -185,27 +274,45 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x @ weight.transpose(-1, -2)
 
 
-def _copy_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean over the last two (weight) dimensions: one value per copy."""
-    return t.mean(dim=(-1, -2))
+def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
+    distance = np.minimum(1.0 - lo, hi)
+    return np.where(np.isnan(distance), np.inf, distance)
 
 
-def _sparsity_terms(v: torch.Tensor, shape: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distance of ``v`` to {0, 1} and its derivative, elementwise, without autograd.
+class DiscreteWeight(NamedTuple):
+    """A weight that a unit's formula uses, with the discrete values it reads as.
 
-    ``"linear"``: ``min(|v|, |1 - v|)``; ``"squared"``: ``v² (1 - v)²``.
+    Attributes
+    ----------
+    name : str
+        What the weight is, e.g. ``"weight"``, ``"weight_mul"`` or ``"gate"``.
+    value : Tensor
+        The effective weight, with the unit's copy dimension first if it has one.
+    targets : tuple of float or "integer"
+        Its discrete values.
+    gate : bool
+        Whether it is a gate (a choice between paths or inputs) rather than a
+        weight: gates count for the formula's exactness but not for the sparsity
+        regulariser or the sparsity error.
     """
-    if shape == "linear":
-        to_zero, to_one = v.abs(), (1 - v).abs()
-        distance = torch.minimum(to_zero, to_one)
-        slope = torch.where(to_zero <= to_one, torch.sign(v), torch.sign(v - 1))
-        return distance, slope
-    t = torch.addcmul(v, v, v, value=-1)  # v (1 - v)
-    return t.square(), 2 * t * (1 - 2 * v)
+
+    name: str
+    value: torch.Tensor
+    targets: Targets
+    gate: bool = False
 
 
 class ArithmeticUnit(nn.Module):
     """Base class of the arithmetic units.
+
+    A subclass declares what is specific to it once, and the network, the
+    training, the snap, the saddle escape, the formula and the plots read it from
+    there: ``bounds`` and ``weight_targets`` (class attributes), ``_build``,
+    ``reset_parameters``, ``weight``, ``forward``, ``snap_`` and ``formula``; and,
+    where they differ from the defaults, ``discrete_weights``, ``sparsity_loss``,
+    ``linear_map`` / ``load_linear_map_``, ``gate_range`` / ``gate_distance`` and
+    ``input_labels``. The user guide's "Adding a unit" walks through one.
 
     Parameters
     ----------
@@ -225,14 +332,14 @@ class ArithmeticUnit(nn.Module):
         Source of randomness for the initialisation.
     """
 
-    #: The operation the unit's output composes its inputs with, used when the
-    #: learned formula is read back: "add", "mul" or "gated".
-    operation = "add"
-    #: Range that ``weight`` is projected to; ``None`` for unbounded units.
-    bounds: tuple[float, float] | None = (-1.0, 1.0)
-    #: The discrete values of ``weight`` that the formula of a solved unit uses:
-    #: a tuple of values, or "integer" for every integer.
-    weight_targets: tuple[float, ...] | str = (-1.0, 0.0, 1.0)
+    #: The range of each bounded raw parameter, by attribute name. ``weight`` clips
+    #: to it, :meth:`constrain_` projects onto it (``oob_mode="clip"``),
+    #: :meth:`oob_loss` penalises leaving it (``"regularized"``), and the saddle
+    #: escape holds entries near it fixed.
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: The discrete values of ``weight`` in the formula of a solved unit: a tuple of
+    #: values, or "integer" for every integer.
+    weight_targets: Targets = SIGNED
 
     def __init__(
         self,
@@ -267,6 +374,17 @@ class ArithmeticUnit(nn.Module):
         cols = self.in_features if cols is None else cols
         return nn.Parameter(torch.empty(self._shape(self.out_features, cols)))
 
+    def _clip(self, name: str) -> torch.Tensor:
+        """The raw parameter ``name`` clipped to its bounds."""
+        lo, hi = self.bounds[name]
+        return getattr(self, name).clamp(lo, hi)
+
+    def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean over everything but the copy dimension."""
+        if self.n_copies is None:
+            return t.mean()
+        return t.reshape(self.n_copies, -1).mean(dim=1)
+
     def _build(self) -> None:
         raise NotImplementedError
 
@@ -279,76 +397,76 @@ class ArithmeticUnit(nn.Module):
         """The effective weight matrix, ``[..., out, in]``."""
         raise NotImplementedError
 
-    # -- regularisers -----------------------------------------------------------
-    #: Whether the discrete targets of the weights are {-1, 0, 1} (else {0, 1}).
-    signed_targets = True
-    #: Whether the sparsity regulariser acts on a raw parameter, ``W``, so that
-    #: :meth:`add_sparsity_grad_` can add its gradient in closed form.
-    closed_form_sparsity = False
-
-    def _mean_distance(self, w: torch.Tensor) -> torch.Tensor:
-        """Mean over a weight matrix of its distance to the discrete targets.
-
-        ``"linear"``: ``min(|W|, |1 - |W||)``; ``"squared"``: ``W² (1 - |W|)²``
-        (Madsen & Johansen 2020, section 2.5); for {0, 1} targets ``|W|`` is ``W``.
-        One value per copy, differentiable.
-        """
-        v = w.abs() if self.signed_targets else w
-        if self.regularizer_shape == "linear":
-            distance = torch.minimum(v.abs(), (1 - v).abs())
-        else:
-            distance = (v * (1 - v)).square()
-        return _copy_mean(distance)
+    # -- discrete values --------------------------------------------------------
+    def discrete_weights(self) -> list[DiscreteWeight]:
+        """Every weight (and gate) the unit's formula uses, with its discrete values."""
+        return [DiscreteWeight("weight", self.weight, self.weight_targets)]
 
     def sparsity_loss(self) -> torch.Tensor:
-        """Sparsity regulariser, one value per copy (a scalar without copies)."""
-        return self._mean_distance(self.weight)
+        """Sparsity regulariser, one value per copy (a scalar without copies).
+
+        The mean over each weight (not gate) of :meth:`discrete_weights` of its
+        distance to its discrete values: ``min(|W|, |1 - |W||)`` (``"linear"``) or
+        ``W² (1 - |W|)²`` (``"squared"``) for {-1, 0, 1} (Madsen & Johansen 2020,
+        section 2.5), the same with ``W`` for {0, 1}, and the distance to the
+        nearest integer for integer weights; summed over the weights.
+        """
+        weights = [w for w in self.discrete_weights() if not w.gate]
+        return sum(
+            (_SparsityPenalty.apply(w.value, w.targets, self.regularizer_shape) for w in weights),
+            torch.zeros((), dtype=weights[0].value.dtype, device=weights[0].value.device),
+        )
 
     @torch.no_grad()
-    def add_sparsity_grad_(self, scale: float) -> torch.Tensor:
-        """Add ``scale`` times the sparsity regulariser's gradient to ``W.grad``.
+    def sparsity_error(self) -> torch.Tensor:
+        """Largest distance of any weight (not gate) from its discrete values, per copy.
 
-        The same gradient as ``(scale * self.sparsity_loss().sum()).backward()``,
-        computed in closed form: the regulariser is evaluated at every optimiser
-        step, and a handful of fused operations cost far less than the autograd
-        graph of its elementwise formula. Only for units with
-        ``closed_form_sparsity``.
-
-        Returns
-        -------
-        torch.Tensor
-            The regulariser's value, one per copy.
+        The sparsity error of Madsen & Johansen (2020, section 4.1), measured against
+        each weight's own discrete values.
         """
-        if not self.closed_form_sparsity:
-            raise TypeError(f"{type(self).__name__} has no closed-form sparsity gradient.")
-        w = self.W
-        v = w.abs() if self.signed_targets else w
-        distance, slope = _sparsity_terms(v, self.regularizer_shape)
-        if self.signed_targets:
-            slope = slope * torch.sign(w)
-        if w.grad is None:
-            w.grad = torch.zeros_like(w)
-        w.grad.add_(slope, alpha=scale / (w.shape[-1] * w.shape[-2]))
-        return _copy_mean(distance)
+        errors = []
+        for w in self.discrete_weights():
+            if w.gate:
+                continue
+            distance = (w.value - nearest_target(w.value, w.targets)).abs()
+            errors.append(distance.amax(dim=(-1, -2)))
+        return torch.stack(errors).amax(dim=0)
+
+    # -- bounds -------------------------------------------------------------------
+    def clipped_bounds(self) -> dict[str, tuple[float, float]]:
+        """The bounds :meth:`constrain_` projects onto: ``bounds`` when clipping, else none."""
+        return dict(self.bounds) if self.oob_mode == "clip" else {}
 
     def oob_loss(self) -> torch.Tensor:
-        """Out-of-bounds regulariser, one value per copy; zero when clipping."""
-        return _copy_mean(torch.zeros_like(self.weight))
+        """Out-of-bounds regulariser, one value per copy.
+
+        The mean over each bounded raw parameter of how far it lies outside its
+        bounds (Madsen & Johansen 2020: ``relu(|W| - 1)`` for the NAU,
+        ``relu(|W - 0.5| - 0.5)`` for the NMU), summed over the parameters; zero
+        for a unit without bounds.
+        """
+        first = next(self.parameters())
+        total = torch.zeros(self._shape(), dtype=first.dtype, device=first.device)
+        for name, (lo, hi) in self.bounds.items():
+            outside = torch.relu((getattr(self, name) - (lo + hi) / 2).abs() - (hi - lo) / 2)
+            total = total + self._per_copy_mean(outside)
+        return total
 
     @torch.no_grad()
     def constrain_(self) -> None:
-        """Project the raw weights back into bounds (``oob_mode="clip"`` only)."""
+        """Project the bounded raw parameters into bounds (``oob_mode="clip"`` only)."""
+        for name, (lo, hi) in self.clipped_bounds().items():
+            getattr(self, name).clamp_(lo, hi)
 
+    # -- snapping -----------------------------------------------------------------
     @torch.no_grad()
     def snap_(self, tolerance: float = 0.1) -> int:
         """Move every weight within ``tolerance`` of a discrete target exactly onto it.
 
-        The targets are ``weight_targets``, measured on the effective weights; the
-        raw weights are changed so that the effective weights equal the targets.
-        Weights farther than ``tolerance`` from every target stay as they are.
-        This base implementation serves the units whose effective weight is the
-        raw ``W`` clipped to bounds that contain every target (NAU, NMU, NMRU,
-        Linear).
+        The targets are those of :meth:`discrete_weights`, measured on the
+        effective weights; the raw weights are changed so that the effective
+        weights equal the targets. Weights farther than ``tolerance`` from every
+        target stay as they are.
 
         Parameters
         ----------
@@ -359,6 +477,100 @@ class ArithmeticUnit(nn.Module):
         -------
         int
             Number of weights moved (gates included).
+        """
+        raise NotImplementedError
+
+    def linear_map(self) -> torch.Tensor | None:
+        """The matrix ``W`` when the unit computes ``z = W x`` with {-1, 0, 1} targets.
+
+        Two such units in a row compute one linear map, which
+        :func:`~sknalu._snap.snap_linear_pair_` snaps as a whole. ``None`` for
+        every other unit.
+        """
+        return None
+
+    @torch.no_grad()
+    def load_linear_map_(self, weight: torch.Tensor) -> None:
+        """Set the raw weights so that :meth:`linear_map` is ``weight`` (in {-1, 0, 1})."""
+        raise TypeError(f"{type(self).__name__} does not compute a linear map.")
+
+    # -- gates that depend on the input ------------------------------------------
+    @torch.no_grad()
+    def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(min, max)`` per output over the inputs ``x`` of a gate that depends on them.
+
+        None for units without such a gate; whether it is saturated, and the layer
+        adds or multiplies, can only be judged on data.
+        """
+        return None
+
+    def gate_distance(self, gate_range: tuple[np.ndarray, np.ndarray] | None) -> float:
+        """How far the input-dependent gate is from saturation over ``gate_range``."""
+        return 0.0
+
+    # -- reading back -------------------------------------------------------------
+    def formula(self, xs: list, reader: FormulaReader, gate_range: Any = None) -> list:
+        """The sympy expressions of the unit's outputs, given those of its inputs.
+
+        Parameters
+        ----------
+        xs : list of sympy.Expr
+            One expression per input.
+        reader : FormulaReader
+            Turns weights into sympy numbers (discrete values within the tolerance,
+            floats otherwise) and composes sums, products and powers.
+        gate_range : tuple, optional
+            The output of :meth:`gate_range` on the training data.
+
+        Returns
+        -------
+        list of sympy.Expr
+            One expression per output.
+        """
+        raise NotImplementedError
+
+    def input_labels(self, names: Sequence[str]) -> list[str]:
+        """Names of the columns of ``weight``, given the names of the inputs."""
+        return list(names)
+
+    def extra_repr(self) -> str:
+        copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
+        return f"in_features={self.in_features}, out_features={self.out_features}{copies}"
+
+
+class _RawWeightUnit(ArithmeticUnit):
+    """A unit whose weight is one raw matrix ``W``, clipped to ``bounds["W"]`` if any.
+
+    Its regulariser acts on the raw ``W``, as in the reference implementation of
+    Madsen & Johansen (2020), and :meth:`snap_` writes the targets into ``W``.
+    """
+
+    def _weight_columns(self) -> int:
+        return self.in_features
+
+    def _build(self) -> None:
+        self.W = self._weight_param(self._weight_columns())
+
+    @property
+    def weight(self):
+        return self._clip("W") if "W" in self.bounds else self.W
+
+    def sparsity_loss(self):
+        return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
+
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        """Move every weight within ``tolerance`` of a discrete target exactly onto it.
+
+        Parameters
+        ----------
+        tolerance : float, default=0.1
+            Largest distance a weight is moved.
+
+        Returns
+        -------
+        int
+            Number of weights moved.
 
         Examples
         --------
@@ -373,12 +585,21 @@ class ArithmeticUnit(nn.Module):
         """
         return _snap_raw_(self.W, self.weight, self.weight_targets, tolerance)
 
-    def extra_repr(self) -> str:
-        copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
-        return f"in_features={self.in_features}, out_features={self.out_features}{copies}"
+
+class _SumMixin:
+    """``z = W x`` with {-1, 0, 1} targets: reads as a sum, snaps as a linear map."""
+
+    def forward(self, x):
+        return _matmul(x, self.weight)
+
+    def linear_map(self):
+        return self.weight
+
+    def formula(self, xs, reader, gate_range=None):
+        return reader.sums(reader.numbers(self.weight, self.weight_targets), xs)
 
 
-class Linear(ArithmeticUnit):
+class Linear(_SumMixin, _RawWeightUnit):
     """Plain linear layer without bias, ``z = W x``: the papers' baseline.
 
     Examples
@@ -388,25 +609,17 @@ class Linear(ArithmeticUnit):
     torch.Size([4, 2])
     """
 
-    bounds = None
-
-    def _build(self) -> None:
-        self.W = self._weight_param()
-
     def reset_parameters(self, generator=None):
         r = math.sqrt(6.0 / (self.in_features + self.out_features))
         with torch.no_grad():
             self.W.uniform_(-r, r, generator=generator)
 
-    @property
-    def weight(self):
-        return self.W
-
-    def forward(self, x):
-        return _matmul(x, self.W)
+    @torch.no_grad()
+    def load_linear_map_(self, weight):
+        self.W.copy_(weight.reshape(self.W.shape))
 
 
-class NAU(ArithmeticUnit):
+class NAU(_SumMixin, _RawWeightUnit):
     """Neural addition unit, ``z = clamp(W, -1, 1) x`` (Madsen & Johansen 2020, eq. 1).
 
     Initialised Glorot-uniform with the half-width capped at 0.5.
@@ -421,37 +634,19 @@ class NAU(ArithmeticUnit):
     tensor([[2.]], grad_fn=<MmBackward0>)
     """
 
-    def _build(self) -> None:
-        self.W = self._weight_param()
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"W": (-1.0, 1.0)}
 
     def reset_parameters(self, generator=None):
         r = min(0.5, math.sqrt(3.0) * math.sqrt(2.0 / (self.in_features + self.out_features)))
         with torch.no_grad():
             self.W.uniform_(-r, r, generator=generator)
 
-    @property
-    def weight(self):
-        return self.W.clamp(-1.0, 1.0)
-
-    def forward(self, x):
-        return _matmul(x, self.weight)
-
-    closed_form_sparsity = True
-
-    def sparsity_loss(self):
-        # On the raw weights, as in the reference implementation.
-        return self._mean_distance(self.W)
-
-    def oob_loss(self):
-        return _copy_mean(torch.relu(self.W.abs() - 1))
-
     @torch.no_grad()
-    def constrain_(self):
-        if self.oob_mode == "clip":
-            self.W.clamp_(-1.0, 1.0)
+    def load_linear_map_(self, weight):
+        self.W.copy_(weight.reshape(self.W.shape))
 
 
-class NMU(ArithmeticUnit):
+class NMU(_RawWeightUnit):
     """Neural multiplication unit (Madsen & Johansen 2020, eq. 2).
 
     ``z_o = Π_i (W_oi x_i + 1 - W_oi)`` with ``W`` clamped to ``[0, 1]``: a weight
@@ -468,45 +663,95 @@ class NMU(ArithmeticUnit):
     tensor([[6.]], grad_fn=<ProdBackward1>)
     """
 
-    bounds = (0.0, 1.0)
-    operation = "mul"
-    weight_targets = (0.0, 1.0)
-
-    def _build(self) -> None:
-        self.W = self._weight_param()
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"W": (0.0, 1.0)}
+    weight_targets = BINARY
 
     def reset_parameters(self, generator=None):
         with torch.no_grad():
             self.W.uniform_(0.25, 0.75, generator=generator)
 
-    @property
-    def weight(self):
-        return self.W.clamp(0.0, 1.0)
-
     def forward(self, x):
         w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
         return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
 
-    signed_targets = False
-    closed_form_sparsity = True
-
-    def sparsity_loss(self):
-        return self._mean_distance(self.W)
-
-    def oob_loss(self):
-        return _copy_mean(torch.relu((self.W - 0.5).abs() - 0.5))
-
-    @torch.no_grad()
-    def constrain_(self):
-        if self.oob_mode == "clip":
-            self.W.clamp_(0.0, 1.0)
+    def formula(self, xs, reader, gate_range=None):
+        return reader.products(reader.numbers(self.weight, self.weight_targets), xs)
 
 
-class NAC(ArithmeticUnit):
+class NMRU(NMU):
+    """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
+
+    The inputs are extended with their reciprocals, ``x' = [x, 1 / (x + ε)]``
+    (``ε = 1e-7`` during training only); then
+    ``z = Π_j (|x'_j| W_j + 1 - W_j) · cos(π Σ_j [x'_j < 0] W_j)`` with ``W`` in
+    ``[0, 1]``, shape ``[out, 2 in]``. A weight of 1 on a reciprocal divides by
+    that input. Initialised ``U[0.25, 0.75]`` like the NMU, whose bounds, discrete
+    values and regulariser it shares.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NMRU(2, 1).eval()
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))
+    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
+    -2.0
+    """
+
+    def _weight_columns(self) -> int:
+        return 2 * self.in_features
+
+    def forward(self, x):
+        eps = _NAC_MUL_EPS if self.training else 0.0
+        x = torch.cat([x, 1 / (x + eps)], dim=-1)
+        w = self.weight
+        magnitude = (w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)).prod(-1)
+        sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
+        return magnitude * sign
+
+    def formula(self, xs, reader, gate_range=None):
+        # With weights in {0, 1} the magnitude and the cos sign term together are
+        # exactly the product of the selected inputs and reciprocals.
+        return reader.products(
+            reader.numbers(self.weight, self.weight_targets), [*xs, *(1 / x for x in xs)]
+        )
+
+    def input_labels(self, names):
+        return [*names, *(f"1/{n}" for n in names)]
+
+
+def _nac_weight(w_hat: torch.Tensor, m_hat: torch.Tensor) -> torch.Tensor:
+    """The NAC weight ``tanh(Ŵ) ⊙ σ(M̂)`` (Trask et al. 2018, eq. 1)."""
+    return torch.tanh(w_hat) * torch.sigmoid(m_hat)
+
+
+@torch.no_grad()
+def _snap_nac_(
+    weight: torch.Tensor, w_hat: torch.Tensor, m_hat: torch.Tensor, tolerance: float
+) -> int:
+    """Snap a NAC weight ``tanh(Ŵ) σ(M̂)`` to {-1, 0, 1} by saturating its raw weights."""
+    return _snap_saturating_(
+        weight,
+        SIGNED,
+        tolerance,
+        {
+            -1.0: [(w_hat, -_SATURATED), (m_hat, _SATURATED)],
+            0.0: [(w_hat, 0.0)],
+            1.0: [(w_hat, _SATURATED), (m_hat, _SATURATED)],
+        },
+    )
+
+
+def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
+    return torch.log(x.abs() + _NAC_MUL_EPS)
+
+
+class NAC(_SumMixin, ArithmeticUnit):
     """Additive neural accumulator NAC+ (Trask et al. 2018, eq. 1).
 
     ``W = tanh(Ŵ) ⊙ σ(M̂)``, ``z = W x``; both raw weights ``U[-r, r]`` with ``r``
-    from :func:`nac_init_range`.
+    from :func:`nac_init_range`. ``W`` lies in (-1, 1) by construction, so the unit
+    has no bounds to enforce.
 
     ``W`` only approaches ±1 as the raw weights grow without bound, so
     :meth:`snap_` saturates them instead: a weight snapped to 0 gets ``Ŵ = 0``, one
@@ -541,35 +786,15 @@ class NAC(ArithmeticUnit):
 
     @property
     def weight(self):
-        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
-
-    def forward(self, x):
-        return _matmul(x, self.weight)
+        return _nac_weight(self.W_hat, self.M_hat)
 
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
         return _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
 
-
-@torch.no_grad()
-def _snap_nac_(
-    weight: torch.Tensor, w_hat: torch.Tensor, m_hat: torch.Tensor, tolerance: float
-) -> int:
-    """Snap a NAC weight ``tanh(Ŵ) σ(M̂)`` to {-1, 0, 1} by saturating its raw weights."""
-    return _snap_saturating_(
-        weight,
-        (-1.0, 0.0, 1.0),
-        tolerance,
-        {
-            -1.0: [(w_hat, -_SATURATED), (m_hat, _SATURATED)],
-            0.0: [(w_hat, 0.0)],
-            1.0: [(w_hat, _SATURATED), (m_hat, _SATURATED)],
-        },
-    )
-
-
-def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
-    return torch.log(x.abs() + _NAC_MUL_EPS)
+    @torch.no_grad()
+    def load_linear_map_(self, weight):
+        _snap_nac_(weight.reshape(self.W_hat.shape), self.W_hat, self.M_hat, math.inf)
 
 
 class NACMul(NAC):
@@ -589,10 +814,16 @@ class NACMul(NAC):
     6.0
     """
 
-    operation = "mul"
-
     def forward(self, x):
         return torch.exp(_matmul(_log_magnitude(x), self.weight))
+
+    def linear_map(self):
+        return None
+
+    def formula(self, xs, reader, gate_range=None):
+        # exp(W log|x|) loses the sign of x (Trask et al. 2018).
+        c = reader.numbers(self.weight, self.weight_targets)
+        return reader.powers(c, [reader.abs(x) for x in xs])
 
 
 class NALU(ArithmeticUnit):
@@ -603,7 +834,8 @@ class NALU(ArithmeticUnit):
     ``shared_weights=False``; ``G`` is Xavier-uniform.
 
     :meth:`snap_` snaps the weights of both paths as :class:`NAC` does; the gate
-    depends on the input, so it is left as it is.
+    depends on the input, so it is left as it is, and whether it is saturated is
+    judged on data (:meth:`gate_range`).
 
     Parameters
     ----------
@@ -618,8 +850,6 @@ class NALU(ArithmeticUnit):
     >>> NALU(3, 1)(torch.rand(5, 3) + 1).shape
     torch.Size([5, 1])
     """
-
-    operation = "gated"
 
     def __init__(self, in_features, out_features, *, shared_weights=True, **kwargs):
         self.shared_weights = shared_weights
@@ -648,14 +878,14 @@ class NALU(ArithmeticUnit):
 
     @property
     def weight(self):
-        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
+        return _nac_weight(self.W_hat, self.M_hat)
 
     @property
     def weight_mul(self) -> torch.Tensor:
         """Weight of the multiplicative path."""
         if self.shared_weights:
             return self.weight
-        return torch.tanh(self.W_hat_mul) * torch.sigmoid(self.M_hat_mul)
+        return _nac_weight(self.W_hat_mul, self.M_hat_mul)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The gate ``g = σ(G x)``: 1 selects addition, 0 multiplication."""
@@ -667,12 +897,40 @@ class NALU(ArithmeticUnit):
         g = self.gate(x)
         return g * a + (1 - g) * m
 
+    def discrete_weights(self):
+        weights = [DiscreteWeight("weight", self.weight, SIGNED)]
+        if not self.shared_weights:
+            weights.append(DiscreteWeight("weight_mul", self.weight_mul, SIGNED))
+        return weights
+
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
         moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
         if not self.shared_weights:
             moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
         return moved
+
+    @torch.no_grad()
+    def gate_range(self, x):
+        g = self.gate(x).reshape(-1, self.out_features)
+        return g.amin(0).cpu().numpy(), g.amax(0).cpu().numpy()
+
+    def gate_distance(self, gate_range):
+        if gate_range is None:
+            return math.inf
+        return float(_gate_distance(*gate_range).max(initial=0.0))
+
+    def formula(self, xs, reader, gate_range=None):
+        added = reader.sums(reader.numbers(self.weight, SIGNED), xs)
+        c_mul = reader.numbers(self.weight_mul, SIGNED)
+        multiplied = reader.powers(c_mul, [reader.abs(x) for x in xs])
+        half = np.full(self.out_features, 0.5)
+        lo, hi = gate_range if gate_range is not None else (half, half)
+        # The open gate σ(G x), with G as trained (it has no discrete values).
+        logits = reader.sums(reader.floats(self.G), xs)
+        exp = reader.sympy.exp
+        unsaturated = [1 / (1 + exp(-logit, evaluate=False)) for logit in logits]
+        return reader.gated(added, multiplied, lo, hi, unsaturated)
 
 
 class INALU(ArithmeticUnit):
@@ -694,8 +952,6 @@ class INALU(ArithmeticUnit):
     torch.Size([4, 1])
     """
 
-    operation = "gated"
-
     def _build(self) -> None:
         self.W_hat = self._weight_param()
         self.M_hat = self._weight_param()
@@ -716,12 +972,12 @@ class INALU(ArithmeticUnit):
 
     @property
     def weight(self):
-        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)
+        return _nac_weight(self.W_hat, self.M_hat)
 
     @property
     def weight_mul(self) -> torch.Tensor:
         """Weight of the multiplicative path."""
-        return torch.tanh(self.W_hat_mul) * torch.sigmoid(self.M_hat_mul)
+        return _nac_weight(self.W_hat_mul, self.M_hat_mul)
 
     def gate(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """The input-independent gate ``σ(ĝ)``, ``[..., out]``."""
@@ -737,15 +993,26 @@ class INALU(ArithmeticUnit):
         g = self.gate().unsqueeze(-2)  # [..., 1, out]
         return g * a + (1 - g) * m * sign
 
+    def discrete_weights(self):
+        return [
+            DiscreteWeight("weight", self.weight, SIGNED),
+            DiscreteWeight("weight_mul", self.weight_mul, SIGNED),
+            DiscreteWeight("gate", self.gate(), BINARY, gate=True),
+        ]
+
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
         moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
         moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
         gate_values = {0.0: [(self.g_hat, -_SATURATED)], 1.0: [(self.g_hat, _SATURATED)]}
-        return moved + _snap_saturating_(self.gate(), (0.0, 1.0), tolerance, gate_values)
+        return moved + _snap_saturating_(self.gate(), BINARY, tolerance, gate_values)
 
-    def sparsity_loss(self):
-        return self._mean_distance(self.weight) + self._mean_distance(self.weight_mul)
+    def formula(self, xs, reader, gate_range=None):
+        added = reader.sums(reader.numbers(self.weight, SIGNED), xs)
+        # The iNALU recovers the sign: exp(W log|x|) · sign is x^W for W in {-1, 0, 1}.
+        multiplied = reader.powers(reader.numbers(self.weight_mul, SIGNED), xs)
+        g = reader.array(self.gate())
+        return reader.gated(added, multiplied, g, g, [reader.float(v) for v in g])
 
 
 class RealNPU(ArithmeticUnit):
@@ -759,7 +1026,8 @@ class RealNPU(ArithmeticUnit):
 
     Its discrete values are the integers for ``W`` (an integer power of an input
     whose gate is 1 is exactly that power, negative inputs included) and {0, 1}
-    for the gate; :meth:`snap_` snaps both.
+    for the gate; :meth:`snap_` snaps both, and the sparsity regulariser pulls
+    ``W`` towards the integers.
 
     Examples
     --------
@@ -772,8 +1040,7 @@ class RealNPU(ArithmeticUnit):
     -2.0
     """
 
-    operation = "mul"
-    bounds = None
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"g": (0.0, 1.0)}
     weight_targets = "integer"
 
     def _build(self) -> None:
@@ -783,7 +1050,7 @@ class RealNPU(ArithmeticUnit):
     @property
     def relevance(self) -> torch.Tensor:
         """The relevance gate ``g`` clipped to [0, 1], ``[..., in]``."""
-        return self.g.clamp(0.0, 1.0)
+        return self._clip("g")
 
     def reset_parameters(self, generator=None):
         r = math.sqrt(6.0 / (self.in_features + self.out_features))
@@ -796,83 +1063,86 @@ class RealNPU(ArithmeticUnit):
         return self.W
 
     def forward(self, x):
-        g = self.g.clamp(0.0, 1.0).unsqueeze(-2)  # [..., 1, in]
+        g = self.relevance.unsqueeze(-2)  # [..., 1, in]
         r = g * (x.abs() + _NAC_MUL_EPS) + (1 - g)
         k = math.pi * g * (x < 0).to(x.dtype)
         return torch.exp(_matmul(torch.log(r), self.W)) * torch.cos(_matmul(k, self.W))
 
-    def oob_loss(self):
-        return _copy_mean(torch.relu((self.g.unsqueeze(-2) - 0.5).abs() - 0.5))
-
-    @torch.no_grad()
-    def constrain_(self):
-        if self.oob_mode == "clip":
-            self.g.clamp_(0.0, 1.0)
+    def discrete_weights(self):
+        return [
+            DiscreteWeight("weight", self.W, self.weight_targets),
+            DiscreteWeight("relevance", self.relevance, BINARY, gate=True),
+        ]
 
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
-        moved = _snap_raw_(self.W, self.W, "integer", tolerance)
-        return moved + _snap_raw_(self.g, self.relevance, (0.0, 1.0), tolerance)
+        moved = _snap_raw_(self.W, self.W, self.weight_targets, tolerance)
+        return moved + _snap_raw_(self.g, self.relevance, BINARY, tolerance)
 
-
-class NMRU(ArithmeticUnit):
-    """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
-
-    The inputs are extended with their reciprocals, ``x' = [x, 1 / (x + ε)]``
-    (``ε = 1e-7`` during training only); then
-    ``z = Π_j (|x'_j| W_j + 1 - W_j) · cos(π Σ_j [x'_j < 0] W_j)`` with ``W`` in
-    ``[0, 1]``, shape ``[out, 2 in]``. A weight of 1 on a reciprocal divides by
-    that input. Initialised ``U[0.25, 0.75]`` like the NMU.
-
-    Examples
-    --------
-    >>> import torch
-    >>> unit = NMRU(2, 1).eval()
-    >>> with torch.no_grad():
-    ...     _ = unit.W.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))
-    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
-    -2.0
-    """
-
-    bounds = (0.0, 1.0)
-    operation = "mul"
-    weight_targets = (0.0, 1.0)
-
-    def _build(self) -> None:
-        self.W = self._weight_param(2 * self.in_features)
-
-    def reset_parameters(self, generator=None):
-        with torch.no_grad():
-            self.W.uniform_(0.25, 0.75, generator=generator)
-
-    @property
-    def weight(self):
-        return self.W.clamp(0.0, 1.0)
-
-    def forward(self, x):
-        eps = _NAC_MUL_EPS if self.training else 0.0
-        x = torch.cat([x, 1 / (x + eps)], dim=-1)
-        w = self.weight
-        magnitude = (w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)).prod(-1)
-        sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
-        return magnitude * sign
-
-    signed_targets = False
-    closed_form_sparsity = True
-    sparsity_loss = NMU.sparsity_loss
-    oob_loss = NMU.oob_loss
-    constrain_ = NMU.constrain_
+    def formula(self, xs, reader, gate_range=None):
+        # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
+        # a kept input is exact for either sign, thanks to the cos term.
+        r = reader.numbers(self.relevance, BINARY)
+        inputs = [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)]
+        return reader.powers(reader.numbers(self.W, self.weight_targets), inputs)
 
 
 #: Unit names as used by the estimators' ``units`` hyperparameter.
-UNITS: dict[str, type[ArithmeticUnit]] = {
-    "linear": Linear,
-    "nac": NAC,
-    "nac_mul": NACMul,
-    "nalu": NALU,
-    "inalu": INALU,
-    "npu": RealNPU,
-    "nau": NAU,
-    "nmu": NMU,
-    "nmru": NMRU,
-}
+UNITS: dict[str, type[ArithmeticUnit]] = {}
+#: The families each named unit belongs to: ``"nmu"`` for the units of
+#: :class:`~sknalu.NMURegressor`, ``"nalu"`` for those of :class:`~sknalu.NALURegressor`.
+UNIT_FAMILIES: dict[str, tuple[str, ...]] = {}
+
+
+def register_unit(name: str, unit: type[ArithmeticUnit], families: Sequence[str]) -> None:
+    """Make a unit available by name to the estimators of ``families``.
+
+    Parameters
+    ----------
+    name : str
+        The name the estimators' ``units`` hyperparameter takes.
+    unit : subclass of ArithmeticUnit
+        The unit.
+    families : sequence of {"nmu", "nalu"}
+        Which estimators accept it: ``"nmu"`` for :class:`~sknalu.NMURegressor`,
+        ``"nalu"`` for :class:`~sknalu.NALURegressor`.
+
+    Examples
+    --------
+    >>> units_of_family("nmu")
+    ('nau', 'nmu', 'nmru', 'linear')
+    """
+    if not (isinstance(unit, type) and issubclass(unit, ArithmeticUnit)):
+        raise TypeError(f"unit must be a subclass of ArithmeticUnit, got {unit!r}.")
+    unknown = set(families) - {"nmu", "nalu"}
+    if unknown or not families:
+        raise ValueError(f"families must name 'nmu' and/or 'nalu', got {families!r}.")
+    UNITS[name] = unit
+    UNIT_FAMILIES[name] = tuple(families)
+
+
+def unregister_unit(name: str) -> None:
+    """Remove a unit added with :func:`register_unit`."""
+    UNITS.pop(name)
+    UNIT_FAMILIES.pop(name)
+
+
+def units_of_family(family: str) -> tuple[str, ...]:
+    """The names of the units of one family, in the order they were registered."""
+    return tuple(name for name, families in UNIT_FAMILIES.items() if family in families)
+
+
+def iter_units(module: nn.Module) -> Iterator[ArithmeticUnit]:
+    """Every arithmetic unit inside ``module``."""
+    return (m for m in module.modules() if isinstance(m, ArithmeticUnit))
+
+
+register_unit("nau", NAU, families=("nmu",))
+register_unit("nmu", NMU, families=("nmu",))
+register_unit("nmru", NMRU, families=("nmu",))
+register_unit("nalu", NALU, families=("nalu",))
+register_unit("nac", NAC, families=("nalu",))
+register_unit("nac_mul", NACMul, families=("nalu",))
+register_unit("inalu", INALU, families=("nalu",))
+register_unit("npu", RealNPU, families=("nalu",))
+register_unit("linear", Linear, families=("nmu", "nalu"))

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._units import NMRU
-
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -217,9 +215,7 @@ def _input_names(estimator: Any, index: int, layer: Any) -> list[str]:
         names = [str(n) for n in names]
     else:
         names = [f"h{i}" for i in range(layer.in_features)]
-    if isinstance(layer, NMRU):
-        names = names + [f"1/{n}" for n in names]
-    return names
+    return layer.input_labels(names)
 
 
 def _output_names(estimator: Any, index: int, layer: Any, n_layers: int) -> list[str]:

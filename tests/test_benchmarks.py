@@ -95,7 +95,7 @@ def test_offsets_are_drawn_uniformly_from_all_valid_positions():
         (dict(overlap=26), "cannot exceed subset_size"),
         (dict(subset_size=60), "more than input_size=100"),
         (dict(offset=63), "offset must be at most 62"),
-        (dict(subset_size=0), "subset_size must be an integer >= 1"),
+        (dict(subset_size=0), r"'subset_size' parameter of ArithmeticTask must be an int in"),
     ],
 )
 def test_bad_task_sizes_raise(kwargs, message):

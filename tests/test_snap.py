@@ -9,7 +9,8 @@ import torch
 from conftest import set_weights
 
 from sknalu import ArithmeticNetwork, NMURegressor
-from sknalu._snap import SnapWeights, held_out_mse, snap_linear_pair_
+from sknalu._network import evaluate_mse
+from sknalu._snap import SnapWeights, snap_linear_pair_
 from sknalu._training import TensorDataset
 from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
 
@@ -218,10 +219,10 @@ def test_sum_estimator_ends_with_discrete_weights():
     )
 
 
-def test_held_out_mse_is_infinite_for_a_diverged_network():
+def test_held_out_error_is_infinite_for_a_diverged_network():
     network = _sum_network([1.0, 1.0])
     X = torch.tensor([[np.inf, 1.0]], dtype=torch.float64)
-    assert held_out_mse(network, X, torch.zeros(1, 1, dtype=torch.float64)) == np.inf
+    assert float(evaluate_mse(network, X, torch.zeros(1, 1, dtype=torch.float64))) == np.inf
 
 
 # -- the estimators' snap hyperparameter -----------------------------------------------------
@@ -257,5 +258,5 @@ def test_snapped_model_pickles_without_its_training_data():
 @pytest.mark.parametrize("snap", ["yes", 1, None])
 def test_snap_must_be_a_bool(snap):
     X, y = _product_data()
-    with pytest.raises(ValueError, match="snap must be True or False"):
+    with pytest.raises(ValueError, match=r"'snap' parameter .* must be an instance of 'bool'"):
         NMURegressor(max_steps=10, snap=snap).fit(X, y)

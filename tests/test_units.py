@@ -247,19 +247,52 @@ def test_sparsity_regularizer_gradient_matches_its_formula(unit, shape):
     torch.testing.assert_close(layer.W.grad, w.grad)
 
 
-@pytest.mark.parametrize("unit", [NAU, NMU, NMRU])
+@pytest.mark.parametrize("unit", [NAU, NMU, NMRU, Linear, RealNPU])
 @pytest.mark.parametrize("shape", ["linear", "squared"])
 def test_closed_form_sparsity_gradient_equals_backpropagation(unit, shape):
     layer = unit(5, 4, n_copies=3, regularizer_shape=shape, oob_mode="regularized")
-    set_weights(layer.W, torch.linspace(-1.4, 1.6, layer.W.numel()))
+    set_weights(layer.W, torch.linspace(-2.4, 2.6, layer.W.numel()))
     (0.7 * layer.sparsity_loss().sum()).backward()
-    expected = layer.W.grad.clone()
-    layer.W.grad = None
-    value = layer.add_sparsity_grad_(0.7)
-    torch.testing.assert_close(layer.W.grad, expected)
-    torch.testing.assert_close(value, layer.sparsity_loss().detach())
+    w = layer.W.detach().clone().requires_grad_(True)
+    t = layer.weight_targets
+    if t == "integer":
+        v = w - torch.floor(w)
+    else:
+        v = w.abs() if -1.0 in t else w
+    # The elementwise formula through autograd: the distance to {0, 1} of v.
+    if shape == "linear":
+        d = torch.minimum(v.abs(), (1 - v).abs())
+    else:
+        d = v.square() * (1 - v).square()
+    (0.7 * d.mean(dim=(-1, -2)).sum()).backward()
+    torch.testing.assert_close(layer.W.grad, w.grad)
+    torch.testing.assert_close(layer.sparsity_loss().detach(), d.mean(dim=(-1, -2)).detach())
 
 
-def test_units_without_closed_form_sparsity_refuse_it():
-    with pytest.raises(TypeError, match="closed-form"):
-        NAC(2, 1).add_sparsity_grad_(1.0)
+@pytest.mark.parametrize("shape", ["linear", "squared"])
+def test_sparsity_regularizer_of_any_set_of_targets(shape):
+    class Halves(Linear):
+        weight_targets = (-0.5, 0.0, 0.5, 1.0)
+
+    layer = Halves(3, 1, regularizer_shape=shape)
+    set_weights(layer.W, [0.3, -0.4, 1.2])
+    layer.sparsity_loss().backward()
+    w = torch.tensor([0.3, -0.4, 1.2], requires_grad=True)
+    if shape == "linear":  # distance to the nearest target
+        d = torch.stack([(w[0] - 0.5).abs(), (w[1] + 0.5).abs(), (w[2] - 1.0).abs()])
+    else:  # product of the distances to the two nearest, squared
+        d = torch.stack(
+            [(w[0] - 0.5) * w[0], (w[1] + 0.5) * w[1], (w[2] - 1.0) * (w[2] - 0.5)]
+        ).square()
+    d.mean().backward()
+    torch.testing.assert_close(layer.W.grad.ravel(), w.grad)
+
+
+def test_real_npu_sparsity_is_measured_against_the_integers():
+    net = ArithmeticNetwork(1, 1, units=("npu",), hidden_size=1)
+    set_weights(net.layers[0].W, [[2.0]])
+    set_weights(net.layers[0].g, [1.0])
+    assert net.sparsity_error().item() == 0.0
+    assert net.layers[0].sparsity_loss().item() == 0.0
+    set_weights(net.layers[0].W, [[1.7]])
+    assert net.sparsity_error().item() == pytest.approx(0.3)

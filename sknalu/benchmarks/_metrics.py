@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._network import evaluate_mse
+
 __all__ = [
     "ExtrapolationMonitor",
     "first_solved_step",
@@ -138,16 +140,8 @@ def first_solved_step(steps: Sequence[int], test_mse: Sequence[float], threshold
     return float(steps[below[0]]) if below.size else math.nan
 
 
-@torch.no_grad()
-def _copy_mse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Mean squared error of every copy of a batched network, as a [K] array."""
-    total = None
-    for start in range(0, len(X), 65536):
-        Xi, yi = X[start : start + 65536], y[start : start + 65536]
-        # [K, batch, out] during training (one row per copy), [batch, out] after.
-        part = (module(Xi) - yi).square().sum(dim=(-1, -2)).reshape(-1)
-        total = part if total is None else total + part
-    return (total / y.numel()).cpu().numpy()
+def _per_copy(mse: torch.Tensor) -> np.ndarray:
+    return mse.reshape(-1).cpu().numpy()
 
 
 class ExtrapolationMonitor(Callback):
@@ -214,8 +208,8 @@ class ExtrapolationMonitor(Callback):
         training = module.training
         module.eval()
         try:
-            self.valid_mse_.append(_copy_mse(module, dataset.X, dataset.y))
-            self.test_mse_.append(_copy_mse(module, self._X, self._y))
+            self.valid_mse_.append(_per_copy(evaluate_mse(module, dataset.X, dataset.y)))
+            self.test_mse_.append(_per_copy(evaluate_mse(module, self._X, self._y)))
         finally:
             module.train(training)
         self.steps_.append(int(net.n_steps_))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -12,10 +11,9 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
+from .._validation import check_count, one_cpu_thread
 from ._metrics import ExtrapolationMonitor, sparsity_error
 from ._models import MODELS, check_model, make_model, models_for, route_params
 from ._task import DEFAULT_RANGE, RANGES, ArithmeticTask, RangePair, check_op
@@ -43,12 +41,6 @@ RESULT_COLUMNS = [
 ]
 
 
-def _check_count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _range_pair(value_range: RangePair | str) -> RangePair:
     if isinstance(value_range, RangePair):
         return value_range
@@ -64,19 +56,6 @@ def _seed_streams(seed: int) -> tuple[int, int, int]:
     # every model sees the same task and data for a seed, whatever else changes.
     children = np.random.SeedSequence(seed).spawn(3)
     return tuple(int(c.generate_state(1)[0]) for c in children)
-
-
-@contextlib.contextmanager
-def _single_threaded():
-    # A network this small trains fastest on one thread; several torch threads per
-    # worker oversubscribe the cores and make training many times slower.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_one(
@@ -132,9 +111,10 @@ def run_one(
     """
     op, model, pair = check_op(op), check_model(model), _range_pair(value_range)
     spec = MODELS[model]
-    seed = _check_count("seed", seed, 0)
-    n_train, n_test = _check_count("n_train", n_train, 20), _check_count("n_test", n_test, 1)
-    n_valid = _check_count("n_valid", n_valid, 1)
+    seed = check_count("run_one", "seed", seed, 0)
+    n_train = check_count("run_one", "n_train", n_train, 20)
+    n_test = check_count("run_one", "n_test", n_test, 1)
+    n_valid = check_count("run_one", "n_valid", n_valid, 1)
     if n_valid > n_train:
         # The estimators hold out at most half of what they are given.
         raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
@@ -159,7 +139,7 @@ def run_one(
     else:
         X, X_valid, y, y_valid = X[:n_train], X[n_train:], y[:n_train], y[n_train:]
 
-    with _single_threaded(), warnings.catch_warnings():
+    with one_cpu_thread(), warnings.catch_warnings():
         # NAC• and NALU overflow on some seeds: the benchmark counts that as a
         # failure, not an error. The MLP's iteration limit is a setting.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -212,9 +192,9 @@ def run_one(
 
 def _seeds(seeds: int | Iterable[int]) -> list[int]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(_check_count("seeds", seeds, 1)))
+        return list(range(check_count("run_benchmark", "seeds", seeds, 1)))
     try:
-        seeds = [_check_count("a seed", s, 0) for s in seeds]
+        seeds = [check_count("run_benchmark", "seeds", s, 0) for s in seeds]
     except TypeError:
         raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}.") from None
     if not seeds or len(set(seeds)) != len(seeds):
@@ -316,11 +296,11 @@ def run_benchmark(
     if not pairs:
         raise ValueError("ranges must name at least one range.")
     seeds = _seeds(seeds)
-    n_train = _check_count("n_train", n_train, 20)
-    n_valid = _check_count("n_valid", n_valid, 1)
+    n_train = check_count("run_benchmark", "n_train", n_train, 20)
+    n_valid = check_count("run_benchmark", "n_valid", n_valid, 1)
     if n_valid > n_train:
         raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
-    n_test = _check_count("n_test", n_test, 1)
+    n_test = check_count("run_benchmark", "n_test", n_test, 1)
     models_of = {op: models_for(op, models) for op in ops}
     if not any(models_of.values()):
         raise ValueError(f"no model to run: models={models!r}.")

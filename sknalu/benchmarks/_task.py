@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._validation import check_count
+
 __all__ = [
     "DEFAULT_RANGE",
     "OPS",
@@ -247,12 +249,6 @@ RANGES: dict[str, RangePair] = {
 DEFAULT_RANGE = "U[1,2]->U[2,6]"
 
 
-def _check_size(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class ArithmeticTask:
     """One instance of the task: an operation and where its two subsets lie.
@@ -297,7 +293,7 @@ class ArithmeticTask:
         set_ = object.__setattr__  # the dataclass is frozen: set derived fields once
         set_(self, "op", check_op(self.op))
         for name, minimum in (("input_size", 1), ("subset_size", 1), ("overlap", 0)):
-            set_(self, name, _check_size(name, getattr(self, name), minimum))
+            set_(self, name, check_count("ArithmeticTask", name, getattr(self, name), minimum))
         if self.overlap > self.subset_size:
             raise ValueError(
                 f"overlap ({self.overlap}) cannot exceed subset_size ({self.subset_size})."
@@ -308,7 +304,7 @@ class ArithmeticTask:
                 f"two subsets of {self.subset_size} overlapping by {self.overlap} span {span} "
                 f"indices, more than input_size={self.input_size}."
             )
-        offset = _check_size("offset", self.offset, 0)
+        offset = check_count("ArithmeticTask", "offset", self.offset, 0)
         if offset > self.max_offset:
             raise ValueError(f"offset must be at most {self.max_offset}, got {offset}.")
         set_(self, "offset", offset)
@@ -404,7 +400,7 @@ class ArithmeticTask:
         y : ndarray of shape (n_samples,)
             Targets.
         """
-        n_samples = _check_size("n_samples", n_samples, 1)
+        n_samples = check_count("ArithmeticTask.sample", "n_samples", n_samples, 1)
         if isinstance(value_range, str):
             value_range = ValueRange.parse(value_range)
         if self.op == "sqrt" and value_range.low < 0:
