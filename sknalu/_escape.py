@@ -29,6 +29,7 @@ from skorch.callbacks import Callback
 from ._network import copy_mse, evaluate_mse
 from ._snap import no_worse
 from ._units import iter_units
+from ._validation import store_params
 
 __all__ = ["SaddleEscape", "escape_saddles_"]
 
@@ -263,11 +264,7 @@ class SaddleEscape(Callback):
         max_copies: int = 8,
         round_weights: bool = True,
     ) -> None:
-        self.n_rows = n_rows
-        self.max_iterations = max_iterations
-        self.max_parameters = max_parameters
-        self.max_copies = max_copies
-        self.round_weights = round_weights
+        store_params(self, locals())
 
     def initialize(self):
         self.n_steps_ = []

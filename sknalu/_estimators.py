@@ -26,7 +26,14 @@ from ._training import (
     TensorDataset,
 )
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS, units_of_family
-from ._validation import NON_NEGATIVE, Interval, StrOptions, at_least, one_cpu_thread
+from ._validation import (
+    NON_NEGATIVE,
+    Interval,
+    StrOptions,
+    at_least,
+    one_cpu_thread,
+    store_params,
+)
 
 __all__ = ["NALURegressor", "NMURegressor"]
 
@@ -52,13 +59,6 @@ def _supports_fused(optimizer: type, device: torch.device) -> bool:
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
-
-
-def _store_params(estimator: BaseEstimator, params: dict) -> None:
-    """Store ``__init__``'s arguments unchanged (scikit-learn's convention)."""
-    for name, value in params.items():
-        if name != "self":
-            setattr(estimator, name, value)
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
@@ -465,7 +465,7 @@ class NALURegressor(_ArithmeticRegressor):
         snap=True,
         escape_saddles=False,
     ):
-        _store_params(self, locals())
+        store_params(self, locals())
 
 
 @_document
@@ -528,4 +528,4 @@ class NMURegressor(_ArithmeticRegressor):
         snap=True,
         escape_saddles=True,
     ):
-        _store_params(self, locals())
+        store_params(self, locals())

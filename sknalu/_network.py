@@ -29,20 +29,16 @@ class ArithmeticNetwork(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Number of inputs.
-    out_features : int
-        Number of outputs.
+    in_features, out_features : int
+        Number of inputs and of outputs.
     units : sequence of str
         One unit name per layer, from :data:`sknalu.units.UNITS`.
     hidden_size : int, default=2
         Width of every hidden layer.
     n_copies : int, default=1
         Number of independently initialised copies trained together.
-    oob_mode : {"clip", "regularized"}, default="clip"
-        Out-of-bounds handling of every unit.
-    regularizer_shape : {"linear", "squared"}, default="linear"
-        Shape of the sparsity regulariser of every unit.
+    oob_mode, regularizer_shape : str, default="clip", "linear"
+        Passed to every unit (see :class:`~sknalu.units.ArithmeticUnit`).
     seed : int, default=0
         Seed of the initialisation; the same seed gives the same weights.
     dtype : torch.dtype or None, default=None

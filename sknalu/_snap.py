@@ -180,10 +180,9 @@ class SnapWeights(Callback):
     --------
     >>> import numpy as np
     >>> from sknalu import NMURegressor
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(1, 2, size=(200, 2))
-    >>> est = NMURegressor(units=("nau", "nau"), max_steps=2000, random_state=0)
-    >>> est = est.fit(X, X[:, 0] - X[:, 1])
+    >>> from sknalu.datasets import make_arithmetic
+    >>> X, y = make_arithmetic("x0 - x1", n_samples=200, random_state=0)
+    >>> est = NMURegressor(units=("nau", "nau"), max_steps=2000, random_state=0).fit(X, y)
     >>> est.snapped_
     True
     >>> float(abs(est.predict(np.array([[1e6, 3.0]]))[0] - (1e6 - 3.0)))

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ._network import copy_mse, evaluate_mse
+from ._validation import store_params
 
 __all__ = [
     "ArithmeticNet",
@@ -211,15 +212,9 @@ class ArithmeticNet(NeuralNetRegressor):
         seed=0,
         **kwargs,
     ):
+        params = locals()
         super().__init__(module, *args, **kwargs)
-        self.regularizer_strength = regularizer_strength
-        self.regularizer_start = regularizer_start
-        self.regularizer_end = regularizer_end
-        self.oob_strength = oob_strength
-        self.max_steps = max_steps
-        self.lr_schedule = lr_schedule
-        self.steps_per_epoch = steps_per_epoch
-        self.seed = seed
+        store_params(self, params, exclude=("module", "args", "kwargs"))
 
     # -- set-up -------------------------------------------------------------------
     def initialize(self):

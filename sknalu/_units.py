@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._formula import FormulaReader
 
 __all__ = [
+    "BINARY",
     "INALU",
     "NAC",
     "NALU",
@@ -74,6 +75,7 @@ __all__ = [
     "nearest_target",
     "register_unit",
     "units_of_family",
+    "unregister_unit",
 ]
 
 OOB_MODES = ("clip", "regularized")
@@ -477,6 +479,17 @@ class ArithmeticUnit(nn.Module):
         -------
         int
             Number of weights moved (gates included).
+
+        Examples
+        --------
+        >>> import torch
+        >>> unit = NAU(3, 1)
+        >>> with torch.no_grad():
+        ...     _ = unit.W.copy_(torch.tensor([[0.98, -0.03, 0.6]]))
+        >>> unit.snap_(tolerance=0.05)
+        2
+        >>> unit.weight
+        tensor([[1.0000, 0.0000, 0.6000]], grad_fn=<ClampBackward1>)
         """
         raise NotImplementedError
 
@@ -560,29 +573,6 @@ class _RawWeightUnit(ArithmeticUnit):
 
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
-        """Move every weight within ``tolerance`` of a discrete target exactly onto it.
-
-        Parameters
-        ----------
-        tolerance : float, default=0.1
-            Largest distance a weight is moved.
-
-        Returns
-        -------
-        int
-            Number of weights moved.
-
-        Examples
-        --------
-        >>> import torch
-        >>> unit = NAU(3, 1)
-        >>> with torch.no_grad():
-        ...     _ = unit.W.copy_(torch.tensor([[0.98, -0.03, 0.6]]))
-        >>> unit.snap_(tolerance=0.05)
-        2
-        >>> unit.weight
-        tensor([[1.0000, 0.0000, 0.6000]], grad_fn=<ClampBackward1>)
-        """
         return _snap_raw_(self.W, self.weight, self.weight_targets, tolerance)
 
 
@@ -594,6 +584,11 @@ class _SumMixin:
 
     def linear_map(self):
         return self.weight
+
+    @torch.no_grad()
+    def load_linear_map_(self, weight):
+        # Units whose weight is the raw W (NAU, Linear); NAC+ saturates instead.
+        self.W.copy_(weight.reshape(self.W.shape))
 
     def formula(self, xs, reader, gate_range=None):
         return reader.sums(reader.numbers(self.weight, self.weight_targets), xs)
@@ -614,10 +609,6 @@ class Linear(_SumMixin, _RawWeightUnit):
         with torch.no_grad():
             self.W.uniform_(-r, r, generator=generator)
 
-    @torch.no_grad()
-    def load_linear_map_(self, weight):
-        self.W.copy_(weight.reshape(self.W.shape))
-
 
 class NAU(_SumMixin, _RawWeightUnit):
     """Neural addition unit, ``z = clamp(W, -1, 1) x`` (Madsen & Johansen 2020, eq. 1).
@@ -628,10 +619,9 @@ class NAU(_SumMixin, _RawWeightUnit):
     --------
     >>> import torch
     >>> unit = NAU(2, 1)
-    >>> with torch.no_grad():
-    ...     _ = unit.W.copy_(torch.tensor([[1.0, -1.0]]))
+    >>> _ = torch.nn.init.constant_(unit.W, -1.0)
     >>> unit(torch.tensor([[5.0, 3.0]]))
-    tensor([[2.]], grad_fn=<MmBackward0>)
+    tensor([[-8.]], grad_fn=<MmBackward0>)
     """
 
     bounds: ClassVar[dict[str, tuple[float, float]]] = {"W": (-1.0, 1.0)}
@@ -640,10 +630,6 @@ class NAU(_SumMixin, _RawWeightUnit):
         r = min(0.5, math.sqrt(3.0) * math.sqrt(2.0 / (self.in_features + self.out_features)))
         with torch.no_grad():
             self.W.uniform_(-r, r, generator=generator)
-
-    @torch.no_grad()
-    def load_linear_map_(self, weight):
-        self.W.copy_(weight.reshape(self.W.shape))
 
 
 class NMU(_RawWeightUnit):

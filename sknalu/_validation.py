@@ -29,6 +29,7 @@ __all__ = [
     "check_count",
     "check_params",
     "one_cpu_thread",
+    "store_params",
 ]
 
 
@@ -67,6 +68,17 @@ def check_count(caller: str, name: str, value: Any, minimum: int) -> int:
     """
     check_params(caller, {name: [at_least(minimum)]}, **{name: value})
     return int(value)
+
+
+def store_params(obj: Any, params: dict[str, Any], exclude: tuple[str, ...] = ()) -> None:
+    """Store ``__init__``'s arguments (its ``locals()``) unchanged as attributes.
+
+    scikit-learn's and skorch's convention: ``__init__`` stores its arguments and
+    nothing else, so that ``get_params`` and ``set_params`` find them.
+    """
+    for name, value in params.items():
+        if name not in ("self", "__class__", *exclude):
+            setattr(obj, name, value)
 
 
 #: A finite real number of at least 0.

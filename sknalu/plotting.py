@@ -253,12 +253,11 @@ def plot_weights(estimator: Any, *, annotate: bool | None = None, axes: Any = No
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sknalu import NMURegressor
+    >>> from sknalu.datasets import make_arithmetic
     >>> from sknalu.plotting import plot_weights
-    >>> X = np.random.default_rng(0).uniform(1, 2, (200, 2))
-    >>> est = NMURegressor(max_steps=2000, random_state=0).fit(X, X[:, 0] * X[:, 1])
-    >>> fig = plot_weights(est)
+    >>> X, y = make_arithmetic("x0 * x1", n_samples=200, random_state=0)
+    >>> fig = plot_weights(NMURegressor(max_steps=2000, random_state=0).fit(X, y))
     >>> [ax.get_title() for ax in fig.axes[:2]]
     ['layer 0: NAU', 'layer 1: NMU']
     """

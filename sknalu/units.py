@@ -1,31 +1,9 @@
-"""The arithmetic units as plain torch modules (see :mod:`sknalu._units`)."""
+"""The arithmetic units as plain torch modules, and the registry of their names.
 
-from ._units import (
-    INALU,
-    NAC,
-    NALU,
-    NAU,
-    NMRU,
-    NMU,
-    UNITS,
-    ArithmeticUnit,
-    Linear,
-    NACMul,
-    RealNPU,
-    nac_init_range,
-)
+Everything here is defined in :mod:`sknalu._units`; this module is its public face.
+"""
 
-__all__ = [
-    "INALU",
-    "NAC",
-    "NALU",
-    "NAU",
-    "NMRU",
-    "NMU",
-    "UNITS",
-    "ArithmeticUnit",
-    "Linear",
-    "NACMul",
-    "RealNPU",
-    "nac_init_range",
-]
+from . import _units
+from ._units import *  # noqa: F403
+
+__all__ = list(_units.__all__)

@@ -340,3 +340,15 @@ def test_fit_leaves_torch_thread_setting_as_it_was():
     before = torch.get_num_threads()
     NMURegressor(max_steps=100).fit(X, y)
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_docstrings_list_the_registered_units_and_the_signature_defaults(Estimator):
+    doc = Estimator.__doc__
+    for name in Estimator._accepted_units():
+        assert f'``"{name}"``' in doc
+    for name, value in Estimator().get_params().items():
+        shown = f'"{value}"' if isinstance(value, str) else repr(value)
+        if isinstance(value, tuple):
+            shown = "(" + ", ".join(f'"{u}"' for u in value) + ")"
+        assert f"{name} : " in doc and f"default={shown}" in doc.split(f"{name} : ")[1]
