@@ -43,10 +43,11 @@ def _flat(module: torch.nn.Module, n_copies: int) -> torch.Tensor:
 
 
 def _unflatten(flat: torch.Tensor, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Rows of ``flat`` as the parameters of as many copies of ``module``."""
     out, start = {}, 0
     for name, p in module.named_parameters():
         size = p[0].numel()
-        out[name] = flat[:, start : start + size].reshape(p.shape)
+        out[name] = flat[:, start : start + size].reshape(len(flat), *p.shape[1:])
         start += size
     return out
 
@@ -55,14 +56,6 @@ def _unflatten(flat: torch.Tensor, module: torch.nn.Module) -> dict[str, torch.T
 def _load(module: torch.nn.Module, flat: torch.Tensor) -> None:
     for name, value in _unflatten(flat, module).items():
         module.get_parameter(name).copy_(value)
-
-
-@torch.no_grad()
-def _set_constrained(module: torch.nn.Module, flat: torch.Tensor) -> torch.Tensor:
-    """Load ``flat``, project it into bounds, and return what was loaded."""
-    _load(module, flat)
-    module.constrain_()
-    return _flat(module, len(flat))
 
 
 def _copy_losses(module: torch.nn.Module, params, X: torch.Tensor, y: torch.Tensor):
@@ -77,28 +70,69 @@ def _losses(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.
     return evaluate_mse(module, X, y).reshape(-1)
 
 
-def _free_mask(module: torch.nn.Module, flat: torch.Tensor, margin: float) -> torch.Tensor:
-    """Which entries are at least ``margin`` inside their units' bounds.
+#: Most elements (rows × parameters per copy) of one batched evaluation of
+#: line-search candidates: bounds its memory to a few hundred MB.
+_CANDIDATE_ELEMENTS = 2**24
 
-    Moving an entry closer to a bound would reach the projection of
-    :meth:`~sknalu.units.ArithmeticUnit.constrain_`, a kink the Hessian does not
-    see, so those entries are held fixed. The bounds are the units' own
-    (:meth:`~sknalu.units.ArithmeticUnit.clipped_bounds`).
+
+@torch.no_grad()
+def _candidate_losses(
+    module: torch.nn.Module, candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """The mean squared error of every row of ``candidates`` (``[N, P]``) on ``X``, ``y``.
+
+    The candidates are evaluated as copies of the network, many in one forward
+    pass, which costs far less than loading and evaluating them one by one.
+    NaN counts as infinite.
+    """
+    chunk = max(1, _CANDIDATE_ELEMENTS // (len(X) * candidates.shape[1]))
+    losses = [
+        _copy_losses(module, _unflatten(part, module), X, y) for part in candidates.split(chunk)
+    ]
+    return torch.nan_to_num(torch.cat(losses), nan=math.inf, posinf=math.inf)
+
+
+def _bound_vectors(module: torch.nn.Module, flat: torch.Tensor):
+    """The lower and upper bound of every parameter entry (``[P]`` each).
+
+    The bounds are the units' own (:meth:`~sknalu.units.ArithmeticUnit.clipped_bounds`),
+    infinite for entries without bounds.
     """
     bounds = {
         id(getattr(unit, name)): limits
         for unit in iter_units(module)
         for name, limits in unit.clipped_bounds().items()
     }
-    free, start = torch.ones_like(flat, dtype=torch.bool), 0
+    lo = torch.full_like(flat[0], -math.inf)
+    hi = torch.full_like(flat[0], math.inf)
+    start = 0
     for p in module.parameters():
         size = p[0].numel()
         if id(p) in bounds:
-            lo, hi = bounds[id(p)]
-            values = flat[:, start : start + size]
-            free[:, start : start + size] = (values - margin >= lo) & (values + margin <= hi)
+            lo[start : start + size], hi[start : start + size] = bounds[id(p)]
         start += size
-    return free
+    return lo, hi
+
+
+def _negative_directions(hessian: torch.Tensor, free: torch.Tensor, n: int) -> torch.Tensor:
+    """Up to ``n`` unit eigenvectors of most negative curvature, over the free entries.
+
+    Moving an entry closer to a bound would reach the projection of
+    :meth:`~sknalu.units.ArithmeticUnit.constrain_`, a kink the Hessian does not
+    see, so only the ``free`` entries move. Returns ``[n, P]``, zero rows where
+    there are fewer negative eigenvalues.
+    """
+    directions = hessian.new_zeros(n, len(free))
+    index = free.nonzero().flatten()
+    block = hessian[index][:, index]
+    if len(index) == 0 or not bool(torch.isfinite(block).all()):
+        return directions
+    eigenvalues, eigenvectors = torch.linalg.eigh(block)
+    tiny = 1e-12 * float(eigenvalues.abs().max())
+    negative = int((eigenvalues < -tiny).sum())
+    for j in range(min(n, negative)):
+        directions[j, index] = eigenvectors[:, j]
+    return directions
 
 
 def escape_saddles_(
@@ -109,17 +143,19 @@ def escape_saddles_(
     max_iterations: int = 4,
     max_parameters: int = 1024,
     margin: float = 1e-2,
+    hessian_rows: int | None = None,
 ) -> torch.Tensor:
     """Move every copy of a network off saddle points of its error on ``X``, ``y``.
 
-    Each iteration computes, for every copy, the Hessian of its mean squared error
-    with respect to its parameter entries that lie at least ``margin`` inside their
-    bounds, and tries steps of several lengths, both ways, along the eigenvectors
-    of its (up to) four most negative eigenvalues; each copy takes the step that
-    lowers its error most, and the weights are projected into bounds. A copy stops
-    when no eigenvalue is negative or no step lowers its error, so no copy's error
-    ever increases. The copies are independent, so one Hessian computation gives
-    all of them: it costs about what one copy's would.
+    Each iteration computes, for every copy still moving, the Hessian of its mean
+    squared error with respect to its parameter entries that lie at least
+    ``margin`` inside their bounds, and tries steps of several lengths, both ways,
+    along the eigenvectors of its (up to) four most negative eigenvalues; each copy
+    takes the step that lowers its error most, and the weights are projected into
+    bounds. A copy stops when no eigenvalue is negative or no step lowers its
+    error, so no copy's error ever increases. The copies are independent, so one
+    Hessian computation gives all of them, and the line search evaluates every
+    candidate step of every copy in a few batched forward passes.
 
     Parameters
     ----------
@@ -134,6 +170,10 @@ def escape_saddles_(
         has their square of entries.
     margin : float, default=1e-2
         Entries this close to a bound are held fixed.
+    hessian_rows : int or None, default=None
+        The Hessian is computed on the first ``hessian_rows`` rows of ``X`` (all
+        when None); its cost grows with them, while the line search, which uses all
+        the rows, costs little.
 
     Returns
     -------
@@ -169,50 +209,51 @@ def escape_saddles_(
         return steps.cpu()
     training = module.training
     module.eval()
+    X_hessian, y_hessian = X[:hessian_rows], y[:hessian_rows]
 
     def total_loss(values: torch.Tensor) -> torch.Tensor:
-        return _copy_losses(module, _unflatten(values, module), X, y).sum()
+        return _copy_losses(module, _unflatten(values, module), X_hessian, y_hessian).sum()
 
     def gradient_summed_over_copies(values: torch.Tensor) -> torch.Tensor:
         # The copies are independent, so row j of this Jacobian holds row j of
         # every copy's Hessian: P backward passes give all the Hessians.
         return torch.func.grad(total_loss)(values).sum(0)
 
+    lo, hi = _bound_vectors(module, flat)
+    sizes = torch.tensor(_STEP_SIZES, dtype=flat.dtype, device=flat.device)
+    lengths = torch.cat([sizes, -sizes]).reshape(1, -1, 1, 1)  # [1, 2S, 1, 1]
     try:
         base = _losses(module, X, y)
         active = torch.isfinite(base) & (base > 0)
         for _ in range(max_iterations):
-            if not bool(active.any()):
+            moving = active.nonzero().flatten()
+            if len(moving) == 0:
                 break
-            free = _free_mask(module, flat, margin)
+            current = flat[moving]
+            free = (current - margin >= lo) & (current + margin <= hi)
             # Reverse over reverse: torch's forward mode warns on first use.
-            hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=8)(flat)
+            hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=8)(current)
             hessians = hessians.permute(1, 0, 2)  # [copy, P, P]
-            directions = torch.zeros(4, *flat.shape, dtype=flat.dtype, device=flat.device)
-            for k in active.nonzero().flatten().tolist():
-                index = free[k].nonzero().flatten()
-                block = hessians[k][index][:, index]
-                if len(index) == 0 or not bool(torch.isfinite(block).all()):
-                    continue
-                eigenvalues, eigenvectors = torch.linalg.eigh(block)
-                tiny = 1e-12 * float(eigenvalues.abs().max())
-                negative = int((eigenvalues < -tiny).sum())
-                for j in range(min(4, negative)):
-                    directions[j, k, index] = eigenvectors[:, j]
-            best_loss, best_flat = base.clone(), flat.clone()
-            for j in range(4):
-                for size in _STEP_SIZES:
-                    for sign in (1.0, -1.0):
-                        candidate = _set_constrained(module, flat + sign * size * directions[j])
-                        losses = _losses(module, X, y)
-                        better = losses < best_loss
-                        best_loss = torch.where(better, losses, best_loss)
-                        best_flat[better] = candidate[better]
-            improved = active & (best_loss < base * (1 - 1e-9))
-            flat = torch.where(improved.unsqueeze(1), best_flat, flat)
-            base = torch.where(improved, best_loss, base)
-            steps += improved.long()
-            active = improved
+            directions = torch.stack(
+                [_negative_directions(h, f, 4) for h, f in zip(hessians, free, strict=True)],
+                dim=1,
+            )  # [4, copy, P]
+            candidates = (current + lengths * directions.unsqueeze(1)).clamp(lo, hi)
+            n_candidates = candidates.shape[0] * candidates.shape[1]
+            losses = _candidate_losses(module, candidates.reshape(-1, flat.shape[1]), X, y)
+            losses = losses.reshape(n_candidates, len(moving))
+            best = losses.argmin(dim=0)
+            best_loss = losses[best, torch.arange(len(moving))]
+            improved = best_loss < base[moving] * (1 - 1e-9)
+            chosen = candidates.reshape(n_candidates, len(moving), -1)[
+                best, torch.arange(len(moving))
+            ]
+            winners = moving[improved]
+            flat[winners] = chosen[improved]
+            base[winners] = best_loss[improved]
+            steps[winners] += 1
+            active = torch.zeros_like(active)
+            active[winners] = True
         _load(module, flat)
         return steps.cpu()
     finally:
