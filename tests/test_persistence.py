@@ -6,6 +6,7 @@ import pickle
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io
 import torch
@@ -16,6 +17,7 @@ from skorch.callbacks import Callback
 
 from sknalu import NALURegressor, NMURegressor, load_model, save_model
 from sknalu._persistence import SKOPS_TRUSTED_TYPES
+from sknalu.cli import main
 from sknalu.datasets import make_arithmetic
 
 
@@ -115,6 +117,15 @@ def test_a_file_that_runs_code_is_refused_before_any_of_it_runs(poisoned, capsys
     path, marker = poisoned
     with pytest.raises(UntrustedTypesFoundException, match=r"sknalu\._training\.ArithmeticNet"):
         load_model(path)
+    assert not marker.exists()
+
+    data = path.with_name("data.csv")
+    pd.DataFrame({"price": [1.0], "qty": [2.0]}).to_csv(data, index=False)
+    assert main(["predict", str(path), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"sknalu predict: error: {path} holds types sknalu does not trust (")
+    assert "sknalu._training.ArithmeticNet" in err and err.endswith("refusing to load it\n")
     assert not marker.exists()
 
     # The payload is live: trusting the types the file holds runs it.
