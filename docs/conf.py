@@ -11,7 +11,6 @@ published documentation is built without it.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -22,8 +21,6 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-from sknalu_docs import sknalu_commands  # noqa: E402
-
 import sknalu  # noqa: E402
 
 # -- Project -------------------------------------------------------------------------
@@ -32,50 +29,6 @@ author = "The sknalu developers"
 copyright = "The sknalu developers"
 release = sknalu.__version__
 version = ".".join(release.split(".")[:2])
-
-# -- Parts documented before they are merged -----------------------------------------
-# Parts of sknalu that are written up here but developed on other branches. Each one
-# is documented when it can be imported and left out, without a warning, when it
-# cannot, so the build stays clean before and after the merge. Once every part is
-# merged, build once with SKNALU_DOCS_REQUIRE_ALL=1: it fails if one is still missing
-# (a renamed module, a failing import) instead of quietly leaving it out.
-
-
-PACKAGE = Path(sknalu.__file__).resolve().parent
-
-
-def _importable(module: str) -> bool:
-    """Whether ``module`` imports, from the package being documented."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return False
-    # An editable install of another checkout can serve a submodule this one lacks.
-    return Path(mod.__file__).resolve().is_relative_to(PACKAGE)
-
-
-_COMMANDS = set(sknalu_commands())
-
-#: name -> whether it is there. The names are also Sphinx tags (``.. only:: name``).
-PENDING = {
-    # NMURegressor/NALURegressor.to_sympy, formula_, sparsity_error_, snap, snapped_;
-    # runs examples/plot_formula.py.
-    "sknalu_formula": hasattr(sknalu.NMURegressor, "to_sympy"),
-    # api/sknalu.exceptions.rst (FormulaWarning).
-    "sknalu_exceptions": _importable("sknalu.exceptions"),
-    # api/sknalu.plotting.rst.
-    "sknalu_plotting": _importable("sknalu.plotting"),
-    # api/sknalu.benchmarks.rst and the benchmark section of cli.rst.
-    "sknalu_benchmarks": _importable("sknalu.benchmarks") and "benchmark" in _COMMANDS,
-    # The fit/predict section of cli.rst.
-    "sknalu_fit_predict": {"fit", "predict"} <= _COMMANDS,
-}
-_missing = sorted(name for name, there in PENDING.items() if not there)
-if _missing and os.environ.get("SKNALU_DOCS_REQUIRE_ALL", "") not in ("", "0"):
-    raise RuntimeError(f"SKNALU_DOCS_REQUIRE_ALL is set, but these parts are missing: {_missing}")
-for _name, _there in PENDING.items():
-    if _there:
-        tags.add(_name)  # noqa: F821 (Sphinx provides ``tags`` to conf.py)
 
 # -- General -------------------------------------------------------------------------
 extensions = [
@@ -104,17 +57,6 @@ if os.environ.get("SKNALU_DOCS_INTERSPHINX", "") not in ("", "0"):
     }
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sg_execution_times.rst"]
-exclude_patterns += [
-    f"api/{module}.rst"
-    for module, tag in [
-        ("sknalu.exceptions", "sknalu_exceptions"),
-        ("sknalu.plotting", "sknalu_plotting"),
-        ("sknalu.benchmarks", "sknalu_benchmarks"),
-    ]
-    if not PENDING[tag]
-]
-#: Commands the command-line page may name before they exist (see ``sknalu_docs``).
-sknalu_pending_commands = {"benchmark", "fit", "predict"}
 
 default_role = "literal"
 pygments_style = "sphinx"
@@ -128,14 +70,10 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 
 # -- sphinx-gallery --------------------------------------------------------------------
-# Examples that need a part listed in PENDING are shown but not run until it is there.
-_not_run = [] if PENDING["sknalu_formula"] else ["plot_formula"]
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": re.escape(os.sep)
-    + "".join(rf"(?!{re.escape(name)}\.py)" for name in _not_run)
-    + "plot_",
+    "filename_pattern": re.escape(os.sep) + "plot_",
     "doc_module": ("sknalu",),
     "backreferences_dir": "generated/backreferences",
     "within_subsection_order": "sknalu_docs.ExampleOrder",

@@ -1,16 +1,22 @@
 """The ``sknalu fit`` and ``sknalu predict`` commands.
 
 ``fit`` trains an estimator on a CSV file, prints the learned formula, the
-training score and the sparsity error, and saves the model with joblib;
-``predict`` loads such a model and writes its predictions for another CSV file.
+training score and the sparsity error, and saves the model: in the skops format
+for a ``.skops`` file (:func:`sknalu.save_model`, safe to load from anywhere), with
+joblib for a ``.joblib`` or ``.pkl`` file (only for files you trust). ``predict``
+loads such a model and writes its predictions for another CSV file.
 Mistakes in the input (a missing file or column, text where numbers belong, a file
-that holds no sknalu model) end with exit status 2 and one line on stderr.
+that holds no sknalu model or types sknalu does not trust, a path that cannot be
+written) end with exit status 2 and one line on stderr; the paths to write are
+checked before any training or prediction. Ctrl-C during the fit ends it with exit
+status 130, saving nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +28,15 @@ __all__ = ["add_fit_command", "add_predict_command"]
 
 #: Exit status of a command whose input was wrong (argparse uses it too).
 USAGE_ERROR = 2
+#: Exit status of a command stopped with Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+#: Extensions of joblib files, each optionally followed by one of joblib's
+#: compression extensions (joblib compresses by the file name).
+_JOBLIB_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_JOBLIB_COMPRESSION = (".z", ".gz", ".bz2", ".xz", ".lzma")
+#: Compression extensions pandas understands after ``.csv`` without extra packages.
+_CSV_COMPRESSION = (".gz", ".bz2", ".xz", ".zip")
 
 
 class _InputError(Exception):
@@ -70,6 +85,38 @@ def _check_numeric(frame: pd.DataFrame, path: str) -> None:
         raise _InputError(f"{path} has missing values in columns: {', '.join(missing)}")
 
 
+def _suffixes(path: str) -> list[str]:
+    return [suffix.lower() for suffix in Path(path).suffixes]
+
+
+def _model_format(path: str) -> str:
+    """``"skops"`` or ``"joblib"``, told by the extension of ``path``."""
+    suffixes = _suffixes(path)
+    if suffixes[-1:] == [".skops"]:
+        return "skops"
+    if suffixes[-1:] and suffixes[-1] in _JOBLIB_COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes[-1:] and suffixes[-1] in _JOBLIB_SUFFIXES:
+        return "joblib"
+    raise _InputError(
+        f"cannot tell the model format of {path} from its extension: use .skops "
+        "(safe to load from anywhere) or .joblib (only for files you trust)"
+    )
+
+
+def _check_writable(path: str, what: str) -> None:
+    """Fail now, not after the work, if ``path`` cannot be written."""
+    target = Path(path)
+    directory = target.parent
+    if target.is_dir():
+        raise _InputError(f"cannot write {what} to {path}: it is a directory")
+    if not directory.is_dir():
+        raise _InputError(f"cannot write {what} to {path}: no such directory: {directory}")
+    writable = os.access(directory, os.W_OK | os.X_OK)
+    if not writable or (target.exists() and not os.access(target, os.W_OK)):
+        raise _InputError(f"cannot write {what} to {path}: permission denied")
+
+
 # -- fit ----------------------------------------------------------------------------
 
 
@@ -89,8 +136,25 @@ def _estimator(args: argparse.Namespace):
     return estimator.set_params(**{k: v for k, v in params.items() if v is not None})
 
 
+def _save(estimator, path: str) -> None:
+    try:
+        if _model_format(path) == "skops":
+            from ._persistence import save_model
+
+            save_model(estimator, path)
+        else:
+            import joblib
+
+            joblib.dump(estimator, path)
+    except OSError as exc:
+        raise _InputError(f"cannot save the model to {path}: {exc}") from None
+
+
 @_reports_input_errors("fit")
 def _fit(args: argparse.Namespace) -> int:
+    if args.save:
+        _model_format(args.save)  # an extension it does not know is an error
+        _check_writable(args.save, "the model")
     frame = _read_csv(args.data)
     if args.target not in frame.columns:
         columns = ", ".join(str(c) for c in frame.columns)
@@ -105,6 +169,10 @@ def _fit(args: argparse.Namespace) -> int:
         estimator.fit(X, y)
     except ValueError as exc:  # bad hyperparameters or data, named by the estimator
         raise _InputError(str(exc)) from None
+    except KeyboardInterrupt:
+        # Ctrl-C stops the fit; a half-trained model is not what --save promised.
+        print("sknalu fit: interrupted; nothing saved", file=sys.stderr)
+        return INTERRUPTED
 
     formula = estimator.formula_
     if formula is None:
@@ -115,12 +183,7 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"R² (training):  {estimator.score(X, y):.6g}")
     print(f"sparsity error: {estimator.sparsity_error_:.3g}")
     if args.save:
-        import joblib
-
-        try:
-            joblib.dump(estimator, args.save)
-        except OSError as exc:
-            raise _InputError(f"cannot save the model to {args.save}: {exc}") from None
+        _save(estimator, args.save)
         print(f"model saved to: {args.save}")
     return 0
 
@@ -132,7 +195,8 @@ def add_fit_command(subparsers: argparse._SubParsersAction) -> None:
         help="fit an estimator on a CSV file and print the formula it learned",
         description="Fit NMURegressor or NALURegressor on the numeric columns of a CSV "
         "file, print the learned formula, the R² on the training data and the sparsity "
-        "error, and optionally save the fitted model with joblib.",
+        "error, and optionally save the fitted model: as a .skops file, safe to share "
+        "and to load anywhere, or as a .joblib file (pickle), only for files you trust.",
     )
     p.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
     p.add_argument("--target", required=True, metavar="COLUMN", help="column to predict")
@@ -151,20 +215,46 @@ def add_fit_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="optimiser steps")
     p.add_argument("--n-restarts", type=int, metavar="K", help="restarts trained together")
     p.add_argument("--random-state", type=int, metavar="S", help="seed, for repeatable fits")
-    p.add_argument("--save", metavar="MODEL.joblib", help="where to save the fitted model")
+    p.add_argument(
+        "--save",
+        metavar="MODEL.skops",
+        help="where to save the fitted model; the extension picks the format: .skops "
+        "(safe to load from anywhere) or .joblib/.pkl (pickle: only for files you trust); "
+        "checked before training",
+    )
     p.set_defaults(func=_fit)
 
 
 # -- predict --------------------------------------------------------------------------
 
 
-def _load_model(path: str):
-    import joblib
+def _load_skops(path: str):
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
+    from ._persistence import SKOPS_TRUSTED_TYPES, load_model
+
+    try:
+        return load_model(path)
+    except UntrustedTypesFoundException:
+        # Listing the types builds nothing either: skops only reads the schema.
+        types = sorted(set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES))
+        raise _InputError(
+            f"{path} holds types sknalu does not trust ({', '.join(types)}); refusing to load it"
+        ) from None
+    except ValueError:
+        raise _InputError(f"{path} is not a model saved by sknalu fit") from None
+
+
+def _load_model(path: str):
     from ._estimators import _ArithmeticRegressor
 
     if not Path(path).is_file():
         raise _InputError(f"no such file: {path}")
+    if _model_format(path) == "skops":
+        return _load_skops(path)
+    import joblib
+
     try:
         model = joblib.load(path)
     except Exception:  # a file that is not a pickle fails in many ways
@@ -179,8 +269,19 @@ def _load_model(path: str):
     return model
 
 
+def _check_output(path: str) -> None:
+    suffixes = _suffixes(path)
+    if suffixes[-1:] and suffixes[-1] in _CSV_COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes[-1:] != [".csv"]:
+        raise _InputError(f"cannot write the predictions to {path}: they are CSV, use a .csv file")
+    _check_writable(path, "the predictions")
+
+
 @_reports_input_errors("predict")
 def _predict(args: argparse.Namespace) -> int:
+    if args.output:
+        _check_output(args.output)
     model = _load_model(args.model)
     frame = _read_csv(args.data)
     names = getattr(model, "feature_names_in_", None)
@@ -219,10 +320,18 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="predict with a model saved by sknalu fit",
         description="Load a model saved by 'sknalu fit --save' and write its predictions "
-        "for the rows of a CSV file as CSV (column 'prediction'). Only load model files "
-        "you trust: joblib files can run code when loaded.",
+        "for the rows of a CSV file as CSV (column 'prediction'). A .skops file is "
+        "checked before it is loaded and refused if it holds anything but a sknalu "
+        "model's data, so it may come from anywhere; a .joblib or .pkl file runs code "
+        "when loaded: only load those you trust.",
     )
-    p.add_argument("model", metavar="MODEL.joblib", help="model saved by sknalu fit --save")
+    p.add_argument(
+        "model", metavar="MODEL.skops", help="model saved by sknalu fit --save (.skops or .joblib)"
+    )
     p.add_argument("data", metavar="DATA.csv", help="CSV file with the model's feature columns")
-    p.add_argument("--output", metavar="PREDS.csv", help="where to write; stdout by default")
+    p.add_argument(
+        "--output",
+        metavar="PREDS.csv",
+        help="where to write (.csv, optionally .gz/.bz2/.xz/.zip); stdout by default",
+    )
     p.set_defaults(func=_predict)

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from sknalu import NALURegressor, NMURegressor
+from sknalu import NALURegressor, NMURegressor, load_model
+from sknalu._estimators import _ArithmeticRegressor
 from sknalu.cli import main
 
 
@@ -21,11 +22,29 @@ def shop_csv(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def saved_model(shop_csv, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
+def saved_models(shop_csv, tmp_path_factory):
+    """The same fit saved by ``sknalu fit --save`` in each format, by file name."""
+    directory = tmp_path_factory.mktemp("model")
     args = ["fit", str(shop_csv), "--target", "total", "--max-steps", "2000"]
-    assert main([*args, "--random-state", "0", "--save", str(path)]) == 0
-    return path
+    for name in ("model.skops", "model.joblib"):
+        assert main([*args, "--random-state", "0", "--save", str(directory / name)]) == 0
+    return {path.name: path for path in directory.iterdir()}
+
+
+@pytest.fixture(params=["model.skops", "model.joblib"])
+def saved_model(request, saved_models):
+    return saved_models[request.param]
+
+
+@pytest.fixture
+def never_fits(monkeypatch):
+    """Make any estimator's fit or predict fail the test."""
+
+    def fail(self, *args, **kwargs):
+        raise AssertionError("the command trained or predicted before checking its paths")
+
+    monkeypatch.setattr(_ArithmeticRegressor, "fit", fail)
+    monkeypatch.setattr(_ArithmeticRegressor, "predict", fail)
 
 
 def _one_line_error(capsys, *words):
@@ -39,8 +58,13 @@ def _one_line_error(capsys, *words):
 # -- fit --------------------------------------------------------------------------------
 
 
-def test_fit_prints_formula_score_and_sparsity_error_and_saves(shop_csv, tmp_path, capsys):
-    path = tmp_path / "model.joblib"
+@pytest.mark.parametrize(
+    ("name", "load"), [("model.skops", load_model), ("model.pkl", joblib.load)]
+)
+def test_fit_prints_formula_score_and_sparsity_error_and_saves(
+    shop_csv, tmp_path, capsys, name, load
+):
+    path = tmp_path / name
     args = ["fit", str(shop_csv), "--target", "total", "--max-steps", "2000"]
     assert main([*args, "--random-state", "0", "--save", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -50,7 +74,7 @@ def test_fit_prints_formula_score_and_sparsity_error_and_saves(shop_csv, tmp_pat
         "sparsity error: 0",
         f"model saved to: {path}",
     ]
-    model = joblib.load(path)
+    model = load(path)
     assert isinstance(model, NMURegressor)
     assert model.get_params()["max_steps"] == 2000
     assert model.formula_ == "price*qty"
@@ -58,13 +82,14 @@ def test_fit_prints_formula_score_and_sparsity_error_and_saves(shop_csv, tmp_pat
 
 
 def test_fit_passes_estimator_units_and_restarts(shop_csv, tmp_path, capsys):
-    path = tmp_path / "nac.joblib"
+    path = tmp_path / "nac.skops"
     args = ["fit", str(shop_csv), "--target", "total", "--estimator", "nalu"]
     args += ["--units", "nac,nac_mul", "--n-restarts", "2", "--max-steps", "20"]
-    assert main([*args, "--save", str(path)]) == 0
-    model = joblib.load(path)
+    assert main([*args, "--random-state", "0", "--save", str(path)]) == 0
+    model = load_model(path)
     assert isinstance(model, NALURegressor)
     assert model.units == ("nac", "nac_mul") and model.n_restarts == 2
+    assert model.random_state == 0
     out = capsys.readouterr().out
     assert "formula:        ≈ " in out and "not exact" in out
 
@@ -72,15 +97,78 @@ def test_fit_passes_estimator_units_and_restarts(shop_csv, tmp_path, capsys):
 def test_one_unit_name_means_that_unit_in_every_layer(shop_csv, tmp_path):
     path = tmp_path / "nau.joblib"
     args = ["fit", str(shop_csv), "--target", "total", "--units", "nau", "--max-steps", "20"]
-    assert main([*args, "--save", str(path)]) == 0
+    assert main([*args, "--random-state", "0", "--save", str(path)]) == 0
     assert joblib.load(path).units == "nau"
 
 
 def test_fit_without_save_writes_no_file(shop_csv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["fit", str(shop_csv), "--target", "total", "--max-steps", "20"]) == 0
+    args = ["fit", str(shop_csv), "--target", "total", "--max-steps", "20"]
+    assert main([*args, "--random-state", "0"]) == 0
     assert "saved" not in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_during_fit_saves_nothing_and_exits_130(shop_csv, tmp_path, monkeypatch, capsys):
+    def interrupted(self, X, y):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NMURegressor, "fit", interrupted)
+    path = tmp_path / "model.skops"
+    args = ["fit", str(shop_csv), "--target", "total", "--random-state", "0"]
+    assert main([*args, "--save", str(path)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "sknalu fit: interrupted; nothing saved\n"
+    assert captured.out == ""
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("save", "message"),
+    [
+        ("missing/model.skops", "no such directory: {tmp}/missing"),
+        ("model.csv", "cannot tell the model format of {tmp}/model.csv from its extension"),
+        ("model", "cannot tell the model format of {tmp}/model from its extension"),
+        ("a_directory.skops", "cannot write the model to {tmp}/a_directory.skops: it is a dir"),
+    ],
+)
+def test_a_bad_save_path_fails_before_training(
+    shop_csv, tmp_path, capsys, never_fits, save, message
+):
+    (tmp_path / "a_directory.skops").mkdir()
+    args = ["fit", str(shop_csv), "--target", "total", "--random-state", "0"]
+    assert main([*args, "--save", str(tmp_path / save)]) == 2
+    _one_line_error(capsys, "sknalu fit: error:", message.format(tmp=tmp_path))
+
+
+def test_a_save_path_without_write_permission_fails_before_training(
+    shop_csv, tmp_path, capsys, never_fits, monkeypatch
+):
+    # Tests may run as root, for whom every directory is writable: ask os.access.
+    monkeypatch.setattr("sknalu._cli_fit.os.access", lambda path, mode: False)
+    path = tmp_path / "model.skops"
+    args = ["fit", str(shop_csv), "--target", "total", "--random-state", "0"]
+    assert main([*args, "--save", str(path)]) == 2
+    _one_line_error(capsys, f"cannot write the model to {path}: permission denied")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("m.skops", "skops"),
+        ("m.SKOPS", "skops"),
+        ("m.v2.skops", "skops"),
+        ("m.joblib", "joblib"),
+        ("m.pkl", "joblib"),
+        ("m.pickle", "joblib"),
+        ("m.joblib.gz", "joblib"),
+        ("m.pkl.xz", "joblib"),
+    ],
+)
+def test_the_extension_picks_the_model_format(name, expected):
+    from sknalu._cli_fit import _model_format
+
+    assert _model_format(name) == expected
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -94,6 +182,36 @@ def test_predict_writes_predictions_to_a_file(saved_model, shop_csv, tmp_path):
     assert list(preds.columns) == ["prediction"] and len(preds) == len(frame)
     # The snapped model computes price * qty exactly; the target column is ignored.
     np.testing.assert_allclose(preds.prediction, frame.price * frame.qty, rtol=1e-15)
+
+
+def test_skops_and_joblib_models_predict_the_same_to_the_last_bit(saved_models, shop_csv):
+    skops_model = load_model(saved_models["model.skops"])
+    joblib_model = joblib.load(saved_models["model.joblib"])
+    frame = pd.read_csv(shop_csv).drop(columns="total")
+    np.testing.assert_array_equal(skops_model.predict(frame), joblib_model.predict(frame))
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("missing/preds.csv", "no such directory: {tmp}/missing"),
+        ("preds.txt", "cannot write the predictions to {tmp}/preds.txt: they are CSV"),
+        ("a_directory.csv", "cannot write the predictions to {tmp}/a_directory.csv: it is a"),
+    ],
+)
+def test_a_bad_output_path_fails_before_predicting(
+    saved_model, shop_csv, tmp_path, capsys, never_fits, output, message
+):
+    (tmp_path / "a_directory.csv").mkdir()
+    args = ["predict", str(saved_model), str(shop_csv), "--output", str(tmp_path / output)]
+    assert main(args) == 2
+    _one_line_error(capsys, "sknalu predict: error:", message.format(tmp=tmp_path))
+
+
+def test_predict_writes_compressed_csv(saved_model, shop_csv, tmp_path):
+    output = tmp_path / "preds.csv.gz"
+    assert main(["predict", str(saved_model), str(shop_csv), "--output", str(output)]) == 0
+    assert len(pd.read_csv(output)) == len(pd.read_csv(shop_csv))
 
 
 def test_predict_writes_csv_to_stdout(saved_model, tmp_path, capsys):
@@ -142,7 +260,7 @@ def test_empty_file(tmp_path, capsys):
 
 def test_bad_unit_name_is_reported_by_the_estimator(shop_csv, capsys):
     args = ["fit", str(shop_csv), "--target", "total", "--units", "nau,nmu_typo"]
-    assert main(args) == 2
+    assert main([*args, "--random-state", "0"]) == 2
     _one_line_error(capsys, "does not know the unit 'nmu_typo'")
 
 
@@ -152,7 +270,15 @@ def test_model_file_that_is_not_a_sknalu_estimator(shop_csv, tmp_path, capsys):
     assert main(["predict", str(other), str(shop_csv)]) == 2
     _one_line_error(capsys, "holds a LinearRegression, not a sknalu estimator")
     assert main(["predict", str(shop_csv), str(shop_csv)]) == 2
-    _one_line_error(capsys, "shop.csv is not a model saved by sknalu fit")
+    _one_line_error(capsys, "cannot tell the model format of", "shop.csv")
+    csv_named_joblib = tmp_path / "data.joblib"
+    csv_named_joblib.write_text(shop_csv.read_text())
+    assert main(["predict", str(csv_named_joblib), str(shop_csv)]) == 2
+    _one_line_error(capsys, "data.joblib is not a model saved by sknalu fit")
+    csv_named_skops = tmp_path / "data.skops"
+    csv_named_skops.write_text(shop_csv.read_text())
+    assert main(["predict", str(csv_named_skops), str(shop_csv)]) == 2
+    _one_line_error(capsys, "data.skops is not a model saved by sknalu fit")
     assert main(["predict", str(tmp_path / "none.joblib"), str(shop_csv)]) == 2
     _one_line_error(capsys, "no such file:", "none.joblib")
 

@@ -33,7 +33,7 @@ def test_copies_leave_the_symmetric_saddle_of_a_product_and_exact_ones_stay():
     X, y = _product_rows()
     exact = network.copy_state(2)
     steps = escape_saddles_(network, X, y)
-    assert steps.tolist()[:2] >= [1, 1] and steps.tolist()[2] == 0
+    assert steps[0] >= 1 and steps[1] >= 1 and steps[2] == 0
     assert _losses(network, X, y)[:2].max() < 1e-4
     for key, value in network.copy_state(2).items():
         assert torch.equal(value, exact[key])
@@ -99,18 +99,33 @@ def test_escape_is_on_for_nmu_and_off_for_nalu_by_default():
     assert "saddle_escape" not in dict(est.net_.callbacks_)
 
 
-def test_callback_moves_at_most_max_copies_after_the_last_step():
+def test_callback_moves_the_max_copies_best_copies_after_the_last_step():
     X, y = (torch.as_tensor(a).reshape(len(a), -1) for a in _overlapping_product(500, 1, 2, 0))
     network = ArithmeticNetwork(20, 1, units=("nau", "nmu"), n_copies=5)
+    before = network.state_dict()
+    before = {key: value.clone() for key, value in before.items()}
+    losses_before = _losses(network, X, y)
+    # The two copies with the lowest error on the (all 500) rows are the ones to move.
+    best_two = sorted(torch.argsort(losses_before)[:2].tolist())
     net = SimpleNamespace(module_=network, n_steps_=10, max_steps=20, seed=0)
     callback = SaddleEscape(max_copies=2).initialize()
     callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
     assert callback.n_steps_ == [] and callback.seconds_ == 0.0  # not the last step yet
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, before[key])
     net.n_steps_ = 20
     callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
-    assert len(callback.n_steps_) == len(callback.rounded_) == 5
+    assert len(callback.n_steps_) == len(callback.rounded_) == 5 and callback.seconds_ > 0
     touched = [n > 0 or r for n, r in zip(callback.n_steps_, callback.rounded_, strict=True)]
-    assert sum(touched) <= 2 and callback.seconds_ > 0
+    assert [i for i, t in enumerate(touched) if t] == best_two
+    moved = [
+        i
+        for i in range(5)
+        if any(not torch.equal(v[i], before[k][i]) for k, v in network.state_dict().items())
+    ]
+    assert moved == best_two
+    losses_after = _losses(network, X, y)
+    assert (losses_after[best_two] < losses_before[best_two]).all()
 
 
 def test_same_random_state_same_escape():

@@ -14,6 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
 from sknalu import NALURegressor, NMURegressor
+from sknalu._training import TensorDataset
 from sknalu.datasets import make_arithmetic
 
 ESTIMATORS = [NALURegressor, NMURegressor]
@@ -144,17 +145,55 @@ def test_clone_and_pickle_round_trip(Estimator):
     assert fresh.get_params() == est.get_params()
 
 
+class HeldOutErrors(Callback):
+    """Every copy's mean squared error on the held-out rows at every evaluation, by numpy."""
+
+    def initialize(self):
+        self.errors_, self.steps_ = [], []
+        return self
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        with torch.no_grad():
+            pred = net.module_(dataset_valid.X).cpu().numpy()  # [copy, row, output]
+        self.errors_.append(((pred - dataset_valid.y.cpu().numpy()) ** 2).mean(axis=(1, 2)))
+        self.steps_.append(net.n_steps_)
+
+
+def held_out_rows(est, n_rows):
+    """Indices of the rows ``est`` held out, from its own split of the row numbers."""
+    rows = torch.arange(n_rows, dtype=torch.float64)[:, None]
+    _, valid = est.net_.train_split(TensorDataset(rows, torch.zeros(n_rows, 1)))
+    return valid.X[:, 0].long().numpy()
+
+
 def test_restarts_keep_the_copy_with_the_lowest_held_out_loss():
+    # An NAU → NAU network cannot multiply: every copy keeps a held-out error of its
+    # own, so the choice among them matters and no copy is exact.
     X, y = make_arithmetic("x0 * x1", n_samples=1000, random_state=0)
-    est = NMURegressor(n_restarts=16, max_steps=3000, random_state=0).fit(X, y)
-    assert 0 <= est.best_restart_ < 16
-    losses = est.history_[:, "selection_loss"]
-    steps = est.history_[:, "n_steps"]
-    assert est.validation_loss_ == losses[steps.index(est.best_step_)]
-    exact = 1e-12 * float(np.mean(y**2))
-    assert est.validation_loss_ <= max(min(losses), exact)
-    single = NMURegressor(n_restarts=1, max_steps=3000, random_state=0).fit(X, y)
-    assert est.validation_loss_ <= single.validation_loss_ * 1.0001 or est.validation_loss_ < 1e-8
+    recorder = HeldOutErrors()
+    est = NMURegressor(
+        units=("nau", "nau"),
+        n_restarts=8,
+        max_steps=3000,
+        snap=False,  # the kept weights are then exactly those measured
+        callbacks=[("held_out", recorder)],
+        random_state=0,
+    ).fit(X, y)
+    recorder = dict(est.net_.callbacks_)["held_out"]
+    errors = np.array(recorder.errors_)  # [evaluation, copy]
+    evaluation, copy = np.unravel_index(np.argmin(errors), errors.shape)
+    assert est.best_restart_ == copy
+    assert est.best_step_ == recorder.steps_[evaluation]
+    assert errors.min() < np.median(errors[evaluation])  # the copies really differ
+    # validation_loss_ is the mean squared error of predict on the held-out rows.
+    valid = held_out_rows(est, len(X))
+    assert len(valid) == 100
+    held_out_mse = np.mean((est.predict(X[valid]) - y[valid]) ** 2)
+    assert est.validation_loss_ == pytest.approx(held_out_mse, rel=1e-12)
+    assert est.validation_loss_ == pytest.approx(errors.min(), rel=1e-12)
+    # ... and not the error on the rows it trained on.
+    trained = np.setdiff1d(np.arange(len(X)), valid)
+    assert abs(np.mean((est.predict(X[trained]) - y[trained]) ** 2) / held_out_mse - 1) > 1e-3
 
 
 def test_among_exact_fits_the_latest_is_kept():
@@ -169,10 +208,55 @@ def test_among_exact_fits_the_latest_is_kept():
     assert est.best_step_ >= clearly_exact[-1] > clearly_exact[0]
 
 
+class LargestRawWeight(Callback):
+    """The largest raw weight magnitude of the network after every optimiser step."""
+
+    def initialize(self):
+        self.largest_ = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            with torch.no_grad():
+                self.largest_.append(max(float(u.W.abs().max()) for u in net.module_.layers))
+
+
+def test_oob_mode_regularized_lets_weights_out_of_bounds_and_pulls_them_back():
+    # The NAU computes with its weights clamped to [-1, 1], so beyond the bounds the
+    # error has no gradient; without the sparsity regulariser only the out-of-bounds
+    # penalty of oob_mode="regularized" can then move a raw weight back.
+    X, y = make_arithmetic("x0 + x1 - x2", n_samples=1000, n_features=3, random_state=0)
+    X_far, y_far = make_arithmetic(
+        "x0 + x1 - x2", n_samples=500, n_features=3, value_range=(2, 6), random_state=1
+    )
+    fits = {}
+    for mode in ("clip", "regularized"):
+        est = NMURegressor(
+            units=("nau", "nau"),
+            oob_mode=mode,
+            regularizer_strength=0.0,
+            max_steps=3000,
+            callbacks=[("largest", LargestRawWeight())],
+            random_state=0,
+        ).fit(X, y)
+        fits[mode] = est, np.array(dict(est.net_.callbacks_)["largest"].largest_)
+    _, clipped = fits["clip"]
+    assert len(clipped) == 3000 and clipped.max() == 1.0  # projected after every step
+    est, free = fits["regularized"]
+    assert free.max() > 1.0  # not projected: the weights left the bounds ...
+    assert free.max() < 1.01 and free[-1] <= 1.0  # ... and the penalty brought them back
+    assert est.formula_ == "x0 + x1 - x2"
+    np.testing.assert_allclose(est.predict(X_far), y_far, rtol=1e-12)
+
+
 def test_history_records_steps_and_regularizer_schedule():
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
     est = NMURegressor(
-        max_steps=2000, regularizer_strength=2.0, regularizer_start=500, regularizer_end=1500
+        max_steps=2000,
+        regularizer_strength=2.0,
+        regularizer_start=500,
+        regularizer_end=1500,
+        random_state=0,
     ).fit(X, y)
     assert est.n_steps_ == 2000
     assert est.history_[:, "n_steps"] == [500, 1000, 1500, 2000]
@@ -190,7 +274,7 @@ def test_user_callbacks_run_inside_the_skorch_net():
 
     counter = CountBatches()
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    est = NMURegressor(max_steps=700, callbacks=[("count", counter)]).fit(X, y)
+    est = NMURegressor(max_steps=700, callbacks=[("count", counter)], random_state=0).fit(X, y)
     assert dict(est.net_.callbacks_)["count"].batches_ == 700
 
 
@@ -241,7 +325,7 @@ def test_empty_input_is_rejected_clearly(Estimator):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_wrong_number_of_features_at_predict(Estimator, data):
     X, y = data
-    est = Estimator(max_steps=10).fit(X, y)
+    est = Estimator(max_steps=10, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match=r"X has 3 features, but .* is expecting 2 features"):
         est.predict(np.ones((4, 3)))
 
@@ -252,8 +336,8 @@ def test_fit_does_not_modify_its_input(Estimator, data):
     X_before, y_before = X.copy(), y.copy()
     frame = pd.DataFrame(X, columns=["a", "b"])
     frame_before = frame.copy()
-    Estimator(max_steps=50).fit(X, y).predict(X)
-    Estimator(max_steps=50).fit(frame, y).predict(frame)
+    Estimator(max_steps=50, random_state=0).fit(X, y).predict(X)
+    Estimator(max_steps=50, random_state=0).fit(frame, y).predict(frame)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
     pd.testing.assert_frame_equal(frame, frame_before)
@@ -314,13 +398,14 @@ def test_verbose_shows_a_progress_bar_over_steps(capsys):
 
 def test_cosine_schedule_lowers_the_learning_rate_to_zero():
     X, y = make_arithmetic("x0 + x1", n_samples=200, random_state=0)
-    est = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05, lr_schedule="cosine")
+    params = {"units": ("nau", "nau"), "max_steps": 1000, "lr": 0.05, "random_state": 0}
+    est = NMURegressor(lr_schedule="cosine", **params)
     est.fit(X, y)
     lr = est.net_.optimizer_.param_groups[0]["lr"]
     # The last step ran at step 999 of 1000: half a cosine has nearly reached 0.
     assert lr == pytest.approx(0.5 * 0.05 * (1 + np.cos(np.pi * 999 / 1000)))
     assert lr < 1e-6
-    constant = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05, lr_schedule="constant")
+    constant = NMURegressor(lr_schedule="constant", **params)
     assert constant.fit(X, y).net_.optimizer_.param_groups[0]["lr"] == 0.05
 
 
@@ -330,7 +415,7 @@ def test_cosine_tail_schedule_is_constant_then_falls_to_zero():
     factors = [lr_factor("cosine_tail", step, 1000) for step in (0, 500, 700, 850, 1000)]
     assert factors == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])
     X, y = make_arithmetic("x0 + x1", n_samples=200, random_state=0)
-    est = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05).fit(X, y)
+    est = NMURegressor(units=("nau", "nau"), max_steps=1000, lr=0.05, random_state=0).fit(X, y)
     assert est.lr_schedule == "cosine_tail"  # NMURegressor's default
     assert est.net_.optimizer_.param_groups[0]["lr"] < 1e-5
 
@@ -338,7 +423,7 @@ def test_cosine_tail_schedule_is_constant_then_falls_to_zero():
 def test_fit_leaves_torch_thread_setting_as_it_was():
     X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
     before = torch.get_num_threads()
-    NMURegressor(max_steps=100).fit(X, y)
+    NMURegressor(max_steps=100, random_state=0).fit(X, y)
     assert torch.get_num_threads() == before
 
 

@@ -47,8 +47,7 @@ def help_text(command: str | None = None) -> str:
 class SknaluHelp(SphinxDirective):
     """``.. sknalu-help:: [COMMAND]``: the help of ``sknalu`` or of one command.
 
-    A command listed in the ``sknalu_pending_commands`` setting that does not exist
-    yet renders as nothing; any other unknown command is an error.
+    An unknown command is an error.
     """
 
     optional_arguments = 1
@@ -56,8 +55,6 @@ class SknaluHelp(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         command = self.arguments[0] if self.arguments else None
         if command is not None and command not in sknalu_commands():
-            if command in self.config.sknalu_pending_commands:
-                return []
             raise self.error(f"sknalu has no command {command!r}.")
         text = help_text(command)
         block = nodes.literal_block(text, text)
@@ -108,7 +105,6 @@ def unlink_sklearn_roles(app: Sphinx, what, name, obj, options, lines: list[str]
 
 
 def setup(app: Sphinx) -> dict:
-    app.add_config_value("sknalu_pending_commands", set(), "env")
     app.add_directive("sknalu-help", SknaluHelp)
     app.connect("autodoc-process-docstring", unlink_sklearn_roles)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
