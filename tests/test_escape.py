@@ -148,3 +148,23 @@ def test_snap_false_also_keeps_the_escape_from_rounding():
     est = NMURegressor(max_steps=500, snap=False, random_state=0).fit(X, y)
     assert not any(dict(est.net_.callbacks_)["saddle_escape"].rounded_)
     assert est.snapped_ is False
+
+
+@pytest.mark.parametrize("units", [("nau", "nmu"), ("npu", "nau"), ("nac", "nmru")])
+def test_batched_candidates_score_what_each_network_scores_alone(units):
+    from sknalu._escape import _bound_vectors, _candidate_losses, _flat, _load
+
+    network = ArithmeticNetwork(3, 1, units=units, n_copies=2, seed=1).eval()
+    X = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 1
+    y = X.prod(1, keepdim=True)
+    flat = _flat(network, 2)
+    lo, hi = _bound_vectors(network, flat)
+    noise = torch.randn(5, *flat.shape, dtype=flat.dtype, generator=torch.Generator())
+    candidates = (flat + noise).clamp(lo, hi).reshape(-1, flat.shape[1])
+    batched = _candidate_losses(network, candidates, X, y)
+    for i, candidate in enumerate(candidates.reshape(5, 2, -1)):
+        # Projecting with the bound vectors is what constrain_ does to the weights.
+        _load(network, flat + noise[i])
+        network.constrain_()
+        torch.testing.assert_close(_flat(network, 2), candidate)
+        torch.testing.assert_close(batched[2 * i : 2 * i + 2], _losses(network, X, y))
