@@ -12,7 +12,10 @@ module only overrides its small hooks:
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one;
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
-  step pays nothing for callbacks that act once per epoch.
+  step pays nothing for callbacks that act once per epoch;
+- ``run_single_epoch``: the losses of an epoch are summed on the device and read
+  once, at its end, so a step needs no host synchronisation and the history keeps
+  one record per epoch, not one per step.
 
 With these, a step of a network this small costs about what a hand-written torch
 loop costs, while callbacks, the history and ``set_params`` work as in skorch.
@@ -265,6 +268,49 @@ class ArithmeticNet(NeuralNetRegressor):
         # Evaluation has no gradient to keep, so large slices are cheap.
         return _OrderedBatches(dataset, max(self.batch_size, 8192))
 
+    # -- the training loop ------------------------------------------------------------
+    def get_default_callbacks(self):
+        # skorch's PassthroughScoring callbacks average per-batch records into the
+        # epoch's train_loss and valid_loss; run_single_epoch records those itself.
+        return [
+            (name, cb)
+            for name, cb in super().get_default_callbacks()
+            if name not in ("train_loss", "valid_loss")
+        ]
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass of training or evaluation, with one host read at its end.
+
+        As skorch's, except that the batch losses are not read one by one: they are
+        summed, weighted by the batch sizes, on the data's device, and the epoch's
+        mean is read and recorded once as ``<prefix>_loss`` (``train_loss``,
+        ``valid_loss``), with ``<prefix>_loss_best`` and ``<prefix>_batch_count``.
+        No per-batch record goes into the history (unless a callback acts per
+        batch, see :meth:`on_batch_begin`), so neither a step's cost nor the size of
+        a saved model grows with the number of steps. Callbacks still get
+        ``on_batch_begin`` and ``on_batch_end`` for every batch.
+        """
+        if iterator is None:
+            return
+        total, n_rows, n_batches = None, 0, 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            size = len(batch[0])
+            loss = step["loss"].detach() * size
+            total = loss if total is None else total + loss
+            n_rows += size
+            n_batches += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_batch_count", n_batches)
+        if total is None:
+            return
+        key = prefix + "_loss"
+        loss = float(total) / n_rows  # the epoch's one host read
+        earlier = [row[key] for row in self.history[:-1] if not math.isnan(row.get(key, math.nan))]
+        self.history.record(key, loss)
+        self.history.record(key + "_best", bool(loss < min(earlier, default=math.inf)))
+
     # -- callbacks ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # Which callbacks act on per-batch events; the others are skipped per step.
@@ -284,6 +330,13 @@ class ArithmeticNet(NeuralNetRegressor):
         self.closed_form_sparsity_ = any(closed)
         self.autograd_sparsity_ = not all(closed)
         super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # A per-batch record in the history only for callbacks that act per batch
+        # and may write to it (skorch's record_batch); otherwise one per epoch.
+        listeners = self.batch_listeners_
+        if listeners["on_batch_begin"] or listeners["on_batch_end"]:
+            super().on_batch_begin(net, batch=batch, training=training, **kwargs)
 
     def notify(self, method_name, **cb_kwargs):
         listeners = getattr(self, "batch_listeners_", {}).get(method_name)

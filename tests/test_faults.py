@@ -1,0 +1,92 @@
+"""Faults a user can meet: overflow, fits that go nowhere, formulas that disagree with
+predict, Ctrl-C, mistakes in the arguments, and the cost of the training history."""
+
+import collections
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
+
+import sknalu._estimators
+from sknalu import NALURegressor, NMURegressor
+from sknalu.datasets import make_arithmetic
+
+ESTIMATORS = [NALURegressor, NMURegressor]
+
+
+def assert_unfitted(est):
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    assert not hasattr(est, "net_")
+
+
+def relative_difference(f, p):
+    return float(np.max(np.abs(f - p) / np.abs(p)))
+
+
+# -- the training history: per epoch, read once per epoch ---------------------------------
+
+
+def host_reads(monkeypatch, max_steps):
+    """Tensor reads to the host during a fit evaluated once, at its end."""
+    counts = collections.Counter()
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(sknalu._estimators, "_STEPS_PER_EPOCH", 10**6)
+        for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+            original = getattr(torch.Tensor, name)
+
+            def counted(self, *args, _original=original, _name=name, **kwargs):
+                counts[_name] += 1
+                return _original(self, *args, **kwargs)
+
+            patch.setattr(torch.Tensor, name, counted)
+        est = NMURegressor(max_steps=max_steps, snap=False, escape_saddles=False, random_state=0)
+        est.fit(X, y)
+    assert est.n_steps_ == max_steps and len(est.history_) == 1
+    return counts
+
+
+def test_optimiser_steps_read_nothing_back_from_the_device(monkeypatch):
+    reads = host_reads(monkeypatch, 1000)
+    assert host_reads(monkeypatch, 2000) == reads
+    assert sum(reads.values()) < 100, reads
+
+
+def test_a_saved_model_does_not_grow_with_the_number_of_steps():
+    X, y = make_arithmetic("x0 * x1", n_samples=200, random_state=0)
+    sizes = {
+        steps: len(
+            pickle.dumps(
+                NMURegressor(
+                    max_steps=steps, n_restarts=1, escape_saddles=False, random_state=0
+                ).fit(X, y)
+            )
+        )
+        for steps in (1000, 10_000)
+    }
+    assert sizes[10_000] <= 1.5 * sizes[1000], sizes
+
+
+class RecordPerBatch(Callback):
+    def on_batch_end(self, net, training=False, **kwargs):
+        net.history.record_batch("seen", training)
+
+
+def test_history_keeps_epoch_losses_and_per_batch_records_only_when_asked(capsys):
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    est = NMURegressor(max_steps=1000, random_state=0, verbose=2).fit(X, y)
+    row = est.history_[-1]
+    assert row["batches"] == []
+    assert row["train_batch_count"] == 500 and row["valid_batch_count"] == 1
+    assert est.history_[:, "valid_loss_best"][0] is True
+    assert all(np.isfinite(est.history_[:, key]).all() for key in ("train_loss", "valid_loss"))
+    table = capsys.readouterr().out
+    assert "train_loss" in table and "valid_loss" in table and "selection_loss" in table
+    est = NMURegressor(max_steps=1000, random_state=0, callbacks=[RecordPerBatch()]).fit(X, y)
+    assert len(est.history_[-1]["batches"]) == 501  # 500 steps and the held-out batch
+    assert est.history_[-1, "batches", 0, "seen"] is True
