@@ -74,6 +74,10 @@ def _check_real(name, value, minimum=0.0, maximum=math.inf, *, open_minimum=Fals
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
 
 
+#: Private attributes that a fit sets.
+_PRIVATE_FIT_STATE = ("_y_ndim", "_gate_ranges", "_formula_text")
+
+
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
@@ -222,8 +226,34 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         -------
         self
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For bad hyperparameters or data, named in the message.
+        KeyboardInterrupt
+            On Ctrl-C, which stops training; the estimator is then left unfitted.
         """
+        try:
+            self._fit(X, y)
+        except BaseException:
+            # An error, or Ctrl-C: leave no state from a fit that did not finish.
+            self._forget_fit()
+            raise
+        return self
+
+    def _forget_fit(self) -> None:
+        for name in list(vars(self)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if fitted or name in _PRIVATE_FIT_STATE:
+                delattr(self, name)
+
+    def _fit(self, X, y) -> None:
         units, optimizer, device = self._validate_params()
+        if not isinstance(self.snap, (bool, np.bool_)):
+            raise ValueError(f"snap must be True or False, got {self.snap!r}.")
+        if not isinstance(self.escape_saddles, (bool, np.bool_)):
+            raise ValueError(f"escape_saddles must be True or False, got {self.escape_saddles!r}.")
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
@@ -236,10 +266,6 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         if optimizer in (torch.optim.Adam, torch.optim.AdamW):
             # One fused kernel per step instead of a dozen small ones.
             optimizer_params["optimizer__fused"] = True
-        if not isinstance(self.snap, (bool, np.bool_)):
-            raise ValueError(f"snap must be True or False, got {self.snap!r}.")
-        if not isinstance(self.escape_saddles, (bool, np.bool_)):
-            raise ValueError(f"escape_saddles must be True or False, got {self.escape_saddles!r}.")
         callbacks = []
         if self.escape_saddles:
             # Before the restart selection, which then measures the moved copies.
@@ -293,12 +319,12 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         # Weights are rounded by the escape (each copy) or snapped (the kept one).
         rounded = (
             escape is not None
+            and bool(escape.rounded_)  # empty when a callback stopped training early
             and self.best_step_ == self.n_steps_
             and escape.rounded_[self.best_restart_]
         )
         self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
         self._fit_formula(dataset.X)
-        return self
 
     def _predict_tensor(self, X) -> torch.Tensor:
         module = self.net_.module_

@@ -15,7 +15,10 @@ module only overrides its small hooks:
   step pays nothing for callbacks that act once per epoch;
 - ``run_single_epoch``: the losses of an epoch are summed on the device and read
   once, at its end, so a step needs no host synchronisation and the history keeps
-  one record per epoch, not one per step.
+  one record per epoch, not one per step;
+- ``partial_fit``: Ctrl-C reaches the caller, as in scikit-learn, while a
+  callback can still end training by raising ``KeyboardInterrupt`` (skorch's
+  ``EarlyStopping`` does).
 
 With these, a step of a network this small costs about what a hand-written torch
 loop costs, while callbacks, the history and ``set_params`` work as in skorch.
@@ -25,7 +28,10 @@ The restart selection (which copy to keep) is a callback, :class:`RestartSelecti
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -161,6 +167,41 @@ class _OrderedBatches:
         for start in range(0, len(X), self.batch_size):
             stop = start + self.batch_size
             yield X[start:stop], (None if y is None else y[start:stop])
+
+
+@contextlib.contextmanager
+def _watch_sigint():
+    """Record whether Ctrl-C (SIGINT) arrives while the block runs.
+
+    Yields a list that receives the signal number when it does; the previous
+    handler still runs (by default it raises ``KeyboardInterrupt``). Outside the
+    main thread, where Python delivers no signal, the list stays empty: a
+    ``KeyboardInterrupt`` there comes from code. Yields None where it cannot tell,
+    under a SIGINT handler that Python did not install.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
+        yield None
+        return
+
+    def handler(signum, frame):
+        if previous == signal.SIG_IGN:
+            return
+        received.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
@@ -310,6 +351,29 @@ class ArithmeticNet(NeuralNetRegressor):
         earlier = [row[key] for row in self.history[:-1] if not math.isnan(row.get(key, math.nan))]
         self.history.record(key, loss)
         self.history.record(key + "_best", bool(loss < min(earlier, default=math.inf)))
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train further; Ctrl-C stops the fit and reaches the caller.
+
+        skorch's ``partial_fit`` ends training quietly on any ``KeyboardInterrupt``,
+        whether Ctrl-C or a callback that stops training early (skorch's
+        ``EarlyStopping`` raises one). Here only the callback's ends training as
+        usual; Ctrl-C (SIGINT) propagates, as it does from scikit-learn's
+        estimators, and ``on_train_end`` does not run.
+        """
+        if not self.initialized_:
+            self.initialize()
+        routing_method = fit_params.pop("_routing_method", "partial_fit")
+        self.notify("on_train_begin", X=X, y=y)
+        with _watch_sigint() as sigint:
+            try:
+                self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+            except KeyboardInterrupt:
+                if sigint is None or sigint:
+                    raise
+                # A callback asked training to stop.
+        self.notify("on_train_end", X=X, y=y)
+        return self
 
     # -- callbacks ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):

@@ -3,13 +3,14 @@ predict, Ctrl-C, mistakes in the arguments, and the cost of the training history
 
 import collections
 import pickle
+import signal
 
 import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 import sknalu._estimators
 from sknalu import NALURegressor, NMURegressor
@@ -26,6 +27,44 @@ def assert_unfitted(est):
 
 def relative_difference(f, p):
     return float(np.max(np.abs(f - p) / np.abs(p)))
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------
+
+
+class Interrupt(Callback):
+    """At the end of epoch ``epoch``, Ctrl-C (``sigint=True``) or a callback's stop."""
+
+    def __init__(self, epoch, sigint):
+        self.epoch = epoch
+        self.sigint = sigint
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            if self.sigint:
+                signal.raise_signal(signal.SIGINT)
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_ctrl_c_reaches_the_caller_and_leaves_the_estimator_unfitted(Estimator):
+    X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
+    est = Estimator(max_steps=1000, random_state=0).fit(X, y)
+    est.set_params(max_steps=2000, callbacks=[Interrupt(2, sigint=True)])
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    assert_unfitted(est)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_callback_can_still_stop_training_early():
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    est = NMURegressor(max_steps=3000, random_state=0, callbacks=[Interrupt(2, sigint=False)])
+    assert est.fit(X, y).n_steps_ == 1000
+    # skorch's EarlyStopping stops the same way: no improvement by 100% in an epoch.
+    stop = EarlyStopping(monitor="valid_loss", patience=1, threshold=1.0)
+    est = NMURegressor(max_steps=3000, random_state=0, callbacks=[stop]).fit(X, y)
+    assert est.n_steps_ == 1000 and np.isfinite(est.predict(X)).all()
 
 
 # -- the training history: per epoch, read once per epoch ---------------------------------
