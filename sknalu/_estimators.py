@@ -11,6 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import Callback
 
 from ._escape import SaddleEscape
 from ._formula import FormulaMixin
@@ -72,6 +73,79 @@ def _check_real(name, value, minimum=0.0, maximum=math.inf, *, open_minimum=Fals
         if maximum < math.inf:
             bound += f" and <= {maximum}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+
+
+#: Names of sknalu's own callbacks in the skorch net.
+_OWN_CALLBACKS = ("saddle_escape", "restart_selection", "snap", "progress")
+
+
+def _check_callbacks(callbacks) -> list:
+    """The user's callbacks, as a new list, once each is known to be a skorch callback."""
+    expected = "callbacks must be a list of skorch Callbacks or (name, Callback) pairs"
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(f"{expected}, got {callbacks!r}.")
+    for item in callbacks:
+        pair = isinstance(item, (tuple, list)) and len(item) == 2
+        name, callback = item if pair else (None, item)
+        ok = isinstance(callback, Callback) or (
+            isinstance(callback, type) and issubclass(callback, Callback)
+        )
+        if not ok or (pair and not isinstance(name, str)):
+            raise ValueError(f"{expected}; got {item!r} among them.")
+        if name in _OWN_CALLBACKS:
+            raise ValueError(
+                f"callbacks: the name {name!r} is taken by one of sknalu's own callbacks "
+                f"({', '.join(_OWN_CALLBACKS)}); choose another."
+            )
+    return list(callbacks)
+
+
+def _columns(data, what: str) -> list:
+    """``(label, values)`` for each column of ``data`` that may not be numbers."""
+    if hasattr(data, "iloc") and hasattr(data, "columns"):  # a DataFrame
+        return [
+            (f"column {name!r}", data.iloc[:, i])
+            for i, (name, dtype) in enumerate(zip(data.columns, data.dtypes, strict=True))
+            if getattr(dtype, "kind", "O") not in "biuf"
+        ]
+    if hasattr(data, "iloc"):  # a Series
+        kind = getattr(data.dtype, "kind", "O")
+        name = "" if data.name is None else f" {str(data.name)!r}"
+        return [] if kind in "biuf" else [(f"{what}{name}", data)]
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biufc":
+        if data.ndim == 2:
+            return [(f"column {i}", data[:, i]) for i in range(data.shape[1])]
+        return [(what, data)]
+    return []
+
+
+def _check_numbers(data, what: str) -> None:
+    """Name the columns of ``data`` that do not hold numbers.
+
+    numpy's own error for a date, a duration or a text column names no column
+    (``DTypePromotionError``) or only the value it stumbled on. Dates and durations
+    are refused even where numpy would turn them into nanoseconds.
+    """
+    problems, error = [], ValueError
+    for label, values in _columns(data, what):
+        dtype = values.dtype
+        if getattr(dtype, "kind", "O") in "mM":
+            problems.append(f"{label} holds {dtype} values")
+            continue
+        try:
+            np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{label} ({dtype}) cannot be read as numbers: {exc}")
+            if isinstance(exc, TypeError):
+                error = TypeError
+    if problems:
+        raise error(
+            f"{what} must hold numbers only, but " + "; ".join(problems) + ". Convert "
+            "such columns to numbers first (a date to, say, days since a reference "
+            "date; a duration to seconds) or leave them out."
+        )
 
 
 #: Private attributes that a fit sets.
@@ -172,12 +246,21 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         )
 
     def _check_device(self) -> torch.device:
+        message = f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}."
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}.") from None
+            raise ValueError(message) from None
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(message)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
+        if device.type == "cuda" and device.index is not None:
+            if device.index >= torch.cuda.device_count():
+                raise ValueError(
+                    f"device={self.device!r} was asked for, but torch finds "
+                    f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
+                )
         return device
 
     def _validate_params(self):
@@ -254,6 +337,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"snap must be True or False, got {self.snap!r}.")
         if not isinstance(self.escape_saddles, (bool, np.bool_)):
             raise ValueError(f"escape_saddles must be True or False, got {self.escape_saddles!r}.")
+        user_callbacks = _check_callbacks(self.callbacks)
+        _check_numbers(X, "X")
+        _check_numbers(y, "y")
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
@@ -276,7 +362,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             callbacks.append(("snap", SnapWeights()))
         if self.verbose:
             callbacks.append(("progress", StepProgressBar()))
-        callbacks += list(self.callbacks or [])
+        callbacks += user_callbacks
         self.net_ = ArithmeticNet(
             ArithmeticNetwork,
             module__in_features=X.shape[1],
@@ -346,6 +432,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             Predictions, float64; one-dimensional when ``y`` was.
         """
         check_is_fitted(self)
+        _check_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
         return y.ravel() if self._y_ndim == 1 else y

@@ -3,9 +3,11 @@ predict, Ctrl-C, mistakes in the arguments, and the cost of the training history
 
 import collections
 import pickle
+import re
 import signal
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
@@ -65,6 +67,70 @@ def test_a_callback_can_still_stop_training_early():
     stop = EarlyStopping(monitor="valid_loss", patience=1, threshold=1.0)
     est = NMURegressor(max_steps=3000, random_state=0, callbacks=[stop]).fit(X, y)
     assert est.n_steps_ == 1000 and np.isfinite(est.predict(X)).all()
+
+
+# -- mistakes in the arguments ------------------------------------------------------------
+
+
+@pytest.fixture
+def data():
+    return make_arithmetic("x0 * x1", n_samples=100, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "callbacks",
+    [[object()], object(), [("count", object())], [(3, Callback())], "disable", [None]],
+    ids=["object-in-list", "object", "pair-with-object", "pair-with-number", "str", "None"],
+)
+def test_callbacks_that_are_not_skorch_callbacks_are_named(data, callbacks):
+    est = NMURegressor(max_steps=10, callbacks=callbacks)
+    with pytest.raises(ValueError, match=r"callbacks must be a list of skorch Callbacks or \("):
+        est.fit(*data)
+
+
+def test_a_callback_name_taken_by_sknalu_is_named(data):
+    with pytest.raises(ValueError, match="the name 'snap' is taken by one of sknalu's own"):
+        NMURegressor(max_steps=10, callbacks=[("snap", Callback())]).fit(*data)
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", torch.device("meta"), "cuda:x", 0.5])
+def test_devices_other_than_cpu_and_cuda_are_named(data, device):
+    with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda' or 'cuda:N', got "):
+        NMURegressor(max_steps=10, device=device).fit(*data)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_columns_that_are_not_numbers_are_named(Estimator, data):
+    X, y = data
+    frame = pd.DataFrame(X, columns=["a", "b"]).assign(
+        when=pd.date_range("2024-01-01", periods=len(X)),
+        took=pd.to_timedelta(np.arange(len(X)), unit="s"),
+        who=["ann"] * len(X),
+    )
+    before = frame.copy()
+    with pytest.raises(ValueError) as info:
+        Estimator(max_steps=10).fit(frame, y)
+    message = str(info.value)
+    assert message.startswith("X must hold numbers only, but column 'when' holds datetime64")
+    assert "column 'took' holds timedelta64" in message
+    assert re.search(r"column 'who' \(\w+\) cannot be read as numbers: could not convert", message)
+    assert "'a'" not in message and "'b'" not in message
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_dates_in_arrays_and_targets_and_text_at_predict_are_named(data):
+    X, y = data
+    # numpy would read these as nanoseconds since 1970.
+    dates = np.array(pd.date_range("2024-01-01", periods=2 * len(X))).reshape(-1, 2)
+    with pytest.raises(ValueError, match="X must hold numbers only, but column 0 holds datetime"):
+        NMURegressor(max_steps=10).fit(dates, y)
+    target = pd.Series(pd.date_range("2024-01-01", periods=len(X)), name="due")
+    with pytest.raises(ValueError, match="y must hold numbers only, but y 'due' holds datetime"):
+        NMURegressor(max_steps=10).fit(X, target)
+    frame = pd.DataFrame(X, columns=["x0", "x1"])
+    est = NMURegressor(max_steps=10).fit(frame, y)
+    with pytest.raises(ValueError, match=r"column 'x1' \(\w+\) cannot be read as numbers"):
+        est.predict(frame.assign(x1=["two"] * len(X)))
 
 
 # -- the training history: per epoch, read once per epoch ---------------------------------
