@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from ._training import (
     RestartSelection,
     StepProgressBar,
     TensorDataset,
+    finite_copies,
+    non_finite_loss_message,
 )
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS
 
@@ -145,6 +148,19 @@ def _check_numbers(data, what: str) -> None:
             f"{what} must hold numbers only, but " + "; ".join(problems) + ". Convert "
             "such columns to numbers first (a date to, say, days since a reference "
             "date; a duration to seconds) or leave them out."
+        )
+
+
+def _check_target_magnitude(y: np.ndarray) -> None:
+    """Refuse targets whose squares overflow float64: the loss could not be computed."""
+    with np.errstate(over="ignore"):
+        mean_square = np.mean(np.square(y), axis=0)
+    if not np.isfinite(mean_square).all():
+        raise ValueError(
+            f"The target's magnitude overflows float64 in the loss: |y| reaches "
+            f"{float(np.max(np.abs(y))):.3g}, and its square, in the mean squared error, "
+            "exceeds float64's largest number (1.8e+308). Rescale the target and the "
+            "features (e.g. divide them by powers of ten) and fit again."
         )
 
 
@@ -313,9 +329,17 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For bad hyperparameters or data, named in the message.
+            For bad hyperparameters or data, named in the message; also when the
+            data's magnitude overflows float64 in the loss, so that no weights with
+            a finite error exist.
         KeyboardInterrupt
             On Ctrl-C, which stops training; the estimator is then left unfitted.
+
+        Warns
+        -----
+        RuntimeWarning
+            When the fitted network's predictions are not finite on some training
+            rows.
         """
         try:
             self._fit(X, y)
@@ -344,6 +368,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
+        _check_target_magnitude(y2)
 
         rng = check_random_state(self.random_state)
         init_seed, batch_seed, split_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
@@ -394,6 +419,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         dataset = TensorDataset(self._to_tensor(X, device), self._to_tensor(y2, device))
         with _one_cpu_thread(device):
             self.net_.fit(dataset, None)
+        if not bool(finite_copies(self.net_.module_).all()):
+            # The restart selection keeps finite weights only: a guard, not a path.
+            raise ValueError(non_finite_loss_message(dataset, self.lr))
         selection = dict(self.net_.callbacks_)["restart_selection"]
         self.history_ = self.net_.history
         self.n_steps_ = self.net_.n_steps_
@@ -410,13 +438,31 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             and escape.rounded_[self.best_restart_]
         )
         self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
+        self._check_fitted_network(dataset)
         self._fit_formula(dataset.X)
 
-    def _predict_tensor(self, X) -> torch.Tensor:
+    def _check_fitted_network(self, dataset: TensorDataset) -> None:
+        """Warn when the kept network's predictions overflow on training rows."""
+        predicted = self._forward(dataset.X).reshape(len(dataset), -1)
+        n_bad = int((~torch.isfinite(predicted).all(1)).sum())
+        if n_bad:
+            warnings.warn(
+                f"The fitted network's predictions are not finite (inf or NaN) on {n_bad} "
+                f"of the {len(dataset)} training rows: its sums and products of their "
+                "features overflow float64, or divide by zero.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _forward(self, X: torch.Tensor) -> torch.Tensor:
+        """The kept network's outputs for ``X``, in slices that bound the memory."""
         module = self.net_.module_
         module.eval()
         with torch.no_grad():
-            return module(self._to_tensor(X, torch.device(self.net_.device)))
+            return torch.cat([module(X[i : i + 65536]) for i in range(0, max(1, len(X)), 65536)])
+
+    def _predict_tensor(self, X) -> torch.Tensor:
+        return self._forward(self._to_tensor(X, torch.device(self.net_.device)))
 
     def predict(self, X):
         """Predict with the kept network.
@@ -430,11 +476,26 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, float64; one-dimensional when ``y`` was.
+
+        Warns
+        -----
+        RuntimeWarning
+            When some predictions are not finite (the network's output overflows
+            float64 for their inputs), saying for how many rows.
         """
         check_is_fitted(self)
         _check_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
+        n_bad = int((~np.isfinite(y.reshape(len(y), -1)).all(1)).sum())
+        if n_bad:
+            warnings.warn(
+                f"{n_bad} of {len(y)} predictions are not finite (inf or NaN): the "
+                "network's sums and products of these rows' features overflow float64, "
+                "or divide by zero.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return y.ravel() if self._y_ndim == 1 else y
 
     def __sklearn_tags__(self):

@@ -484,6 +484,35 @@ class ArithmeticNet(NeuralNetRegressor):
         super().on_epoch_end(net, **kwargs)
 
 
+@torch.no_grad()
+def finite_copies(module: torch.nn.Module) -> torch.Tensor:
+    """Per copy of an :class:`~sknalu.ArithmeticNetwork`, whether all its weights are finite.
+
+    Every weight tensor holds the copies along its first dimension.
+    """
+    finite = None
+    for param in module.parameters():
+        ok = torch.isfinite(param).reshape(len(param), -1).all(1)
+        finite = ok if finite is None else finite & ok
+    return finite
+
+
+def non_finite_loss_message(dataset: TensorDataset, lr: float) -> str:
+    """Why training gave no finite error, and what to do about it."""
+    with torch.no_grad():
+        x_max = float(dataset.X.abs().max()) if dataset.X.numel() else 0.0
+        y_max = float(dataset.y.abs().max()) if dataset.y.numel() else 0.0
+    return (
+        "The loss overflows float64: the mean squared error of every restart is "
+        "infinite or NaN at every evaluation, so training gave no usable weights. The "
+        f"data's magnitude is the likely cause (|X| up to {x_max:.3g}, |y| up to "
+        f"{y_max:.3g}): the network's sums and products of the features, and their "
+        "squared errors, must stay below 1.8e+308. Rescale the features and the "
+        "target (e.g. divide them by a power of ten) and fit again; if they are "
+        f"moderate, try a smaller lr (now {lr:g})."
+    )
+
+
 class RestartSelection(Callback):
     """Keep the copy, and the epoch, with the lowest held-out error.
 
@@ -495,6 +524,11 @@ class RestartSelection(Callback):
     Fits whose error is below ``exact_fit`` times the mean squared target all count
     as exact; among them the latest is kept, since later weights have had more of
     the sparsity regulariser and so are closer to a readable formula.
+
+    Only weights with a finite error are kept. When no copy has had one and none
+    can get one any more (each holds a non-finite weight) or training is over, it
+    raises a ``ValueError`` that names the likely cause: values that overflow
+    float64 in the loss.
 
     Parameters
     ----------
@@ -532,6 +566,14 @@ class RestartSelection(Callback):
         best = int(torch.argmin(losses))
         loss = float(losses[best])
         net.history.record("selection_loss", loss)
+        if not math.isfinite(loss):
+            # Only finite weights are ever kept. With none kept yet, stop as soon as
+            # none can come: every copy holds a non-finite weight (which stays so),
+            # or training is over.
+            dead = not bool(finite_copies(net.module_).any())
+            if self.best_state_ is None and (dead or net.n_steps_ >= net.max_steps):
+                raise ValueError(non_finite_loss_message(dataset, net.lr))
+            return
         exact = self.exact_fit * float(dataset.y.square().mean())
         if loss < self.best_loss_ or loss <= exact or self.best_state_ is None:
             self.best_loss_ = loss

@@ -2,15 +2,17 @@
 predict, Ctrl-C, mistakes in the arguments, and the cost of the training history."""
 
 import collections
+import math
 import pickle
 import re
 import signal
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping
 
@@ -29,6 +31,68 @@ def assert_unfitted(est):
 
 def relative_difference(f, p):
     return float(np.max(np.abs(f - p) / np.abs(p)))
+
+
+# -- data whose magnitude overflows float64 ---------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_a_target_whose_square_overflows_is_refused_with_the_remedy(Estimator):
+    X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
+    est = Estimator(max_steps=10, random_state=0)
+    with pytest.raises(ValueError, match=r"target's magnitude overflows float64") as info:
+        est.fit(X * 1e100, y * 1e200)
+    assert f"|y| reaches {np.abs(y).max() * 1e200:.3g}" in str(info.value)
+    assert "Rescale the target and the features" in str(info.value)
+    assert_unfitted(est)
+
+
+def test_a_loss_that_overflows_during_training_stops_with_the_cause():
+    # |y| ~ 1e100 squares to 1e200, but the NMU multiplies two such sums: 1e400.
+    X, _ = make_arithmetic("x0", n_samples=100, random_state=0)
+    X = X * 1e100
+    est = NMURegressor(max_steps=300, random_state=0)
+    with pytest.raises(ValueError, match="The loss overflows float64") as info:
+        est.fit(X, X[:, 0] - X[:, 1])
+    assert re.search(r"\|X\| up to [12](\.\d+)?e\+100", str(info.value))
+    assert "Rescale the features and the target" in str(info.value)
+    assert_unfitted(est)
+
+
+class PoisonWeights(Callback):
+    """Make every weight NaN at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            with torch.no_grad():
+                for param in net.module_.parameters():
+                    param.fill_(math.nan)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_the_kept_weights_are_the_best_finite_ones(Estimator):
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    est = Estimator(max_steps=2000, random_state=0, callbacks=[PoisonWeights(2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    losses = est.history_[:, "selection_loss"]
+    assert losses[2:] == [math.inf, math.inf]
+    assert est.best_step_ <= 1000
+    assert est.validation_loss_ == min(losses[:2])
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_predictions_that_overflow_are_reported_with_their_number():
+    X, y = make_arithmetic("x0 * x1", n_samples=200, random_state=0)
+    est = NMURegressor(max_steps=1000, random_state=0).fit(X, y)
+    far = np.array([[1e200, 1e200], [2.0, 3.0], [-1e300, 1e300]])
+    with pytest.warns(RuntimeWarning, match="2 of 3 predictions are not finite"):
+        predicted = est.predict(far)
+    assert np.isfinite(predicted[1]) and not np.isfinite(predicted[[0, 2]]).any()
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------
