@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
@@ -164,8 +165,25 @@ def _check_target_magnitude(y: np.ndarray) -> None:
         )
 
 
-#: Private attributes that a fit sets.
-_PRIVATE_FIT_STATE = ("_y_ndim", "_gate_ranges", "_formula_text")
+def _lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The coefficient of determination R², the lowest over the outputs.
+
+    An output whose target is constant is measured against its mean square
+    instead of its variance; a non-finite prediction gives -inf.
+
+    Examples
+    --------
+    >>> y = np.array([[1.0], [2.0], [3.0]])
+    >>> _lowest_r2(y, y), _lowest_r2(y, np.full_like(y, 2.0))
+    (1.0, 0.0)
+    """
+    y_pred = y_pred.reshape(y_true.shape)
+    with np.errstate(all="ignore"):
+        mse = np.mean(np.square(y_pred - y_true), axis=0)
+        variance = np.var(y_true, axis=0)
+        scale = np.where(variance > 0, variance, np.mean(np.square(y_true), axis=0))
+        score = np.where(scale > 0, 1 - mse / scale, np.where(mse == 0, 1.0, -np.inf))
+    return float(np.nan_to_num(score, nan=-np.inf).min())
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
@@ -337,6 +355,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
 
         Warns
         -----
+        ConvergenceWarning
+            When the kept network predicts the held-out rows no better than their
+            mean (``validation_score_ <= 0``).
         RuntimeWarning
             When the fitted network's predictions are not finite on some training
             rows.
@@ -352,7 +373,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     def _forget_fit(self) -> None:
         for name in list(vars(self)):
             fitted = name.endswith("_") and not name.startswith("__")
-            if fitted or name in _PRIVATE_FIT_STATE:
+            if fitted or name in (*self._formula_state, "_y_ndim"):
                 delattr(self, name)
 
     def _fit(self, X, y) -> None:
@@ -388,6 +409,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         if self.verbose:
             callbacks.append(("progress", StepProgressBar()))
         callbacks += user_callbacks
+        split = HoldOut(self.validation_fraction, split_seed)
         self.net_ = ArithmeticNet(
             ArithmeticNetwork,
             module__in_features=X.shape[1],
@@ -410,7 +432,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             regularizer_strength=self.regularizer_strength,
             regularizer_start=self.regularizer_start,
             regularizer_end=self.regularizer_end,
-            train_split=HoldOut(self.validation_fraction, split_seed),
+            train_split=split,
             callbacks=callbacks,
             device=device,
             seed=batch_seed,
@@ -438,11 +460,16 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             and escape.rounded_[self.best_restart_]
         )
         self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
-        self._check_fitted_network(dataset)
+        self._check_fitted_network(dataset, split)
         self._fit_formula(dataset.X)
 
-    def _check_fitted_network(self, dataset: TensorDataset) -> None:
-        """Warn when the kept network's predictions overflow on training rows."""
+    def _check_fitted_network(self, dataset: TensorDataset, split: HoldOut) -> None:
+        """Set ``validation_score_``; warn about a fit that did not learn or overflows."""
+        _, valid = split(dataset)
+        held_out = valid if valid is not None else dataset
+        self.validation_score_ = _lowest_r2(
+            held_out.y.cpu().numpy(), self._forward(held_out.X).cpu().numpy()
+        )
         predicted = self._forward(dataset.X).reshape(len(dataset), -1)
         n_bad = int((~torch.isfinite(predicted).all(1)).sum())
         if n_bad:
@@ -451,6 +478,17 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 f"of the {len(dataset)} training rows: its sums and products of their "
                 "features overflow float64, or divide by zero.",
                 RuntimeWarning,
+                stacklevel=4,
+            )
+        if not self.validation_score_ > 0:
+            warnings.warn(
+                f"{type(self).__name__} did not learn the target: the held-out R² of "
+                f"the kept network is {self.validation_score_:.3g}, no better than "
+                "predicting the target's mean (R² = 0), so its formula is not the "
+                "target's. Try a smaller lr, more max_steps or n_restarts, or other "
+                "units; the units learn no constant factor, so a target scaled by one "
+                "needs rescaling.",
+                ConvergenceWarning,
                 stacklevel=4,
             )
 
@@ -604,13 +642,20 @@ class NALURegressor(_ArithmeticRegressor):
         Largest distance of any effective weight of the kept network from
         {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
         Johansen 2020, section 4.1).
+    validation_score_ : float
+        R² of the kept network on the held-out rows (the training rows when none
+        are held out); with several targets, the lowest of theirs.
     formula_exact_ : bool
-        Whether every weight is within 0.01 of its unit's discrete values and
-        every gate is saturated, so that ``formula_`` is what the network computes.
+        Whether ``formula_`` is exact: every weight is within 0.01 of its unit's
+        discrete values and every gate is saturated, the network fits the held-out
+        rows (``validation_score_ >= 1 - 1e-9``), and the formula computes what
+        :meth:`predict` computes on the training rows (relative 1e-6).
     formula_ : str or None
         The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
-        with ``"≈ "`` and written with four-digit coefficients when it is not
-        exact; None when sympy is not installed.
+        with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
+        or all digits, the fewest that compute what :meth:`predict` computes
+        (relative 1e-6 on the training rows), else followed by how much it
+        differs; None when sympy is not installed.
 
     See Also
     --------
@@ -780,13 +825,20 @@ class NMURegressor(_ArithmeticRegressor):
         Largest distance of any effective weight of the kept network from
         {-1, 0, 1}: max over all weights of ``min(|W|, |1 - |W||)`` (Madsen &
         Johansen 2020, section 4.1).
+    validation_score_ : float
+        R² of the kept network on the held-out rows (the training rows when none
+        are held out); with several targets, the lowest of theirs.
     formula_exact_ : bool
-        Whether every weight is within 0.01 of its unit's discrete values and
-        every gate is saturated, so that ``formula_`` is what the network computes.
+        Whether ``formula_`` is exact: every weight is within 0.01 of its unit's
+        discrete values and every gate is saturated, the network fits the held-out
+        rows (``validation_score_ >= 1 - 1e-9``), and the formula computes what
+        :meth:`predict` computes on the training rows (relative 1e-6).
     formula_ : str or None
         The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
-        with ``"≈ "`` and written with four-digit coefficients when it is not
-        exact; None when sympy is not installed.
+        with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
+        or all digits, the fewest that compute what :meth:`predict` computes
+        (relative 1e-6 on the training rows), else followed by how much it
+        differs; None when sympy is not installed.
 
     See Also
     --------

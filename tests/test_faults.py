@@ -11,7 +11,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import sympy
 import torch
+from conftest import set_weights
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping
@@ -19,6 +21,7 @@ from skorch.callbacks import Callback, EarlyStopping
 import sknalu._estimators
 from sknalu import NALURegressor, NMURegressor
 from sknalu.datasets import make_arithmetic
+from sknalu.exceptions import FormulaWarning
 
 ESTIMATORS = [NALURegressor, NMURegressor]
 
@@ -93,6 +96,106 @@ def test_predictions_that_overflow_are_reported_with_their_number():
     with pytest.warns(RuntimeWarning, match="2 of 3 predictions are not finite"):
         predicted = est.predict(far)
     assert np.isfinite(predicted[1]) and not np.isfinite(predicted[[0, 2]]).any()
+
+
+# -- an exact formula is one that fits ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "scale"),
+    [({"lr": 1e6}, 1.0), ({}, 1e30)],
+    ids=["lr=1e6", "y=1e30*x0*x1"],
+)
+def test_a_discrete_formula_that_does_not_fit_is_not_exact(params, scale):
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    est = NMURegressor(max_steps=1000, random_state=0, **params)
+    with pytest.warns(ConvergenceWarning, match="did not learn the target: the held-out R²"):
+        est.fit(X, scale * y)
+    assert est.sparsity_error_ <= 0.01  # discrete weights...
+    assert est.validation_score_ < 0  # ...that do not fit
+    assert not est.formula_exact_
+    assert est.formula_.startswith("≈ ")
+    with pytest.warns(FormulaWarning, match="although its weights are discrete: its R² there is -"):
+        est.to_sympy()
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-3])
+def test_only_a_formula_that_fits_the_held_out_rows_counts_as_exact(noise):
+    X, y = make_arithmetic("x0 * x1", n_samples=500, random_state=0)
+    y = y + noise * np.random.default_rng(1).standard_normal(len(y))
+    est = NMURegressor(max_steps=2000, random_state=0).fit(X, y)
+    assert est.sparsity_error_ == 0.0
+    if noise:
+        # The right formula, but the targets are not exactly it.
+        assert 1 - 1e-4 < est.validation_score_ < 1 - 1e-9
+        assert est.formula_ == "≈ x0*x1" and not est.formula_exact_
+        with pytest.warns(FormulaWarning, match=r"R² there is 1 - \d"):
+            est.to_sympy()
+    else:
+        assert est.validation_score_ >= 1 - 1e-9
+        assert est.formula_ == "x0*x1" and est.formula_exact_
+
+
+# -- the formula computes what predict computes ------------------------------------------
+
+
+class SetWeights(Callback):
+    """Give the kept NAU -> NMU network hand-set weights when training ends."""
+
+    def __init__(self, first, second):
+        self.first = first
+        self.second = second
+
+    def on_train_end(self, net, **kwargs):
+        set_weights(net.module_.layers[0].W, self.first)
+        set_weights(net.module_.layers[1].W, self.second)
+
+
+def fit_by_hand(first, second, target):
+    X, _ = make_arithmetic("x0", n_samples=300, random_state=0)
+    est = NMURegressor(
+        max_steps=50, escape_saddles=False, random_state=0, callbacks=[SetWeights(first, second)]
+    )
+    return est.fit(X, target(X[:, 0], X[:, 1])), X
+
+
+def evaluate(expression, X):
+    f = sympy.lambdify(sympy.symbols("x0 x1"), expression)
+    return np.broadcast_to(f(X[:, 0], X[:, 1]), len(X))
+
+
+def test_an_approximate_formula_computes_what_predict_computes():
+    # A small hidden unit, 0.031 x0 - 0.0091 x1 (0.013 to 0.053 on [1, 2]): reading
+    # -0.0091 as 0 (it is within 0.01 of it) changes that unit, and the output, by
+    # up to 140%.
+    first, second = [[0.0312345, -0.0091234], [1.0, 1.0]], [[1.0, 1.0]]
+    est, X = fit_by_hand(first, second, lambda a, b: (0.0312345 * a - 0.0091234 * b) * (a + b))
+    predicted = est.predict(X)
+    assert not est.formula_exact_ and est.formula_.startswith("≈ ")
+    printed = sympy.sympify(est.formula_.removeprefix("≈ "))
+    assert relative_difference(evaluate(printed, X), predicted) <= 1e-6
+    with pytest.warns(FormulaWarning) as record:
+        expression = est.to_sympy()
+    assert "differs from predict" not in str(record[0].message)
+    assert relative_difference(evaluate(expression, X), predicted) <= 1e-6
+    # Read with that tolerance on purpose, the formula says by how much it is off.
+    match = r"differs from predict by up to \d\d+(\.\d+)?% on 256 of the training rows"
+    with pytest.warns(FormulaWarning, match=match):
+        rounded = est.to_sympy(tolerance=0.01)
+    assert relative_difference(evaluate(rounded, X), predicted) > 1.0
+
+
+def test_discrete_weights_that_fit_are_exact_only_if_rounding_keeps_the_predictions():
+    # x0 + 0.005 x1: within 0.01 of x0, and the network fits its target exactly,
+    # but the formula x0*x1 would be up to 1% off predict.
+    first, second = [[1.0, 0.005], [0.0, 1.0]], [[1.0, 1.0]]
+    est, X = fit_by_hand(first, second, lambda a, b: (a + 0.005 * b) * b)
+    assert est.validation_score_ >= 1 - 1e-9 and est.sparsity_error_ == 0.005
+    assert not est.formula_exact_
+    printed = sympy.sympify(est.formula_.removeprefix("≈ "))
+    assert relative_difference(evaluate(printed, X), est.predict(X)) <= 1e-6
+    with pytest.warns(FormulaWarning, match=r"would change the predictions by up to 0\.\d+%"):
+        est.to_sympy()
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------
