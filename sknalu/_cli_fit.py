@@ -179,7 +179,10 @@ def _fit(args: argparse.Namespace) -> int:
         formula = 'unavailable: sympy is not installed (pip install "sknalu[formula]")'
     print(f"formula:        {formula}")
     if estimator.formula_ is not None and not estimator.formula_exact_:
-        print("                (not exact: the weights did not converge to discrete values)")
+        print(
+            "                (not exact: the weights are not discrete, or the network "
+            "does not fit the held-out rows)"
+        )
     print(f"R² (training):  {estimator.score(X, y):.6g}")
     print(f"sparsity error: {estimator.sparsity_error_:.3g}")
     if args.save:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import Callback
 
 from ._escape import SaddleEscape
 from ._formula import FormulaMixin
@@ -24,6 +27,8 @@ from ._training import (
     RestartSelection,
     StepProgressBar,
     TensorDataset,
+    finite_copies,
+    non_finite_loss_message,
 )
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS, units_of_family
 from ._validation import (
@@ -61,6 +66,113 @@ def _supports_fused(optimizer: type, device: torch.device) -> bool:
     return True
 
 
+#: Names of sknalu's own callbacks in the skorch net.
+_OWN_CALLBACKS = ("saddle_escape", "restart_selection", "snap", "progress")
+
+
+def _check_callbacks(callbacks) -> list:
+    """The user's callbacks, as a new list, once each is known to be a skorch callback."""
+    expected = "callbacks must be a list of skorch Callbacks or (name, Callback) pairs"
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(f"{expected}, got {callbacks!r}.")
+    for item in callbacks:
+        pair = isinstance(item, (tuple, list)) and len(item) == 2
+        name, callback = item if pair else (None, item)
+        ok = isinstance(callback, Callback) or (
+            isinstance(callback, type) and issubclass(callback, Callback)
+        )
+        if not ok or (pair and not isinstance(name, str)):
+            raise ValueError(f"{expected}; got {item!r} among them.")
+        if name in _OWN_CALLBACKS:
+            raise ValueError(
+                f"callbacks: the name {name!r} is taken by one of sknalu's own callbacks "
+                f"({', '.join(_OWN_CALLBACKS)}); choose another."
+            )
+    return list(callbacks)
+
+
+def _columns(data, what: str) -> list:
+    """``(label, values)`` for each column of ``data`` that may not be numbers."""
+    if hasattr(data, "iloc") and hasattr(data, "columns"):  # a DataFrame
+        return [
+            (f"column {name!r}", data.iloc[:, i])
+            for i, (name, dtype) in enumerate(zip(data.columns, data.dtypes, strict=True))
+            if getattr(dtype, "kind", "O") not in "biuf"
+        ]
+    if hasattr(data, "iloc"):  # a Series
+        kind = getattr(data.dtype, "kind", "O")
+        name = "" if data.name is None else f" {str(data.name)!r}"
+        return [] if kind in "biuf" else [(f"{what}{name}", data)]
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biufc":
+        if data.ndim == 2:
+            return [(f"column {i}", data[:, i]) for i in range(data.shape[1])]
+        return [(what, data)]
+    return []
+
+
+def _check_numbers(data, what: str) -> None:
+    """Name the columns of ``data`` that do not hold numbers.
+
+    numpy's own error for a date, a duration or a text column names no column
+    (``DTypePromotionError``) or only the value it stumbled on. Dates and durations
+    are refused even where numpy would turn them into nanoseconds.
+    """
+    problems, error = [], ValueError
+    for label, values in _columns(data, what):
+        dtype = values.dtype
+        if getattr(dtype, "kind", "O") in "mM":
+            problems.append(f"{label} holds {dtype} values")
+            continue
+        try:
+            np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{label} ({dtype}) cannot be read as numbers: {exc}")
+            if isinstance(exc, TypeError):
+                error = TypeError
+    if problems:
+        raise error(
+            f"{what} must hold numbers only, but " + "; ".join(problems) + ". Convert "
+            "such columns to numbers first (a date to, say, days since a reference "
+            "date; a duration to seconds) or leave them out."
+        )
+
+
+def _check_target_magnitude(y: np.ndarray) -> None:
+    """Refuse targets whose squares overflow float64: the loss could not be computed."""
+    with np.errstate(over="ignore"):
+        mean_square = np.mean(np.square(y), axis=0)
+    if not np.isfinite(mean_square).all():
+        raise ValueError(
+            f"The target's magnitude overflows float64 in the loss: |y| reaches "
+            f"{float(np.max(np.abs(y))):.3g}, and its square, in the mean squared error, "
+            "exceeds float64's largest number (1.8e+308). Rescale the target and the "
+            "features (e.g. divide them by powers of ten) and fit again."
+        )
+
+
+def _lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The coefficient of determination R², the lowest over the outputs.
+
+    An output whose target is constant is measured against its mean square
+    instead of its variance; a non-finite prediction gives -inf.
+
+    Examples
+    --------
+    >>> y = np.array([[1.0], [2.0], [3.0]])
+    >>> _lowest_r2(y, y), _lowest_r2(y, np.full_like(y, 2.0))
+    (1.0, 0.0)
+    """
+    y_pred = y_pred.reshape(y_true.shape)
+    with np.errstate(all="ignore"):
+        mse = np.mean(np.square(y_pred - y_true), axis=0)
+        variance = np.var(y_true, axis=0)
+        scale = np.where(variance > 0, variance, np.mean(np.square(y_true), axis=0))
+        score = np.where(scale > 0, 1 - mse / scale, np.where(mse == 0, 1.0, -np.inf))
+    return float(np.nan_to_num(score, nan=-np.inf).min())
+
+
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
@@ -86,10 +198,12 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         "batch_size": [at_least(1)],
         "max_steps": [at_least(1)],
         "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
-        "device": [str, torch.device],
+        # Checked in fit by _check_device and _check_callbacks, whose messages say
+        # what is expected in more detail.
+        "device": "no_validation",
         "random_state": ["random_state"],
         "verbose": [at_least(0)],
-        "callbacks": [list, tuple, None],
+        "callbacks": "no_validation",
         "snap": ["boolean"],
         "escape_saddles": ["boolean"],
     }
@@ -128,12 +242,21 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         )
 
     def _check_device(self) -> torch.device:
+        message = f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}."
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}.") from None
+            raise ValueError(message) from None
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(message)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
+        if device.type == "cuda" and device.index is not None:
+            if device.index >= torch.cuda.device_count():
+                raise ValueError(
+                    f"device={self.device!r} was asked for, but torch finds "
+                    f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
+                )
         return device
 
     def _check_params(self):
@@ -162,12 +285,49 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         -------
         self
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For bad hyperparameters or data, named in the message; also when the
+            data's magnitude overflows float64 in the loss, so that no weights with
+            a finite error exist.
+        KeyboardInterrupt
+            On Ctrl-C, which stops training; the estimator is then left unfitted.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the kept network predicts the held-out rows no better than their
+            mean (``validation_score_ <= 0``).
+        RuntimeWarning
+            When the fitted network's predictions are not finite on some training
+            rows.
         """
+        try:
+            self._fit(X, y)
+        except BaseException:
+            # An error, or Ctrl-C: leave no state from a fit that did not finish.
+            self._forget_fit()
+            raise
+        return self
+
+    def _forget_fit(self) -> None:
+        for name in list(vars(self)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if fitted or name in (*self._formula_state, "_y_ndim"):
+                delattr(self, name)
+
+    def _fit(self, X, y) -> None:
         units, optimizer, device = self._check_params()
+        user_callbacks = _check_callbacks(self.callbacks)
+        _check_numbers(X, "X")
+        _check_numbers(y, "y")
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
+        _check_target_magnitude(y2)
 
         rng = check_random_state(self.random_state)
         init_seed, batch_seed, split_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
@@ -186,7 +346,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             callbacks.append(("snap", SnapWeights()))
         if self.verbose:
             callbacks.append(("progress", StepProgressBar()))
-        callbacks += list(self.callbacks or [])
+        callbacks += user_callbacks
+        split = HoldOut(self.validation_fraction, split_seed)
         self.net_ = ArithmeticNet(
             ArithmeticNetwork,
             module__in_features=X.shape[1],
@@ -209,7 +370,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             regularizer_strength=self.regularizer_strength,
             regularizer_start=self.regularizer_start,
             regularizer_end=self.regularizer_end,
-            train_split=HoldOut(self.validation_fraction, split_seed),
+            train_split=split,
             callbacks=callbacks,
             device=device,
             seed=batch_seed,
@@ -218,6 +379,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         dataset = TensorDataset(self._to_tensor(X, device), self._to_tensor(y2, device))
         with one_cpu_thread(device):
             self.net_.fit(dataset, None)
+        if not bool(finite_copies(self.net_.module_).all()):
+            # The restart selection keeps finite weights only: a guard, not a path.
+            raise ValueError(non_finite_loss_message(dataset, self.lr))
         selection = dict(self.net_.callbacks_)["restart_selection"]
         self.history_ = self.net_.history
         self.n_steps_ = self.net_.n_steps_
@@ -229,18 +393,52 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         # Weights are rounded by the escape (each copy) or snapped (the kept one).
         rounded = (
             escape is not None
+            and bool(escape.rounded_)  # empty when a callback stopped training early
             and self.best_step_ == self.n_steps_
             and escape.rounded_[self.best_restart_]
         )
         self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
+        self._check_fitted_network(dataset, split)
         self._fit_formula(dataset.X)
-        return self
 
-    def _predict_tensor(self, X) -> torch.Tensor:
+    def _check_fitted_network(self, dataset: TensorDataset, split: HoldOut) -> None:
+        """Set ``validation_score_``; warn about a fit that did not learn or overflows."""
+        _, valid = split(dataset)
+        held_out = valid if valid is not None else dataset
+        self.validation_score_ = _lowest_r2(
+            held_out.y.cpu().numpy(), self._forward(held_out.X).cpu().numpy()
+        )
+        predicted = self._forward(dataset.X).reshape(len(dataset), -1)
+        n_bad = int((~torch.isfinite(predicted).all(1)).sum())
+        if n_bad:
+            warnings.warn(
+                f"The fitted network's predictions are not finite (inf or NaN) on {n_bad} "
+                f"of the {len(dataset)} training rows: its sums and products of their "
+                "features overflow float64, or divide by zero.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        if not self.validation_score_ > 0:
+            warnings.warn(
+                f"{type(self).__name__} did not learn the target: the held-out R² of "
+                f"the kept network is {self.validation_score_:.3g}, no better than "
+                "predicting the target's mean (R² = 0), so its formula is not the "
+                "target's. Try a smaller lr, more max_steps or n_restarts, or other "
+                "units; the units learn no constant factor, so a target scaled by one "
+                "needs rescaling.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _forward(self, X: torch.Tensor) -> torch.Tensor:
+        """The kept network's outputs for ``X``, in slices that bound the memory."""
         module = self.net_.module_
         module.eval()
         with torch.no_grad():
-            return module(self._to_tensor(X, torch.device(self.net_.device)))
+            return torch.cat([module(X[i : i + 65536]) for i in range(0, max(1, len(X)), 65536)])
+
+    def _predict_tensor(self, X) -> torch.Tensor:
+        return self._forward(self._to_tensor(X, torch.device(self.net_.device)))
 
     def predict(self, X):
         """Predict with the kept network.
@@ -254,10 +452,26 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, float64; one-dimensional when ``y`` was.
+
+        Warns
+        -----
+        RuntimeWarning
+            When some predictions are not finite (the network's output overflows
+            float64 for their inputs), saying for how many rows.
         """
         check_is_fitted(self)
+        _check_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
+        n_bad = int((~np.isfinite(y.reshape(len(y), -1)).all(1)).sum())
+        if n_bad:
+            warnings.warn(
+                f"{n_bad} of {len(y)} predictions are not finite (inf or NaN): the "
+                "network's sums and products of these rows' features overflow float64, "
+                "or divide by zero.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return y.ravel() if self._y_ndim == 1 else y
 
     def __sklearn_tags__(self):
@@ -373,13 +587,20 @@ _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
         Largest distance of any effective weight of the kept network from its
         unit's discrete values: max over all weights of ``min(|W|, |1 - |W||)``
         for {-1, 0, 1} weights (Madsen & Johansen 2020, section 4.1).
+    validation_score_ : float
+        R² of the kept network on the held-out rows (the training rows when none
+        are held out); with several targets, the lowest of theirs.
     formula_exact_ : bool
-        Whether every weight is within 0.01 of its unit's discrete values and
-        every gate is saturated, so that ``formula_`` is what the network computes.
+        Whether ``formula_`` is exact: every weight is within 0.01 of its unit's
+        discrete values and every gate is saturated, the network fits the held-out
+        rows (``validation_score_ >= 1 - 1e-9``), and the formula computes what
+        :meth:`predict` computes on the training rows (relative 1e-6).
     formula_ : str or None
         The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
-        with ``"≈ "`` and written with four-digit coefficients when it is not
-        exact; None when sympy is not installed."""
+        with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
+        or all digits, the fewest that compute what :meth:`predict` computes
+        (relative 1e-6 on the training rows), else followed by how much it
+        differs; None when sympy is not installed."""
 
 
 def _document(cls: type[_ArithmeticRegressor]) -> type[_ArithmeticRegressor]:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import sympy
 
 __all__ = [
+    "AGREEMENT",
+    "EXACT_R2",
     "FORMULA_TOLERANCE",
     "FormulaMixin",
     "FormulaReader",
@@ -293,17 +295,65 @@ def network_formula(
     return xs
 
 
-def _format(expressions: list, exact: bool, vector: bool) -> str:
-    text = str(expressions) if vector else str(expressions[0])
-    return text if exact else f"≈ {text}"
+#: Held-out R² from which a network with discrete weights counts as exact. A
+#: relative mean squared error of 1e-9 is a root-mean-square miss of 3e-5 of the
+#: targets' standard deviation: far above the float64 rounding of a right formula
+#: (about 1e-16 relative, squared), far below what leaving out or adding a whole
+#: term or factor costs, unless that term is itself that small.
+EXACT_R2 = 1 - 1e-9
+#: Largest relative difference between the formula and ``predict`` on the training
+#: rows that counts as computing the same; see :func:`_relative_difference`.
+AGREEMENT = 1e-6
+#: Training rows, and values, kept at most with a fitted estimator to check its
+#: formula against ``predict`` when the formula is first read: a bounded sample, so
+#: that a saved model does not grow with the data.
+_CHECK_ROWS, _CHECK_VALUES = 256, 2048
+#: Significant digits tried, fewest first, for the coefficients of ``formula_``.
+_DIGITS = (4, 8, None)
+
+
+def _relative_difference(f: np.ndarray, p: np.ndarray) -> float:
+    """Largest difference between formula values ``f`` and predictions ``p``.
+
+    Each row's difference is divided by the larger of ``|p|`` and the root mean
+    square of the output's predictions, so that rows near 0 do not count more than
+    the output's scale. Rows whose prediction is not finite are left out (predict
+    warns about them).
+
+    Examples
+    --------
+    >>> p = np.array([[1.0], [2.0], [0.0]])
+    >>> round(_relative_difference(p + [[0.0], [0.02], [0.0]], p), 6)
+    0.01
+    """
+    finite = np.isfinite(p)
+    with np.errstate(all="ignore"):
+        rms = np.sqrt(np.mean(np.square(np.where(finite, p, 0.0)), axis=0))
+        d = np.abs(f - p) / np.maximum(np.abs(p), rms)
+    d = np.where(f == p, 0.0, np.nan_to_num(d, nan=np.inf))
+    return float(np.where(finite, d, 0.0).max(initial=0.0))
+
+
+def _format_r2(score: float) -> str:
+    return f"1 - {1 - score:.2g}" if 0.99 < score < 1 else f"{score:.3g}"
 
 
 class FormulaMixin:
     """Reading the formula of a fitted arithmetic-unit regressor.
 
-    Expects ``net_`` (the skorch net holding the one-copy network), ``n_features_in_``
-    and, optionally, ``feature_names_in_``.
+    Expects ``net_`` (the skorch net holding the one-copy network), ``n_features_in_``,
+    ``validation_score_`` (the kept network's R² on the held-out rows) and,
+    optionally, ``feature_names_in_``.
     """
+
+    #: Private attributes that :meth:`_fit_formula` sets.
+    _formula_state = (
+        "_gate_ranges",
+        "_distance",
+        "_check_rows",
+        "_formula_text",
+        "_rounding_difference",
+    )
 
     def _feature_names(self) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -319,13 +369,111 @@ class FormulaMixin:
 
         ``formula_`` itself is read from the network when first asked for: sympy's
         simplification costs more than a short fit, and a grid search never needs it.
+        A sample of the training rows is kept to check it against ``predict`` then.
         """
         module = self.net_.module_
         self._gate_ranges = gate_ranges(module, X)
         with torch.no_grad():
             self.sparsity_error_ = float(module.sparsity_error().max())
-        self.formula_exact_ = max_distance(module, self._gate_ranges) <= FORMULA_TOLERANCE
+        self._distance = max_distance(module, self._gate_ranges)
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+        n_rows = min(_CHECK_ROWS, max(16, _CHECK_VALUES // max(1, X.shape[1])))
+        rows = order[:n_rows].sort().values.to(X.device)
+        self._check_rows = X.index_select(0, rows).cpu().numpy()
         self._formula_text = None
+        # How far the formula read with the default tolerance is from predict on
+        # the training rows; 0 when the reading rounds nothing.
+        self._rounding_difference = 0.0
+        discrete = self._distance <= FORMULA_TOLERANCE
+        fits = self.validation_score_ >= EXACT_R2
+        if discrete and fits and self._distance > 0:
+            # The reading rounds weights, or gates, that are not exactly discrete:
+            # exact only if it still computes what the network computes.
+            try:
+                expressions = self._read(FORMULA_TOLERANCE)
+                self._rounding_difference = self._difference(expressions, X.cpu().numpy())
+            except ImportError:
+                pass  # Without sympy there is no formula to check.
+        self.formula_exact_ = bool(discrete and fits and self._rounding_difference <= AGREEMENT)
+
+    def _read(self, tolerance: float, digits: int | None = None) -> list:
+        return network_formula(
+            self.net_.module_, self._feature_names(), tolerance, self._gate_ranges, digits
+        )
+
+    def _difference(self, expressions: list, rows: np.ndarray | None = None) -> float:
+        """How far ``expressions`` are from ``predict`` (see :func:`_relative_difference`)."""
+        sympy = _import_sympy()
+        rows = self._check_rows if rows is None else rows
+        module = self.net_.module_
+        param = next(module.parameters())
+        module.eval()
+        with torch.no_grad():
+            X = torch.as_tensor(rows, dtype=param.dtype, device=param.device)
+            predicted = module(X).cpu().numpy().reshape(len(rows), -1)
+        symbols = [sympy.Symbol(name) for name in self._feature_names()]
+        columns = []
+        with np.errstate(all="ignore"):
+            for expression in expressions:
+                value = sympy.lambdify(symbols, expression, "numpy")(*rows.T)
+                columns.append(np.broadcast_to(np.asarray(value, dtype=np.float64), len(rows)))
+        return _relative_difference(np.stack(columns, axis=1), predicted)
+
+    def _default_reading(self, digits: tuple[int | None, ...]) -> tuple[list, float]:
+        """The formula as read by default, with its difference from ``predict``.
+
+        Weights within ``FORMULA_TOLERANCE`` of a discrete value are read as that
+        value, and the coefficients left get the fewest of ``digits`` significant
+        digits, as long as the formula then computes what ``predict`` computes
+        (relative ``AGREEMENT``); failing that, a network whose formula is not exact
+        is read as its weights are. The reading closest to ``predict`` is returned
+        when none agrees.
+        """
+        if self.formula_exact_:
+            expressions = self._read(FORMULA_TOLERANCE)
+            return expressions, self._difference(expressions)
+        closest = None
+        for tolerance in (FORMULA_TOLERANCE, 0.0):
+            for d in digits:
+                expressions = self._read(tolerance, d)
+                difference = self._difference(expressions)
+                if difference <= AGREEMENT:
+                    return expressions, difference
+                if closest is None or difference < closest[1]:
+                    closest = (expressions, difference)
+        return closest
+
+    def _inexact_reasons(self, tolerance: float, difference: float, default: bool) -> list[str]:
+        """Why the formula read with ``tolerance`` is not exact; empty when it is."""
+        reasons = []
+        distance = max_distance(self.net_.module_, self._gate_ranges)
+        if not distance <= tolerance:
+            reasons.append(
+                f"The network did not converge to an exact formula: a weight or gate is "
+                f"{distance:.3g} away from its discrete values, more than "
+                f"tolerance={tolerance:g}. Such weights appear as floating-point "
+                "coefficients."
+            )
+        score = self.validation_score_
+        if not score >= EXACT_R2:
+            discrete = ", although its weights are discrete" if distance <= tolerance else ""
+            reasons.append(
+                f"The network does not fit the held-out data{discrete}: its R² there is "
+                f"{_format_r2(score)}, and an exact formula has at least 1 - 1e-09. The "
+                "formula is not the one behind the target."
+            )
+        if difference > AGREEMENT:
+            reasons.append(
+                f"The formula differs from predict by up to {100 * difference:.3g}% on "
+                f"{len(self._check_rows)} of the training rows."
+            )
+        elif default and self._rounding_difference > AGREEMENT:
+            reasons.append(
+                "Reading the weights as discrete values would change the predictions by "
+                f"up to {100 * self._rounding_difference:.3g}% on the training rows, so "
+                "they appear as they are."
+            )
+        return reasons
 
     @property
     def formula_(self) -> str | None:
@@ -333,21 +481,22 @@ class FormulaMixin:
         check_is_fitted(self)
         if self._formula_text is None:
             try:
-                # Four significant digits are enough to read an approximate formula.
-                expressions = network_formula(
-                    self.net_.module_,
-                    self._feature_names(),
-                    FORMULA_TOLERANCE,
-                    self._gate_ranges,
-                    digits=4,
-                )
+                expressions, difference = self._default_reading(_DIGITS)
             except ImportError:
                 # The formula is an extra: everything else works without sympy.
                 return None
-            self._formula_text = _format(expressions, self.formula_exact_, self._is_vector())
+            text = str(expressions) if self._is_vector() else str(expressions[0])
+            if not self.formula_exact_:
+                text = f"≈ {text}"
+            if difference > AGREEMENT:
+                text += (
+                    f"  (differs from predict by up to {100 * difference:.3g}% on "
+                    f"{len(self._check_rows)} of the training rows)"
+                )
+            self._formula_text = text
         return self._formula_text
 
-    def to_sympy(self, tolerance: float = FORMULA_TOLERANCE) -> sympy.Expr | sympy.Matrix:
+    def to_sympy(self, tolerance: float | None = None) -> sympy.Expr | sympy.Matrix:
         """The formula the fitted network computes, as a sympy expression.
 
         The kept network is read layer by layer: every weight within ``tolerance`` of
@@ -359,9 +508,12 @@ class FormulaMixin:
 
         Parameters
         ----------
-        tolerance : float, default=0.01
+        tolerance : float, optional
             Largest distance of a weight from a discrete value still read as that
-            value; in ``[0, 0.5)``.
+            value; in ``[0, 0.5)``. By default 0.01, the formula of ``formula_``
+            with every digit of its coefficients: when the network's formula is not
+            exact and reading its weights within 0.01 as discrete values would
+            change what it computes, they are read as they are (tolerance 0).
 
         Returns
         -------
@@ -373,9 +525,12 @@ class FormulaMixin:
         Warns
         -----
         FormulaWarning
-            When a weight is farther than ``tolerance`` from every discrete value or
-            a gate is not saturated: the network did not converge to an exact formula.
-            Such weights then appear as Float coefficients; see ``formula_exact_``.
+            When the formula is not exact, saying why: a weight is farther than
+            ``tolerance`` from every discrete value or a gate is not saturated (such
+            weights then appear as Float coefficients), or the network does not fit
+            the held-out data (its R² there is below 1 - 1e-9), or the formula
+            differs from ``predict`` on the training rows by more than a relative
+            1e-6 (it says by how much); see ``formula_exact_``.
 
         Raises
         ------
@@ -396,21 +551,17 @@ class FormulaMixin:
         'price*qty'
         """
         check_is_fitted(self)
-        tolerance = _check_tolerance(tolerance)
+        default = tolerance is None
+        tolerance = FORMULA_TOLERANCE if default else _check_tolerance(tolerance)
         sympy = _import_sympy()
-        module = self.net_.module_
-        gates = getattr(self, "_gate_ranges", None)
-        distance = max_distance(module, gates)
-        if not distance <= tolerance:
-            warnings.warn(
-                f"The network did not converge to an exact formula: a weight or gate is "
-                f"{distance:.3g} away from its discrete values, more than "
-                f"tolerance={tolerance:g}. Such weights appear as floating-point "
-                "coefficients.",
-                FormulaWarning,
-                stacklevel=2,
-            )
-        expressions = network_formula(module, self._feature_names(), tolerance, gates)
+        if default:
+            expressions, difference = self._default_reading((None,))
+        else:
+            expressions = self._read(tolerance)
+            difference = self._difference(expressions)
+        reasons = self._inexact_reasons(tolerance, difference, default)
+        if reasons:
+            warnings.warn(" ".join(reasons), FormulaWarning, stacklevel=2)
         if self._is_vector():
             return sympy.Matrix(expressions)
         return expressions[0]

@@ -12,7 +12,13 @@ module only overrides its small hooks:
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one;
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
-  step pays nothing for callbacks that act once per epoch.
+  step pays nothing for callbacks that act once per epoch;
+- ``run_single_epoch``: the losses of an epoch are summed on the device and read
+  once, at its end, so a step needs no host synchronisation and the history keeps
+  one record per epoch, not one per step;
+- ``partial_fit``: Ctrl-C reaches the caller, as in scikit-learn, while a
+  callback can still end training by raising ``KeyboardInterrupt`` (skorch's
+  ``EarlyStopping`` does).
 
 With these, a step of a network this small costs about what a hand-written torch
 loop costs, while callbacks, the history and ``set_params`` work as in skorch.
@@ -22,7 +28,10 @@ The restart selection (which copy to keep) is a callback, :class:`RestartSelecti
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -163,6 +172,41 @@ class _OrderedBatches:
             yield X[start:stop], (None if y is None else y[start:stop])
 
 
+@contextlib.contextmanager
+def _watch_sigint():
+    """Record whether Ctrl-C (SIGINT) arrives while the block runs.
+
+    Yields a list that receives the signal number when it does; the previous
+    handler still runs (by default it raises ``KeyboardInterrupt``). Outside the
+    main thread, where Python delivers no signal, the list stays empty: a
+    ``KeyboardInterrupt`` there comes from code. Yields None where it cannot tell,
+    under a SIGINT handler that Python did not install.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:
+        yield None
+        return
+
+    def handler(signum, frame):
+        if previous == signal.SIG_IGN:
+            return
+        received.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ArithmeticNet(NeuralNetRegressor):
     """skorch regressor that trains an :class:`~sknalu.ArithmeticNetwork`.
 
@@ -235,6 +279,72 @@ class ArithmeticNet(NeuralNetRegressor):
         # Evaluation has no gradient to keep, so large slices are cheap.
         return _OrderedBatches(dataset, max(self.batch_size, 8192))
 
+    # -- the training loop ------------------------------------------------------------
+    def get_default_callbacks(self):
+        # skorch's PassthroughScoring callbacks average per-batch records into the
+        # epoch's train_loss and valid_loss; run_single_epoch records those itself.
+        return [
+            (name, cb)
+            for name, cb in super().get_default_callbacks()
+            if name not in ("train_loss", "valid_loss")
+        ]
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass of training or evaluation, with one host read at its end.
+
+        As skorch's, except that the batch losses are not read one by one: they are
+        summed, weighted by the batch sizes, on the data's device, and the epoch's
+        mean is read and recorded once as ``<prefix>_loss`` (``train_loss``,
+        ``valid_loss``), with ``<prefix>_loss_best`` and ``<prefix>_batch_count``.
+        No per-batch record goes into the history (unless a callback acts per
+        batch, see :meth:`on_batch_begin`), so neither a step's cost nor the size of
+        a saved model grows with the number of steps. Callbacks still get
+        ``on_batch_begin`` and ``on_batch_end`` for every batch.
+        """
+        if iterator is None:
+            return
+        total, n_rows, n_batches = None, 0, 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            size = len(batch[0])
+            loss = step["loss"].detach() * size
+            total = loss if total is None else total + loss
+            n_rows += size
+            n_batches += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_batch_count", n_batches)
+        if total is None:
+            return
+        key = prefix + "_loss"
+        loss = float(total) / n_rows  # the epoch's one host read
+        earlier = [row[key] for row in self.history[:-1] if not math.isnan(row.get(key, math.nan))]
+        self.history.record(key, loss)
+        self.history.record(key + "_best", bool(loss < min(earlier, default=math.inf)))
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train further; Ctrl-C stops the fit and reaches the caller.
+
+        skorch's ``partial_fit`` ends training quietly on any ``KeyboardInterrupt``,
+        whether Ctrl-C or a callback that stops training early (skorch's
+        ``EarlyStopping`` raises one). Here only the callback's ends training as
+        usual; Ctrl-C (SIGINT) propagates, as it does from scikit-learn's
+        estimators, and ``on_train_end`` does not run.
+        """
+        if not self.initialized_:
+            self.initialize()
+        routing_method = fit_params.pop("_routing_method", "partial_fit")
+        self.notify("on_train_begin", X=X, y=y)
+        with _watch_sigint() as sigint:
+            try:
+                self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+            except KeyboardInterrupt:
+                if sigint is None or sigint:
+                    raise
+                # A callback asked training to stop.
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
     # -- callbacks ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # Which callbacks act on per-batch events; the others are skipped per step.
@@ -251,6 +361,13 @@ class ArithmeticNet(NeuralNetRegressor):
             layer.oob_mode == "regularized" for layer in self.module_.layers
         )
         super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # A per-batch record in the history only for callbacks that act per batch
+        # and may write to it (skorch's record_batch); otherwise one per epoch.
+        listeners = self.batch_listeners_
+        if listeners["on_batch_begin"] or listeners["on_batch_end"]:
+            super().on_batch_begin(net, batch=batch, training=training, **kwargs)
 
     def notify(self, method_name, **cb_kwargs):
         listeners = getattr(self, "batch_listeners_", {}).get(method_name)
@@ -327,6 +444,35 @@ class ArithmeticNet(NeuralNetRegressor):
         super().on_epoch_end(net, **kwargs)
 
 
+@torch.no_grad()
+def finite_copies(module: torch.nn.Module) -> torch.Tensor:
+    """Per copy of an :class:`~sknalu.ArithmeticNetwork`, whether all its weights are finite.
+
+    Every weight tensor holds the copies along its first dimension.
+    """
+    finite = None
+    for param in module.parameters():
+        ok = torch.isfinite(param).reshape(len(param), -1).all(1)
+        finite = ok if finite is None else finite & ok
+    return finite
+
+
+def non_finite_loss_message(dataset: TensorDataset, lr: float) -> str:
+    """Why training gave no finite error, and what to do about it."""
+    with torch.no_grad():
+        x_max = float(dataset.X.abs().max()) if dataset.X.numel() else 0.0
+        y_max = float(dataset.y.abs().max()) if dataset.y.numel() else 0.0
+    return (
+        "The loss overflows float64: the mean squared error of every restart is "
+        "infinite or NaN at every evaluation, so training gave no usable weights. The "
+        f"data's magnitude is the likely cause (|X| up to {x_max:.3g}, |y| up to "
+        f"{y_max:.3g}): the network's sums and products of the features, and their "
+        "squared errors, must stay below 1.8e+308. Rescale the features and the "
+        "target (e.g. divide them by a power of ten) and fit again; if they are "
+        f"moderate, try a smaller lr (now {lr:g})."
+    )
+
+
 class RestartSelection(Callback):
     """Keep the copy, and the epoch, with the lowest held-out error.
 
@@ -338,6 +484,11 @@ class RestartSelection(Callback):
     Fits whose error is below ``exact_fit`` times the mean squared target all count
     as exact; among them the latest is kept, since later weights have had more of
     the sparsity regulariser and so are closer to a readable formula.
+
+    Only weights with a finite error are kept. When no copy has had one and none
+    can get one any more (each holds a non-finite weight) or training is over, it
+    raises a ``ValueError`` that names the likely cause: values that overflow
+    float64 in the loss.
 
     Parameters
     ----------
@@ -370,6 +521,14 @@ class RestartSelection(Callback):
         best = int(torch.argmin(losses))
         loss = float(losses[best])
         net.history.record("selection_loss", loss)
+        if not math.isfinite(loss):
+            # Only finite weights are ever kept. With none kept yet, stop as soon as
+            # none can come: every copy holds a non-finite weight (which stays so),
+            # or training is over.
+            dead = not bool(finite_copies(net.module_).any())
+            if self.best_state_ is None and (dead or net.n_steps_ >= net.max_steps):
+                raise ValueError(non_finite_loss_message(dataset, net.lr))
+            return
         exact = self.exact_fit * float(dataset.y.square().mean())
         if loss < self.best_loss_ or loss <= exact or self.best_state_ is None:
             self.best_loss_ = loss
