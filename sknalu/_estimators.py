@@ -19,13 +19,14 @@ from skorch.callbacks import Callback
 from ._escape import SaddleEscape
 from ._formula import FormulaMixin
 from ._network import ArithmeticNetwork
-from ._snap import SnapWeights
+from ._snap import SnapTrial, SnapWeights
 from ._training import (
     LR_SCHEDULES,
     ArithmeticNet,
     HoldOut,
     RestartSelection,
     StepProgressBar,
+    StopWhenExact,
     TensorDataset,
     finite_copies,
     non_finite_loss_message,
@@ -50,8 +51,8 @@ _OPTIMIZERS = {
 }
 #: Optimiser steps between two evaluations of the held-out loss.
 _STEPS_PER_EPOCH = 500
-#: Floating-point type of the weights and data during training and prediction.
-_DTYPE = torch.float64
+#: The floating-point types of the ``dtype`` hyperparameter.
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 @functools.cache
@@ -67,7 +68,14 @@ def _supports_fused(optimizer: type, device: torch.device) -> bool:
 
 
 #: Names of sknalu's own callbacks in the skorch net.
-_OWN_CALLBACKS = ("saddle_escape", "restart_selection", "snap", "progress")
+_OWN_CALLBACKS = (
+    "saddle_escape",
+    "snap_trial",
+    "restart_selection",
+    "snap",
+    "progress",
+    "stop_when_exact",
+)
 
 
 def _check_callbacks(callbacks) -> list:
@@ -201,6 +209,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         # Checked in fit by _check_device and _check_callbacks, whose messages say
         # what is expected in more detail.
         "device": "no_validation",
+        "dtype": [StrOptions(set(_DTYPES))],
         "random_state": ["random_state"],
         "verbose": [at_least(0)],
         "callbacks": "no_validation",
@@ -265,9 +274,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         return self._layer_units(), self._optimizer_class(), self._check_device()
 
     # -- fit / predict --------------------------------------------------------------
-    def _to_tensor(self, a: np.ndarray, device: torch.device) -> torch.Tensor:
+    def _to_tensor(self, a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         # torch.tensor copies: nothing the user passed in is ever shared or modified.
-        return torch.tensor(a, dtype=_DTYPE, device=device)
+        return torch.tensor(a, dtype=dtype, device=device)
 
     def fit(self, X, y):
         """Train the network on ``X`` and ``y``.
@@ -340,6 +349,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         if self.escape_saddles:
             # Before the restart selection, which then measures the moved copies.
             callbacks.append(("saddle_escape", SaddleEscape(round_weights=bool(self.snap))))
+        if self.snap:
+            # Before the restart selection too: an exact copy then ends training.
+            callbacks.append(("snap_trial", SnapTrial()))
         callbacks.append(("restart_selection", RestartSelection()))
         if self.snap:
             # After the restart selection, which leaves the one network to snap.
@@ -347,6 +359,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         if self.verbose:
             callbacks.append(("progress", StepProgressBar()))
         callbacks += user_callbacks
+        # Last, as it ends training: every other callback has seen the evaluation.
+        callbacks.append(("stop_when_exact", StopWhenExact()))
         split = HoldOut(self.validation_fraction, split_seed)
         self.net_ = ArithmeticNet(
             ArithmeticNetwork,
@@ -358,7 +372,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             module__oob_mode=self.oob_mode,
             module__regularizer_shape=self.regularizer_shape,
             module__seed=init_seed,
-            module__dtype=_DTYPE,
+            module__dtype=_DTYPES[self.dtype],
             optimizer=optimizer,
             **optimizer_params,
             lr=self.lr,
@@ -376,7 +390,10 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             seed=batch_seed,
             verbose=max(0, self.verbose - 1),
         )
-        dataset = TensorDataset(self._to_tensor(X, device), self._to_tensor(y2, device))
+        dtype = _DTYPES[self.dtype]
+        dataset = TensorDataset(
+            self._to_tensor(X, device, dtype), self._to_tensor(y2, device, dtype)
+        )
         with one_cpu_thread(device):
             self.net_.fit(dataset, None)
         if not bool(finite_copies(self.net_.module_).all()):
@@ -389,15 +406,15 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self.best_step_ = selection.best_step_
         self.validation_loss_ = selection.best_loss_
         callbacks = dict(self.net_.callbacks_)
-        escape = callbacks.get("saddle_escape")
-        # Weights are rounded by the escape (each copy) or snapped (the kept one).
-        rounded = (
-            escape is not None
-            and bool(escape.rounded_)  # empty when a callback stopped training early
-            and self.best_step_ == self.n_steps_
-            and escape.rounded_[self.best_restart_]
-        )
-        self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or rounded))
+        # The kept weights were snapped at the end, or during training (by the snap
+        # trial, or rounded by the saddle escape) at the step they were kept from.
+        snapped_during = set()
+        if self.snap:
+            snapped_during.update(callbacks["snap_trial"].snapped_)
+            if "saddle_escape" in callbacks:
+                snapped_during.update(callbacks["saddle_escape"].rounded_at_)
+        kept = (self.best_restart_, self.best_step_)
+        self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or kept in snapped_during))
         self._check_fitted_network(dataset, split)
         self._fit_formula(dataset.X)
 
@@ -438,7 +455,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             return torch.cat([module(X[i : i + 65536]) for i in range(0, max(1, len(X)), 65536)])
 
     def _predict_tensor(self, X) -> torch.Tensor:
-        return self._forward(self._to_tensor(X, torch.device(self.net_.device)))
+        weight = next(self.net_.module_.parameters())
+        return self._forward(self._to_tensor(X, weight.device, weight.dtype))
 
     def predict(self, X):
         """Predict with the kept network.
@@ -537,6 +555,15 @@ _PARAMETER_DOCS = {
         whose weights are kept (none below 20 rows).""",
     ),
     "device": ('{"cpu", "cuda"}', "Where the network trains."),
+    "dtype": (
+        '{"float64", "float32"}',
+        """Floating-point type of the weights and the data, in training and
+        prediction (predictions are returned as float64). float64 on every device
+        by default: the exactness checks (a held-out error below 1e-12 of the
+        target's mean square, a snap kept only if the error does not grow by more
+        than 1e-6) want its 16 digits; float32 halves the memory and is faster on
+        GPUs with little double-precision throughput.""",
+    ),
     "random_state": (
         "int, RandomState instance or None",
         "Seeds the initialisation, the batches and the held-out rows.",
@@ -680,6 +707,7 @@ class NALURegressor(_ArithmeticRegressor):
         max_steps=5000,
         validation_fraction=0.1,
         device="cpu",
+        dtype="float64",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -743,6 +771,7 @@ class NMURegressor(_ArithmeticRegressor):
         max_steps=10_000,
         validation_fraction=0.1,
         device="cpu",
+        dtype="float64",
         random_state=None,
         verbose=0,
         callbacks=None,

@@ -24,8 +24,16 @@ from skorch.callbacks import Callback
 
 from ._network import evaluate_mse
 from ._units import ArithmeticUnit, iter_units
+from ._validation import store_params
 
-__all__ = ["SNAP_TOLERANCE", "SnapWeights", "no_worse", "snap_linear_pair_"]
+__all__ = [
+    "SNAP_TOLERANCE",
+    "SnapTrial",
+    "SnapWeights",
+    "no_worse",
+    "snap_linear_pair_",
+    "snap_network_",
+]
 
 #: Largest distance a weight is moved by snapping. Generous on purpose: the
 #: held-out check, not the distance, decides whether the snapped weights are kept.
@@ -57,7 +65,10 @@ _MAX_PAIR_WIDTH = 8
 
 @torch.no_grad()
 def snap_linear_pair_(
-    first: ArithmeticUnit, second: ArithmeticUnit, tolerance: float = SNAP_TOLERANCE
+    first: ArithmeticUnit,
+    second: ArithmeticUnit,
+    tolerance: float = SNAP_TOLERANCE,
+    product: torch.Tensor | None = None,
 ) -> int:
     """Snap the linear map of two linear layers and write it back as discrete weights.
 
@@ -78,6 +89,9 @@ def snap_linear_pair_(
         is not None (NAU, NAC+, Linear), holding one copy (or none).
     tolerance : float, default=SNAP_TOLERANCE
         Largest distance of ``C`` from the integers.
+    product : Tensor of shape (out, in), optional
+        The map to write instead of ``W2 @ W1``, e.g. a least-squares fit of the
+        data (see :func:`snap_network_`).
 
     Returns
     -------
@@ -108,7 +122,7 @@ def snap_linear_pair_(
     n_out, width = w2.shape
     if width > _MAX_PAIR_WIDTH or n_out * width > _MAX_PAIR_WIDTH or w1.shape[0] != width:
         return 0
-    product = w2 @ w1
+    product = w2 @ w1 if product is None else product.to(w1)
     rounded = torch.round(product)
     if not bool(((product - rounded).abs() <= tolerance).all()):
         return 0
@@ -132,8 +146,84 @@ def snap_linear_pair_(
     return moved
 
 
-def _held_out_mse(module: torch.nn.Module, dataset) -> float:
-    return float(evaluate_mse(module, dataset.X, dataset.y))
+@torch.no_grad()
+def snap_network_(
+    module: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    tolerance: float = SNAP_TOLERANCE,
+    rtol: float = _RTOL,
+    atol: float = _ATOL,
+) -> tuple[int, float, float]:
+    """Snap a one-copy network's weights where that does not make its error worse.
+
+    First every unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the
+    weights within ``tolerance`` of a discrete value onto it; then, where two linear
+    layers follow each other, :func:`snap_linear_pair_` snaps their product. When
+    the network is just such a pair and not yet exact, the least-squares linear map
+    of ``X``, ``y``, rounded to integers, is tried as the product too: the map a
+    sum with integer coefficients converges to, reached without waiting for
+    training to converge. Each step is kept only if the mean squared error on
+    ``X``, ``y`` stays :func:`no_worse` than before it; otherwise its weights are
+    restored.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network holding one copy; changed in place.
+    X, y : Tensor
+        The rows that judge, usually held out.
+    tolerance, rtol, atol : float
+        As for :class:`SnapWeights`.
+
+    Returns
+    -------
+    n_moved : int
+        Number of weights moved and kept moved.
+    loss_before, loss_after : float
+        The error before and after.
+    """
+    before = float(evaluate_mse(module, X, y))
+    after, n_moved = before, 0
+    scale = float(y.square().mean())
+
+    def attempt(snap) -> None:
+        nonlocal after, n_moved
+        state = copy.deepcopy(module.state_dict())
+        moved = snap()
+        if moved == 0:
+            return
+        loss = float(evaluate_mse(module, X, y))
+        if no_worse(loss, before, scale, rtol, atol):
+            n_moved += moved
+            after = loss
+        else:
+            module.load_state_dict(state)
+
+    units = list(iter_units(module))
+    attempt(lambda: sum(unit.snap_(tolerance) for unit in units))
+    layers = list(getattr(module, "layers", ()))
+    pairs = [
+        (first, second)
+        for first, second in itertools.pairwise(layers)
+        if first.linear_map() is not None and second.linear_map() is not None
+    ]
+    if pairs:
+        attempt(lambda: sum(snap_linear_pair_(a, b, tolerance) for a, b in pairs))
+    if len(layers) == 2 and len(pairs) == 1 and after > atol * scale:
+        # The whole network is one linear map: the data's least-squares map, rounded,
+        # is the exact one when the data follow a sum with integer coefficients.
+        attempt(lambda: snap_linear_pair_(*layers, tolerance, _least_squares_map(X, y)))
+    return n_moved, before, after
+
+
+def _least_squares_map(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The linear map ``C`` (``[out, in]``) that minimises ``|X Cᵀ - y|²``."""
+    return torch.linalg.lstsq(X, y).solution.T
+
+
+def _held_out(dataset_train, dataset_valid):
+    return dataset_valid if dataset_valid is not None else dataset_train
 
 
 class SnapWeights(Callback):
@@ -192,9 +282,7 @@ class SnapWeights(Callback):
     def __init__(
         self, tolerance: float = SNAP_TOLERANCE, rtol: float = _RTOL, atol: float = _ATOL
     ) -> None:
-        self.tolerance = tolerance
-        self.rtol = rtol
-        self.atol = atol
+        store_params(self, locals())
 
     def initialize(self):
         self.snapped_ = False
@@ -207,39 +295,66 @@ class SnapWeights(Callback):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         # The held-out split is made inside the fit loop and not passed to
         # on_train_end, so the last epoch's is remembered (a reference, no copy).
-        self.dataset_ = dataset_valid if dataset_valid is not None else dataset_train
+        self.dataset_ = _held_out(dataset_train, dataset_valid)
 
     def on_train_end(self, net, **kwargs):
         # Never keep a reference to the data: the callback is pickled with the net.
         dataset, self.dataset_ = self.dataset_, None
         if dataset is None or dataset.y is None:
             return
+        self.n_moved_, self.loss_before_, self.loss_after_ = snap_network_(
+            net.module_, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol
+        )
+        self.snapped_ = self.n_moved_ > 0
+
+
+class SnapTrial(Callback):
+    """At every evaluation, snap the best copy in place where that does no harm.
+
+    The copy with the lowest held-out error is snapped as :func:`snap_network_`
+    does at the end of training, and the snapped weights replace it only if its
+    held-out error does not get worse. A network that has converged to its formula
+    then computes it exactly as soon as it has, which lets training stop there
+    (:class:`~sknalu._training.StopWhenExact`) instead of running to ``max_steps``;
+    a sum of two linear layers, whose weights may stay split between the hidden
+    units, is snapped through their product long before its weights settle. It
+    must come before :class:`~sknalu._training.RestartSelection`, which then
+    measures the snapped copy.
+
+    Parameters
+    ----------
+    tolerance, rtol, atol : float
+        As for :class:`SnapWeights`.
+
+    Attributes
+    ----------
+    snapped_ : list of tuple of int
+        ``(copy, step)`` of every snap that was kept.
+    """
+
+    def __init__(
+        self, tolerance: float = SNAP_TOLERANCE, rtol: float = _RTOL, atol: float = _ATOL
+    ) -> None:
+        store_params(self, locals())
+
+    def initialize(self):
+        self.snapped_ = []
+        return self
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        dataset = _held_out(dataset_train, dataset_valid)
+        if dataset is None or dataset.y is None:
+            return
         module = net.module_
-        units = list(iter_units(module))
-        self.loss_before_ = _held_out_mse(module, dataset)
-        scale = float(dataset.y.square().mean())
-        self.loss_after_ = self.loss_before_
-
-        def attempt(snap) -> None:
-            # Keep what ``snap`` does only if the held-out error stays allowed.
-            state = copy.deepcopy(module.state_dict())
-            moved = snap()
-            if moved == 0:
-                return
-            loss = _held_out_mse(module, dataset)
-            if no_worse(loss, self.loss_before_, scale, self.rtol, self.atol):
-                self.snapped_ = True
-                self.n_moved_ += moved
-                self.loss_after_ = loss
-            else:
-                module.load_state_dict(state)
-
-        attempt(lambda: sum(unit.snap_(self.tolerance) for unit in units))
-        layers = getattr(module, "layers", ())
-        pairs = [
-            (first, second)
-            for first, second in itertools.pairwise(layers)
-            if first.linear_map() is not None and second.linear_map() is not None
-        ]
-        if pairs:
-            attempt(lambda: sum(snap_linear_pair_(a, b, self.tolerance) for a, b in pairs))
+        losses = evaluate_mse(module, dataset.X, dataset.y)
+        best = int(losses.argmin())
+        if not math.isfinite(float(losses[best])):
+            return
+        part = copy.deepcopy(module)
+        part.keep_copies_([best])
+        moved, _, _ = snap_network_(
+            part, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol
+        )
+        if moved:
+            module.load_copy_state_(best, part.copy_state(0))
+            self.snapped_.append((best, net.n_steps_))

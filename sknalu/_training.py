@@ -49,6 +49,7 @@ __all__ = [
     "HoldOut",
     "RestartSelection",
     "StepProgressBar",
+    "StopWhenExact",
     "TensorDataset",
     "lr_factor",
     "regularizer_scale",
@@ -503,6 +504,8 @@ class RestartSelection(Callback):
         Index of the copy that reached it.
     best_step_ : int
         Optimiser step at which it was reached.
+    exact_ : bool
+        Whether the kept weights count as an exact fit.
     """
 
     def __init__(self, exact_fit: float = 1e-12) -> None:
@@ -513,6 +516,7 @@ class RestartSelection(Callback):
         self.best_copy_ = 0
         self.best_step_ = 0
         self.best_state_ = None
+        self.exact_ = False
         return self
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -535,12 +539,40 @@ class RestartSelection(Callback):
             self.best_copy_ = best
             self.best_step_ = net.n_steps_
             self.best_state_ = net.module_.copy_state(best)
+        self.exact_ = self.best_loss_ <= exact
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
             net.module_.load_copy_state_(self.best_copy_, self.best_state_)
         net.module_.keep_copy_(self.best_copy_)
         self.best_state_ = None
+
+
+class StopWhenExact(Callback):
+    """End training once the kept weights fit the held-out rows exactly.
+
+    An exact fit (:class:`RestartSelection`'s ``exact_``: a held-out mean squared
+    error below ``exact_fit`` times the mean squared target) has nothing left to
+    learn, so the remaining steps up to ``max_steps`` are skipped. It ends training
+    the way skorch's ``EarlyStopping`` does, so it must come last, after every
+    callback that acts at the end of an evaluation.
+
+    Attributes
+    ----------
+    stopped_at_ : int or None
+        The optimiser step at which training was ended; None when it ran to
+        ``max_steps``.
+    """
+
+    def initialize(self):
+        self.stopped_at_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        selection = dict(net.callbacks_).get("restart_selection")
+        if selection is not None and selection.exact_ and net.n_steps_ < net.max_steps:
+            self.stopped_at_ = net.n_steps_
+            raise KeyboardInterrupt
 
 
 class HoldOut:

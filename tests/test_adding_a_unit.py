@@ -98,7 +98,7 @@ def test_a_registered_unit_works_with_the_escape_the_plots_and_clipping(selector
 def test_unregistered_units_are_gone(selector):
     unregister_unit("selector")
     with pytest.raises(ValueError, match="does not know the unit 'selector'"):
-        NMURegressor(units=("selector",), max_steps=10).fit(*_data(0))
+        NMURegressor(random_state=0, units=("selector",), max_steps=10).fit(*_data(0))
     register_unit("selector", Selector, families=("nmu",))
 
 

@@ -301,7 +301,7 @@ def test_run_one_success_and_solved_at_follow_the_threshold():
     kwargs = dict(params=TINY_PARAMS, n_train=300, n_valid=150, n_test=200)
     easy = run_one("add", "nau", "U[1,2]->U[2,6]", 0, threshold=1e12, **kwargs)
     assert easy["success"] and easy["solved_at"] == 500
-    assert easy["solved_at"] <= easy["selected_step"] <= easy["n_steps"] == 1000
+    assert easy["solved_at"] <= easy["selected_step"] <= easy["n_steps"] <= 1000
     impossible = run_one("add", "nau", "U[1,2]->U[2,6]", 0, threshold=0.0, **kwargs)
     assert not impossible["success"] and math.isnan(impossible["solved_at"])
     # The seed fixes task, data and initialisation.

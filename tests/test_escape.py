@@ -140,7 +140,7 @@ def test_same_random_state_same_escape():
 def test_escape_saddles_must_be_a_bool(value):
     X, y = _overlapping_product(50, 1, 2, seed=0)
     with pytest.raises(ValueError, match=r"'escape_saddles' parameter .* must be an"):
-        NMURegressor(escape_saddles=value, max_steps=10).fit(X, y)
+        NMURegressor(random_state=0, escape_saddles=value, max_steps=10).fit(X, y)
 
 
 def test_snap_false_also_keeps_the_escape_from_rounding():
@@ -168,3 +168,33 @@ def test_batched_candidates_score_what_each_network_scores_alone(units):
         network.constrain_()
         torch.testing.assert_close(_flat(network, 2), candidate)
         torch.testing.assert_close(batched[2 * i : 2 * i + 2], _losses(network, X, y))
+
+
+def test_escape_runs_when_the_error_stalls_not_only_after_the_last_step():
+    X, y = (torch.as_tensor(a).reshape(len(a), -1) for a in _overlapping_product(500, 1, 2, 0))
+    network = ArithmeticNetwork(20, 1, units=("nau", "nmu"), n_copies=3)
+    net = SimpleNamespace(module_=network, n_steps_=0, max_steps=10_000, seed=0)
+    callback = SaddleEscape(patience=2, min_improvement=0.1).initialize()
+    for step in (500, 1000):  # the weights do not change: the error stalls
+        net.n_steps_ = step
+        callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
+        assert callback.escaped_at_ == []  # fewer than patience + 1 evaluations
+    net.n_steps_ = 1500
+    callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
+    assert callback.escaped_at_ == [1500]
+    # The next escape needs a new stall of patience + 1 evaluations.
+    net.n_steps_ = 2000
+    callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
+    assert callback.escaped_at_ == [1500]
+
+
+def test_a_stalled_product_is_escaped_and_training_stops_once_exact():
+    X, y = _overlapping_product(4000, 1, 2, seed=0)
+    X_far, y_far = _overlapping_product(500, 2, 6, seed=1)
+    est = NMURegressor(max_steps=10_000, random_state=0).fit(X, y)
+    escape = dict(est.net_.callbacks_)["saddle_escape"]
+    stop = dict(est.net_.callbacks_)["stop_when_exact"]
+    assert escape.escaped_at_ and escape.escaped_at_[0] < 10_000
+    assert stop.stopped_at_ == est.n_steps_ < 10_000
+    assert est.formula_exact_ and est.snapped_
+    np.testing.assert_allclose(est.predict(X_far), y_far, rtol=1e-10)

@@ -250,20 +250,20 @@ def data():
     ids=["object-in-list", "object", "pair-with-object", "pair-with-number", "str", "None"],
 )
 def test_callbacks_that_are_not_skorch_callbacks_are_named(data, callbacks):
-    est = NMURegressor(max_steps=10, callbacks=callbacks)
+    est = NMURegressor(random_state=0, max_steps=10, callbacks=callbacks)
     with pytest.raises(ValueError, match=r"callbacks must be a list of skorch Callbacks or \("):
         est.fit(*data)
 
 
 def test_a_callback_name_taken_by_sknalu_is_named(data):
     with pytest.raises(ValueError, match="the name 'snap' is taken by one of sknalu's own"):
-        NMURegressor(max_steps=10, callbacks=[("snap", Callback())]).fit(*data)
+        NMURegressor(random_state=0, max_steps=10, callbacks=[("snap", Callback())]).fit(*data)
 
 
 @pytest.mark.parametrize("device", ["meta", "mps", torch.device("meta"), "cuda:x", 0.5])
 def test_devices_other_than_cpu_and_cuda_are_named(data, device):
     with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda' or 'cuda:N', got "):
-        NMURegressor(max_steps=10, device=device).fit(*data)
+        NMURegressor(random_state=0, max_steps=10, device=device).fit(*data)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -290,12 +290,12 @@ def test_dates_in_arrays_and_targets_and_text_at_predict_are_named(data):
     # numpy would read these as nanoseconds since 1970.
     dates = np.array(pd.date_range("2024-01-01", periods=2 * len(X))).reshape(-1, 2)
     with pytest.raises(ValueError, match="X must hold numbers only, but column 0 holds datetime"):
-        NMURegressor(max_steps=10).fit(dates, y)
+        NMURegressor(random_state=0, max_steps=10).fit(dates, y)
     target = pd.Series(pd.date_range("2024-01-01", periods=len(X)), name="due")
     with pytest.raises(ValueError, match="y must hold numbers only, but y 'due' holds datetime"):
-        NMURegressor(max_steps=10).fit(X, target)
+        NMURegressor(random_state=0, max_steps=10).fit(X, target)
     frame = pd.DataFrame(X, columns=["x0", "x1"])
-    est = NMURegressor(max_steps=10).fit(frame, y)
+    est = NMURegressor(random_state=0, max_steps=10).fit(frame, y)
     with pytest.raises(ValueError, match=r"column 'x1' \(\w+\) cannot be read as numbers"):
         est.predict(frame.assign(x1=["two"] * len(X)))
 

@@ -79,7 +79,10 @@ def test_learning_curve_shows_losses_kept_step_and_schedule(fitted, tmp_path):
         "held-out MSE of the best restart",
     ]
     assert labels[3] == f"weights kept (step {est.best_step_})"
-    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [500, 1000, 1500, 2000])
+    # One point per evaluation, up to the step at which the exact fit ended training.
+    steps = est.history_[:, "n_steps"]
+    assert steps[-1] == est.n_steps_ and steps == list(range(500, est.n_steps_ + 1, 500))
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), steps)
     assert ax.get_yscale() == "log"
     right = ax.figure.axes[1]
     (schedule,) = right.get_lines()

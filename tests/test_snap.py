@@ -239,11 +239,14 @@ def test_snap_false_trains_without_snapping():
     params = {"max_steps": 2000, "random_state": 0, "escape_saddles": False}
     est = NMURegressor(snap=False, **params).fit(X, y)
     assert est.snapped_ is False
-    assert "snap" not in dict(est.net_.callbacks_)
+    callbacks = dict(est.net_.callbacks_)
+    assert "snap" not in callbacks and "snap_trial" not in callbacks
     snapped = NMURegressor(**params).fit(X, y)
     assert snapped.snapped_ is True
     assert snapped.sparsity_error_ == 0.0 < est.sparsity_error_
-    assert snapped.validation_loss_ == est.validation_loss_  # same training either way
+    # Snapped during training, it is exact, and training stopped there.
+    assert snapped.validation_loss_ < est.validation_loss_
+    assert snapped.n_steps_ < est.n_steps_ == 2000
 
 
 def test_snapped_model_pickles_without_its_training_data():
@@ -259,4 +262,34 @@ def test_snapped_model_pickles_without_its_training_data():
 def test_snap_must_be_a_bool(snap):
     X, y = _product_data()
     with pytest.raises(ValueError, match=r"'snap' parameter .* must be an instance of 'bool'"):
-        NMURegressor(max_steps=10, snap=snap).fit(X, y)
+        NMURegressor(random_state=0, max_steps=10, snap=snap).fit(X, y)
+
+
+def test_a_sum_is_snapped_during_training_and_training_stops_once_exact():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, size=(1000, 10))
+    y = X[:, 0:5].sum(1) - X[:, 3:8].sum(1)
+    est = NMURegressor(units=("nau", "nau"), max_steps=10_000, random_state=0).fit(X, y)
+    callbacks = dict(est.net_.callbacks_)
+    trial, stop = callbacks["snap_trial"], callbacks["stop_when_exact"]
+    assert (est.best_restart_, est.best_step_) in trial.snapped_
+    assert stop.stopped_at_ == est.n_steps_ == est.best_step_ < 10_000
+    assert est.snapped_ and est.formula_exact_ and est.sparsity_error_ == 0.0
+    assert len(est.history_) == est.n_steps_ // 500  # no evaluation after the stop
+
+
+def test_snap_trial_keeps_only_snaps_that_are_no_worse():
+    from sknalu._snap import SnapTrial
+
+    X = torch.rand(50, 3, dtype=torch.float64) + 1
+    y = (X[:, 0] + 2 * X[:, 1]).unsqueeze(1)
+    network = ArithmeticNetwork(3, 1, units=("nau", "nau"), n_copies=2)
+    set_weights(network.layers[0].W, [_SPLIT_SUM[0], [[0.5, 0.4, 0.3], [0.2, 0.1, 0.0]]])
+    set_weights(network.layers[1].W, [_SPLIT_SUM[1], [[0.9, 0.9]]])
+    before = network.state_dict()["layers.1.W"][1].clone()
+    net = SimpleNamespace(module_=network, n_steps_=500)
+    trial = SnapTrial().initialize()
+    trial.on_epoch_end(net, dataset_train=TensorDataset(X, y))
+    assert trial.snapped_ == [(0, 500)]
+    assert network.sparsity_error()[0].item() == 0.0
+    torch.testing.assert_close(network.state_dict()["layers.1.W"][1], before)

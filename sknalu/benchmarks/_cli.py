@@ -72,6 +72,7 @@ def _run_speed(args: argparse.Namespace) -> int:
         restarts=tuple(args.speed_restarts),
         device=args.device,
         repeats=args.speed_repeats,
+        dtype=args.dtype,
     )
     directory = Path(args.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -188,6 +189,12 @@ def add_benchmark_command(subparsers) -> None:
     )
     speed.add_argument("--speed", action="store_true", help="measure training speed")
     speed.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    speed.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating-point type of the loop and of the fit (default: float64)",
+    )
     speed.add_argument(
         "--speed-steps", type=int, default=3000, help="steps per measurement (default: 3000)"
     )
