@@ -382,6 +382,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             max_steps=self.max_steps,
             steps_per_epoch=_STEPS_PER_EPOCH,
             regularizer_strength=self.regularizer_strength,
+            # The regulariser weighs against the relative error (see its docs).
+            target_scale=float(np.mean(y2**2)) or 1.0,
             regularizer_start=self.regularizer_start,
             regularizer_end=self.regularizer_end,
             train_split=split,
@@ -520,7 +522,10 @@ _PARAMETER_DOCS = {
     "regularizer_strength": (
         "float",
         """Weight ``λ_sparse`` of the sparsity regulariser, which pulls every weight
-        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the integers).""",
+        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the integers),
+        relative to the mean squared target: the regulariser weighs against the
+        relative error, so a target in other units (scaled by a constant) is fitted
+        the same way.""",
     ),
     "regularizer_start": ("int", "Optimiser step at which the regulariser starts to grow."),
     "regularizer_end": ("int", "Optimiser step at which it reaches full strength."),
@@ -759,7 +764,7 @@ class NMURegressor(_ArithmeticRegressor):
         *,
         hidden_size=2,
         n_restarts=8,
-        regularizer_strength=1.0,
+        regularizer_strength=1e-6,
         regularizer_start=1000,
         regularizer_end=3000,
         regularizer_shape="squared",

@@ -225,7 +225,12 @@ class ArithmeticNet(NeuralNetRegressor):
     module : type
         The network class, usually :class:`~sknalu.ArithmeticNetwork`.
     regularizer_strength : float, default=0.0
-        ``λ_sparse``.
+        ``λ_sparse``, relative to ``target_scale``.
+    target_scale : float, default=1.0
+        The mean squared target: the sparsity regulariser enters the loss as
+        ``target_scale λ_sparse s(t) Σ R_sparse``, so that ``λ_sparse`` weighs it
+        against the *relative* error and scaling the target by a constant leaves
+        the balance, and the fit, as they were.
     regularizer_start, regularizer_end : int, default=0
         Optimiser steps at which the sparsity regulariser starts to grow and
         reaches full strength.
@@ -248,6 +253,7 @@ class ArithmeticNet(NeuralNetRegressor):
         module,
         *args,
         regularizer_strength=0.0,
+        target_scale=1.0,
         regularizer_start=0,
         regularizer_end=0,
         oob_strength=1.0,
@@ -395,7 +401,7 @@ class ArithmeticNet(NeuralNetRegressor):
         )
         scale = self.current_regularizer_scale()
         if scale > 0:
-            loss = loss + scale * self.module_.sparsity_loss().sum()
+            loss = loss + scale * self.target_scale * self.module_.sparsity_loss().sum()
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss

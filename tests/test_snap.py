@@ -236,7 +236,7 @@ def _product_data():
 
 def test_snap_false_trains_without_snapping():
     X, y = _product_data()
-    params = {"max_steps": 2000, "random_state": 0, "escape_saddles": False}
+    params = {"max_steps": 2000, "random_state": 0}
     est = NMURegressor(snap=False, **params).fit(X, y)
     assert est.snapped_ is False
     callbacks = dict(est.net_.callbacks_)
@@ -244,9 +244,8 @@ def test_snap_false_trains_without_snapping():
     snapped = NMURegressor(**params).fit(X, y)
     assert snapped.snapped_ is True
     assert snapped.sparsity_error_ == 0.0 < est.sparsity_error_
-    # Snapped during training, it is exact, and training stopped there.
-    assert snapped.validation_loss_ < est.validation_loss_
-    assert snapped.n_steps_ < est.n_steps_ == 2000
+    # The escape's rounding and the snap make it exact; without them it is not.
+    assert snapped.validation_loss_ < 1e-20 < est.validation_loss_
 
 
 def test_snapped_model_pickles_without_its_training_data():
