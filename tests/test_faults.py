@@ -215,6 +215,19 @@ class Interrupt(Callback):
             raise KeyboardInterrupt
 
 
+@pytest.fixture
+def interactive_sigint():
+    """Python's own Ctrl-C handler, as in an interactive session.
+
+    A process started in the background by a shell inherits SIGINT ignored, and
+    Python then installs no handler; a real Ctrl-C needs one to raise.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("interactive_sigint")
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_ctrl_c_reaches_the_caller_and_leaves_the_estimator_unfitted(Estimator):
     X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
