@@ -63,6 +63,9 @@ def _param(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_DTYPE_HELP = "floating-point type of the hand-written loop and of the fit (default: float64)"
+
+
 def _run_speed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -189,12 +192,8 @@ def add_benchmark_command(subparsers) -> None:
     )
     speed.add_argument("--speed", action="store_true", help="measure training speed")
     speed.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    speed.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        default="float64",
-        help="floating-point type of the loop and of the fit (default: float64)",
-    )
+    dtypes = ("float64", "float32")
+    speed.add_argument("--dtype", choices=dtypes, default=dtypes[0], help=_DTYPE_HELP)
     speed.add_argument(
         "--speed-steps", type=int, default=3000, help="steps per measurement (default: 3000)"
     )
