@@ -522,7 +522,7 @@ _PARAMETER_DOCS = {
     "regularizer_strength": (
         "float",
         """Weight ``λ_sparse`` of the sparsity regulariser, which pulls every weight
-        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the integers),
+        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the multiples of ½),
         relative to the mean squared target: the regulariser weighs against the
         relative error, so a target in other units (scaled by a constant) is fitted
         the same way.""",
@@ -662,9 +662,16 @@ def _document(cls: type[_ArithmeticRegressor]) -> type[_ArithmeticRegressor]:
 class NALURegressor(_ArithmeticRegressor):
     """Regressor built from units of the NALU family (Trask et al. 2018).
 
-    A small network of neural accumulators, trained through skorch, that learns
-    additions (``"nac"``), products and quotients (``"nac_mul"``), or a gated choice
-    between both (``"nalu"``), so that it extrapolates beyond the training range.
+    A small network of the units of the NALU line of work, trained through skorch,
+    that learns the arithmetic behind the data so that it extrapolates beyond the
+    training range. The default network, an NAU followed by a Real NPU (Heim, Pevný
+    & Šmídl 2020) with 32 restarts, learns each of +, −, ×, ÷, squares and square
+    roots of its inputs exactly: the NAU selects and adds inputs, the Real NPU
+    raises them to powers that are multiples of ½ and multiplies them. The units of
+    Trask et al. (2018) are there too: additions (``"nac"``), products and
+    quotients of positive inputs (``"nac_mul"``), or a gated choice between both
+    (``"nalu"``). The user guide's "Which units for which operation" says what
+    each solves.
 
     Parameters
     ----------
@@ -696,10 +703,10 @@ class NALURegressor(_ArithmeticRegressor):
 
     def __init__(
         self,
-        units="nalu",
+        units=("nau", "npu"),
         *,
         hidden_size=2,
-        n_restarts=1,
+        n_restarts=32,
         regularizer_strength=0.0,
         regularizer_start=0,
         regularizer_end=0,

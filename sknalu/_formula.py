@@ -5,7 +5,7 @@ The network is read layer by layer, each layer by its unit's own
 units, a product for the NMU and NMRU, powers for the NAC• and the Real NPU, a
 gated choice for the NALU and iNALU) through a :class:`FormulaReader`. Every weight
 within the tolerance of one of its unit's discrete values (``weight_targets``:
-{-1, 0, 1}, {0, 1}, or the integers) is read as that value; an input whose weight
+{-1, 0, 1}, {0, 1}, or the multiples of ½) is read as that value; an input whose weight
 is 0 drops out. A weight farther away stays as a floating-point coefficient, and
 the formula is then not exact.
 
@@ -198,7 +198,7 @@ class FormulaReader:
         target = _nearest(w, targets)
         exact = np.abs(w - target) <= self.tolerance
         values = [
-            self.sympy.Integer(int(t)) if e else self.float(v)
+            self.sympy.Rational(float(t)) if e else self.float(v)
             for v, t, e in zip(w.ravel(), target.ravel(), exact.ravel(), strict=True)
         ]
         return np.array(values, dtype=object).reshape(w.shape)
@@ -501,7 +501,7 @@ class FormulaMixin:
 
         The kept network is read layer by layer: every weight within ``tolerance`` of
         its unit's discrete values ({-1, 0, 1} for NAU, NAC and Linear units, {0, 1}
-        for NMU and NMRU units, integers for the Real NPU) counts as that value, so
+        for NMU and NMRU units, multiples of ½ for the Real NPU) counts as that value, so
         inputs with weight 0 vanish, and sympy collects the sums and products. A NALU
         gate counts as saturated when it stays within ``tolerance`` of 0 or 1 on the
         training data; the layer then reads as the multiplication or the addition.

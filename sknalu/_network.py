@@ -15,7 +15,7 @@ from torch import nn
 
 from ._units import UNITS, ArithmeticUnit, iter_units
 
-__all__ = ["ArithmeticNetwork", "copy_mse", "evaluate_mse"]
+__all__ = ["ArithmeticNetwork", "copy_mse", "evaluate_mse", "row_errors"]
 
 
 class ArithmeticNetwork(nn.Module):
@@ -144,7 +144,7 @@ class ArithmeticNetwork(nn.Module):
 
         The sparsity error of Madsen & Johansen (2020, section 4.1),
         ``max min(|W|, |1 - |W||)`` for {-1, 0, 1} weights, measured on the
-        effective weights against each unit's own discrete values (integers for the
+        effective weights against each unit's own discrete values (multiples of ½ for the
         Real NPU). Gates do not count.
         """
         return torch.stack([layer.sparsity_error() for layer in self.layers]).amax(dim=0)
@@ -172,12 +172,31 @@ _EVALUATION_ROWS = 65536
 
 
 @torch.no_grad()
+def row_errors(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Squared error of each row of ``X``, ``y`` (mean over outputs), in evaluation mode.
+
+    ``[n_copies, n]`` while the network holds several copies, ``[n]`` after
+    :meth:`ArithmeticNetwork.keep_copy_`; not-a-number counts as infinite.
+    """
+    training = module.training
+    module.eval()
+    try:
+        parts = []
+        for start in range(0, len(X), _EVALUATION_ROWS):
+            Xi, yi = X[start : start + _EVALUATION_ROWS], y[start : start + _EVALUATION_ROWS]
+            parts.append((module(Xi) - yi).square().mean(dim=-1))
+    finally:
+        module.train(training)
+    return torch.nan_to_num(torch.cat(parts, dim=-1), nan=math.inf, posinf=math.inf)
+
+
+@torch.no_grad()
 def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error of ``module`` on ``X``, ``y``, in evaluation mode.
 
     The one held-out error of sknalu: the restart selection, the snap, the saddle
-    escape and the benchmark all measure with it. Not-a-number counts as infinite,
-    so that a diverged copy is never the best one.
+    escape and the benchmark all measure with it (the mean of :func:`row_errors`).
+    Not-a-number counts as infinite, so that a diverged copy is never the best one.
 
     Parameters
     ----------
@@ -202,14 +221,4 @@ def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.T
     >>> float(evaluate_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0)))
     4.0
     """
-    training = module.training
-    module.eval()
-    try:
-        total = None
-        for start in range(0, len(X), _EVALUATION_ROWS):
-            Xi, yi = X[start : start + _EVALUATION_ROWS], y[start : start + _EVALUATION_ROWS]
-            part = copy_mse(module(Xi), yi) * len(Xi)
-            total = part if total is None else total + part
-    finally:
-        module.train(training)
-    return torch.nan_to_num(total / len(X), nan=math.inf, posinf=math.inf)
+    return row_errors(module, X, y).mean(dim=-1)

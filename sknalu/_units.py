@@ -18,13 +18,14 @@ A unit owns everything that is specific to it, declared once on the unit:
   ``constrain_`` (the projection after every optimiser step when
   ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
 - ``discrete_weights``: the weights its formula uses with their discrete values
-  (``weight_targets``: {-1, 0, 1}, {0, 1} or the integers), which the sparsity
+  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
   regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
   read;
 - ``snap_``: moves every weight within a tolerance of a discrete value exactly
   onto it, so that a trained unit computes exactly the formula its weights stand
   for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
-  snapped through their product;
+  snapped through their product; ``refit_`` solves a last layer's discrete
+  weights from its inputs and the targets, where the unit can;
 - ``formula``: reads the unit back as sympy expressions of its inputs';
   ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
 - ``input_labels``: the names of the columns of its weight matrix.
@@ -71,6 +72,8 @@ __all__ = [
     "Linear",
     "NACMul",
     "RealNPU",
+    "least_squares",
+    "log_least_squares",
     "nac_init_range",
     "nearest_target",
     "register_unit",
@@ -85,12 +88,17 @@ SIGNED: tuple[float, ...] = (-1.0, 0.0, 1.0)
 #: The discrete values of a multiplying weight or a gate: leave out, take in.
 BINARY: tuple[float, ...] = (0.0, 1.0)
 _NAC_MUL_EPS = 1e-7
+#: What the Real NPU takes for log 0: exp of it times any weight of at least 1e-300
+#: in magnitude underflows to 0 or overflows to inf, in float32 and float64.
+_LOG_ZERO = -1e4
 #: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
 #: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
 #: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
 _SATURATED = 1000.0
 
 Targets = tuple[float, ...] | str
+#: Targets named by a string: every multiple of the step.
+GRIDS: dict[str, float] = {"integer": 1.0, "half-integer": 0.5}
 
 
 def nac_init_range(in_features: int, out_features: int) -> float:
@@ -143,13 +151,14 @@ def nearest_target(w: torch.Tensor, targets: Targets) -> torch.Tensor:
     ----------
     w : Tensor
         Weights.
-    targets : tuple of float or "integer"
-        The discrete values, or ``"integer"`` for every integer.
+    targets : tuple of float, "integer" or "half-integer"
+        The discrete values, or every integer, or every multiple of ½.
 
     Returns
     -------
     Tensor
-        Same shape and type as ``w``; ties go to the smaller target.
+        Same shape and type as ``w``; ties go to the smaller target (to the even
+        multiple of the step for a grid).
 
     Examples
     --------
@@ -158,9 +167,12 @@ def nearest_target(w: torch.Tensor, targets: Targets) -> torch.Tensor:
     tensor([-1.,  0.,  1.])
     >>> nearest_target(torch.tensor([1.9, -0.4]), "integer")
     tensor([2., -0.])
+    >>> nearest_target(torch.tensor([0.48, -1.6]), "half-integer")
+    tensor([ 0.5000, -1.5000])
     """
-    if targets == "integer":
-        return torch.round(w)
+    if isinstance(targets, str):
+        step = GRIDS[targets]
+        return torch.round(w / step) * step
     values = torch.tensor(targets, dtype=w.dtype, device=w.device)
     index = (w.unsqueeze(-1) - values).abs().argmin(dim=-1)
     return values[index]
@@ -194,8 +206,14 @@ def _distance_terms(
         return distance, slope * torch.sign(w)
     if targets == BINARY:
         return _interval_terms(w, shape)
-    if targets == "integer":
-        return _interval_terms(w - torch.floor(w), shape)
+    if isinstance(targets, str):
+        # A grid of step s: the distance to {0, 1} of w / s, in units of w.
+        step = GRIDS[targets]
+        v = w / step
+        distance, slope = _interval_terms(v - torch.floor(v), shape)
+        if shape == "linear":
+            return distance * step, slope
+        return distance * step**4, slope * step**3
     values = torch.tensor(sorted(targets), dtype=w.dtype, device=w.device)
     diffs = w.unsqueeze(-1) - values
     if shape == "linear" or len(values) == 1:
@@ -276,6 +294,68 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x @ weight.transpose(-1, -2)
 
 
+def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` as ``[n, in]`` and ``[n, out]``, without rows holding inf or NaN."""
+    x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+    keep = torch.isfinite(x).all(1) & torch.isfinite(y).all(1)
+    return x[keep], y[keep]
+
+
+def least_squares(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """The matrix ``C`` (``[out, in]``) that minimises ``|x Cᵀ - y|²``; None with too few rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 2.0], [3.0, 5.0], [2.0, 1.0]], dtype=torch.float64)
+    >>> least_squares(x, x[:, :1] - x[:, 1:]).round(decimals=9)
+    tensor([[ 1., -1.]], dtype=torch.float64)
+    """
+    x, y = _finite_rows(x, y)
+    if len(x) <= x.shape[1]:
+        return None
+    return torch.linalg.lstsq(x, y).solution.T
+
+
+def log_least_squares(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """The exponents ``E`` (``[out, in]``) of ``|y| ≈ Π |x|^E`` by least squares in logarithms.
+
+    Fitted on the rows where no input and no target is zero; None with too few.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.5, 2.0], [3.0, 5.0], [2.0, 1.25]], dtype=torch.float64)
+    >>> log_least_squares(x, x[:, :1] / x[:, 1:]).round(decimals=9)
+    tensor([[ 1., -1.]], dtype=torch.float64)
+    """
+    x, y = _finite_rows(x, y)
+    keep = (x != 0).all(1) & (y != 0).all(1)
+    x, y = x[keep], y[keep]
+    if len(x) <= x.shape[1]:
+        return None
+    return torch.linalg.lstsq(x.abs().log(), y.abs().log()).solution.T
+
+
+def _rounded(solution: torch.Tensor | None, targets: Targets, tolerance: float):
+    """``solution`` rounded to ``targets`` if every entry lies within ``tolerance``, else None."""
+    if solution is None or not bool(torch.isfinite(solution).all()):
+        return None
+    rounded = nearest_target(solution, targets)
+    if solution.numel() and float((solution - rounded).abs().max()) > tolerance:
+        return None
+    return rounded
+
+
+@torch.no_grad()
+def _load_(raw: torch.Tensor, value: torch.Tensor) -> int:
+    """Copy ``value`` into ``raw`` (one copy or none); the number of entries changed."""
+    value = value.reshape(raw.shape).to(raw)
+    moved = int((raw != value).sum())
+    raw.copy_(value)
+    return moved
+
+
 def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
     distance = np.minimum(1.0 - lo, hi)
@@ -291,7 +371,7 @@ class DiscreteWeight(NamedTuple):
         What the weight is, e.g. ``"weight"``, ``"weight_mul"`` or ``"gate"``.
     value : Tensor
         The effective weight, with the unit's copy dimension first if it has one.
-    targets : tuple of float or "integer"
+    targets : tuple of float, "integer" or "half-integer"
         Its discrete values.
     gate : bool
         Whether it is a gate (a choice between paths or inputs) rather than a
@@ -340,7 +420,7 @@ class ArithmeticUnit(nn.Module):
     #: escape holds entries near it fixed.
     bounds: ClassVar[dict[str, tuple[float, float]]] = {}
     #: The discrete values of ``weight`` in the formula of a solved unit: a tuple of
-    #: values, or "integer" for every integer.
+    #: values, or "integer" / "half-integer" for every multiple of 1 / of ½.
     weight_targets: Targets = SIGNED
 
     def __init__(
@@ -507,6 +587,34 @@ class ArithmeticUnit(nn.Module):
         """Set the raw weights so that :meth:`linear_map` is ``weight`` (in {-1, 0, 1})."""
         raise TypeError(f"{type(self).__name__} does not compute a linear map.")
 
+    @torch.no_grad()
+    def refit_(self, x: torch.Tensor, y: torch.Tensor, tolerance: float = 0.1) -> int:
+        """Solve for the discrete weights that map ``x`` to ``y`` exactly, where the unit can.
+
+        Meant for the last layer of a network whose earlier layers are already
+        right: a unit that is linear in its weights (a sum) or in the logarithms of
+        its inputs (a product of powers) fits its weights by least squares and
+        rounds them to its discrete values. They are written only when every one
+        lies within ``tolerance`` of its discrete value; the caller judges the
+        result on held-out data. A unit that cannot solve for its weights changes
+        nothing.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, in) or (1, n, in)
+            The unit's inputs.
+        y : Tensor of shape (n, out)
+            The outputs wanted.
+        tolerance : float, default=0.1
+            Largest distance of a fitted weight from its discrete value.
+
+        Returns
+        -------
+        int
+            Number of weights changed.
+        """
+        return 0
+
     # -- gates that depend on the input ------------------------------------------
     @torch.no_grad()
     def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
@@ -590,6 +698,16 @@ class _SumMixin:
         # Units whose weight is the raw W (NAU, Linear); NAC+ saturates instead.
         self.W.copy_(weight.reshape(self.W.shape))
 
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        weight = _rounded(least_squares(x, y), self.weight_targets, tolerance)
+        if weight is None:
+            return 0
+        moved = int((weight != self.linear_map().reshape(weight.shape)).sum())
+        if moved:
+            self.load_linear_map_(weight)
+        return moved
+
     def formula(self, xs, reader, gate_range=None):
         return reader.sums(reader.numbers(self.weight, self.weight_targets), xs)
 
@@ -656,9 +774,22 @@ class NMU(_RawWeightUnit):
         with torch.no_grad():
             self.W.uniform_(0.25, 0.75, generator=generator)
 
+    #: The exponents a product of the unit's inputs can have: 0 or 1 for the NMU.
+    exponent_targets: Targets = BINARY
+
     def forward(self, x):
         w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
         return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
+
+    def _weight_of_exponents(self, exponents: torch.Tensor) -> torch.Tensor:
+        return exponents
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        exponents = _rounded(log_least_squares(x, y), self.exponent_targets, tolerance)
+        if exponents is None:
+            return 0
+        return _load_(self.W, self._weight_of_exponents(exponents))
 
     def formula(self, xs, reader, gate_range=None):
         return reader.products(reader.numbers(self.weight, self.weight_targets), xs)
@@ -667,12 +798,16 @@ class NMU(_RawWeightUnit):
 class NMRU(NMU):
     """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
 
-    The inputs are extended with their reciprocals, ``x' = [x, 1 / (x + ε)]``
-    (``ε = 1e-7`` during training only); then
+    The inputs are extended with their reciprocals, ``x' = [x, 1 / x]``; then
     ``z = Π_j (|x'_j| W_j + 1 - W_j) · cos(π Σ_j [x'_j < 0] W_j)`` with ``W`` in
     ``[0, 1]``, shape ``[out, 2 in]``. A weight of 1 on a reciprocal divides by
     that input. Initialised ``U[0.25, 0.75]`` like the NMU, whose bounds, discrete
     values and regulariser it shares.
+
+    Training divides an input within ``ε = 1e-7`` of 0 as ``±ε``; every other row
+    is computed exactly as in prediction. In prediction a weight of 0 leaves its
+    input out even where its reciprocal is infinite, so the unit's output is finite
+    wherever its formula is.
 
     Examples
     --------
@@ -687,13 +822,29 @@ class NMRU(NMU):
     def _weight_columns(self) -> int:
         return 2 * self.in_features
 
+    exponent_targets = SIGNED
+
     def forward(self, x):
-        eps = _NAC_MUL_EPS if self.training else 0.0
-        x = torch.cat([x, 1 / (x + eps)], dim=-1)
+        divisor = x
+        if self.training:
+            # Away from the pole: an input within ε of 0 is divided as ±ε. Every other
+            # reciprocal is exact, so training and prediction agree on those rows.
+            near_zero = x.abs() < _NAC_MUL_EPS
+            divisor = torch.where(near_zero, torch.where(x < 0, -_NAC_MUL_EPS, _NAC_MUL_EPS), x)
+        x = torch.cat([x, 1 / divisor], dim=-1)
         w = self.weight
-        magnitude = (w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)).prod(-1)
+        factors = w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)
+        if not self.training:
+            # A weight of 0 leaves its input out, even the infinite reciprocal of a
+            # zero (0 · ∞ would be NaN). Not in training: the gradient that lets a
+            # weight leave 0 must flow.
+            factors = torch.where(w.unsqueeze(-3) == 0, 1.0, factors)
         sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
-        return magnitude * sign
+        return factors.prod(-1) * sign
+
+    def _weight_of_exponents(self, exponents):
+        # x^1 is a weight of 1 on x, x^-1 a weight of 1 on its reciprocal.
+        return torch.cat([exponents == 1, exponents == -1], dim=-1).to(exponents)
 
     def formula(self, xs, reader, gate_range=None):
         # With weights in {0, 1} the magnitude and the cos sign term together are
@@ -805,6 +956,15 @@ class NACMul(NAC):
 
     def linear_map(self):
         return None
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        weight = _rounded(log_least_squares(x, y), SIGNED, tolerance)
+        if weight is None:
+            return 0
+        moved = int((weight != self.weight.reshape(weight.shape)).sum())
+        _snap_nac_(weight.reshape(self.W_hat.shape), self.W_hat, self.M_hat, math.inf)
+        return moved
 
     def formula(self, xs, reader, gate_range=None):
         # exp(W log|x|) loses the sign of x (Trask et al. 2018).
@@ -1005,15 +1165,18 @@ class RealNPU(ArithmeticUnit):
     """Real neural power unit (Heim, Pevný & Šmídl 2020, eq. 8).
 
     A relevance gate ``g ∈ [0, 1]`` per input (initialised 0.5) gives
-    ``r = g ⊙ (|x| + ε) + (1 - g)`` and ``k = π g ⊙ [x < 0]``; then
+    ``r = g ⊙ |x| + (1 - g)`` and ``k = π g ⊙ [x < 0]``; then
     ``z = exp(W log r) ⊙ cos(W k)``. Real weights of any sign and size let it learn
     division, powers and roots, and the cosine term recovers the sign of negative
-    inputs. ``W`` is Glorot-uniform.
+    inputs. ``W`` is Glorot-uniform. The paper adds ``ε`` to ``|x|``; here
+    ``log 0`` is taken as a large negative number instead, so that the unit
+    computes its formula exactly, and training and prediction agree, on every row.
 
-    Its discrete values are the integers for ``W`` (an integer power of an input
-    whose gate is 1 is exactly that power, negative inputs included) and {0, 1}
-    for the gate; :meth:`snap_` snaps both, and the sparsity regulariser pulls
-    ``W`` towards the integers.
+    Its discrete values are the multiples of ½ for ``W`` (an integer power of an
+    input whose gate is 1 is exactly that power, negative inputs included; a half
+    is a square root, of positive inputs) and {0, 1} for the gate; :meth:`snap_`
+    snaps both, the sparsity regulariser pulls ``W`` towards the multiples of ½,
+    and :meth:`refit_` solves for them by least squares in logarithms.
 
     Examples
     --------
@@ -1027,7 +1190,7 @@ class RealNPU(ArithmeticUnit):
     """
 
     bounds: ClassVar[dict[str, tuple[float, float]]] = {"g": (0.0, 1.0)}
-    weight_targets = "integer"
+    weight_targets = "half-integer"
 
     def _build(self) -> None:
         self.W = self._weight_param()
@@ -1050,9 +1213,14 @@ class RealNPU(ArithmeticUnit):
 
     def forward(self, x):
         g = self.relevance.unsqueeze(-2)  # [..., 1, in]
-        r = g * (x.abs() + _NAC_MUL_EPS) + (1 - g)
+        r = g * x.abs() + (1 - g)
+        # log 0 as a large negative number rather than -inf: an input of 0 then
+        # gives 0 to a positive power, inf to a negative one and 1 to the power 0
+        # (where 0 · -inf would be NaN), with no NaN in the gradient either.
+        positive = r > 0
+        log_r = torch.where(positive, torch.log(torch.where(positive, r, 1.0)), _LOG_ZERO)
         k = math.pi * g * (x < 0).to(x.dtype)
-        return torch.exp(_matmul(torch.log(r), self.W)) * torch.cos(_matmul(k, self.W))
+        return torch.exp(_matmul(log_r, self.W)) * torch.cos(_matmul(k, self.W))
 
     def discrete_weights(self):
         return [
@@ -1064,6 +1232,15 @@ class RealNPU(ArithmeticUnit):
     def snap_(self, tolerance=0.1):
         moved = _snap_raw_(self.W, self.W, self.weight_targets, tolerance)
         return moved + _snap_raw_(self.g, self.relevance, BINARY, tolerance)
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        exponents = _rounded(log_least_squares(x, y), self.weight_targets, tolerance)
+        if exponents is None:
+            return 0
+        # An input with an exponent of 0 everywhere is irrelevant: its gate closes.
+        relevance = (exponents != 0).any(dim=0).to(exponents)
+        return _load_(self.W, exponents) + _load_(self.g, relevance)
 
     def formula(self, xs, reader, gate_range=None):
         # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
@@ -1123,7 +1300,7 @@ def iter_units(module: nn.Module) -> Iterator[ArithmeticUnit]:
     return (m for m in module.modules() if isinstance(m, ArithmeticUnit))
 
 
-register_unit("nau", NAU, families=("nmu",))
+register_unit("nau", NAU, families=("nmu", "nalu"))
 register_unit("nmu", NMU, families=("nmu",))
 register_unit("nmru", NMRU, families=("nmu",))
 register_unit("nalu", NALU, families=("nalu",))

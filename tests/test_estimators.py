@@ -296,7 +296,9 @@ def test_user_callbacks_run_inside_the_skorch_net():
 
     counter = CountBatches()
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    est = NMURegressor(max_steps=700, callbacks=[("count", counter)], random_state=0).fit(X, y)
+    est = NMURegressor(
+        max_steps=700, snap=False, callbacks=[("count", counter)], random_state=0
+    ).fit(X, y)
     assert dict(est.net_.callbacks_)["count"].batches_ == 700
 
 
@@ -411,7 +413,7 @@ def test_cuda_fit_matches_the_formula(data):
 
 def test_verbose_shows_a_progress_bar_over_steps(capsys):
     X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
-    NMURegressor(max_steps=1000, verbose=1, random_state=0).fit(X, y)
+    NMURegressor(max_steps=1000, snap=False, verbose=1, random_state=0).fit(X, y)
     err = capsys.readouterr().err
     assert "1000/1000" in err and "step" in err
     NMURegressor(max_steps=1000, verbose=0, random_state=0).fit(X, y)

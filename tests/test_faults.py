@@ -78,7 +78,8 @@ class PoisonWeights(Callback):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_the_kept_weights_are_the_best_finite_ones(Estimator):
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    est = Estimator(max_steps=2000, random_state=0, callbacks=[PoisonWeights(2)])
+    # Without the snap, which would solve x0 * x1 at the first evaluation.
+    est = Estimator(max_steps=2000, snap=False, random_state=0, callbacks=[PoisonWeights(2)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
@@ -232,7 +233,8 @@ def interactive_sigint():
 def test_ctrl_c_reaches_the_caller_and_leaves_the_estimator_unfitted(Estimator):
     X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
     est = Estimator(max_steps=1000, random_state=0).fit(X, y)
-    est.set_params(max_steps=2000, callbacks=[Interrupt(2, sigint=True)])
+    # Without the snap, which would solve x0 * x1 and end training at step 500.
+    est.set_params(max_steps=2000, snap=False, callbacks=[Interrupt(2, sigint=True)])
     with pytest.raises(KeyboardInterrupt):
         est.fit(X, y)
     assert_unfitted(est)
@@ -241,11 +243,14 @@ def test_ctrl_c_reaches_the_caller_and_leaves_the_estimator_unfitted(Estimator):
 
 def test_a_callback_can_still_stop_training_early():
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    est = NMURegressor(max_steps=3000, random_state=0, callbacks=[Interrupt(2, sigint=False)])
+    # Without the snap, which would solve x0 * x1 and end training at step 500.
+    est = NMURegressor(
+        max_steps=3000, snap=False, random_state=0, callbacks=[Interrupt(2, sigint=False)]
+    )
     assert est.fit(X, y).n_steps_ == 1000
     # skorch's EarlyStopping stops the same way: no improvement by 100% in an epoch.
     stop = EarlyStopping(monitor="valid_loss", patience=1, threshold=1.0)
-    est = NMURegressor(max_steps=3000, random_state=0, callbacks=[stop]).fit(X, y)
+    est = NMURegressor(max_steps=3000, snap=False, random_state=0, callbacks=[stop]).fit(X, y)
     assert est.n_steps_ == 1000 and np.isfinite(est.predict(X)).all()
 
 
@@ -364,7 +369,7 @@ class RecordPerBatch(Callback):
 
 def test_history_keeps_epoch_losses_and_per_batch_records_only_when_asked(capsys):
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
-    est = NMURegressor(max_steps=1000, random_state=0, verbose=2).fit(X, y)
+    est = NMURegressor(max_steps=1000, snap=False, random_state=0, verbose=2).fit(X, y)
     row = est.history_[-1]
     assert row["batches"] == []
     assert row["train_batch_count"] == 500 and row["valid_batch_count"] == 1
@@ -372,6 +377,8 @@ def test_history_keeps_epoch_losses_and_per_batch_records_only_when_asked(capsys
     assert all(np.isfinite(est.history_[:, key]).all() for key in ("train_loss", "valid_loss"))
     table = capsys.readouterr().out
     assert "train_loss" in table and "valid_loss" in table and "selection_loss" in table
-    est = NMURegressor(max_steps=1000, random_state=0, callbacks=[RecordPerBatch()]).fit(X, y)
+    est = NMURegressor(
+        max_steps=1000, snap=False, random_state=0, callbacks=[RecordPerBatch()]
+    ).fit(X, y)
     assert len(est.history_[-1]["batches"]) == 501  # 500 steps and the held-out batch
     assert est.history_[-1, "batches", 0, "seen"] is True

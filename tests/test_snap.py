@@ -1,5 +1,6 @@
 """Snapping weights onto their discrete values: the units' snap_ and SnapWeights."""
 
+import copy
 import pickle
 from types import SimpleNamespace
 
@@ -277,7 +278,7 @@ def test_a_sum_is_snapped_during_training_and_training_stops_once_exact():
     assert len(est.history_) == est.n_steps_ // 500  # no evaluation after the stop
 
 
-def test_snap_trial_keeps_only_snaps_that_are_no_worse():
+def test_snap_trial_snaps_the_best_copies_and_keeps_only_snaps_that_are_no_worse():
     from sknalu._snap import SnapTrial
 
     X = torch.rand(50, 3, dtype=torch.float64) + 1
@@ -285,10 +286,25 @@ def test_snap_trial_keeps_only_snaps_that_are_no_worse():
     network = ArithmeticNetwork(3, 1, units=("nau", "nau"), n_copies=2)
     set_weights(network.layers[0].W, [_SPLIT_SUM[0], [[0.5, 0.4, 0.3], [0.2, 0.1, 0.0]]])
     set_weights(network.layers[1].W, [_SPLIT_SUM[1], [[0.9, 0.9]]])
+    start = copy.deepcopy(network.state_dict())
     before = network.state_dict()["layers.1.W"][1].clone()
     net = SimpleNamespace(module_=network, n_steps_=500)
-    trial = SnapTrial().initialize()
+    # Only the best copy is tried with max_copies=1.
+    trial = SnapTrial(max_copies=1).initialize()
     trial.on_epoch_end(net, dataset_train=TensorDataset(X, y))
     assert trial.snapped_ == [(0, 500)]
     assert network.sparsity_error()[0].item() == 0.0
     torch.testing.assert_close(network.state_dict()["layers.1.W"][1], before)
+    # By default every copy is tried: the second one solves the sum too.
+    network.load_state_dict(start)
+    trial = SnapTrial().initialize()
+    trial.on_epoch_end(net, dataset_train=TensorDataset(X, y))
+    assert sorted(trial.snapped_) == [(0, 500), (1, 500)]
+    assert (evaluate_mse(network, X, y) < 1e-20).all()
+    # A sum whose coefficients are not integers: no copy's error gets worse.
+    network.load_state_dict(start)
+    target = X @ torch.tensor([[1.04], [2.03], [0.0]], dtype=torch.float64)
+    errors = evaluate_mse(network, X, target)
+    trial = SnapTrial().initialize()
+    trial.on_epoch_end(net, dataset_train=TensorDataset(X, target))
+    assert (evaluate_mse(network, X, target) <= errors * (1 + 1e-6)).all()

@@ -255,15 +255,17 @@ def test_closed_form_sparsity_gradient_equals_backpropagation(unit, shape):
     (0.7 * layer.sparsity_loss().sum()).backward()
     w = layer.W.detach().clone().requires_grad_(True)
     t = layer.weight_targets
-    if t == "integer":
-        v = w - torch.floor(w)
+    step = 0.5 if t == "half-integer" else 1.0
+    if t == "half-integer":
+        v = w / step - torch.floor(w / step)
     else:
         v = w.abs() if -1.0 in t else w
-    # The elementwise formula through autograd: the distance to {0, 1} of v.
+    # The elementwise formula through autograd: the distance to {0, 1} of v, in
+    # units of the weight.
     if shape == "linear":
-        d = torch.minimum(v.abs(), (1 - v).abs())
+        d = torch.minimum(v.abs(), (1 - v).abs()) * step
     else:
-        d = v.square() * (1 - v).square()
+        d = v.square() * (1 - v).square() * step**4
     (0.7 * d.mean(dim=(-1, -2)).sum()).backward()
     torch.testing.assert_close(layer.W.grad, w.grad)
     torch.testing.assert_close(layer.sparsity_loss().detach(), d.mean(dim=(-1, -2)).detach())
@@ -288,11 +290,12 @@ def test_sparsity_regularizer_of_any_set_of_targets(shape):
     torch.testing.assert_close(layer.W.grad.ravel(), w.grad)
 
 
-def test_real_npu_sparsity_is_measured_against_the_integers():
+def test_real_npu_sparsity_is_measured_against_the_multiples_of_a_half():
     net = ArithmeticNetwork(1, 1, units=("npu",), hidden_size=1)
-    set_weights(net.layers[0].W, [[2.0]])
-    set_weights(net.layers[0].g, [1.0])
-    assert net.sparsity_error().item() == 0.0
-    assert net.layers[0].sparsity_loss().item() == 0.0
+    for power in (2.0, 0.5, -1.5):
+        set_weights(net.layers[0].W, [[power]])
+        set_weights(net.layers[0].g, [1.0])
+        assert net.sparsity_error().item() == 0.0
+        assert net.layers[0].sparsity_loss().item() == 0.0
     set_weights(net.layers[0].W, [[1.7]])
-    assert net.sparsity_error().item() == pytest.approx(0.3)
+    assert net.sparsity_error().item() == pytest.approx(0.2)

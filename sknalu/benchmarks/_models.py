@@ -58,19 +58,23 @@ MODELS: dict[str, ModelSpec] = {
     "nac_mul": ModelSpec("NAC•", NALURegressor, {"units": ("nac", "nac_mul")}),
     "nalu": ModelSpec("NALU", NALURegressor, {"units": "nalu"}),
     "linear": ModelSpec("Linear", NALURegressor, {"units": "linear"}),
+    # Not in the papers' tables: the units that learn ÷, powers and roots.
+    "nmru": ModelSpec("NMRU", NMURegressor, {"units": ("nau", "nmru")}),
+    "npu": ModelSpec("Real NPU", NALURegressor, {"units": ("nau", "npu")}),
     "mlp": ModelSpec("MLP", MLPRegressor, {}),
 }
 
 #: The models each operation is run with when none are named: those of the papers'
-#: tables (Madsen & Johansen 2020, table 1) for +, − and ×; the multiplicative units
-#: for the others.
+#: tables (Madsen & Johansen 2020, table 1) for +, − and ×; for the others the
+#: papers' multiplicative units and the units that can express the operation
+#: (NMRU for ÷, Real NPU for ÷, powers and roots).
 PAPER_MODELS: dict[str, tuple[str, ...]] = {
     "add": ("nau", "nac", "linear", "nalu"),
     "sub": ("nau", "nac", "linear", "nalu"),
     "mul": ("nmu", "nac_mul", "nalu"),
-    "div": ("nmu", "nac_mul", "nalu"),
-    "square": ("nmu", "nac_mul", "nalu"),
-    "sqrt": ("nmu", "nac_mul", "nalu"),
+    "div": ("nmru", "npu", "nmu", "nac_mul", "nalu"),
+    "square": ("nmu", "npu", "nac_mul", "nalu"),
+    "sqrt": ("npu", "nmu", "nac_mul", "nalu"),
 }
 
 #: Parameters the benchmark sets itself, per run.
