@@ -184,9 +184,10 @@ def snap_network_(
     are right; and again with the earlier layers rounded to their nearest discrete
     values first, however far they are, and with the linear ones rounded after
     each row is divided by its largest weight (a product or quotient leaves the
-    scale of the sums it multiplies free). A network that is then exact has every weight moved onto its
-    nearest discrete value, which settles the weights that no longer matter (those
-    into a hidden unit that the next layer leaves out). Each step is kept only if
+    scale of the sums it multiplies free). A network that is then exact has
+    every weight moved onto its nearest discrete value, which settles the
+    weights that no longer matter (those into a hidden unit that the next layer
+    leaves out). Each step is kept only if
     the mean squared error on ``X``, ``y`` stays :func:`no_worse` than before it,
     or rises by at most 10% and not significantly (by less than two standard
     errors of the rows' paired differences: on noisy targets a network that has
@@ -395,13 +396,14 @@ class SnapTrial(Callback):
     The ``max_copies`` copies with the lowest held-out error are each snapped as
     :func:`snap_network_` does at the end of training, and the snapped weights
     replace a copy only if its held-out error does not get worse. (The copy whose
-    error is lowest is not always the one whose structure is right.) A network that has converged to its formula
-    then computes it exactly as soon as it has, which lets training stop there
-    (:class:`~sknalu._training.StopWhenExact`) instead of running to ``max_steps``;
-    a sum of two linear layers, whose weights may stay split between the hidden
-    units, is snapped through their product long before its weights settle. It
-    must come before :class:`~sknalu._training.RestartSelection`, which then
-    measures the snapped copy.
+    error is lowest is not always the one whose structure is right.) A network
+    that has converged to its formula then computes it exactly as soon as it
+    has, which lets training stop there (:class:`~sknalu._training.StopWhenExact`)
+    instead of running to ``max_steps``; a sum of two linear layers, whose
+    weights may stay split between the hidden units, is snapped through their
+    product long before its weights settle. It must come before
+    :class:`~sknalu._training.RestartSelection`, which then measures the snapped
+    copy.
 
     Parameters
     ----------
