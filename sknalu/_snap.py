@@ -184,7 +184,10 @@ def snap_network_(
     are right; and again with the earlier layers rounded to their nearest discrete
     values first, however far they are, and with the linear ones rounded after
     each row is divided by its largest weight (a product or quotient leaves the
-    scale of the sums it multiplies free). A network that is then exact has
+    scale of the sums it multiplies free). A linear layer followed by a product
+    unit is also solved as a whole where the formula is a power or a ratio of
+    sums (:meth:`~sknalu.units.ArithmeticUnit.refit_with_linear_`). A network
+    that is then exact has
     every weight moved onto its nearest discrete value, which settles the
     weights that no longer matter (those into a hidden unit that the next layer
     leaves out). Each step is kept only if
@@ -249,6 +252,10 @@ def snap_network_(
         # The earlier layers may be right while the last is not yet: it solves for
         # its discrete weights from what they compute, where it can.
         attempt(lambda: layers[-1].refit_(_last_layer_input(module, X), y, tolerance))
+    if len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
+        if layers[0].linear_map() is not None:
+            # A power or a ratio of sums, solved for both layers in closed form.
+            attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance))
     if len(layers) > 1 and after > atol * scale:
         # The same with every earlier layer rounded to its nearest discrete values,
         # however far: a network near, but not yet at, the right structure.

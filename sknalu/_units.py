@@ -76,6 +76,7 @@ __all__ = [
     "log_least_squares",
     "nac_init_range",
     "nearest_target",
+    "powers_of_sums",
     "register_unit",
     "units_of_family",
     "unregister_unit",
@@ -356,6 +357,78 @@ def _load_(raw: torch.Tensor, value: torch.Tensor) -> int:
     return moved
 
 
+def _root(y: torch.Tensor, power: float) -> torch.Tensor | None:
+    """``z`` with ``z ** power == y``: the real root, the positive one for even
+    powers; None where none exists for some row."""
+    odd_integer = power == round(power) and round(power) % 2 == 1
+    if odd_integer:
+        return torch.sign(y) * y.abs() ** (1.0 / power)
+    if bool((y < 0).any()):
+        return None
+    return y ** (1.0 / power)
+
+
+def _signed_rows(v: torch.Tensor, tolerance: float) -> torch.Tensor | None:
+    """Rows of ``v`` divided by their largest entry and rounded to {-1, 0, 1}."""
+    largest = v.gather(-1, v.abs().argmax(dim=-1, keepdim=True))
+    if bool((largest == 0).any()):
+        return None
+    return _rounded(v / largest, SIGNED, tolerance)
+
+
+def powers_of_sums(
+    x: torch.Tensor, y: torch.Tensor, powers: Sequence[float], ratio: bool, tolerance: float
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Candidate formulas ``y = Π_j (r_j · x)^e_j`` with rows ``r_j`` in {-1, 0, 1}.
+
+    Each candidate is found in closed form: a power of one sum, ``y = (r · x)^e``,
+    as the least-squares solution of ``y^(1/e) = r · x``; a ratio of two sums,
+    ``y = (r1 · x) / (r2 · x)``, as the null vector of ``[x, -y x]`` (the right
+    singular vector of its smallest singular value), scaled so that its largest
+    entry is 1. Only candidates whose entries all lie within ``tolerance`` of
+    {-1, 0, 1} are given.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, in)
+        Inputs.
+    y : Tensor of shape (n, 1)
+        Target (one output).
+    powers : sequence of float
+        The exponents ``e`` to try for a power of one sum.
+    ratio : bool
+        Whether to try a ratio of two sums.
+    tolerance : float
+        Largest distance from {-1, 0, 1}.
+
+    Yields
+    ------
+    rows : Tensor of shape (k, in)
+        The sums' weights.
+    exponents : Tensor of shape (k,)
+        Their exponents.
+    """
+    x, y = _finite_rows(x, y)
+    if y.shape[1] != 1 or len(x) <= 2 * x.shape[1]:
+        return
+    target = y[:, 0]
+    for power in powers:
+        root = _root(target, power)
+        if root is None:
+            continue
+        row = _rounded(least_squares(x, root[:, None]), SIGNED, tolerance)
+        if row is not None and bool(row.any()):
+            yield row, torch.tensor([power], dtype=x.dtype, device=x.device)
+    if ratio:
+        system = torch.cat([x, -target[:, None] * x], dim=1)
+        null = torch.linalg.svd(system, full_matrices=False).Vh[-1]
+        rows = _signed_rows(null[None], tolerance)
+        if rows is not None:
+            rows = rows[0].reshape(2, -1)
+            if bool(rows.any(dim=1).all()):
+                yield rows, torch.tensor([1.0, -1.0], dtype=x.dtype, device=x.device)
+
+
 def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
     distance = np.minimum(1.0 - lo, hi)
@@ -615,6 +688,38 @@ class ArithmeticUnit(nn.Module):
         """
         return 0
 
+    @torch.no_grad()
+    def refit_with_linear_(
+        self, first: ArithmeticUnit, x: torch.Tensor, y: torch.Tensor, tolerance: float = 0.1
+    ) -> int:
+        """Solve this unit and the linear layer ``first`` before it together, where it can.
+
+        Some formulas of two layers are linear in the first layer's weights once
+        the target is transformed: ``y = (w·x)^e`` is ``y^(1/e) = w·x``, and
+        ``y = (w1·x) / (w2·x)`` is ``w1·x - y (w2·x) = 0``, the null space of a
+        matrix. A unit whose formula has that shape solves for both layers' discrete
+        weights at once, writes the candidate that fits ``y`` best and returns the
+        number of weights changed; the caller judges it on held-out data. Others
+        change nothing.
+
+        Parameters
+        ----------
+        first : ArithmeticUnit
+            The layer before, whose :meth:`linear_map` is not None.
+        x : Tensor of shape (n, in)
+            The network's inputs (those of ``first``).
+        y : Tensor of shape (n, out)
+            The outputs wanted.
+        tolerance : float, default=0.1
+            Largest distance of a solved weight from its discrete value.
+
+        Returns
+        -------
+        int
+            Number of weights changed.
+        """
+        return 0
+
     # -- gates that depend on the input ------------------------------------------
     @torch.no_grad()
     def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
@@ -750,7 +855,80 @@ class NAU(_SumMixin, _RawWeightUnit):
             self.W.uniform_(-r, r, generator=generator)
 
 
-class NMU(_RawWeightUnit):
+class _PowerProductMixin:
+    """A unit whose solved formula is ``z_o = Π_j h_j ^ E_oj`` (NMU, NMRU, Real NPU).
+
+    It declares the exponents it can give one input (``exponent_targets``) and
+    writes an exponent matrix into its weights (``_load_exponents_``); from those,
+    :meth:`refit_` solves the exponents by least squares in logarithms and
+    :meth:`refit_with_linear_` solves powers and ratios of sums in closed form.
+    """
+
+    exponent_targets: Targets = BINARY
+
+    def _load_exponents_(self, exponents: torch.Tensor) -> int:
+        raise NotImplementedError
+
+    def _allows(self, exponent: float) -> bool:
+        return bool(nearest_target(torch.tensor(exponent), self.exponent_targets) == exponent)
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        exponents = _rounded(log_least_squares(x, y), self.exponent_targets, tolerance)
+        if exponents is None:
+            return 0
+        return self._load_exponents_(exponents)
+
+    def _expanded(self, rows, exponents):
+        """``rows``, ``exponents`` in this unit's exponents: ``h²`` as ``h · h`` where
+        only 0 and ±1 are allowed; None where the unit cannot express them."""
+        out_rows, out_exponents = [], []
+        for row, e in zip(rows, exponents.tolist(), strict=True):
+            if self._allows(e):
+                out_rows.append(row)
+                out_exponents.append(e)
+            elif e == round(e) and self._allows(math.copysign(1.0, e)):
+                out_rows += [row] * abs(int(e))
+                out_exponents += [math.copysign(1.0, e)] * abs(int(e))
+            else:
+                return None
+        if len(out_rows) > self.in_features:
+            return None
+        return torch.stack(out_rows), torch.tensor(out_exponents).to(rows)
+
+    @torch.no_grad()
+    def refit_with_linear_(self, first, x, y, tolerance=0.1):
+        if first.linear_map() is None or self.out_features != 1:
+            return 0
+        probe = torch.zeros(1, 1)
+        powers = [
+            p
+            for p in (1.0, 2.0, 0.5, -1.0, -2.0, -0.5)
+            if self._expanded(probe, torch.tensor([p])) is not None
+        ]
+        best, best_error = None, math.inf
+        for rows, exponents in powers_of_sums(x, y, powers, self._allows(-1.0), tolerance):
+            expanded = self._expanded(rows, exponents)
+            if expanded is None:
+                continue
+            rows, exponents = expanded
+            predicted = ((x @ rows.T) ** exponents).prod(dim=1, keepdim=True)
+            error = float(torch.nan_to_num((predicted - y).square().mean(), nan=math.inf))
+            if error < best_error:
+                best, best_error = expanded, error
+        if best is None:
+            return 0
+        rows, exponents = best
+        first_weight = torch.zeros_like(first.linear_map().reshape(self.in_features, -1))
+        first_weight[: len(rows)] = rows
+        all_exponents = torch.zeros(1, self.in_features, dtype=x.dtype, device=x.device)
+        all_exponents[0, : len(rows)] = exponents
+        moved = int((first_weight != first.linear_map().reshape(first_weight.shape)).sum())
+        first.load_linear_map_(first_weight)
+        return moved + self._load_exponents_(all_exponents)
+
+
+class NMU(_PowerProductMixin, _RawWeightUnit):
     """Neural multiplication unit (Madsen & Johansen 2020, eq. 2).
 
     ``z_o = Π_i (W_oi x_i + 1 - W_oi)`` with ``W`` clamped to ``[0, 1]``: a weight
@@ -774,9 +952,6 @@ class NMU(_RawWeightUnit):
         with torch.no_grad():
             self.W.uniform_(0.25, 0.75, generator=generator)
 
-    #: The exponents a product of the unit's inputs can have: 0 or 1 for the NMU.
-    exponent_targets: Targets = BINARY
-
     def forward(self, x):
         w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
         return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
@@ -785,10 +960,7 @@ class NMU(_RawWeightUnit):
         return exponents
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
-        exponents = _rounded(log_least_squares(x, y), self.exponent_targets, tolerance)
-        if exponents is None:
-            return 0
+    def _load_exponents_(self, exponents):
         return _load_(self.W, self._weight_of_exponents(exponents))
 
     def formula(self, xs, reader, gate_range=None):
@@ -1161,7 +1333,7 @@ class INALU(ArithmeticUnit):
         return reader.gated(added, multiplied, g, g, [reader.float(v) for v in g])
 
 
-class RealNPU(ArithmeticUnit):
+class RealNPU(_PowerProductMixin, ArithmeticUnit):
     """Real neural power unit (Heim, Pevný & Šmídl 2020, eq. 8).
 
     A relevance gate ``g ∈ [0, 1]`` per input (initialised 0.5) gives
@@ -1191,6 +1363,7 @@ class RealNPU(ArithmeticUnit):
 
     bounds: ClassVar[dict[str, tuple[float, float]]] = {"g": (0.0, 1.0)}
     weight_targets = "half-integer"
+    exponent_targets = "half-integer"
 
     def _build(self) -> None:
         self.W = self._weight_param()
@@ -1234,10 +1407,7 @@ class RealNPU(ArithmeticUnit):
         return moved + _snap_raw_(self.g, self.relevance, BINARY, tolerance)
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
-        exponents = _rounded(log_least_squares(x, y), self.weight_targets, tolerance)
-        if exponents is None:
-            return 0
+    def _load_exponents_(self, exponents):
         # An input with an exponent of 0 everywhere is irrelevant: its gate closes.
         relevance = (exponents != 0).any(dim=0).to(exponents)
         return _load_(self.W, exponents) + _load_(self.g, relevance)
