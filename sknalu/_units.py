@@ -1051,6 +1051,14 @@ def _snap_nac_(
     )
 
 
+@torch.no_grad()
+def _load_nac_(weight: torch.Tensor, w_hat: torch.Tensor, m_hat: torch.Tensor) -> None:
+    """Set a NAC weight ``tanh(Ŵ) σ(M̂)`` to ``weight`` (in {-1, 0, 1}) by saturation."""
+    weight = weight.reshape(w_hat.shape).to(w_hat)
+    w_hat.copy_(_SATURATED * weight)
+    m_hat.copy_(torch.where(weight == 0, m_hat, _SATURATED))
+
+
 def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
     return torch.log(x.abs() + _NAC_MUL_EPS)
 
@@ -1103,7 +1111,7 @@ class NAC(_SumMixin, ArithmeticUnit):
 
     @torch.no_grad()
     def load_linear_map_(self, weight):
-        _snap_nac_(weight.reshape(self.W_hat.shape), self.W_hat, self.M_hat, math.inf)
+        _load_nac_(weight, self.W_hat, self.M_hat)
 
 
 class NACMul(NAC):
@@ -1135,7 +1143,7 @@ class NACMul(NAC):
         if weight is None:
             return 0
         moved = int((weight != self.weight.reshape(weight.shape)).sum())
-        _snap_nac_(weight.reshape(self.W_hat.shape), self.W_hat, self.M_hat, math.inf)
+        _load_nac_(weight, self.W_hat, self.M_hat)
         return moved
 
     def formula(self, xs, reader, gate_range=None):

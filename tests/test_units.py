@@ -299,3 +299,11 @@ def test_real_npu_sparsity_is_measured_against_the_multiples_of_a_half():
         assert net.layers[0].sparsity_loss().item() == 0.0
     set_weights(net.layers[0].W, [[1.7]])
     assert net.sparsity_error().item() == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("unit", [NAU, NAC, Linear])
+def test_load_linear_map_writes_the_map_exactly(unit):
+    layer = unit(3, 2, n_copies=1)
+    weight = torch.tensor([[[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]]])
+    layer.load_linear_map_(weight)
+    assert torch.equal(layer.linear_map().detach(), weight)

@@ -13,6 +13,8 @@ that of a nearly exact network (:func:`success_threshold`).
 - :data:`MODELS`, :func:`make_model`: the models;
 - :func:`run_benchmark`, :func:`summarize`, :func:`to_markdown`,
   :func:`write_report`: running it and reporting beside the published numbers;
+- :func:`run_operations`, :func:`summarize_operations`: the six operations on two
+  inputs, scored on whether the formula read back is the true one;
 - :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
@@ -31,6 +33,7 @@ Examples
 from ._cli import QUICK_PROFILE, add_benchmark_command
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
+from ._operations import OPERATIONS_COLUMNS, run_operations, summarize_operations
 from ._report import PAPER_RESULTS, summarize, to_markdown, write_report
 from ._run import RESULT_COLUMNS, run_benchmark, run_one
 from ._speed import measure_speed
@@ -40,6 +43,7 @@ from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_thresho
 __all__ = [
     "DEFAULT_RANGE",
     "MODELS",
+    "OPERATIONS_COLUMNS",
     "OPS",
     "PAPER_MODELS",
     "PAPER_RESULTS",
@@ -62,9 +66,11 @@ __all__ = [
     "route_params",
     "run_benchmark",
     "run_one",
+    "run_operations",
     "sparsity_error",
     "success_threshold",
     "summarize",
+    "summarize_operations",
     "to_markdown",
     "wilson_interval",
     "write_report",

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ._models import MODELS, parse_param
+from ._operations import run_operations, summarize_operations
 from ._report import write_report
 from ._run import run_benchmark
 from ._speed import measure_speed
@@ -88,9 +89,40 @@ def _run_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_operations(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    start = time.perf_counter()
+    try:
+        results = run_operations(
+            ops=args.ops or list(OPS),
+            models=args.models or ["npu"],
+            seeds=args.seeds if args.seeds is not None else 10,
+            value_range=(args.ranges or [DEFAULT_RANGE])[0],
+            params=dict(args.param or []),
+            n_train=args.n_train or 2000,
+            n_test=args.n_test or 2000,
+            n_jobs=args.n_jobs or 1,
+        )
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    directory = Path(args.output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    results.to_csv(directory / "operations.csv", index=False)
+    summary = summarize_operations(results)
+    text = summary.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+    (directory / "operations.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"Wrote {directory / 'operations.csv'} and {directory / 'operations.txt'}.")
+    print(f"Total time: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.speed:
         return _run_speed(args)
+    if args.suite == "operations":
+        return _run_operations(args)
     settings = dict(_DEFAULTS)
     if args.quick:
         settings.update(QUICK_PROFILE)
@@ -131,10 +163,19 @@ def add_benchmark_command(subparsers) -> None:
         "numbers).",
         epilog="examples:\n"
         "  sknalu benchmark --quick\n"
+        "  sknalu benchmark --suite operations --seeds 10\n"
         "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
         "      --param max_steps=50000\n"
         "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--suite",
+        choices=("task", "operations"),
+        default="task",
+        help="task: the 100-input task (default); operations: each operation on two "
+        "inputs a and b, 2000 rows, scored on whether the formula read back is the "
+        "true one (default models: npu, i.e. NALURegressor())",
     )
     p.add_argument(
         "--ops",
