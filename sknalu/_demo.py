@@ -23,7 +23,7 @@ def _models(random_state):
     return {
         "NMURegressor (NAU -> NMU)": NMURegressor(random_state=random_state),
         "NMURegressor (NAU -> NAU)": NMURegressor(units=("nau", "nau"), random_state=random_state),
-        "NALURegressor (NALU)": NALURegressor(random_state=random_state),
+        "NALURegressor (NAU -> Real NPU)": NALURegressor(random_state=random_state),
         "MLPRegressor": MLPRegressor(
             hidden_layer_sizes=(64, 64), max_iter=2000, random_state=random_state
         ),

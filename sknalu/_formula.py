@@ -208,9 +208,12 @@ class FormulaReader:
         simplifies nothing here."""
         return self.sympy.Abs(x, evaluate=False)
 
+    # A weight of exactly 0 leaves its input out, even one whose expression is
+    # infinite (the reciprocal of a hidden unit that computes 0): 0 · ∞ would be NaN.
     def sums(self, c: np.ndarray, xs: list) -> list:
         """``Σ_i c_oi x_i`` for every row ``o`` of ``c``."""
-        return [self.sympy.Add(*(ci * x for ci, x in zip(row, xs, strict=True))) for row in c]
+        add = self.sympy.Add
+        return [add(*(ci * x for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c]
 
     def products(self, c: np.ndarray, xs: list) -> list:
         """``Π_i (c_oi x_i + 1 - c_oi)`` for every row ``o`` (Madsen & Johansen, eq. 2).
@@ -218,11 +221,14 @@ class FormulaReader:
         ``x`` for a weight of 1, 1 (left out) for a weight of 0.
         """
         mul = self.sympy.Mul
-        return [mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True))) for row in c]
+        return [
+            mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c
+        ]
 
     def powers(self, c: np.ndarray, xs: list) -> list:
         """``Π_i x_i ** c_oi`` for every row ``o`` of ``c``."""
-        return [self.sympy.Mul(*(x**ci for ci, x in zip(row, xs, strict=True))) for row in c]
+        mul = self.sympy.Mul
+        return [mul(*(x**ci for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c]
 
     def gated(self, added: list, multiplied: list, lo, hi, unsaturated: list) -> list:
         """Per output, the sum where the gate stays near 1, the product where it stays

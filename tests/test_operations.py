@@ -135,3 +135,12 @@ def test_formula_of_a_square_root_reads_as_sympy_sqrt():
     est = NALURegressor(random_state=3).fit(X, np.sqrt(X.a + X.b))
     a, b = sympy.symbols("a b")
     assert est.to_sympy() == sympy.sqrt(a + b)
+
+
+def test_a_hidden_unit_that_computes_zero_and_is_left_out_reads_as_nothing():
+    # NAU → NMRU learning a sum: the unused hidden unit computes 0 and its
+    # reciprocal, weighted 0, is infinite; the formula leaves it out.
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.uniform(1, 2, size=(1000, 2)), columns=["a", "b"])
+    est = NMURegressor(units=("nau", "nmru"), random_state=0).fit(X, X.a + X.b)
+    assert est.formula_ == "a + b" and est.formula_exact_
