@@ -59,11 +59,18 @@ def _with_zeros(seed):
     return pd.DataFrame(X, columns=["a", "b"])
 
 
+DIVIDERS = {
+    "nau-nmru": lambda seed: NMURegressor(units=("nau", "nmru"), random_state=seed),
+    "nalu-defaults": lambda seed: NALURegressor(random_state=seed),
+}
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-def test_nmru_never_predicts_nan_or_inf_where_the_quotient_is_finite(seed):
+@pytest.mark.parametrize("model", DIVIDERS)
+def test_division_never_predicts_nan_or_inf_where_the_quotient_is_finite(model, seed):
     X = _with_zeros(seed)
     train = X[X.b != 0]
-    est = NMURegressor(units=("nau", "nmru"), random_state=seed).fit(train, train.a / train.b)
+    est = DIVIDERS[model](seed).fit(train, train.a / train.b)
     assert est.formula_ == "a/b" and est.formula_exact_
     test = _with_zeros(seed + 100) * 3
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
