@@ -47,6 +47,9 @@ _RTOL, _ATOL = 1e-6, 1e-24
 #: raises the held-out error by at most this fraction and not significantly: by
 #: less than two standard errors of the mean of the rows' paired differences.
 _NOISE_RTOL = 0.1
+#: ... but only for a network whose mean squared error is below this fraction of
+#: the mean squared target: one that fits the data but for noise.
+_FITTING = 1e-2
 
 
 def _not_significantly_worse(after: torch.Tensor, before: torch.Tensor) -> bool:
@@ -168,6 +171,7 @@ def snap_network_(
     tolerance: float = SNAP_TOLERANCE,
     rtol: float = _RTOL,
     atol: float = _ATOL,
+    closed_form: bool = True,
 ) -> tuple[int, float, float]:
     """Snap a one-copy network's weights where that does not make its error worse.
 
@@ -192,10 +196,11 @@ def snap_network_(
     weights that no longer matter (those into a hidden unit that the next layer
     leaves out). Each step is kept only if
     the mean squared error on ``X``, ``y`` stays :func:`no_worse` than before it,
-    or rises by at most 10% and not significantly (by less than two standard
-    errors of the rows' paired differences: on noisy targets a network that has
-    fitted some noise can beat the right formula on a few rows); otherwise its
-    weights are restored.
+    or, for a network whose error is below 1% of the mean squared target, rises by
+    at most 10% and not significantly (by less than two standard errors of the
+    rows' paired differences: on noisy targets a network that has fitted some
+    noise can beat the right formula on a few rows); otherwise its weights are
+    restored.
 
     Parameters
     ----------
@@ -205,6 +210,10 @@ def snap_network_(
         The rows that judge, usually held out.
     tolerance, rtol, atol : float
         As for :class:`SnapWeights`.
+    closed_form : bool, default=True
+        Whether to try the closed-form solution of a linear layer and a product
+        unit together. It depends on ``X`` and ``y`` only, not on the trained
+        weights, so trying it once per fit is enough.
 
     Returns
     -------
@@ -226,7 +235,10 @@ def snap_network_(
             return
         new_rows = row_errors(module, X, y)
         loss = float(new_rows.mean())
-        if no_worse(loss, after, scale, rtol, atol) or _not_significantly_worse(new_rows, rows):
+        fitting = after <= _FITTING * scale  # only a nearly fitted network has noise to fit
+        if no_worse(loss, after, scale, rtol, atol) or (
+            fitting and _not_significantly_worse(new_rows, rows)
+        ):
             n_moved += moved
             after, rows = loss, new_rows
         else:
@@ -252,7 +264,7 @@ def snap_network_(
         # The earlier layers may be right while the last is not yet: it solves for
         # its discrete weights from what they compute, where it can.
         attempt(lambda: layers[-1].refit_(_last_layer_input(module, X), y, tolerance))
-    if len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
+    if closed_form and len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
         if layers[0].linear_map() is not None:
             # A power or a ratio of sums, solved for both layers in closed form.
             attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance))
@@ -402,8 +414,9 @@ class SnapTrial(Callback):
 
     The ``max_copies`` copies with the lowest held-out error are each snapped as
     :func:`snap_network_` does at the end of training, and the snapped weights
-    replace a copy only if its held-out error does not get worse. (The copy whose
-    error is lowest is not always the one whose structure is right.) A network
+    replace the best copy if its held-out error does not get worse, and another
+    copy if they fit its held-out rows exactly. (The copy whose error is lowest is
+    not always the one whose structure is right.) A network
     that has converged to its formula then computes it exactly as soon as it
     has, which lets training stop there (:class:`~sknalu._training.StopWhenExact`)
     instead of running to ``max_steps``; a sum of two linear layers, whose
@@ -436,6 +449,7 @@ class SnapTrial(Callback):
 
     def initialize(self):
         self.snapped_ = []
+        self.closed_form_tried_ = False
         return self
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -445,14 +459,21 @@ class SnapTrial(Callback):
         module = net.module_
         losses = evaluate_mse(module, dataset.X, dataset.y)
         order = [int(c) for c in losses.argsort()[: self.max_copies]]
-        for index in order:
+        for rank, index in enumerate(order):
             if not math.isfinite(float(losses[index])):
                 break
             part = copy.deepcopy(module)
             part.keep_copies_([index])
-            moved, _, _ = snap_network_(
-                part, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol
+            # The closed-form solution does not depend on the weights: once, on the
+            # best copy at the first evaluation (and again at the end of training).
+            closed_form = rank == 0 and not self.closed_form_tried_
+            self.closed_form_tried_ = self.closed_form_tried_ or closed_form
+            moved, _, loss = snap_network_(
+                part, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol, closed_form
             )
-            if moved:
+            # The other copies are tried for an exact formula only: snapping them
+            # part of the way would just perturb their training.
+            exact = loss <= self.atol * float(dataset.y.square().mean())
+            if moved and (rank == 0 or exact):
                 module.load_copy_state_(index, part.copy_state(0))
                 self.snapped_.append((index, net.n_steps_))
