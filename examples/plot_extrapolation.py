@@ -39,9 +39,10 @@ X_test, y_test = make_arithmetic("x0 * x1", n_samples=2000, value_range=(2, 6), 
 # :class:`~sknalu.NMURegressor` is, by default, a neural addition unit (NAU)
 # followed by a neural multiplication unit (NMU): it learns products of sums.
 # Its sparsity regulariser grows from step ``steps // 5`` to ``3 * steps // 5``
-# (1,000 to 3,000 of 5,000 steps by default). :class:`~sknalu.NALURegressor`, the
-# NALU of Trask et al. (2018), is shown for comparison, and scikit-learn's
-# :class:`~sklearn.neural_network.MLPRegressor` with two hidden layers of 64 units.
+# (1,000 to 3,000 of 5,000 steps by default). :class:`~sknalu.NALURegressor` is,
+# by default, an NAU followed by a Real NPU, which raises the sums to powers and
+# multiplies them; scikit-learn's :class:`~sklearn.neural_network.MLPRegressor`
+# with two hidden layers of 64 units is shown for comparison.
 
 models = {
     "NMURegressor": NMURegressor(
@@ -78,7 +79,8 @@ for name, model in models.items():
 # %%
 # All three fit the training range. Beyond it, the perceptron continues the
 # surface it fitted on [1, 2] almost linearly, while the product grows
-# quadratically; the NAU → NMU network computes the product itself.
+# quadratically; the NAU → NMU and NAU → Real NPU networks compute the product
+# itself.
 #
 # Along the diagonal ``x0 = x1 = t`` the target is ``t²``. The left panel follows
 # the three models along it, from inside the training range (shaded) to far

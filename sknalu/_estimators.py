@@ -683,8 +683,8 @@ class NALURegressor(_ArithmeticRegressor):
 
     See Also
     --------
-    NMURegressor : The NAU/NMU units, more reliable for addition, subtraction and
-        multiplication.
+    NMURegressor : The NAU, NMU and NMRU units: sums, products and quotients of
+        sums.
 
     Examples
     --------
@@ -750,7 +750,8 @@ class NMURegressor(_ArithmeticRegressor):
 
     See Also
     --------
-    NALURegressor : The NAC/NALU units of Trask et al. (2018).
+    NALURegressor : The NALU line of units, by default NAU → Real NPU: also powers
+        and roots.
 
     Examples
     --------
