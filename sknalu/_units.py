@@ -706,17 +706,13 @@ class ArithmeticUnit(nn.Module):
         ----------
         first : ArithmeticUnit
             The layer before, whose :meth:`linear_map` is not None.
-        x : Tensor of shape (n, in)
-            The network's inputs (those of ``first``).
-        y : Tensor of shape (n, out)
-            The outputs wanted.
-        tolerance : float, default=0.1
-            Largest distance of a solved weight from its discrete value.
+        x, y, tolerance
+            As for :meth:`refit_`, with ``x`` the inputs of ``first``.
 
         Returns
         -------
         int
-            Number of weights changed.
+            Number of weights changed, in both layers.
         """
         return 0
 

@@ -428,6 +428,20 @@ def test_cli_quick_writes_csv_and_markdown(tmp_path, capsys):
     assert "results.csv" in out and "| × | NMU |" in out
 
 
+def test_cli_operations_suite_scores_the_formula_read_back(tmp_path, capsys):
+    status = main(
+        ["benchmark", "--suite", "operations", "--ops", "div", "sqrt", "--models", "npu",
+         "nmu", "--seeds", "1", "--n-train", "500", "--param", "max_steps=1000",
+         "--output-dir", str(tmp_path)]
+    )  # fmt: skip
+    assert status == 0
+    results = pd.read_csv(tmp_path / "operations.csv").set_index(["op", "model"])
+    assert results.loc[("div", "npu"), "formula"] == "a/b"
+    assert results.loc[("div", "npu"), "exact"] and results.loc[("sqrt", "npu"), "exact"]
+    assert not results.loc[("sqrt", "nmu"), "exact"]  # the NMU has no roots
+    assert "operations.csv" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -68,8 +68,6 @@ _DTYPE_HELP = "floating-point type of the hand-written loop and of the fit (defa
 
 
 def _run_speed(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     start = time.perf_counter()
     table = measure_speed(
         n_steps=args.speed_steps,
@@ -78,20 +76,25 @@ def _run_speed(args: argparse.Namespace) -> int:
         repeats=args.speed_repeats,
         dtype=args.dtype,
     )
-    directory = Path(args.output_dir)
+    return _write_table(table, table, args.output_dir, "speed", start)
+
+
+def _write_table(results, table, output_dir: str, stem: str, start: float) -> int:
+    """Write ``results`` as CSV and ``table`` as text under ``output_dir``; print them."""
+    from pathlib import Path
+
+    directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    table.to_csv(directory / "speed.csv", index=False)
+    results.to_csv(directory / f"{stem}.csv", index=False)
     text = table.to_string(index=False, float_format=lambda v: f"{v:.3g}")
-    (directory / "speed.txt").write_text(text + "\n", encoding="utf-8")
+    (directory / f"{stem}.txt").write_text(text + "\n", encoding="utf-8")
     print(text)
-    print(f"Wrote {directory / 'speed.csv'} and {directory / 'speed.txt'}.")
+    print(f"Wrote {directory / f'{stem}.csv'} and {directory / f'{stem}.txt'}.")
     print(f"Total time: {time.perf_counter() - start:.1f} s")
     return 0
 
 
 def _run_operations(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     start = time.perf_counter()
     try:
         results = run_operations(
@@ -106,16 +109,9 @@ def _run_operations(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         args.parser.error(str(exc))
-    directory = Path(args.output_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    results.to_csv(directory / "operations.csv", index=False)
-    summary = summarize_operations(results)
-    text = summary.to_string(index=False, float_format=lambda v: f"{v:.3g}")
-    (directory / "operations.txt").write_text(text + "\n", encoding="utf-8")
-    print(text)
-    print(f"Wrote {directory / 'operations.csv'} and {directory / 'operations.txt'}.")
-    print(f"Total time: {time.perf_counter() - start:.1f} s")
-    return 0
+    return _write_table(
+        results, summarize_operations(results), args.output_dir, "operations", start
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
