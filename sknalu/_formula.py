@@ -388,13 +388,13 @@ class FormulaMixin:
         self._check_rows = X.index_select(0, rows).cpu().numpy()
         self._formula_text = None
         # How far the formula read with the default tolerance is from predict on
-        # the training rows; 0 when the reading rounds nothing.
+        # the training rows.
         self._rounding_difference = 0.0
         discrete = self._distance <= FORMULA_TOLERANCE
         fits = self.validation_score_ >= EXACT_R2
-        if discrete and fits and self._distance > 0:
-            # The reading rounds weights, or gates, that are not exactly discrete:
-            # exact only if it still computes what the network computes.
+        if discrete and fits:
+            # A formula is marked exact only if it computes what the network computes
+            # (the reading may round weights or gates that are not exactly discrete).
             try:
                 expressions = self._read(FORMULA_TOLERANCE)
                 self._rounding_difference = self._difference(expressions, X.cpu().numpy())

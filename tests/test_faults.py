@@ -22,6 +22,7 @@ import sknalu._estimators
 from sknalu import NALURegressor, NMURegressor
 from sknalu.datasets import make_arithmetic
 from sknalu.exceptions import FormulaWarning
+from sknalu.units import NAU, register_unit, unregister_unit
 
 ESTIMATORS = [NALURegressor, NMURegressor]
 
@@ -135,6 +136,28 @@ def test_only_a_formula_that_fits_the_held_out_rows_counts_as_exact(noise):
     else:
         assert est.validation_score_ >= 1 - 1e-9
         assert est.formula_ == "x0*x1" and est.formula_exact_
+
+
+class _MisreadNAU(NAU):
+    """An NAU whose formula forgets every input but the first."""
+
+    def formula(self, xs, reader, gate_range=None):
+        return [xs[0] for _ in range(self.out_features)]
+
+
+@pytest.fixture
+def misread_nau():
+    register_unit("misread_nau", _MisreadNAU, families=("nmu",))
+    yield "misread_nau"
+    unregister_unit("misread_nau")
+
+
+def test_an_exact_network_whose_formula_misreads_it_is_not_marked_exact(misread_nau):
+    X, y = make_arithmetic("x0 + x1", n_samples=500, random_state=0)
+    est = NMURegressor(units=(misread_nau, misread_nau), random_state=0).fit(X, y)
+    assert est.sparsity_error_ == 0.0 and est.validation_score_ >= 1 - 1e-9
+    assert not est.formula_exact_  # the reading x0 is not what the network computes
+    assert est.formula_.startswith("≈ ")
 
 
 # -- the formula computes what predict computes ------------------------------------------
