@@ -151,3 +151,14 @@ def test_a_hidden_unit_that_computes_zero_and_is_left_out_reads_as_nothing():
     X = pd.DataFrame(rng.uniform(1, 2, size=(1000, 2)), columns=["a", "b"])
     est = NMURegressor(units=("nau", "nmru"), random_state=0).fit(X, X.a + X.b)
     assert est.formula_ == "a + b" and est.formula_exact_
+
+
+@pytest.mark.parametrize(("op", "formula"), [("div", "a/b"), ("sqrt", "sqrt(a)")])
+def test_noisy_targets_keep_the_structure_and_say_they_are_not_exact(op, formula):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.uniform(1, 2, size=(2000, 2)), columns=["a", "b"])
+    y = X.a / X.b if op == "div" else np.sqrt(X.a)
+    y = y + 0.01 * y.std() * rng.standard_normal(len(y))  # 1% of the target's spread
+    est = NALURegressor(random_state=0).fit(X, y)
+    assert est.formula_ == f"≈ {formula}" and not est.formula_exact_
+    assert 1 - 1e-3 < est.validation_score_ < 1 - 1e-9
