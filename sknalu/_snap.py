@@ -190,7 +190,10 @@ def snap_network_(
     each row is divided by its largest weight (a product or quotient leaves the
     scale of the sums it multiplies free). A linear layer followed by a product
     unit is also solved as a whole where the formula is a power or a ratio of
-    sums (:meth:`~sknalu.units.ArithmeticUnit.refit_with_linear_`). A network
+    sums (:meth:`~sknalu.units.ArithmeticUnit.refit_with_linear_`); failing all
+    that, the symmetric point of a product of two sums (both hidden units the
+    least-squares fit of ``sqrt(y)``) is written where it fits better, a start
+    from which the saddle escape leaves at once. A network
     that is then exact has
     every weight moved onto its nearest discrete value, which settles the
     weights that no longer matter (those into a hidden unit that the next layer
@@ -287,6 +290,11 @@ def snap_network_(
             return moved + layers[-1].refit_(_last_layer_input(module, X), y, tolerance)
 
         attempt(normalize_then_refit)
+    if closed_form and len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
+        if layers[0].linear_map() is not None:
+            # Not a formula but a start: a product of two sums first converges to
+            # its symmetric point, a saddle; written at once when it fits better.
+            attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance, start=True))
     if after <= atol * scale:
         # Exact: weights that no longer matter (those into a hidden unit that the
         # next layer leaves out) may be anywhere; every weight moves onto its

@@ -89,6 +89,8 @@ SIGNED: tuple[float, ...] = (-1.0, 0.0, 1.0)
 #: The discrete values of a multiplying weight or a gate: leave out, take in.
 BINARY: tuple[float, ...] = (0.0, 1.0)
 _NAC_MUL_EPS = 1e-7
+#: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
+_START_GRID = 2.0**30
 #: What the Real NPU takes for log 0: exp of it times any weight of at least 1e-300
 #: in magnitude underflows to 0 or overflows to inf, in float32 and float64.
 _LOG_ZERO = -1e4
@@ -377,7 +379,12 @@ def _signed_rows(v: torch.Tensor, tolerance: float) -> torch.Tensor | None:
 
 
 def powers_of_sums(
-    x: torch.Tensor, y: torch.Tensor, powers: Sequence[float], ratio: bool, tolerance: float
+    x: torch.Tensor,
+    y: torch.Tensor,
+    powers: Sequence[float],
+    ratio: bool,
+    tolerance: float,
+    rounded: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Candidate formulas ``y = Π_j (r_j · x)^e_j`` with rows ``r_j`` in {-1, 0, 1}.
 
@@ -400,6 +407,10 @@ def powers_of_sums(
         Whether to try a ratio of two sums.
     tolerance : float
         Largest distance from {-1, 0, 1}.
+    rounded : bool, default=True
+        With False, the least-squares rows of the powers of one sum are given as
+        they are, not rounded (and no ratio): the best fit of that shape, a point
+        to start training from rather than a formula.
 
     Yields
     ------
@@ -416,10 +427,16 @@ def powers_of_sums(
         root = _root(target, power)
         if root is None:
             continue
-        row = _rounded(least_squares(x, root[:, None]), SIGNED, tolerance)
+        row = least_squares(x, root[:, None])
+        if rounded:
+            row = _rounded(row, SIGNED, tolerance)
+        elif row is not None:
+            # LAPACK's last bits depend on the memory layout of x; quantised, the
+            # start is the same on every run with the same data.
+            row = torch.round(row * _START_GRID) / _START_GRID
         if row is not None and bool(row.any()):
             yield row, torch.tensor([power], dtype=x.dtype, device=x.device)
-    if ratio:
+    if ratio and rounded:
         system = torch.cat([x, -target[:, None] * x], dim=1)
         null = torch.linalg.svd(system, full_matrices=False).Vh[-1]
         rows = _signed_rows(null[None], tolerance)
@@ -690,7 +707,12 @@ class ArithmeticUnit(nn.Module):
 
     @torch.no_grad()
     def refit_with_linear_(
-        self, first: ArithmeticUnit, x: torch.Tensor, y: torch.Tensor, tolerance: float = 0.1
+        self,
+        first: ArithmeticUnit,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        tolerance: float = 0.1,
+        start: bool = False,
     ) -> int:
         """Solve this unit and the linear layer ``first`` before it together, where it can.
 
@@ -708,6 +730,12 @@ class ArithmeticUnit(nn.Module):
             The layer before, whose :meth:`linear_map` is not None.
         x, y, tolerance
             As for :meth:`refit_`, with ``x`` the inputs of ``first``.
+        start : bool, default=False
+            Instead of a formula, write the best fit of ``y = (w·x)²`` with real
+            ``w`` where the unit expresses a square only as ``h · h`` of two equal
+            hidden units (NMU, NMRU): the symmetric stationary point that training
+            a product of two sums reaches first, a saddle, written at once so that
+            the saddle escape can leave it.
 
         Returns
         -------
@@ -893,7 +921,7 @@ class _PowerProductMixin:
         return torch.stack(out_rows), torch.tensor(out_exponents).to(rows)
 
     @torch.no_grad()
-    def refit_with_linear_(self, first, x, y, tolerance=0.1):
+    def refit_with_linear_(self, first, x, y, tolerance=0.1, start=False):
         if first.linear_map() is None or self.out_features != 1:
             return 0
         probe = torch.zeros(1, 1)
@@ -902,8 +930,13 @@ class _PowerProductMixin:
             for p in (1.0, 2.0, 0.5, -1.0, -2.0, -0.5)
             if self._expanded(probe, torch.tensor([p])) is not None
         ]
+        if start:
+            # The symmetric point: a square (or its reciprocal) that this unit can
+            # only express by repeating one sum in two hidden units, h · h.
+            powers = [p for p in powers if not self._allows(p)]
+        ratio = self._allows(-1.0) and not start
         best, best_error = None, math.inf
-        for rows, exponents in powers_of_sums(x, y, powers, self._allows(-1.0), tolerance):
+        for rows, exponents in powers_of_sums(x, y, powers, ratio, tolerance, rounded=not start):
             expanded = self._expanded(rows, exponents)
             if expanded is None:
                 continue
