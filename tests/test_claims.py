@@ -14,6 +14,7 @@ import pytest
 from sknalu import NALURegressor, NMURegressor
 from sknalu.benchmarks import (
     DEFAULT_RANGE,
+    RANGES,
     ArithmeticTask,
     RangePair,
     make_model,
@@ -87,3 +88,19 @@ def test_twenty_of_twenty_seeds_are_solved_exactly(model):
     assert len(results) == 20 * len(ops)
     for _, row in results.iterrows():
         _assert_solved_exactly(row)
+
+
+def test_the_product_is_solved_on_a_narrow_range():
+    # U[1.1, 1.2] is badly conditioned: gradient descent alone does not reach the
+    # saddle in 10,000 steps; the closed-form symmetric start does at once.
+    pair = "U[1.1,1.2]->U[1.2,6]"
+    threshold = success_threshold("mul", RangePair.parse(pair).test)
+    row = run_one("mul", "nmu", pair, 0, threshold=threshold)
+    assert row["success"] and row["sparsity_error"] == 0.0, row
+
+
+@pytest.mark.slow
+def test_the_product_is_solved_on_the_nine_ranges():
+    results = run_benchmark(["mul"], ["nmu"], ranges=list(RANGES), seeds=10, n_jobs=2)
+    rates = results.groupby("range").success.mean()
+    assert (rates >= 0.95).all(), rates

@@ -18,7 +18,7 @@ import torch
 
 from sknalu import NALURegressor, NMURegressor
 from sknalu.benchmarks import run_operations
-from sknalu.units import NMRU, RealNPU, powers_of_sums
+from sknalu.units import NAU, NMRU, NMU, RealNPU, powers_of_sums
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt")
 
@@ -162,3 +162,18 @@ def test_noisy_targets_keep_the_structure_and_say_they_are_not_exact(op, formula
     est = NALURegressor(random_state=0).fit(X, y)
     assert est.formula_ == f"≈ {formula}" and not est.formula_exact_
     assert 1 - 1e-3 < est.validation_score_ < 1 - 1e-9
+
+
+def test_the_symmetric_start_of_a_product_of_two_sums():
+    rng = np.random.RandomState(0)
+    X = torch.tensor(rng.uniform(1, 2, size=(300, 4)))
+    y = (X[:, :2].sum(1) * X[:, 2:].sum(1)).unsqueeze(1)
+    first, nmu = NAU(4, 2, n_copies=1).double(), NMU(2, 1, n_copies=1).double()
+    assert nmu.refit_with_linear_(first, X, y, start=True) > 0
+    row = torch.linalg.lstsq(X, y.sqrt()).solution.T
+    w = first.weight.detach()[0]
+    torch.testing.assert_close(w[0], w[1])  # both hidden units hold the same sum
+    torch.testing.assert_close(w[0], row[0], atol=1e-9, rtol=0)
+    assert nmu.weight.detach().flatten().tolist() == [1.0, 1.0]
+    # The Real NPU expresses a square directly: no symmetric point to start from.
+    assert RealNPU(2, 1, n_copies=1).double().refit_with_linear_(first, X, y, start=True) == 0
