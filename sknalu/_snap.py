@@ -23,7 +23,14 @@ import torch
 from skorch.callbacks import Callback
 
 from ._network import evaluate_mse, row_errors
-from ._units import SIGNED, ArithmeticUnit, iter_units, least_squares, nearest_target
+from ._units import (
+    SIGNED,
+    ArithmeticUnit,
+    divided_by_largest,
+    iter_units,
+    least_squares,
+    nearest_target,
+)
 from ._validation import store_params
 
 __all__ = [
@@ -257,45 +264,48 @@ def snap_network_(
     ]
     if pairs:
         attempt(lambda: sum(snap_linear_pair_(a, b, tolerance) for a, b in pairs))
-    if len(layers) == 2 and len(pairs) == 1 and after > atol * scale:
+
+    def exact() -> bool:
+        return after <= atol * scale
+
+    def refit_last() -> int:
+        return layers[-1].refit_(_last_layer_input(module, X), y, tolerance)
+
+    def round_then_refit(round_layer):
+        def step() -> int:
+            return sum(round_layer(layer) for layer in layers[:-1]) + refit_last()
+
+        return step
+
+    # A linear layer followed by a product unit: solved together in closed form.
+    joint = closed_form and len(layers) == 2 and not pairs and layers[0].linear_map() is not None
+    if len(layers) == 2 and len(pairs) == 1 and not exact():
         # The whole network is one linear map: the data's least-squares map, rounded,
         # is the exact one when the data follow a sum with integer coefficients.
         product = least_squares(X, y)
         if product is not None:
             attempt(lambda: snap_linear_pair_(*layers, tolerance, product))
-    if layers and after > atol * scale:
+    if layers and not exact():
         # The earlier layers may be right while the last is not yet: it solves for
         # its discrete weights from what they compute, where it can.
-        attempt(lambda: layers[-1].refit_(_last_layer_input(module, X), y, tolerance))
-    if closed_form and len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
-        if layers[0].linear_map() is not None:
-            # A power or a ratio of sums, solved for both layers in closed form.
-            attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance))
-    if len(layers) > 1 and after > atol * scale:
+        attempt(refit_last)
+    if joint and not exact():
+        # A power or a ratio of sums.
+        attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance))
+    if len(layers) > 1 and not exact():
         # The same with every earlier layer rounded to its nearest discrete values,
         # however far: a network near, but not yet at, the right structure.
-        def round_then_refit() -> int:
-            moved = sum(layer.snap_(math.inf) for layer in layers[:-1])
-            return moved + layers[-1].refit_(_last_layer_input(module, X), y, tolerance)
-
-        attempt(round_then_refit)
-    if len(layers) > 1 and after > atol * scale:
+        attempt(round_then_refit(lambda layer: layer.snap_(math.inf)))
+    if len(layers) > 1 and not exact():
         # A product or quotient does not fix the scale of the sums it multiplies:
         # (c a) / (c b) is a / b. Linear layers are rounded after each row is
         # divided by its largest weight.
-        def normalize_then_refit() -> int:
-            moved = sum(_round_normalized_(layer) for layer in layers[:-1])
-            if not moved:
-                return 0
-            return moved + layers[-1].refit_(_last_layer_input(module, X), y, tolerance)
-
-        attempt(normalize_then_refit)
-    if closed_form and len(layers) == 2 and len(pairs) == 0 and after > atol * scale:
-        if layers[0].linear_map() is not None:
-            # Not a formula but a start: a product of two sums first converges to
-            # its symmetric point, a saddle; written at once when it fits better.
-            attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance, start=True))
-    if after <= atol * scale:
+        attempt(round_then_refit(_round_normalized_))
+    if joint and not exact():
+        # Not a formula but a start: a product of two sums first converges to its
+        # symmetric point, a saddle; written at once when it fits better.
+        attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance, start=True))
+    if exact():
         # Exact: weights that no longer matter (those into a hidden unit that the
         # next layer leaves out) may be anywhere; every weight moves onto its
         # nearest discrete value, kept if the error stays at rounding level.
@@ -310,8 +320,7 @@ def _round_normalized_(layer: ArithmeticUnit) -> int:
     if weight is None:
         return 0
     weight = weight.detach()
-    largest = weight.gather(-1, weight.abs().argmax(dim=-1, keepdim=True))
-    rounded = nearest_target(weight / torch.where(largest == 0, 1.0, largest), SIGNED)
+    rounded = nearest_target(divided_by_largest(weight), SIGNED)
     moved = int((rounded != weight).sum())
     if moved:
         layer.load_linear_map_(rounded)
@@ -467,6 +476,7 @@ class SnapTrial(Callback):
         module = net.module_
         losses = evaluate_mse(module, dataset.X, dataset.y)
         order = [int(c) for c in losses.argsort()[: self.max_copies]]
+        exact_loss = self.atol * float(dataset.y.square().mean())
         for rank, index in enumerate(order):
             if not math.isfinite(float(losses[index])):
                 break
@@ -481,7 +491,6 @@ class SnapTrial(Callback):
             )
             # The other copies are tried for an exact formula only: snapping them
             # part of the way would just perturb their training.
-            exact = loss <= self.atol * float(dataset.y.square().mean())
-            if moved and (rank == 0 or exact):
+            if moved and (rank == 0 or loss <= exact_loss):
                 module.load_copy_state_(index, part.copy_state(0))
                 self.snapped_.append((index, net.n_steps_))

@@ -91,8 +91,9 @@ BINARY: tuple[float, ...] = (0.0, 1.0)
 _NAC_MUL_EPS = 1e-7
 #: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
 _START_GRID = 2.0**30
-#: What the Real NPU takes for log 0: exp of it times any weight of at least 1e-300
-#: in magnitude underflows to 0 or overflows to inf, in float32 and float64.
+#: What the Real NPU takes for log 0: exp of it times any weight of magnitude 0.1
+#: or more (every nonzero multiple of ½) underflows to 0 or overflows to inf, in
+#: float32 and float64.
 _LOG_ZERO = -1e4
 #: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
 #: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
@@ -370,12 +371,18 @@ def _root(y: torch.Tensor, power: float) -> torch.Tensor | None:
     return y ** (1.0 / power)
 
 
+def divided_by_largest(v: torch.Tensor) -> torch.Tensor:
+    """Each row of ``v`` divided by its entry of largest magnitude (sign kept); a row
+    of zeros stays as it is."""
+    largest = v.gather(-1, v.abs().argmax(dim=-1, keepdim=True))
+    return v / torch.where(largest == 0, 1.0, largest)
+
+
 def _signed_rows(v: torch.Tensor, tolerance: float) -> torch.Tensor | None:
     """Rows of ``v`` divided by their largest entry and rounded to {-1, 0, 1}."""
-    largest = v.gather(-1, v.abs().argmax(dim=-1, keepdim=True))
-    if bool((largest == 0).any()):
+    if not bool(v.any(dim=-1).all()):
         return None
-    return _rounded(v / largest, SIGNED, tolerance)
+    return _rounded(divided_by_largest(v), SIGNED, tolerance)
 
 
 def powers_of_sums(
