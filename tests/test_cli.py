@@ -227,12 +227,12 @@ def test_predict_writes_csv_to_stdout(saved_model, tmp_path, capsys):
 
 
 def test_missing_data_file(tmp_path, capsys):
-    assert main(["fit", str(tmp_path / "nope.csv"), "--target", "y"]) == 2
+    assert main(["fit", str(tmp_path / "nope.csv"), "--target", "y", "--random-state", "0"]) == 2
     _one_line_error(capsys, "sknalu fit: error: no such file:", "nope.csv")
 
 
 def test_missing_target_column_lists_the_columns(shop_csv, capsys):
-    assert main(["fit", str(shop_csv), "--target", "totl"]) == 2
+    assert main(["fit", str(shop_csv), "--target", "totl", "--random-state", "0"]) == 2
     _one_line_error(capsys, "no column 'totl'", "its columns are: price, qty, noise, total")
 
 
@@ -240,21 +240,21 @@ def test_non_numeric_columns_are_named(tmp_path, capsys):
     data = tmp_path / "text.csv"
     frame = pd.DataFrame({"a": [1.0, 2.0], "city": ["x", "y"], "kind": ["p", "q"], "y": [1, 2]})
     frame.to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "y"]) == 2
+    assert main(["fit", str(data), "--target", "y", "--random-state", "0"]) == 2
     _one_line_error(capsys, "non-numeric columns: city, kind")
 
 
 def test_missing_values_are_named(tmp_path, capsys):
     data = tmp_path / "gaps.csv"
     pd.DataFrame({"a": [1.0, None, 2.0], "y": [1.0, 2.0, 3.0]}).to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "y"]) == 2
+    assert main(["fit", str(data), "--target", "y", "--random-state", "0"]) == 2
     _one_line_error(capsys, "missing values in columns: a")
 
 
 def test_empty_file(tmp_path, capsys):
     data = tmp_path / "empty.csv"
     data.write_text("")
-    assert main(["fit", str(data), "--target", "y"]) == 2
+    assert main(["fit", str(data), "--target", "y", "--random-state", "0"]) == 2
     _one_line_error(capsys, "empty.csv is empty")
 
 
@@ -292,6 +292,6 @@ def test_predict_data_without_the_feature_columns(saved_model, tmp_path, capsys)
 
 def test_missing_target_option_is_an_argparse_usage_error(shop_csv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", str(shop_csv)])
+        main(["fit", str(shop_csv), "--random-state", "0"])
     assert exit_info.value.code == 2
     assert "--target" in capsys.readouterr().err
