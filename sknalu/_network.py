@@ -97,9 +97,13 @@ class ArithmeticNetwork(nn.Module):
             x = layer(x)
         return x.squeeze(0) if self.squeeze_copies else x
 
-    def sparsity_loss(self) -> torch.Tensor:
-        """Sum over layers of the sparsity regulariser, one value per copy."""
-        return sum(layer.sparsity_loss() for layer in self.layers)
+    def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
+        """Sum over layers of the sparsity regulariser, one value per copy.
+
+        ``gradient_scale`` is passed to every unit's
+        :meth:`~sknalu.units.ArithmeticUnit.sparsity_loss`.
+        """
+        return sum(layer.sparsity_loss(gradient_scale) for layer in self.layers)
 
     def oob_loss(self) -> torch.Tensor:
         """Sum over layers of the out-of-bounds regulariser, one value per copy."""

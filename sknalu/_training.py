@@ -305,26 +305,29 @@ class ArithmeticNet(NeuralNetRegressor):
         ``valid_loss``), with ``<prefix>_loss_best`` and ``<prefix>_batch_count``.
         No per-batch record goes into the history (unless a callback acts per
         batch, see :meth:`on_batch_begin`), so neither a step's cost nor the size of
-        a saved model grows with the number of steps. Callbacks still get
-        ``on_batch_begin`` and ``on_batch_end`` for every batch.
+        a saved model grows with the number of steps. Callbacks that implement
+        ``on_batch_begin`` or ``on_batch_end`` still get them for every batch; when
+        none does, the step skips both notifications.
         """
         if iterator is None:
             return
-        total, n_rows, n_batches = None, 0, 0
+        losses, sizes = [], []
+        notify = self._batch_events_heard()
         for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
+            if notify:
+                self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            size = len(batch[0])
-            loss = step["loss"].detach() * size
-            total = loss if total is None else total + loss
-            n_rows += size
-            n_batches += 1
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(prefix + "_batch_count", n_batches)
-        if total is None:
+            losses.append(step["loss"].detach())
+            sizes.append(len(batch[0]))
+            if notify:
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_batch_count", len(losses))
+        if not losses:
             return
         key = prefix + "_loss"
-        loss = float(total) / n_rows  # the epoch's one host read
+        weights = torch.tensor(sizes, dtype=losses[0].dtype, device=losses[0].device)
+        # The epoch's one host read.
+        loss = float(torch.stack(losses) @ weights) / sum(sizes)
         earlier = [row[key] for row in self.history[:-1] if not math.isnan(row.get(key, math.nan))]
         self.history.record(key, loss)
         self.history.record(key + "_best", bool(loss < min(earlier, default=math.inf)))
@@ -376,6 +379,20 @@ class ArithmeticNet(NeuralNetRegressor):
         if listeners["on_batch_begin"] or listeners["on_batch_end"]:
             super().on_batch_begin(net, batch=batch, training=training, **kwargs)
 
+    def _batch_events_heard(self) -> bool:
+        """Whether anything acts on ``on_batch_begin`` / ``on_batch_end``.
+
+        Not when no callback implements them and the net's own hooks are those of
+        this class, which then do nothing: the step skips both notifications.
+        """
+        listeners = getattr(self, "batch_listeners_", None)
+        return (
+            listeners is None
+            or bool(listeners["on_batch_begin"] or listeners["on_batch_end"])
+            or type(self).on_batch_begin is not ArithmeticNet.on_batch_begin
+            or type(self).on_batch_end is not NeuralNetRegressor.on_batch_end
+        )
+
     def notify(self, method_name, **cb_kwargs):
         listeners = getattr(self, "batch_listeners_", {}).get(method_name)
         if listeners is None:
@@ -394,17 +411,26 @@ class ArithmeticNet(NeuralNetRegressor):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not training:
             return copy_mse(y_pred, y_true).min()
-        # The sum over copies of each copy's MSE, as one fused node.
-        loss = (
-            torch.nn.functional.mse_loss(y_pred, y_true.expand_as(y_pred), reduction="sum")
-            / y_true.numel()
-        )
-        scale = self.current_regularizer_scale()
+        # The sum over copies of each copy's MSE: the copies' number times the mean
+        # over all of them, one fused node.
+        loss = torch.nn.functional.mse_loss(y_pred, y_true.expand_as(y_pred))
+        copies = y_pred.numel() // y_true.numel()
+        if copies > 1:
+            loss = loss * copies
+        scale = self.current_regularizer_scale() * self.target_scale
         if scale > 0:
-            loss = loss + scale * self.target_scale * self.module_.sparsity_loss().sum()
+            # Units with a closed-form gradient write it into .grad here (after the
+            # step zeroed the gradients, before its backward pass) and add no node.
+            loss = loss + scale * self.module_.sparsity_loss(gradient_scale=scale).sum()
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
+
+    def infer(self, x, **fit_params):
+        # The batches are tensors on the training device already: no conversion.
+        if isinstance(x, torch.Tensor) and not fit_params:
+            return self.module_(x)
+        return super().infer(x, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
         # The module is put in training mode only when it is not, not every step.

@@ -193,7 +193,7 @@ def _interval_terms(v: torch.Tensor, shape: str) -> tuple[torch.Tensor, torch.Te
         slope = torch.where(to_zero <= to_one, torch.sign(v), torch.sign(v - 1))
         return distance, slope
     t = torch.addcmul(v, v, v, value=-1)  # v (1 - v)
-    return t.square(), 2 * t * (1 - 2 * v)
+    return t.square(), t * torch.rsub(v, 2, alpha=4)  # 2 t (1 - 2 v)
 
 
 def _distance_terms(
@@ -205,6 +205,15 @@ def _distance_terms(
     product of the distances to the two nearest ones (Madsen & Johansen 2020,
     section 2.5: ``min(|W|, |1 - |W||)`` and ``W² (1 - |W|)²`` for {-1, 0, 1}).
     """
+    if shape == "linear" and targets in (SIGNED, BINARY):
+        # The nearest of consecutive integers, in five elementwise operations.
+        difference = w - torch.round(w).clamp_(targets[0], targets[-1])
+        return difference.abs(), torch.sign(difference)
+    if targets == SIGNED and shape == "squared":
+        # w² (1 - |w|)² = t² with t = w (1 - |w|), whose derivative is 1 - 2 |w|.
+        magnitude = w.abs()
+        t = torch.addcmul(w, w, magnitude, value=-1)
+        return t.square(), t * torch.rsub(magnitude, 2, alpha=4)
     if targets == SIGNED:
         distance, slope = _interval_terms(w.abs(), shape)
         return distance, slope * torch.sign(w)
@@ -294,7 +303,8 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """
     if x.dim() == 2 and weight.dim() == 3:
         k, out, _ = weight.shape
-        return (x @ weight.reshape(k * out, -1).T).view(len(x), k, out).transpose(0, 1)
+        product = torch.nn.functional.linear(x, weight.reshape(k * out, -1))
+        return product.view(len(x), k, out).transpose(0, 1)
     return x @ weight.transpose(-1, -2)
 
 
@@ -581,7 +591,7 @@ class ArithmeticUnit(nn.Module):
         """Every weight (and gate) the unit's formula uses, with its discrete values."""
         return [DiscreteWeight("weight", self.weight, self.weight_targets)]
 
-    def sparsity_loss(self) -> torch.Tensor:
+    def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
         """Sparsity regulariser, one value per copy (a scalar without copies).
 
         The mean over each weight (not gate) of :meth:`discrete_weights` of its
@@ -589,6 +599,17 @@ class ArithmeticUnit(nn.Module):
         ``W² (1 - |W|)²`` (``"squared"``) for {-1, 0, 1} (Madsen & Johansen 2020,
         section 2.5), the same with ``W`` for {0, 1}, and the distance to the
         nearest integer for integer weights; summed over the weights.
+
+        Parameters
+        ----------
+        gradient_scale : float, optional
+            The factor the caller multiplies the regulariser by in a loss it is about
+            to backpropagate. A unit that knows the regulariser's gradient in closed
+            form then adds ``gradient_scale`` times that gradient to its raw weights'
+            ``.grad`` at once and returns the value detached, with no autograd node;
+            the others return it differentiable, as without ``gradient_scale``.
+            Either way the loss's gradients are the same, so a training step calls it
+            after zeroing the gradients and before the backward pass.
         """
         weights = [w for w in self.discrete_weights() if not w.gate]
         return sum(
@@ -812,8 +833,19 @@ class _RawWeightUnit(ArithmeticUnit):
     def weight(self):
         return self._clip("W") if "W" in self.bounds else self.W
 
-    def sparsity_loss(self):
-        return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
+    def sparsity_loss(self, gradient_scale=None):
+        if gradient_scale is None:
+            return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
+        # The closed-form gradient goes straight into W.grad: no autograd node to
+        # build and run at every optimiser step.
+        with torch.no_grad():
+            distance, slope = _distance_terms(self.W, self.weight_targets, self.regularizer_shape)
+            scale = gradient_scale / (self.W.shape[-1] * self.W.shape[-2])
+            if self.W.grad is None:
+                self.W.grad = slope.mul_(scale)
+            else:
+                self.W.grad.add_(slope, alpha=scale)
+            return distance.mean(dim=(-1, -2))
 
     @torch.no_grad()
     def snap_(self, tolerance=0.1):
