@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from ._formulas import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
 from ._models import MODELS, parse_param
 from ._operations import run_operations, summarize_operations
 from ._report import write_report
@@ -55,6 +56,18 @@ def _seeds(text: str):
         raise argparse.ArgumentTypeError(
             f"seeds must be a count N, a range A-B or a list A,B,C; got {text!r}"
         ) from None
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+        if not value >= 0:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"noise must be a fraction of at least 0, got {text!r}"
+        ) from None
+    return value
 
 
 def _param(text: str):
@@ -114,11 +127,31 @@ def _run_operations(args: argparse.Namespace) -> int:
     )
 
 
+def _run_formulas(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    try:
+        results = run_formulas(
+            formulas=args.formulas,
+            models=args.models or ["nmu_auto", "nalu_auto", "linear", "mlp"],
+            seeds=args.seeds if args.seeds is not None else 2,
+            noise=args.noise or 0.0,
+            params=dict(args.param or []),
+            n_train=args.n_train or 1000,
+            n_test=args.n_test or 1000,
+            n_jobs=args.n_jobs or 1,
+        )
+    except (ValueError, ImportError) as exc:
+        args.parser.error(str(exc))
+    return _write_table(results, summarize_formulas(results), args.output_dir, "formulas", start)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.speed:
         return _run_speed(args)
     if args.suite == "operations":
         return _run_operations(args)
+    if args.suite == "formulas":
+        return _run_formulas(args)
     settings = dict(_DEFAULTS)
     if args.quick:
         settings.update(QUICK_PROFILE)
@@ -160,6 +193,7 @@ def add_benchmark_command(subparsers) -> None:
         epilog="examples:\n"
         "  sknalu benchmark --quick\n"
         "  sknalu benchmark --suite operations --seeds 10\n"
+        "  sknalu benchmark --suite formulas --models nmu_auto linear gplearn --n-jobs 2\n"
         "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
         "      --param max_steps=50000\n"
         "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
@@ -167,11 +201,28 @@ def add_benchmark_command(subparsers) -> None:
     )
     p.add_argument(
         "--suite",
-        choices=("task", "operations"),
+        choices=("task", "operations", "formulas"),
         default="task",
         help="task: the 100-input task (default); operations: each operation on two "
         "inputs a and b, 2000 rows, scored on whether the formula read back is the "
-        "true one (default models: npu, i.e. NALURegressor())",
+        "true one (default models: npu, i.e. NALURegressor()); formulas: "
+        f"{len(FORMULAS)} textbook formulas of physics, engineering, finance and "
+        "geometry, 1000 rows, scored on whether the formula read back is exact and "
+        "on extrapolation (default models: nmu_auto nalu_auto linear mlp; writes "
+        "formulas.csv and formulas.txt)",
+    )
+    p.add_argument(
+        "--formulas",
+        nargs="+",
+        metavar="NAME",
+        help="--suite formulas: the formulas to run, by name (default: all)",
+    )
+    p.add_argument(
+        "--noise",
+        type=_fraction,
+        metavar="FRACTION",
+        help="--suite formulas: Gaussian noise on the training target, as a fraction of "
+        "its standard deviation (default: 0)",
     )
     p.add_argument(
         "--ops",
@@ -183,7 +234,8 @@ def add_benchmark_command(subparsers) -> None:
         "--models",
         nargs="+",
         metavar="MODEL",
-        help=f"models, of {', '.join(MODELS)} (default: the papers' models of each op)",
+        help=f"models, of {', '.join(MODELS)} (default: the papers' models of each op); "
+        f"with --suite formulas, of {', '.join(FORMULA_MODELS)}",
     )
     p.add_argument(
         "--ranges",
@@ -193,7 +245,11 @@ def add_benchmark_command(subparsers) -> None:
         f"(quote them; | is ∪), or 'all' for the nine of Mistry et al. "
         f"(default: {DEFAULT_RANGE})",
     )
-    p.add_argument("--seeds", type=_seeds, help="N (seeds 0..N-1), A-B or A,B,C (default: 10)")
+    p.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="N (seeds 0..N-1), A-B or A,B,C (default: 10; --suite formulas: 2)",
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -207,9 +263,15 @@ def add_benchmark_command(subparsers) -> None:
     p.add_argument(
         "--output-dir", default="benchmark-results", help="where results.csv and summary.md go"
     )
-    p.add_argument("--n-train", type=int, help="training rows per seed (default: 20000)")
+    p.add_argument(
+        "--n-train",
+        type=int,
+        help="training rows per seed (default: 20000; --suite formulas: 1000)",
+    )
     p.add_argument("--n-valid", type=int, help="validation rows per seed (default: 10000)")
-    p.add_argument("--n-test", type=int, help="test rows per seed (default: 10000)")
+    p.add_argument(
+        "--n-test", type=int, help="test rows per seed (default: 10000; --suite formulas: 1000)"
+    )
     p.add_argument(
         "--threshold-samples",
         type=int,
