@@ -261,7 +261,10 @@ def add_benchmark_command(subparsers) -> None:
     p.add_argument("--n-jobs", type=int, help="fits at once (default: 1; all with --scheduler)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     p.add_argument(
-        "--output-dir", default="benchmark-results", help="where results.csv and summary.md go"
+        "--output-dir",
+        default="benchmark-results",
+        help="where results.csv and summary.md go (--suite operations or formulas: "
+        "SUITE.csv and SUITE.txt)",
     )
     p.add_argument(
         "--n-train",
