@@ -6,7 +6,8 @@ import functools
 import inspect
 import math
 import warnings
-from numbers import Real
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,10 +17,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
+from ._auto import fit_auto
 from ._escape import SaddleEscape
 from ._formula import FormulaMixin
 from ._network import ArithmeticNetwork
 from ._snap import SnapTrial, SnapWeights
+from ._structure import Layout, LoadStructure
 from ._training import (
     LR_SCHEDULES,
     ArithmeticNet,
@@ -215,6 +218,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         "callbacks": "no_validation",
         "snap": ["boolean"],
         "escape_saddles": ["boolean"],
+        "constants": ["boolean"],
+        "n_jobs": [None, Integral],
     }
 
     # -- validation ---------------------------------------------------------------
@@ -271,7 +276,11 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     def _check_params(self):
         """Validate every hyperparameter; return the units, optimiser and device."""
         self._validate_params()
-        return self._layer_units(), self._optimizer_class(), self._check_device()
+        units = None if self._auto() else self._layer_units()
+        return units, self._optimizer_class(), self._check_device()
+
+    def _auto(self) -> bool:
+        return isinstance(self.units, str) and self.units == "auto"
 
     # -- fit / predict --------------------------------------------------------------
     def _to_tensor(self, a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -327,11 +336,14 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             if fitted or name in (*self._formula_state, "_y_ndim"):
                 delattr(self, name)
 
-    def _fit(self, X, y) -> None:
+    def _fit(self, X, y, structure: Layout | None = None) -> None:
         units, optimizer, device = self._check_params()
         user_callbacks = _check_callbacks(self.callbacks)
         _check_numbers(X, "X")
         _check_numbers(y, "y")
+        if units is None:
+            self._fit_auto(X, y)
+            return
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
@@ -346,6 +358,10 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             # One fused kernel per step instead of a dozen small ones.
             optimizer_params["optimizer__fused"] = True
         callbacks = []
+        if structure is not None:
+            # A formula found in closed form: written into the network, then only
+            # evaluated, snapped and read back (no optimiser step).
+            callbacks.append(("structure", LoadStructure(structure)))
         if self.escape_saddles:
             # Before the restart selection, which then measures the moved copies.
             callbacks.append(("saddle_escape", SaddleEscape(round_weights=bool(self.snap))))
@@ -373,13 +389,14 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             module__regularizer_shape=self.regularizer_shape,
             module__seed=init_seed,
             module__dtype=_DTYPES[self.dtype],
+            module__constants=self.constants,
             optimizer=optimizer,
             **optimizer_params,
             lr=self.lr,
             lr_schedule=self.lr_schedule,
             batch_size=self.batch_size,
-            max_epochs=math.ceil(self.max_steps / _STEPS_PER_EPOCH),
-            max_steps=self.max_steps,
+            max_epochs=1 if structure else math.ceil(self.max_steps / _STEPS_PER_EPOCH),
+            max_steps=0 if structure else self.max_steps,
             steps_per_epoch=_STEPS_PER_EPOCH,
             regularizer_strength=self.regularizer_strength,
             # The regulariser weighs against the relative error (see its docs).
@@ -420,6 +437,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self._check_fitted_network(dataset, split)
         self._fit_formula(dataset.X)
 
+    def _fit_auto(self, X, y) -> None:
+        fit_auto(self, X, y)
+
     def _check_fitted_network(self, dataset: TensorDataset, split: HoldOut) -> None:
         """Set ``validation_score_``; warn about a fit that did not learn or overflows."""
         _, valid = split(dataset)
@@ -443,8 +463,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 f"the kept network is {self.validation_score_:.3g}, no better than "
                 "predicting the target's mean (R² = 0), so its formula is not the "
                 "target's. Try a smaller lr, more max_steps or n_restarts, or other "
-                "units; the units learn no constant factor, so a target scaled by one "
-                "needs rescaling.",
+                'units (units="auto" tries several).',
                 ConvergenceWarning,
                 stacklevel=4,
             )
@@ -510,8 +529,13 @@ _PARAMETER_DOCS = {
     "units": (
         "str or tuple of str",
         """The unit of every layer (a string gives a two-layer network), or one unit
-        per layer, from {units}.
-        :doc:`/user_guide/units` says which unit learns which operation.""",
+        per layer, from {units}; or ``"auto"``, which searches for the structure
+        of the formula (a product of powers, a sum of such terms, a ratio of two
+        sums, with constants), keeps the exact one with the simplest formula, or the
+        simplest near the lowest held-out error, and reports what it tried in
+        ``search_results_``.
+        :doc:`/user_guide/units` says which unit learns which operation, and
+        :doc:`/user_guide/table_to_formula` how ``"auto"`` searches.""",
     ),
     "hidden_size": ("int", "Width of every hidden layer."),
     "n_restarts": (
@@ -592,6 +616,24 @@ _PARAMETER_DOCS = {
         of a product (both hidden units learning the same sum) in one step instead
         of about a million.""",
     ),
+    "constants": (
+        "bool",
+        """Learn a constant factor and an additive constant for every output:
+        the network computes ``c * f(x) + d``, with ``c`` and ``d`` solved by least
+        squares at every evaluation and trained with the weights in between. A
+        formula that does not need them reads without them (the snap tries
+        ``c = 1`` and ``d = 0`` and keeps them where the held-out error stays as
+        low), and a constant that is a simple rational or rational multiple of π
+        within the held-out error is read back as one (``m*v**2/2``,
+        ``x/(4*pi*r**2)``). The factor also makes the fit independent of the
+        units of measurement of the target and of the columns a product uses.""",
+    ),
+    "n_jobs": (
+        "int or None",
+        """Structures fitted at once by ``units="auto"`` (joblib: None is one, -1
+        all cores, and a dask or Ray joblib backend spreads them over a cluster).
+        No effect with explicit units.""",
+    ),
 }
 
 _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
@@ -632,7 +674,15 @@ _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
         with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
         or all digits, the fewest that compute what :meth:`predict` computes
         (relative 1e-6 on the training rows), else followed by how much it
-        differs; None when sympy is not installed."""
+        differs; None when sympy is not installed.
+    search_results_ : dict of lists
+        Only with ``units="auto"``: one entry per structure tried (``source``:
+        ``"closed form"`` or ``"trained"``, ``units``, ``hidden_size``,
+        ``validation_loss``, ``validation_score``, ``formula_exact``, ``formula``,
+        ``complexity``, ``fit_time``, ``chosen``, ``error``); ``pandas.DataFrame``
+        takes it, like ``cv_results_``.
+    units_, hidden_size_ : tuple of str, int
+        Only with ``units="auto"``: the structure kept."""
 
 
 def _document(cls: type[_ArithmeticRegressor]) -> type[_ArithmeticRegressor]:
@@ -700,6 +750,21 @@ class NALURegressor(_ArithmeticRegressor):
     """
 
     _unit_family = "nalu"
+    #: units="auto": the units that hold a formula found in closed form, whether a
+    #: single product may take square roots, and the stacks (and widths) trained
+    #: when no such formula fits.
+    _auto_roles: ClassVar[dict[str, str]] = {
+        "product": "npu",
+        "selector": "nau",
+        "sum": "weighted",
+    }
+    _auto_half_powers = True
+    _auto_stacks: ClassVar[tuple] = (
+        (("nau", "npu"), 2),
+        (("nau", "nau"), 2),
+        (("npu", "weighted"), 2),
+        (("npu", "weighted"), 4),
+    )
 
     def __init__(
         self,
@@ -725,6 +790,8 @@ class NALURegressor(_ArithmeticRegressor):
         callbacks=None,
         snap=True,
         escape_saddles=False,
+        constants=True,
+        n_jobs=None,
     ):
         store_params(self, locals())
 
@@ -765,6 +832,18 @@ class NMURegressor(_ArithmeticRegressor):
     """
 
     _unit_family = "nmu"
+    _auto_roles: ClassVar[dict[str, str]] = {
+        "product": "nmru",
+        "selector": "nau",
+        "sum": "weighted",
+    }
+    _auto_half_powers = False
+    _auto_stacks: ClassVar[tuple] = (
+        (("nau", "nmu"), 2),
+        (("nau", "nmru"), 2),
+        (("nau", "nau"), 2),
+        (("nmru", "weighted"), 4),
+    )
 
     def __init__(
         self,
@@ -790,5 +869,7 @@ class NMURegressor(_ArithmeticRegressor):
         callbacks=None,
         snap=True,
         escape_saddles=True,
+        constants=True,
+        n_jobs=None,
     ):
         store_params(self, locals())

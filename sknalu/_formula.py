@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._constants import simple_number, simple_size
 from ._units import nearest_target
 from .exceptions import FormulaWarning
 
@@ -203,6 +204,24 @@ class FormulaReader:
         ]
         return np.array(values, dtype=object).reshape(w.shape)
 
+    def constant(self, v: float):
+        """A constant factor or term: the simple number it is exactly, else a Float.
+
+        A rational or a rational multiple of a power of π (:func:`simple_number`)
+        where ``v`` is one to the last bit, as the snap writes them.
+        """
+        v = float(v)
+        if v == 0 or not np.isfinite(v) or simple_number(v, 1e-14) != v:
+            return self.float(v)
+        tolerance = 1e-14 * abs(v)
+        for found in (
+            self.sympy.nsimplify(v, rational=True, tolerance=tolerance),
+            self.sympy.nsimplify(v, [self.sympy.pi], tolerance=tolerance),
+        ):
+            if simple_size(self.sympy, found) is not None:
+                return found
+        return self.float(v)  # pragma: no cover - simple_number found one of the two
+
     def abs(self, x):
         """``|x|``, unevaluated: sympy's sign analysis of a long sum costs seconds and
         simplifies nothing here."""
@@ -298,6 +317,14 @@ def network_formula(
     xs = [sympy.Symbol(str(name)) for name in feature_names]
     for layer, gate in zip(layers, gates, strict=True):
         xs = layer.formula(xs, FormulaReader(sympy, tolerance, digits, layer.n_copies), gate)
+    if getattr(module, "constants", False):
+        reader = FormulaReader(sympy, tolerance, digits, layers[-1].n_copies)
+        scales, offsets = reader.array(module.scale), reader.array(module.offset)
+        xs = [
+            (x if scale == 1 else reader.constant(scale) * x)
+            + (0 if offset == 0 else reader.constant(offset))
+            for x, scale, offset in zip(xs, scales.reshape(-1), offsets.reshape(-1), strict=True)
+        ]
     return xs
 
 

@@ -43,6 +43,13 @@ class ArithmeticNetwork(nn.Module):
         Seed of the initialisation; the same seed gives the same weights.
     dtype : torch.dtype or None, default=None
         Floating-point type of the weights; torch's default type when None.
+    constants : bool, default=False
+        Whether the output is ``scale * layers(x) + offset``, with a constant factor
+        and an additive constant per output (and copy). The factor is a weight,
+        trained with the units'; the additive constant is not trained (a weight
+        without gradient) but set by :meth:`fit_constants_` in the snap: trained,
+        it would let a product unit hold any weight on a single input,
+        ``c (w h + 1 - w) + d`` being linear in ``h`` for every ``w``.
 
     Examples
     --------
@@ -66,6 +73,7 @@ class ArithmeticNetwork(nn.Module):
         regularizer_shape: str = "linear",
         seed: int = 0,
         dtype: torch.dtype | None = None,
+        constants: bool = False,
     ) -> None:
         super().__init__()
         self.in_features = in_features
@@ -88,14 +96,63 @@ class ArithmeticNetwork(nn.Module):
                 )
             )
         self.layers = nn.ModuleList(layers).to(dtype or torch.get_default_dtype())
+        self.constants = constants
+        if constants:
+            shape = (out_features,) if n_copies is None else (n_copies, out_features)
+            kind = {"dtype": dtype or torch.get_default_dtype()}
+            self.scale = nn.Parameter(torch.ones(shape, **kind))
+            self.offset = nn.Parameter(torch.zeros(shape, **kind), requires_grad=False)
         #: Whether the copy dimension is squeezed from the output (one kept copy).
         self.squeeze_copies = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``[n_copies, batch, out]``, or ``[batch, out]`` after :meth:`keep_copy_`."""
+        x = self.body(x)
+        if self.constants:
+            x = x * self.scale.unsqueeze(-2) + self.offset.unsqueeze(-2)
+        return x.squeeze(0) if self.squeeze_copies else x
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """What the layers compute, before the constants; ``[n_copies, batch, out]``."""
         for layer in self.layers:
             x = layer(x)
-        return x.squeeze(0) if self.squeeze_copies else x
+        return x
+
+    @torch.no_grad()
+    def fit_constants_(self, X: torch.Tensor, y: torch.Tensor, offset: bool = False) -> None:
+        """Set each copy's constant factor, and additive constant, by least squares.
+
+        For every copy and output, ``scale`` becomes the least-squares fit of ``y``
+        by ``scale * body(X)``, or with ``offset`` ``scale`` and ``offset`` that of
+        ``scale * body(X) + offset``, on the rows where the layers' output is
+        finite. A copy whose output is constant or not finite keeps its constants.
+        Nothing happens without ``constants``.
+        """
+        if not self.constants:
+            return
+        training = self.training
+        self.eval()
+        try:
+            h = self.body(X)
+        finally:
+            self.train(training)
+        y = y.to(h.dtype).expand_as(h)
+        finite = torch.isfinite(h)
+        n = finite.sum(-2).clamp_min(1)
+        h0, y0 = torch.where(finite, h, 0.0), torch.where(finite, y, 0.0)
+        h_mean, y_mean = h0.sum(-2) / n, y0.sum(-2) / n
+        if not offset:
+            h_mean, y_mean = torch.zeros_like(h_mean), torch.zeros_like(y_mean)
+        dh = torch.where(finite, h - h_mean.unsqueeze(-2), 0.0)
+        dy = torch.where(finite, y - y_mean.unsqueeze(-2), 0.0)
+        variance = dh.square().sum(-2)
+        scale = (dh * dy).sum(-2) / variance
+        offset = y_mean - scale * h_mean
+        ok = torch.isfinite(scale) & torch.isfinite(offset) & (variance > 0)
+        ok &= finite.sum(-2) >= 2
+        shape = self.scale.shape
+        self.scale.copy_(torch.where(ok, scale, self.scale.reshape(ok.shape)).reshape(shape))
+        self.offset.copy_(torch.where(ok, offset, self.offset.reshape(ok.shape)).reshape(shape))
 
     def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
         """Sum over layers of the sparsity regulariser, one value per copy.
@@ -127,8 +184,8 @@ class ArithmeticNetwork(nn.Module):
         indices = list(indices)
         for unit in iter_units(self):
             unit.n_copies = len(indices)
-            for param in list(unit.parameters(recurse=False)):
-                param.data = param.data[indices].clone()
+        for param in self.parameters():
+            param.data = param.data[indices].clone()
         self.n_copies = len(indices)
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ import math
 import torch
 from skorch.callbacks import Callback
 
+from ._constants import simple_number
 from ._network import evaluate_mse, row_errors
 from ._units import (
     SIGNED,
@@ -243,6 +244,9 @@ def snap_network_(
         moved = snap()
         if moved == 0:
             return
+        if constants and not isinstance(snap, _ConstantsStep):
+            # New weights of the units, new constants.
+            module.fit_constants_(X, y, offset=True)
         new_rows = row_errors(module, X, y)
         loss = float(new_rows.mean())
         fitting = after <= _FITTING * scale  # only a nearly fitted network has noise to fit
@@ -254,6 +258,7 @@ def snap_network_(
         else:
             module.load_state_dict(state)
 
+    constants = bool(getattr(module, "constants", False))
     units = list(iter_units(module))
     attempt(lambda: sum(unit.snap_(tolerance) for unit in units))
     layers = list(getattr(module, "layers", ()))
@@ -305,12 +310,61 @@ def snap_network_(
         # Not a formula but a start: a product of two sums first converges to its
         # symmetric point, a saddle; written at once when it fits better.
         attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance, start=True))
+    if exact() and constants:
+        # With a constant factor, a product does not fix the scale of the sums it
+        # multiplies even when exact: (c a)(b) / c is a b.
+        attempt(lambda: sum(_round_normalized_(layer) for layer in layers))
     if exact():
         # Exact: weights that no longer matter (those into a hidden unit that the
         # next layer leaves out) may be anywhere; every weight moves onto its
         # nearest discrete value, kept if the error stays at rounding level.
         attempt(lambda: sum(unit.snap_(math.inf) for unit in units))
+    if constants:
+        # The simplest constants the rows allow: none, then simple numbers.
+        for step in _constant_steps(module):
+            attempt(step)
     return n_moved, before, after
+
+
+class _ConstantsStep:
+    """A snap step that writes the network's constants ``name`` (not refitted after)."""
+
+    def __init__(self, module, name: str, values=None) -> None:
+        self.module, self.name, self.values = module, name, values
+
+    def new_values(self, current: torch.Tensor) -> torch.Tensor:
+        return self.values
+
+    def __call__(self) -> int:
+        param = getattr(self.module, self.name)
+        new = torch.as_tensor(self.new_values(param.detach()), dtype=param.dtype)
+        new = new.to(param.device).reshape(param.shape)
+        moved = int((new != param).sum())
+        param.copy_(new)
+        return moved
+
+
+class _SimpleConstantsStep(_ConstantsStep):
+    """Every constant ``name`` moved to the simplest number within ``relative`` of it."""
+
+    def __init__(self, module, name: str, relative: float) -> None:
+        super().__init__(module, name)
+        self.relative = relative
+
+    def new_values(self, current):
+        values = current.cpu().reshape(-1).tolist()
+        return [simple_number(v, self.relative) for v in values]
+
+
+def _constant_steps(module) -> list:
+    """The network's constants at 0 and 1 (none), then at ever less simple numbers."""
+    steps = [
+        _ConstantsStep(module, "offset", torch.zeros_like(module.offset)),
+        _ConstantsStep(module, "scale", torch.ones_like(module.scale)),
+    ]
+    for relative in (1e-12, 1e-9, 1e-6):
+        steps += [_SimpleConstantsStep(module, name, relative) for name in ("scale", "offset")]
+    return steps
 
 
 @torch.no_grad()

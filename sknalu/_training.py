@@ -370,6 +370,9 @@ class ArithmeticNet(NeuralNetRegressor):
         self.needs_oob_loss_ = self.oob_strength > 0 and any(
             layer.oob_mode == "regularized" for layer in self.module_.layers
         )
+        if isinstance(X, TensorDataset) and X.y is not None:
+            # Constants start at their least-squares values for the initial weights.
+            self.module_.fit_constants_(X.X, X.y)
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
@@ -471,7 +474,12 @@ class ArithmeticNet(NeuralNetRegressor):
         self.n_steps_ += 1
         return accumulator.get_step()
 
-    def on_epoch_end(self, net, **kwargs):
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        if dataset_train is not None and dataset_train.y is not None:
+            # The constants follow the units' weights in closed form, before any
+            # callback measures the copies.
+            self.module_.fit_constants_(dataset_train.X, dataset_train.y)
+        kwargs["dataset_train"] = dataset_train
         self.history.record("n_steps", self.n_steps_)
         self.history.record("regularizer_scale", self.current_regularizer_scale())
         super().on_epoch_end(net, **kwargs)

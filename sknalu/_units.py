@@ -53,6 +53,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._constants import simple_number
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._formula import FormulaReader
 
@@ -72,6 +74,7 @@ __all__ = [
     "Linear",
     "NACMul",
     "RealNPU",
+    "Weighted",
     "least_squares",
     "log_least_squares",
     "nac_init_range",
@@ -89,6 +92,9 @@ SIGNED: tuple[float, ...] = (-1.0, 0.0, 1.0)
 #: The discrete values of a multiplying weight or a gate: leave out, take in.
 BINARY: tuple[float, ...] = (0.0, 1.0)
 _NAC_MUL_EPS = 1e-7
+#: How close a coefficient of :class:`Weighted` must be to a simple number to be
+#: moved onto it by the snap (relative).
+_SIMPLE_RELATIVE = 1e-9
 #: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
 _START_GRID = 2.0**30
 #: What the Real NPU takes for log 0: exp of it times any weight of magnitude 0.1
@@ -833,6 +839,11 @@ class _RawWeightUnit(ArithmeticUnit):
     def weight(self):
         return self._clip("W") if "W" in self.bounds else self.W
 
+    @torch.no_grad()
+    def load_weight_(self, weight: torch.Tensor) -> int:
+        """Write ``weight`` (within bounds) as the weight matrix; the entries changed."""
+        return _load_(self.W, weight)
+
     def sparsity_loss(self, gradient_scale=None):
         if gradient_scale is None:
             return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
@@ -894,6 +905,71 @@ class Linear(_SumMixin, _RawWeightUnit):
         r = math.sqrt(6.0 / (self.in_features + self.out_features))
         with torch.no_grad():
             self.W.uniform_(-r, r, generator=generator)
+
+
+class Weighted(_RawWeightUnit):
+    """A sum with real coefficients, ``z = W x``: the constants of a sum of terms.
+
+    The one unit without discrete values: its weights are the constant factors of
+    the terms it adds (``m*v**2/2 + 9.81*m*h``), so no regulariser pulls them and
+    the snap moves each to the simplest rational, or rational multiple of π,
+    within a relative 1e-9 of it (which the held-out check then accepts or not).
+    The last layer of a network refits them by least squares. Its formula reads
+    each coefficient as that simple number where it is one exactly.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = Weighted(2, 1).double()
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[0.5000000000001, 9.81]], dtype=torch.float64))
+    >>> unit.snap_()
+    1
+    >>> unit(torch.tensor([[2.0, 1.0]], dtype=torch.float64))
+    tensor([[10.8100]], dtype=torch.float64, grad_fn=<MmBackward0>)
+    """
+
+    def reset_parameters(self, generator=None):
+        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        with torch.no_grad():
+            self.W.uniform_(-r, r, generator=generator)
+
+    def forward(self, x):
+        return _matmul(x, self.weight)
+
+    def discrete_weights(self):
+        return []
+
+    def sparsity_loss(self, gradient_scale=None):
+        return self.W.new_zeros(self._shape())
+
+    @torch.no_grad()
+    def sparsity_error(self):
+        return self.W.new_zeros(self._shape())
+
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        w = self.W.detach()
+        largest = w.abs().amax(dim=(-1, -2), keepdim=True)
+        values = [simple_number(v, _SIMPLE_RELATIVE) for v in w.reshape(-1).tolist()]
+        new = torch.tensor(values, dtype=w.dtype).to(w.device).reshape(w.shape)
+        new = torch.where(w.abs() <= _SIMPLE_RELATIVE * largest, 0.0, new)
+        moved = int((new != w).sum())
+        self.W.copy_(new)
+        return moved
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        weight = least_squares(x, y)
+        if weight is None or not bool(torch.isfinite(weight).all()):
+            return 0
+        moved = int((weight != self.W.reshape(weight.shape)).sum())
+        self.W.copy_(weight.reshape(self.W.shape))
+        return moved
+
+    def formula(self, xs, reader, gate_range=None):
+        coefficients = np.vectorize(reader.constant, otypes=[object])(reader.array(self.W))
+        return reader.sums(coefficients, xs)
 
 
 class NAU(_SumMixin, _RawWeightUnit):
@@ -1519,7 +1595,7 @@ def register_unit(name: str, unit: type[ArithmeticUnit], families: Sequence[str]
     Examples
     --------
     >>> units_of_family("nmu")
-    ('nau', 'nmu', 'nmru', 'linear')
+    ('nau', 'nmu', 'nmru', 'linear', 'weighted')
     """
     if not (isinstance(unit, type) and issubclass(unit, ArithmeticUnit)):
         raise TypeError(f"unit must be a subclass of ArithmeticUnit, got {unit!r}.")
@@ -1555,3 +1631,4 @@ register_unit("nac_mul", NACMul, families=("nalu",))
 register_unit("inalu", INALU, families=("nalu",))
 register_unit("npu", RealNPU, families=("nalu",))
 register_unit("linear", Linear, families=("nmu", "nalu"))
+register_unit("weighted", Weighted, families=("nmu", "nalu"))

@@ -55,7 +55,8 @@ def test_a_loss_that_overflows_during_training_stops_with_the_cause():
     # |y| ~ 1e100 squares to 1e200, but the NMU multiplies two such sums: 1e400.
     X, _ = make_arithmetic("x0", n_samples=100, random_state=0)
     X = X * 1e100
-    est = NMURegressor(max_steps=300, random_state=0)
+    # Without the constant factor, which would scale the product down into range.
+    est = NMURegressor(max_steps=300, random_state=0, constants=False)
     with pytest.raises(ValueError, match="The loss overflows float64") as info:
         est.fit(X, X[:, 0] - X[:, 1])
     assert re.search(r"\|X\| up to [12](\.\d+)?e\+100", str(info.value))
@@ -105,8 +106,9 @@ def test_predictions_that_overflow_are_reported_with_their_number():
 
 @pytest.mark.parametrize(
     ("params", "scale"),
-    # lr=1e6 without the snap, whose closed-form start would rescue the fit.
-    [({"lr": 1e6, "snap": False}, 1.0), ({}, 1e30)],
+    # lr=1e6 without the snap, whose closed-form start would rescue the fit; both
+    # without the constant factor, which learns 1e30 (see the next test).
+    [({"lr": 1e6, "snap": False, "constants": False}, 1.0), ({"constants": False}, 1e30)],
     ids=["lr=1e6", "y=1e30*x0*x1"],
 )
 def test_a_discrete_formula_that_does_not_fit_is_not_exact(params, scale):
@@ -120,6 +122,16 @@ def test_a_discrete_formula_that_does_not_fit_is_not_exact(params, scale):
     assert est.formula_.startswith("≈ ")
     with pytest.warns(FormulaWarning, match="although its weights are discrete: its R² there is -"):
         est.to_sympy()
+
+
+def test_a_huge_constant_factor_is_learned_and_read_back():
+    X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
+    est = NMURegressor(max_steps=1000, random_state=0).fit(X, 1e30 * y)
+    x0, x1 = sympy.symbols("x0 x1")
+    factor = sympy.simplify(sympy.sympify(est.formula_) / (x0 * x1))
+    assert est.formula_exact_ and factor.is_number and float(factor) == 1e30
+    X_far = X * 3
+    np.testing.assert_allclose(est.predict(X_far), 1e30 * X_far[:, 0] * X_far[:, 1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("noise", [0.0, 1e-3])
@@ -179,7 +191,11 @@ class SetWeights(Callback):
 def fit_by_hand(first, second, target):
     X, _ = make_arithmetic("x0", n_samples=300, random_state=0)
     est = NMURegressor(
-        max_steps=50, escape_saddles=False, random_state=0, callbacks=[SetWeights(first, second)]
+        max_steps=50,
+        escape_saddles=False,
+        constants=False,  # the weights set are the whole formula
+        random_state=0,
+        callbacks=[SetWeights(first, second)],
     )
     return est.fit(X, target(X[:, 0], X[:, 1])), X
 

@@ -182,7 +182,7 @@ class ExtrapolationMonitor(Callback):
     >>> est = NMURegressor(n_restarts=2, max_steps=1000, random_state=0, callbacks=[monitor])
     >>> _ = est.fit(X, X.prod(axis=1))
     >>> monitor.steps_, monitor.test_mse_[-1].shape
-    ([500, 1000], (2,))
+    ([500], (2,))
     """
 
     def __init__(self, X_test, y_test):

@@ -1,0 +1,209 @@
+"""``units="auto"``: find the structure of the formula, then fit it with units.
+
+The search has two parts, and the held-out rows judge both:
+
+1. Formulas found in closed form (:mod:`sknalu._structure`): a constant times a
+   product of integer powers of the columns, a sum of such terms, a ratio of two
+   such sums, and the linear model. The best few are written into networks of the
+   estimator's units (a product unit, a selector where it needs one, a
+   :class:`~sknalu.units.Weighted` sum for the constants), which are evaluated,
+   snapped and read back like any fitted network.
+2. Where none of those fits the held-out rows to within 0.1% of their variance (the
+   data hold no such formula, or noise hides it), the estimator's own stacks are
+   trained as usual (``_auto_stacks``), in parallel through joblib.
+
+The structure kept is the exact one with the simplest formula, or, when none is
+exact, the simplest whose held-out error is within 5% of the lowest. Every
+structure tried is reported in ``search_results_``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from ._structure import find_formulas, layout
+from ._units import UNITS
+
+__all__ = ["fit_auto"]
+
+#: Closed-form formulas written into networks and evaluated.
+_MAX_FORMULAS = 3
+#: Below this held-out R² of the best closed-form formula, the stacks are trained.
+_TRAIN_BELOW_R2 = 1 - 1e-3
+#: A structure with a simpler formula is kept if its held-out error is within this
+#: fraction of the lowest.
+_SIMPLER_WITHIN = 0.05
+
+
+def _held_out_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out row indices, as the estimators' own split draws them."""
+    n_valid = round(fraction * n)
+    if n < 20 or n_valid < 1:
+        every = np.arange(n)
+        return every, every
+    order = np.random.RandomState(seed).permutation(n)
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def _fit_one(estimator, X, y, structure):
+    """Fit one candidate; the fitted estimator, its seconds and any error message."""
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator._fit(X, y, structure=structure)
+        return estimator, time.perf_counter() - start, None
+    except (ValueError, RuntimeError, FloatingPointError) as exc:
+        return None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
+
+
+def _complexity(estimator) -> int:
+    """Operations in the formula read back (sympy's ``count_ops``): fewer is simpler."""
+    try:
+        import sympy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the formula's own warnings: not read here
+            return int(sympy.count_ops(estimator.to_sympy()))
+    except Exception:
+        return 10**6
+
+
+def fit_auto(est, X, y) -> None:
+    """Fit ``est`` (with ``units="auto"``) on ``X``, ``y``: search, choose, keep.
+
+    Sets every fitted attribute of the chosen structure's fit on ``est``, plus
+    ``search_results_`` and ``units_`` / ``hidden_size_`` (the structure kept).
+    """
+    X_checked, y_checked = validate_data(
+        est, X, y, multi_output=True, y_numeric=True, dtype=np.float64
+    )
+    seed = int(check_random_state(est.random_state).randint(2**31 - 1))
+    base = clone(est).set_params(random_state=seed)
+    y2 = y_checked.reshape(len(y_checked), -1)
+    roles = est._auto_roles
+
+    tried = []  # (source, params, fitted estimator or None, seconds, error)
+    if y2.shape[1] == 1:
+        # The held-out rows of the estimators' own split (same seed).
+        split_seed = _split_seed(seed)
+        train, valid = _held_out_rows(len(X_checked), est.validation_fraction, split_seed)
+        formulas = find_formulas(
+            X_checked[train],
+            y2[train, 0],
+            X_checked[valid],
+            y2[valid, 0],
+            half_powers=est._auto_half_powers,
+        )
+        plans = []
+        for formula in formulas:
+            plan = layout(formula, UNITS[roles["product"]], X_checked.shape[1], roles)
+            if plan is not None:
+                plans.append(plan)
+            if len(plans) == _MAX_FORMULAS:
+                break
+        for plan in plans:
+            candidate = clone(base).set_params(
+                units=plan.units,
+                hidden_size=plan.hidden_size,
+                n_restarts=1,
+                escape_saddles=False,
+                constants=True,
+            )
+            fitted, seconds, error = _fit_one(candidate, X, y, plan)
+            tried.append(("closed form", plan.units, plan.hidden_size, fitted, seconds, error))
+    closed = [t[3] for t in tried if t[3] is not None]
+    good_enough = any(f.formula_exact_ or f.validation_score_ >= _TRAIN_BELOW_R2 for f in closed)
+    if not good_enough:
+        stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
+        jobs = [clone(base).set_params(units=units, hidden_size=width) for units, width in stacks]
+        results = Parallel(n_jobs=est.n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
+        for (units, width), (fitted, seconds, error) in zip(stacks, results, strict=True):
+            tried.append(("trained", units, width, fitted, seconds, error))
+
+    fitted = [t for t in tried if t[3] is not None]
+    if not fitted:
+        errors = "; ".join(t[5] for t in tried if t[5])
+        raise ValueError(f"units='auto' could not fit any structure: {errors}")
+    chosen = _choose([t[3] for t in fitted])
+    _adopt(est, chosen)
+    est.search_results_ = _search_results(tried, chosen)
+    est.units_ = tuple(chosen.units)
+    est.hidden_size_ = chosen.hidden_size
+    if not est.validation_score_ > 0:
+        warnings.warn(
+            f"{type(est).__name__}(units='auto') found no structure that predicts the "
+            f"held-out rows better than their mean (R² = {est.validation_score_:.3g}).",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _split_seed(seed: int) -> int:
+    """The held-out split's seed that an estimator with ``random_state=seed`` draws."""
+    return int(check_random_state(seed).randint(2**31 - 1, size=3)[2])
+
+
+def _choose(fitted: list):
+    """The exact fit with the simplest formula, else the simplest near the best."""
+    exact = [f for f in fitted if f.formula_exact_]
+    if exact:
+        return min(exact, key=lambda f: (_complexity(f), f.validation_loss_))
+    losses = [f.validation_loss_ for f in fitted]
+    best = min(losses)
+    near = [f for f in fitted if f.validation_loss_ <= best * (1 + _SIMPLER_WITHIN)]
+    return min(near, key=lambda f: (_complexity(f), f.validation_loss_))
+
+
+def _adopt(est, chosen) -> None:
+    """Give ``est`` every fitted attribute of ``chosen`` (not its parameters)."""
+    params = set(chosen.get_params(deep=False))
+    for name, value in vars(chosen).items():
+        if name not in params:
+            setattr(est, name, value)
+
+
+def _search_results(tried, chosen) -> dict:
+    """What was tried, as a dict of lists that ``pandas.DataFrame`` takes."""
+    columns = {
+        "source": [],
+        "units": [],
+        "hidden_size": [],
+        "validation_loss": [],
+        "validation_score": [],
+        "formula_exact": [],
+        "formula": [],
+        "complexity": [],
+        "fit_time": [],
+        "chosen": [],
+        "error": [],
+    }
+    for source, units, width, fitted, seconds, error in tried:
+        columns["source"].append(source)
+        columns["units"].append(tuple(units))
+        columns["hidden_size"].append(width)
+        columns["fit_time"].append(seconds)
+        columns["error"].append(error)
+        columns["chosen"].append(fitted is chosen)
+        if fitted is None:
+            for key in ("validation_loss", "validation_score"):
+                columns[key].append(math.nan)
+            columns["formula_exact"].append(False)
+            columns["formula"].append(None)
+            columns["complexity"].append(None)
+            continue
+        columns["validation_loss"].append(fitted.validation_loss_)
+        columns["validation_score"].append(fitted.validation_score_)
+        columns["formula_exact"].append(bool(fitted.formula_exact_))
+        columns["formula"].append(fitted.formula_)
+        columns["complexity"].append(_complexity(fitted))
+    return columns

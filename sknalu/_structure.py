@@ -1,0 +1,453 @@
+"""Formulas found in closed form: sums and ratios of products of powers of the columns.
+
+``units="auto"`` asks which formula of a broad class fits a table: a constant
+times a product of integer powers of the columns (``q1*q2/(4*pi*eps*r**2)``), a
+sum of such terms with constant factors (``m*v**2/2 + 9.81*m*h``, ``a*b + 7``), or
+a ratio of two such sums (``(m1*x1 + m2*x2)/(m1 + m2)``). Each is linear in its
+unknowns once the terms are chosen, so this module finds them by least squares:
+
+- a single product of powers, from the logarithms of the columns and the target
+  (any integer exponents, any number of columns);
+- a sum of up to four terms, chosen by forward selection with orthogonal least
+  squares from a library of products of powers (exponents -3 to 3, at most three
+  columns and a total degree of four per term), each choice then improved by
+  swapping terms;
+- a ratio ``N / D`` the same way, from ``y D - N = 0``: with one term of ``D`` set
+  to 1 (the constant, or one column or its reciprocal), ``y t0`` is a linear
+  combination of the terms of ``N`` and of ``-y`` times those of ``D``.
+
+Along each path the held-out rows judge: an exact formula (relative held-out
+error at float rounding) stops the search, and otherwise the simplest formula
+within 5% of the lowest held-out error is kept, so that noise does not buy terms.
+The formula found is then written into a network of the estimator's own units
+(:func:`layout`), which computes it and reads it back; the snap moves its
+constants onto simple numbers where the held-out rows allow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["Formula", "Layout", "LoadStructure", "find_formulas", "layout", "load_layout_"]
+
+#: Relative mean squared error below which a formula counts as exact: float64
+#: rounding of a right formula is about 1e-30, a wrong one far above.
+EXACT = 1e-20
+#: A formula with more terms is kept only if it lowers the held-out error by more
+#: than this fraction.
+_SIMPLER_WITHIN = 0.05
+#: Largest number of terms of a sum, and of a ratio (numerator and denominator).
+MAX_TERMS, MAX_RATIO_TERMS = 4, 5
+#: The library: exponents of magnitude up to 3, at most 3 columns and a total
+#: degree of 4 per term (of 3 with more than 12 columns).
+_MAX_POWER, _MAX_COLUMNS, _MAX_DEGREE = 3, 3, 4
+#: Rows used for the search; more add time, not information, to an exact formula.
+_MAX_ROWS = 2000
+#: Pairs of columns scored exhaustively among the columns most correlated with the
+#: target, and how many of the best pairs seed the forward selection.
+_PAIR_POOL, _BEAM = 1500, 12
+#: A term whose contribution is below this fraction of the target's norm is 0.
+_NEGLIGIBLE = 1e-12
+
+
+@dataclass
+class Formula:
+    """A sum of products of powers, or a ratio of two: ``N / D``.
+
+    Parameters
+    ----------
+    numerator : ndarray of shape (n_terms, n_features)
+        Integer exponents of each term of ``N``.
+    numerator_coef : ndarray of shape (n_terms,)
+        Constant factor of each term of ``N``.
+    denominator, denominator_coef : ndarray or None
+        The same for ``D``; None for a sum.
+    """
+
+    numerator: np.ndarray
+    numerator_coef: np.ndarray
+    denominator: np.ndarray | None = None
+    denominator_coef: np.ndarray | None = None
+    valid_error: float = math.inf
+    kind: str = field(default="sum")
+
+    def terms(self) -> np.ndarray:
+        """Every term's exponents, numerator first."""
+        if self.denominator is None:
+            return self.numerator
+        return np.concatenate([self.numerator, self.denominator])
+
+    def complexity(self) -> tuple[int, int]:
+        """(number of terms, total degree): fewer is simpler."""
+        terms = self.terms()
+        return len(terms), int(np.abs(terms).sum())
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The formula's value on the rows of ``X``."""
+        with np.errstate(all="ignore"):
+            n = _terms(X, self.numerator) @ self.numerator_coef
+            if self.denominator is None:
+                return n
+            return n / (_terms(X, self.denominator) @ self.denominator_coef)
+
+
+def _terms(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """``[n_rows, n_terms]``: each term's product of powers on each row."""
+    out = np.ones((len(X), len(exponents)))
+    with np.errstate(all="ignore"):
+        for i in range(X.shape[1]):
+            e = exponents[:, i]
+            if np.any(e != 0):
+                out *= X[:, i : i + 1] ** e
+    return out
+
+
+def library(n_features: int) -> np.ndarray:
+    """The candidate terms: integer exponent vectors, the constant first, simplest first."""
+    max_degree = _MAX_DEGREE if n_features <= 12 else _MAX_DEGREE - 1
+    rows = [np.zeros(n_features, dtype=int)]
+    powers = [p for p in range(-_MAX_POWER, _MAX_POWER + 1) if p != 0]
+    for k in range(1, min(_MAX_COLUMNS, n_features) + 1):
+        for columns in itertools.combinations(range(n_features), k):
+            for exps in itertools.product(powers, repeat=k):
+                if sum(abs(e) for e in exps) <= max_degree:
+                    row = np.zeros(n_features, dtype=int)
+                    row[list(columns)] = exps
+                    rows.append(row)
+    rows = np.array(rows)
+    order = np.argsort(np.abs(rows).sum(1), kind="stable")
+    return rows[order]
+
+
+def _relative_error(predicted: np.ndarray, y: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        mse = float(np.mean((predicted - y) ** 2))
+    scale = float(np.mean(y**2)) or 1.0
+    return mse / scale if math.isfinite(mse) else math.inf
+
+
+def _select(T: np.ndarray, target: np.ndarray, max_terms: int):
+    """Subsets of the columns of ``T`` (unit norm) that fit ``target``; yields index lists.
+
+    Every best single column and the best pairs (all pairs are scored at once from
+    the columns' Gram matrix) seed a beam; each seed then grows by orthogonal least
+    squares, adding the column that lowers the residual most, up to ``max_terms``.
+    A seed stops growing once it fits exactly.
+    """
+    tt = float(target @ target) or 1.0
+    g = T.T @ target
+    n = T.shape[1]
+    pool = np.argsort(-np.abs(g))[:_PAIR_POOL] if n > _PAIR_POOL else np.arange(n)
+    C = T[:, pool].T @ T[:, pool]
+    gp = g[pool]
+    with np.errstate(all="ignore"):
+        explained = (gp[:, None] ** 2 + gp[None, :] ** 2 - 2 * gp[:, None] * gp[None, :] * C) / (
+            1 - C**2
+        )
+    explained[~np.isfinite(explained) | (np.abs(C) > 1 - 1e-9)] = -np.inf
+    explained[np.tril_indices(len(pool))] = -np.inf
+    flat = np.argsort(-explained, axis=None)[:_BEAM]
+    seeds = [[int(np.argmax(g**2))]]
+    seeds += [sorted(map(int, pool[list(np.unravel_index(k, C.shape))])) for k in flat]
+    seen: set[frozenset] = set()
+    for seed in seeds:
+        chosen = list(seed)[:max_terms]
+        while True:
+            key = frozenset(chosen)
+            if key not in seen:
+                seen.add(key)
+                yield list(chosen)
+            if len(chosen) >= max_terms or _rss(T, target, chosen) <= EXACT * tt:
+                break
+            j = _best_addition(T, target, chosen)
+            if j is None:
+                break
+            chosen = _swapped(T, target, [*chosen, j], tt)
+
+
+def _swapped(T, target, chosen: list[int], tt: float) -> list[int]:
+    """``chosen`` with terms swapped for better ones while that lowers the residual.
+
+    A term picked early may stand in for two picked later; each term in turn is
+    taken out and the best column for its place put in (at most two passes).
+    """
+    rss = _rss(T, target, chosen)
+    for _ in range(2 * len(chosen)):
+        if rss <= EXACT * tt:
+            break
+        for i in range(len(chosen)):
+            rest = chosen[:i] + chosen[i + 1 :]
+            k = _best_addition(T, target, rest)
+            if k is not None and k != chosen[i]:
+                trial = [*rest, k]
+                trial_rss = _rss(T, target, trial)
+                if trial_rss < rss * (1 - 1e-9):
+                    chosen, rss = trial, trial_rss
+                    break
+        else:
+            break
+    return chosen
+
+
+def _rss(T, target, indices) -> float:
+    A = T[:, indices]
+    coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+    r = target - A @ coef
+    return float(r @ r)
+
+
+def _best_addition(T, target, indices) -> int | None:
+    Q, _ = np.linalg.qr(T[:, indices])
+    P = T - Q @ (Q.T @ T)
+    R = target - Q @ (Q.T @ target)
+    pn = np.einsum("ij,ij->j", P, P)
+    with np.errstate(all="ignore"):
+        gain = np.where(pn > 1e-10, (P.T @ R) ** 2 / pn, -np.inf)
+    gain[indices] = -np.inf
+    j = int(np.argmax(gain))
+    return j if math.isfinite(gain[j]) else None
+
+
+def _sums(X, y, Xv, yv, terms) -> list[Formula]:
+    T = _terms(X, terms)
+    ok = np.isfinite(T).all(0) & np.isfinite(_terms(Xv, terms)).all(0)
+    index = np.flatnonzero(ok)
+    T = T[:, index]
+    norms = np.linalg.norm(T, axis=0)
+    keep = norms > 0
+    index, T, norms = index[keep], T[:, keep], norms[keep]
+    out = []
+    for chosen in _select(T / norms, y, MAX_TERMS):
+        exps = terms[index[chosen]]
+        coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+        used = np.abs(coef) * norms[chosen] > _NEGLIGIBLE * np.linalg.norm(y)
+        if not used.all() and used.any():
+            exps = exps[used]
+            coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+        formula = Formula(exps, coef)
+        formula.valid_error = _relative_error(formula.predict(Xv), yv)
+        out.append(formula)
+    return out
+
+
+def _ratios(X, y, Xv, yv, terms) -> list[Formula]:
+    T = _terms(X, terms)
+    ok = np.isfinite(T).all(0) & np.isfinite(_terms(Xv, terms)).all(0)
+    index = np.flatnonzero(ok)
+    T = T[:, index]
+    out = []
+    starts = [i for i, t in enumerate(terms[index]) if np.abs(t).sum() <= 1]
+    for start in starts:
+        t0 = T[:, start]
+        target = y * t0
+        columns = np.concatenate([T, -y[:, None] * T], axis=1)
+        norms = np.linalg.norm(columns, axis=0)
+        usable = norms > 0
+        usable[len(index) + start] = False  # -y t0 is the target itself
+        columns = np.where(usable, columns / np.where(usable, norms, 1.0), 0.0)
+        scale = float(np.linalg.norm(target)) or 1.0
+        for chosen in _select(columns, target / scale, MAX_RATIO_TERMS):
+            num = [c for c in chosen if c < len(index)]
+            den = [c - len(index) for c in chosen if c >= len(index)]
+            if not num or not den:
+                continue
+            A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
+            coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+            used = np.abs(coef) * np.linalg.norm(A, axis=0) > _NEGLIGIBLE * scale
+            if not used.all():
+                # Terms whose coefficient is 0 to rounding are left out.
+                num, den = (
+                    [c for c, u in zip(num, used[: len(num)], strict=True) if u],
+                    [c for c, u in zip(den, used[len(num) :], strict=True) if u],
+                )
+                if not num:
+                    continue
+                A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
+                coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+            formula = Formula(
+                terms[index[num]],
+                coef[: len(num)],
+                terms[index[[start, *den]]],
+                np.concatenate([[1.0], coef[len(num) :]]),
+                kind="ratio",
+            )
+            formula.valid_error = _relative_error(formula.predict(Xv), yv)
+            out.append(formula)
+    return out
+
+
+def _product(X, y, Xv, yv, half: bool) -> list[Formula]:
+    """``c Π x^e`` from least squares in logarithms (integer, or half-integer, ``e``)."""
+    keep = (X != 0).all(1) & (y != 0)
+    if keep.sum() <= X.shape[1] + 1:
+        return []
+    A = np.concatenate([np.log(np.abs(X[keep])), np.ones((int(keep.sum()), 1))], axis=1)
+    solution, *_ = np.linalg.lstsq(A, np.log(np.abs(y[keep])), rcond=None)
+    step = 0.5 if half else 1.0
+    exps = np.round(solution[:-1] / step) * step
+    if not np.all(np.isfinite(exps)) or np.abs(exps).max(initial=0) > 8:
+        return []
+    t = _terms(X, exps[None, :])[:, 0]
+    if not np.all(np.isfinite(t)) or not np.any(t):
+        return []
+    c = float(t @ y / (t @ t))
+    formula = Formula(exps[None, :], np.array([c]), kind="product")
+    formula.valid_error = _relative_error(formula.predict(Xv), yv)
+    return [formula]
+
+
+def find_formulas(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    half_powers: bool = False,
+    ratios: bool = True,
+) -> list[Formula]:
+    """Candidate formulas for ``y`` from the columns of ``X``, best first.
+
+    Parameters
+    ----------
+    X, y : ndarray
+        Training rows (one target).
+    X_valid, y_valid : ndarray
+        Held-out rows, which judge every candidate.
+    half_powers : bool, default=False
+        Whether a single product may hold half-integer powers (square roots).
+    ratios : bool, default=True
+        Whether to look for ratios of sums too.
+
+    Returns
+    -------
+    list of Formula
+        The simplest exact formula first when there is one; otherwise the simplest
+        within 5% of the lowest held-out error first, then the rest by error.
+    """
+    X, y = np.asarray(X, float), np.asarray(y, float).ravel()
+    X_valid, y_valid = np.asarray(X_valid, float), np.asarray(y_valid, float).ravel()
+    if len(X) > _MAX_ROWS:
+        rows = np.random.RandomState(0).choice(len(X), _MAX_ROWS, replace=False)
+        X, y = X[np.sort(rows)], y[np.sort(rows)]
+    terms = library(X.shape[1])
+    found = _product(X, y, X_valid, y_valid, half_powers)
+    found += _sums(X, y, X_valid, y_valid, terms)
+    if ratios and not any(f.valid_error <= EXACT for f in found):
+        found += _ratios(X, y, X_valid, y_valid, terms)
+    found = [f for f in found if math.isfinite(f.valid_error)]
+    return rank(found)
+
+
+def rank(found: list[Formula]) -> list[Formula]:
+    """Exact formulas (simplest first), then the simplest of those near the best."""
+    if not found:
+        return []
+    best = min(f.valid_error for f in found)
+    threshold = EXACT if best <= EXACT else best * (1 + _SIMPLER_WITHIN)
+    near = sorted((f for f in found if f.valid_error <= threshold), key=Formula.complexity)
+    rest = sorted((f for f in found if f.valid_error > threshold), key=lambda f: f.valid_error)
+    return near + rest
+
+
+# -- writing a formula into a network of units -----------------------------------------
+@dataclass
+class Layout:
+    """The network that computes a :class:`Formula`: its units, width and weights."""
+
+    units: tuple[str, ...]
+    hidden_size: int
+    weights: list[tuple[str, np.ndarray]]  # per layer: ("exponents" | "linear" | "coef", matrix)
+
+
+def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str]) -> Layout | None:
+    """The layers of ``names`` that compute ``formula``, or None if they cannot.
+
+    ``names`` maps the roles ``"product"``, ``"selector"`` and ``"sum"`` to unit
+    names of the estimator's family; ``product_unit`` is the product unit's class,
+    asked which exponents it allows. Terms whose exponents the product unit takes
+    directly multiply the columns; otherwise a selector layer first repeats each
+    column as often as its largest power (``h·h`` for a square).
+    """
+    terms = formula.terms()
+    probe = product_unit.__new__(product_unit)
+    direct = all(_allows(probe, e) for e in np.unique(terms))
+    layers: list[tuple[str, str, np.ndarray]] = []
+    if direct:
+        product_rows = terms.astype(float)
+    else:
+        if not all(_allows(probe, e) for e in (1.0, -1.0)) or np.any(terms != np.round(terms)):
+            return None
+        repeats = np.abs(terms).max(0).astype(int)
+        selector = []
+        product_rows = np.zeros((len(terms), int(repeats.sum())))
+        start = 0
+        for i, r in enumerate(repeats):
+            for j in range(r):
+                row = np.zeros(n_features)
+                row[i] = 1.0
+                selector.append(row)
+                for t, e in enumerate(terms[:, i]):
+                    if abs(e) > j:
+                        product_rows[t, start + j] = np.sign(e)
+            start += r
+        if not selector:
+            return None
+        layers.append((names["selector"], "linear", np.array(selector)))
+    layers.append((names["product"], "exponents", product_rows))
+    n_num = len(formula.numerator)
+    if formula.denominator is None:
+        coef = formula.numerator_coef[None, :]
+    else:
+        coef = np.zeros((2, len(terms)))
+        coef[0, :n_num] = formula.numerator_coef
+        coef[1, n_num:] = formula.denominator_coef
+    layers.append((names["sum"], "coef", coef))
+    if formula.denominator is not None:
+        layers.append((names["product"], "exponents", np.array([[1.0, -1.0]])))
+    widths = [matrix.shape[0] for _, _, matrix in layers[:-1]]
+    width = max(widths)
+    return Layout(
+        tuple(name for name, _, _ in layers),
+        width,
+        [(role, matrix) for _, role, matrix in layers],
+    )
+
+
+def _allows(unit, exponent: float) -> bool:
+    return bool(unit._allows(float(exponent)))
+
+
+@torch.no_grad()
+def load_layout_(module, plan: Layout) -> None:
+    """Write ``plan``'s weights into a one-copy ``module`` (unused rows and columns 0)."""
+    for layer, (role, matrix) in zip(module.layers, plan.weights, strict=True):
+        full = torch.zeros(layer.out_features, layer.in_features, dtype=torch.float64)
+        full[: matrix.shape[0], : matrix.shape[1]] = torch.as_tensor(matrix)
+        if role == "exponents":
+            layer._load_exponents_(full)
+        else:
+            layer.load_weight_(full)
+    if getattr(module, "constants", False):
+        module.scale.fill_(1.0)
+        module.offset.fill_(0.0)
+
+
+class LoadStructure(Callback):
+    """Write a :class:`Layout`'s weights into the network when training begins.
+
+    Parameters
+    ----------
+    plan : Layout
+        The network's units, width and weights; the network must hold one copy.
+    """
+
+    def __init__(self, plan: Layout) -> None:
+        self.plan = plan
+
+    def on_train_begin(self, net, **kwargs):
+        load_layout_(net.module_, self.plan)
