@@ -42,6 +42,9 @@ _TRAIN_BELOW_R2 = 1 - 1e-3
 #: A structure with a simpler formula is kept if its held-out error is within this
 #: fraction of the lowest.
 _SIMPLER_WITHIN = 0.05
+#: Without an exact formula, a structure other than the linear model must have at
+#: most this fraction of its held-out error.
+_BEAT_LINEAR = 0.5
 
 
 def _held_out_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +123,9 @@ def fit_auto(est, X, y) -> None:
                 constants=True,
             )
             fitted, seconds, error = _fit_one(candidate, X, y, plan)
-            tried.append(("closed form", plan.units, plan.hidden_size, fitted, seconds, error))
-    closed = [t[3] for t in tried if t[3] is not None]
+            source = "linear model" if plan.kind == "linear" else "closed form"
+            tried.append((source, plan.units, plan.hidden_size, fitted, seconds, error))
+    closed = [t[3] for t in tried if t[3] is not None and t[0] == "closed form"]
     good_enough = any(f.formula_exact_ or f.validation_score_ >= _TRAIN_BELOW_R2 for f in closed)
     if not good_enough:
         stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
@@ -134,7 +138,7 @@ def fit_auto(est, X, y) -> None:
     if not fitted:
         errors = "; ".join(t[5] for t in tried if t[5])
         raise ValueError(f"units='auto' could not fit any structure: {errors}")
-    chosen = _choose([t[3] for t in fitted])
+    chosen = _choose([t[3] for t in fitted], [t[0] for t in fitted])
     _adopt(est, chosen)
     est.search_results_ = _search_results(tried, chosen)
     est.units_ = tuple(chosen.units)
@@ -153,15 +157,28 @@ def _split_seed(seed: int) -> int:
     return int(check_random_state(seed).randint(2**31 - 1, size=3)[2])
 
 
-def _choose(fitted: list):
-    """The exact fit with the simplest formula, else the simplest near the best."""
+def _choose(fitted: list, sources: list[str]):
+    """The exact fit with the simplest formula; else the simplest of the fits whose
+    held-out error is within 5% of the lowest, preferring a closed-form one (least
+    squares, not a held-out choice among trained networks). Without an exact fit,
+    another structure must also halve the linear model's held-out error."""
     exact = [f for f in fitted if f.formula_exact_]
     if exact:
         return min(exact, key=lambda f: (_complexity(f), f.validation_loss_))
-    losses = [f.validation_loss_ for f in fitted]
-    best = min(losses)
-    near = [f for f in fitted if f.validation_loss_ <= best * (1 + _SIMPLER_WITHIN)]
-    return min(near, key=lambda f: (_complexity(f), f.validation_loss_))
+    linear = [f for f, s in zip(fitted, sources, strict=True) if s == "linear model"]
+    reference = min((f.validation_loss_ for f in linear), default=math.inf)
+    eligible = [
+        (f, s)
+        for f, s in zip(fitted, sources, strict=True)
+        if s == "linear model" or f.validation_loss_ <= _BEAT_LINEAR * reference
+    ]
+    best = min(f.validation_loss_ for f, _ in eligible)
+    near = [
+        (s == "trained", _complexity(f), f.validation_loss_, i)
+        for i, (f, s) in enumerate(eligible)
+        if f.validation_loss_ <= best * (1 + _SIMPLER_WITHIN)
+    ]
+    return eligible[min(near)[-1]][0]
 
 
 def _adopt(est, chosen) -> None:

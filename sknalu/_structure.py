@@ -54,9 +54,12 @@ _MAX_ROWS = 2000
 _PAIR_POOL, _BEAM = 1500, 12
 #: A term whose contribution is below this fraction of the target's norm is 0.
 _NEGLIGIBLE = 1e-12
+#: Without an exact formula, another formula must have at most this fraction of
+#: the linear model's held-out error to be preferred to it.
+_BEAT_LINEAR = 0.5
 
 
-@dataclass
+@dataclass(eq=False)
 class Formula:
     """A sum of products of powers, or a ratio of two: ``N / D``.
 
@@ -302,6 +305,15 @@ def _product(X, y, Xv, yv, half: bool) -> list[Formula]:
     return [formula]
 
 
+def _linear(X, y, Xv, yv) -> list[Formula]:
+    """The linear model: every column and a constant (ordinary least squares)."""
+    exps = np.concatenate([np.zeros((1, X.shape[1]), dtype=int), np.eye(X.shape[1], dtype=int)])
+    coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+    formula = Formula(exps, coef, kind="linear")
+    formula.valid_error = _relative_error(formula.predict(Xv), yv)
+    return [formula]
+
+
 def find_formulas(
     X: np.ndarray,
     y: np.ndarray,
@@ -335,7 +347,7 @@ def find_formulas(
         rows = np.random.RandomState(0).choice(len(X), _MAX_ROWS, replace=False)
         X, y = X[np.sort(rows)], y[np.sort(rows)]
     terms = library(X.shape[1])
-    found = _product(X, y, X_valid, y_valid, half_powers)
+    found = _product(X, y, X_valid, y_valid, half_powers) + _linear(X, y, X_valid, y_valid)
     found += _sums(X, y, X_valid, y_valid, terms)
     if ratios and not any(f.valid_error <= EXACT for f in found):
         found += _ratios(X, y, X_valid, y_valid, terms)
@@ -344,13 +356,31 @@ def find_formulas(
 
 
 def rank(found: list[Formula]) -> list[Formula]:
-    """Exact formulas (simplest first), then the simplest of those near the best."""
+    """Exact formulas (simplest first); else the simplest of those near the best.
+
+    Without an exact formula, one other than the linear model must also halve the
+    linear model's held-out error: a search over thousands of terms fits some noise
+    of the rows that judge it, and a formula that does not clearly beat the linear
+    model is not one the data hold.
+    """
     if not found:
         return []
     best = min(f.valid_error for f in found)
-    threshold = EXACT if best <= EXACT else best * (1 + _SIMPLER_WITHIN)
-    near = sorted((f for f in found if f.valid_error <= threshold), key=Formula.complexity)
-    rest = sorted((f for f in found if f.valid_error > threshold), key=lambda f: f.valid_error)
+    if best <= EXACT:
+        eligible = [f for f in found if f.valid_error <= EXACT]
+    else:
+        linear = min((f.valid_error for f in found if f.kind == "linear"), default=math.inf)
+        eligible = [
+            f
+            for f in found
+            if f.valid_error <= best * (1 + _SIMPLER_WITHIN)
+            and (f.kind == "linear" or f.valid_error <= _BEAT_LINEAR * linear)
+        ]
+        if not eligible:
+            eligible = [f for f in found if f.kind == "linear"]
+    near = sorted(eligible, key=Formula.complexity)
+    kept = {id(f) for f in near}
+    rest = sorted((f for f in found if id(f) not in kept), key=lambda f: f.valid_error)
     return near + rest
 
 
@@ -362,6 +392,7 @@ class Layout:
     units: tuple[str, ...]
     hidden_size: int
     weights: list[tuple[str, np.ndarray]]  # per layer: ("exponents" | "linear" | "coef", matrix)
+    kind: str = "sum"
 
 
 def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str]) -> Layout | None:
@@ -415,6 +446,7 @@ def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str
         tuple(name for name, _, _ in layers),
         width,
         [(role, matrix) for _, role, matrix in layers],
+        formula.kind,
     )
 
 

@@ -95,6 +95,9 @@ _NAC_MUL_EPS = 1e-7
 #: How close a coefficient of :class:`Weighted` must be to a simple number to be
 #: moved onto it by the snap (relative).
 _SIMPLE_RELATIVE = 1e-9
+#: Relative mean squared error under which :meth:`Weighted.refit_` counts a least-
+#: squares fit as exact.
+_EXACT_REFIT = 1e-20
 #: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
 _START_GRID = 2.0**30
 #: What the Real NPU takes for log 0: exp of it times any weight of magnitude 0.1
@@ -914,8 +917,9 @@ class Weighted(_RawWeightUnit):
     the terms it adds (``m*v**2/2 + 9.81*m*h``), so no regulariser pulls them and
     the snap moves each to the simplest rational, or rational multiple of π,
     within a relative 1e-9 of it (which the held-out check then accepts or not).
-    The last layer of a network refits them by least squares. Its formula reads
-    each coefficient as that simple number where it is one exactly.
+    As the last layer of a network it refits them by least squares where that
+    fits the snap's rows exactly (not otherwise: those rows judge the snap). Its
+    formula reads each coefficient as that simple number where it is one exactly.
 
     Examples
     --------
@@ -960,8 +964,14 @@ class Weighted(_RawWeightUnit):
 
     @torch.no_grad()
     def refit_(self, x, y, tolerance=0.1):
+        # Only coefficients that map x to y exactly: least squares on the rows that
+        # judge the snap would otherwise fit their noise.
         weight = least_squares(x, y)
         if weight is None or not bool(torch.isfinite(weight).all()):
+            return 0
+        x, y = _finite_rows(x, y)
+        residual = float((x @ weight.T - y).square().mean())
+        if not residual <= _EXACT_REFIT * float(y.square().mean()):
             return 0
         moved = int((weight != self.W.reshape(weight.shape)).sum())
         self.W.copy_(weight.reshape(self.W.shape))

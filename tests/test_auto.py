@@ -1,0 +1,190 @@
+"""Constants, units of measurement and ``units="auto"``: formulas as tables hold them."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+
+from sknalu import NALURegressor, NMURegressor
+from sknalu._structure import find_formulas
+
+ESTIMATORS = [NMURegressor, NALURegressor]
+
+
+def table(expression: str, ranges: dict, n: int = 1000, seed: int = 0, noise: float = 0.0):
+    """A DataFrame of uniform columns and the target ``expression`` of them."""
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame({name: rng.uniform(lo, hi, n) for name, (lo, hi) in ranges.items()})
+    symbols = sympy.symbols(list(ranges))
+    f = sympy.lambdify(symbols, sympy.sympify(expression, locals=dict(zip(ranges, symbols))))
+    y = np.asarray(f(*(X[name].to_numpy() for name in ranges)), dtype=float)
+    if noise:
+        y = y + noise * y.std() * rng.standard_normal(n)
+    return X, y
+
+
+def same(found: str, truth: str, names) -> bool:
+    """Whether two formulas are equal for sympy (with the columns as symbols)."""
+    symbols = {name: sympy.Symbol(name) for name in names}
+    difference = sympy.sympify(found, locals=symbols) - sympy.sympify(truth, locals=symbols)
+    return sympy.simplify(difference) == 0
+
+
+# -- constants -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    ("truth", "ranges"),
+    [
+        ("7*a*b/2", {"a": (1, 5), "b": (1, 5)}),
+        ("m*v**2/2", {"m": (1, 10), "v": (1, 10)}),
+        ("x/(4*pi*r**2)", {"x": (1, 10), "r": (1, 3)}),
+        ("a*b + 7", {"a": (1, 5), "b": (1, 5)}),
+    ],
+    ids=["3.5ab", "mv2/2", "x/(4pi r2)", "ab+7"],
+)
+def test_constants_are_read_back_as_simple_numbers(Estimator, truth, ranges):
+    X, y = table(truth, ranges)
+    est = Estimator(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_, est.formula_
+    assert same(est.formula_, truth, ranges)
+    # The numbers in the formula are the exact ones, not decimals.
+    assert not sympy.sympify(est.formula_).atoms(sympy.Float)
+    X_far, y_far = table(truth, {k: (10 * lo, 10 * hi) for k, (lo, hi) in ranges.items()})
+    np.testing.assert_allclose(est.predict(X_far), y_far, rtol=1e-10)
+
+
+def test_the_default_network_learns_a_constant_factor():
+    X, y = table("3.5*a*b", {"a": (1, 2), "b": (1, 2)})
+    est = NMURegressor(random_state=0).fit(X, y)
+    assert est.formula_exact_ and same(est.formula_, "7*a*b/2", "ab")
+
+
+def test_a_formula_without_constants_reads_without_them():
+    X, y = table("a*b", {"a": (1, 2), "b": (1, 2)})
+    assert NMURegressor(random_state=0).fit(X, y).formula_ == "a*b"
+    assert NMURegressor(units="auto", random_state=0).fit(X, y).formula_ == "a*b"
+
+
+# -- units of measurement ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_the_formula_does_not_depend_on_units_of_measurement(Estimator, factor):
+    ranges = {"m": (1, 10), "v": (1, 10), "h": (1, 10)}
+    X, y = table("m*v**2/2 + 9.81*m*h", ranges)
+    # Every column and the target in other units, one at a time and all together.
+    for column in ["m", "v", None]:
+        X2 = X.copy()
+        if column is None:
+            X2 = X2 * factor
+        else:
+            X2[column] = X2[column] * factor
+        y2 = y * factor
+        est = Estimator(units="auto", random_state=0).fit(X2, y2)
+        assert est.formula_exact_, (column, est.formula_)
+        # The formula in the new units is the old one, its constants changed.
+        m, v, h = sympy.symbols("m v h")
+        scale = {name: (factor if column in (None, name) else 1) for name in "mvh"}
+        old = (m * v**2 / 2 + sympy.Rational(981, 100) * m * h) * factor
+        expected = old.subs({m: m / scale["m"], v: v / scale["v"], h: h / scale["h"]})
+        found = sympy.sympify(est.formula_, locals={"m": m, "v": v, "h": h})
+        values = {m: 2.5, v: 7.0, h: 3.0}
+        assert float(found.subs(values)) == pytest.approx(float(expected.subs(values)), rel=1e-9)
+
+
+# -- the search ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(
+    ("truth", "ranges"),
+    [
+        ("R1*R2/(R1 + R2)", {"R1": (1, 10), "R2": (1, 10)}),
+        ("q1*q2/(4*pi*eps*r**2)", {"q1": (1, 5), "q2": (1, 5), "eps": (1, 3), "r": (1, 3)}),
+        ("P*(1 + r*t)", {"P": (100, 1000), "r": (0.01, 0.1), "t": (1, 10)}),
+    ],
+    ids=["ratio", "five-factor product", "sum of products"],
+)
+def test_auto_finds_ratios_products_and_sums(Estimator, truth, ranges):
+    X, y = table(truth, ranges)
+    est = Estimator(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_ and same(est.formula_, truth, ranges), est.formula_
+
+
+def test_auto_leaves_distractor_columns_out():
+    ranges = {"a": (1, 5), "b": (1, 5), "c": (1, 5), "d": (1, 5)}
+    X, y = table("a*b/c", ranges)
+    est = NALURegressor(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_ and same(est.formula_, "a*b/c", ranges)
+    assert "d" not in est.formula_
+
+
+def test_search_results_say_what_was_tried_and_what_was_kept():
+    X, y = table("a*b + 7", {"a": (1, 5), "b": (1, 5)})
+    est = NMURegressor(units="auto", random_state=0).fit(X, y)
+    results = pd.DataFrame(est.search_results_)
+    assert {"source", "units", "hidden_size", "validation_loss", "formula_exact"} <= set(
+        results.columns
+    )
+    assert results["chosen"].sum() == 1
+    chosen = results[results["chosen"]].iloc[0]
+    assert chosen["units"] == est.units_ and chosen["formula"] == est.formula_
+    assert est.units_ == tuple(u for u in est.units_ if u in ("nau", "nmru", "weighted"))
+
+
+def test_auto_with_the_same_random_state_gives_the_same_result():
+    X, y = table("a*b/(a + b)", {"a": (1, 5), "b": (1, 5)}, noise=0.01)
+    one = NALURegressor(units="auto", random_state=3).fit(X, y)
+    two = NALURegressor(units="auto", random_state=3).fit(X, y)
+    assert one.formula_ == two.formula_
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_noisy_targets_keep_the_structure_and_say_they_are_not_exact(Estimator):
+    ranges = {"m": (1, 10), "v": (1, 10), "h": (1, 10)}
+    X, y = table("m*v**2/2 + 9.81*m*h", ranges, noise=0.01)
+    est = Estimator(units="auto", random_state=0).fit(X, y)
+    assert not est.formula_exact_ and est.formula_.startswith("≈ ")
+    found = sympy.expand(sympy.sympify(est.formula_.removeprefix("≈ ").split("  (")[0]))
+    m, v, h = sympy.symbols("m v h")
+    monomials = {term.as_coeff_Mul()[1] for term in sympy.Add.make_args(found)}
+    assert {m * v**2, m * h} <= monomials
+    # The constants are within the noise.
+    assert float(found.coeff(m * v**2)) == pytest.approx(0.5, rel=0.02)
+    assert float(found.coeff(m * h)) == pytest.approx(9.81, rel=0.02)
+
+
+@pytest.mark.slow
+def test_a_table_without_a_formula_gets_the_linear_model_and_says_so():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_score
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    cv = KFold(3, shuffle=True, random_state=0)
+    # max_steps short: the trained stacks do not beat the linear model here either.
+    auto = NALURegressor(units="auto", max_steps=500, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = cross_val_score(auto, X, y, cv=cv).mean()
+        linear = cross_val_score(LinearRegression(), X, y, cv=cv).mean()
+        est = auto.fit(X, y)
+    assert score >= linear - 0.01
+    assert not est.formula_exact_ and est.formula_.startswith("≈ ")
+
+
+def test_find_formulas_ranks_an_exact_formula_first():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(1, 5, (400, 3))
+    y = X[:, 0] * X[:, 1] ** 2 / 2 + 9.81 * X[:, 0] * X[:, 2]
+    best = find_formulas(X[:300], y[:300], X[300:], y[300:])[0]
+    assert best.valid_error < 1e-20
+    assert sorted(map(tuple, best.numerator.tolist())) == [(1, 0, 1), (1, 2, 0)]
