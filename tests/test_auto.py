@@ -20,7 +20,8 @@ def table(expression: str, ranges: dict, n: int = 1000, seed: int = 0, noise: fl
     rng = np.random.RandomState(seed)
     X = pd.DataFrame({name: rng.uniform(lo, hi, n) for name, (lo, hi) in ranges.items()})
     symbols = sympy.symbols(list(ranges))
-    f = sympy.lambdify(symbols, sympy.sympify(expression, locals=dict(zip(ranges, symbols, strict=True))))
+    names = dict(zip(ranges, symbols, strict=True))
+    f = sympy.lambdify(symbols, sympy.sympify(expression, locals=names))
     y = np.asarray(f(*(X[name].to_numpy() for name in ranges)), dtype=float)
     if noise:
         y = y + noise * y.std() * rng.standard_normal(n)
