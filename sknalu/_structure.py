@@ -79,6 +79,7 @@ class Formula:
     denominator_coef: np.ndarray | None = None
     valid_error: float = math.inf
     kind: str = field(default="sum")
+    valid_rows: np.ndarray | None = None
 
     def terms(self) -> np.ndarray:
         """Every term's exponents, numerator first."""
@@ -126,6 +127,14 @@ def library(n_features: int) -> np.ndarray:
     rows = np.array(rows)
     order = np.argsort(np.abs(rows).sum(1), kind="stable")
     return rows[order]
+
+
+def _judge(formula: Formula, Xv: np.ndarray, yv: np.ndarray) -> None:
+    """Set the formula's relative held-out error and its rows' squared errors."""
+    predicted = formula.predict(Xv)
+    formula.valid_error = _relative_error(predicted, yv)
+    with np.errstate(all="ignore"):
+        formula.valid_rows = np.nan_to_num((predicted - yv) ** 2, nan=np.inf)
 
 
 def _relative_error(predicted: np.ndarray, y: np.ndarray) -> float:
@@ -234,7 +243,7 @@ def _sums(X, y, Xv, yv, terms) -> list[Formula]:
             exps = exps[used]
             coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
         formula = Formula(exps, coef)
-        formula.valid_error = _relative_error(formula.predict(Xv), yv)
+        _judge(formula, Xv, yv)
         out.append(formula)
     return out
 
@@ -280,7 +289,7 @@ def _ratios(X, y, Xv, yv, terms) -> list[Formula]:
                 np.concatenate([[1.0], coef[len(num) :]]),
                 kind="ratio",
             )
-            formula.valid_error = _relative_error(formula.predict(Xv), yv)
+            _judge(formula, Xv, yv)
             out.append(formula)
     return out
 
@@ -301,7 +310,7 @@ def _product(X, y, Xv, yv, half: bool) -> list[Formula]:
         return []
     c = float(t @ y / (t @ t))
     formula = Formula(exps[None, :], np.array([c]), kind="product")
-    formula.valid_error = _relative_error(formula.predict(Xv), yv)
+    _judge(formula, Xv, yv)
     return [formula]
 
 
@@ -310,7 +319,7 @@ def _linear(X, y, Xv, yv) -> list[Formula]:
     exps = np.concatenate([np.zeros((1, X.shape[1]), dtype=int), np.eye(X.shape[1], dtype=int)])
     coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
     formula = Formula(exps, coef, kind="linear")
-    formula.valid_error = _relative_error(formula.predict(Xv), yv)
+    _judge(formula, Xv, yv)
     return [formula]
 
 
@@ -355,8 +364,24 @@ def find_formulas(
     return rank(found)
 
 
+def _not_clearly_worse(formula: Formula, leader: Formula) -> bool:
+    """Within 5% of the leader's held-out error, or not significantly above it.
+
+    Significantly: the mean of the rows' paired differences of squared errors
+    exceeds two standard errors. With few held-out rows, a formula with more terms
+    often leads by chance, having fitted the noise of the training rows.
+    """
+    if formula.valid_error <= leader.valid_error * (1 + _SIMPLER_WITHIN):
+        return True
+    d = formula.valid_rows - leader.valid_rows
+    if len(d) < 20 or not np.all(np.isfinite(d)):
+        return False
+    return bool(d.mean() <= 2 * d.std() / math.sqrt(len(d)))
+
+
 def rank(found: list[Formula]) -> list[Formula]:
-    """Exact formulas (simplest first); else the simplest of those near the best.
+    """Exact formulas (simplest first); else the simplest of those not clearly worse
+    than the best on the held-out rows.
 
     Without an exact formula, one other than the linear model must also halve the
     linear model's held-out error: a search over thousands of terms fits some noise
@@ -370,10 +395,11 @@ def rank(found: list[Formula]) -> list[Formula]:
         eligible = [f for f in found if f.valid_error <= EXACT]
     else:
         linear = min((f.valid_error for f in found if f.kind == "linear"), default=math.inf)
+        leader = min(found, key=lambda f: f.valid_error)
         eligible = [
             f
             for f in found
-            if f.valid_error <= best * (1 + _SIMPLER_WITHIN)
+            if _not_clearly_worse(f, leader)
             and (f.kind == "linear" or f.valid_error <= _BEAT_LINEAR * linear)
         ]
         if not eligible:

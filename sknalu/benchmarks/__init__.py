@@ -15,6 +15,8 @@ that of a nearly exact network (:func:`success_threshold`).
   :func:`write_report`: running it and reporting beside the published numbers;
 - :func:`run_operations`, :func:`summarize_operations`: the six operations on two
   inputs, scored on whether the formula read back is the true one;
+- :func:`run_formulas`, :func:`summarize_formulas`: textbook formulas, scored on
+  whether the formula read back is the true one, against other models;
 - :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
@@ -31,6 +33,7 @@ Examples
 """
 
 from ._cli import QUICK_PROFILE, add_benchmark_command
+from ._formulas import FORMULAS, run_formulas, summarize_formulas
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
 from ._operations import OPERATIONS_COLUMNS, run_operations, summarize_operations
@@ -42,6 +45,7 @@ from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_thresho
 
 __all__ = [
     "DEFAULT_RANGE",
+    "FORMULAS",
     "MODELS",
     "OPERATIONS_COLUMNS",
     "OPS",
@@ -65,11 +69,13 @@ __all__ = [
     "parse_param",
     "route_params",
     "run_benchmark",
+    "run_formulas",
     "run_one",
     "run_operations",
     "sparsity_error",
     "success_threshold",
     "summarize",
+    "summarize_formulas",
     "summarize_operations",
     "to_markdown",
     "wilson_interval",
