@@ -48,6 +48,7 @@ import pandas as pd
 
 from .._estimators import NALURegressor, NMURegressor
 from .._validation import check_count, one_cpu_thread
+from ._models import route
 
 if TYPE_CHECKING:
     import sympy
@@ -497,32 +498,9 @@ def _check_models(models: Iterable[str]) -> list[str]:
 
 def _route(params: Mapping[str, Any] | None, models: list[str]) -> dict[str, dict[str, Any]]:
     """Send ``NAME`` to the sknalu models that have it, ``MODEL.NAME`` to MODEL only."""
-    routed: dict[str, dict[str, Any]] = {m: {} for m in models}
     accepted = {m: set(FORMULA_MODELS[m](0).get_params()) for m in models}
-    for key, value in (params or {}).items():
-        target, _, name = key.rpartition(".")
-        if name == "random_state":
-            raise ValueError("the parameter 'random_state' cannot be set: it is the seed.")
-        if target:
-            if target not in routed:
-                raise ValueError(
-                    f"the parameter {key!r} is for the model {target!r}, which is not run "
-                    f"(models: {', '.join(models)})."
-                )
-            targets = [target] if name in accepted[target] else []
-        else:
-            targets = [m for m in models if m in _SKNALU_MODELS and name in accepted[m]]
-        if not targets:
-            if target:
-                raise ValueError(f"the model {target!r} has no parameter {name!r}.")
-            run = ", ".join(m for m in models if m in _SKNALU_MODELS) or "none"
-            raise ValueError(
-                f"no sknalu model of the run ({run}) has the parameter {name!r}; "
-                f"write MODEL.{name}=VALUE to set it on another model."
-            )
-        for m in targets:
-            routed[m][name] = value
-    return routed
+    reserved = {"random_state": "it is the seed"}
+    return route(params, accepted, reserved, plain=_SKNALU_MODELS)
 
 
 # -- reading a fit back ------------------------------------------------------------

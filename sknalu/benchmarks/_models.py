@@ -20,6 +20,7 @@ __all__ = [
     "check_model",
     "make_model",
     "parse_param",
+    "route",
     "route_params",
 ]
 
@@ -155,14 +156,34 @@ def route_params(
     {'nmu': {'max_steps': 100}, 'mlp': {'max_iter': 5}}
     """
     models = [check_model(m) for m in models]
-    routed: dict[str, dict[str, Any]] = {m: {} for m in models}
     accepted = {m: set(MODELS[m].estimator().get_params(deep=False)) for m in models}
+    routed = route(params, accepted, _RESERVED, resolve=check_model)
+    return {m: p for m, p in routed.items() if p}
+
+
+def route(
+    params: Mapping[str, Any] | None,
+    accepted: Mapping[str, set],
+    reserved: Mapping[str, str],
+    plain: Iterable[str] | None = None,
+    resolve=lambda model: model,
+) -> dict[str, dict[str, Any]]:
+    """Send ``NAME=VALUE`` to every model of ``plain`` that accepts ``NAME`` (all of
+    ``accepted`` by default) and ``MODEL.NAME=VALUE`` to ``MODEL`` only.
+
+    ``accepted`` maps each model run to the parameters it takes, ``reserved`` the
+    names no one may set to the reason, and ``resolve`` turns a name written before
+    the dot into a model key. Returns every model's parameters (maybe none).
+    """
+    models = list(accepted)
+    plain = models if plain is None else [m for m in models if m in set(plain)]
+    routed: dict[str, dict[str, Any]] = {m: {} for m in models}
     for key, value in (params or {}).items():
         target, _, name = key.rpartition(".")
-        if name in _RESERVED:
-            raise ValueError(f"the parameter {name!r} cannot be set: {_RESERVED[name]}.")
+        if name in reserved:
+            raise ValueError(f"the parameter {name!r} cannot be set: {reserved[name]}.")
         if target:
-            target = check_model(target)
+            target = resolve(target)
             if target not in routed:
                 raise ValueError(
                     f"the parameter {key!r} is for the model {target!r}, which is not run "
@@ -170,13 +191,19 @@ def route_params(
                 )
             targets = [target] if name in accepted[target] else []
         else:
-            targets = [m for m in models if name in accepted[m]]
+            targets = [m for m in plain if name in accepted[m]]
+        if not targets and target:
+            raise ValueError(f"the model {target!r} has no parameter {name!r}.")
+        if not targets and len(plain) == len(models):
+            raise ValueError(f"any of the models {', '.join(models)} has no parameter {name!r}.")
         if not targets:
-            where = f"the model {target!r}" if target else f"any of the models {', '.join(models)}"
-            raise ValueError(f"{where} has no parameter {name!r}.")
+            raise ValueError(
+                f"no sknalu model of the run ({', '.join(plain) or 'none'}) has the "
+                f"parameter {name!r}; write MODEL.{name}=VALUE to set it on another model."
+            )
         for m in targets:
             routed[m][name] = value
-    return {m: p for m, p in routed.items() if p}
+    return routed
 
 
 def make_model(
