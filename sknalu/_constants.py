@@ -3,20 +3,78 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
-__all__ = ["simple_number", "simple_size"]
-
+__all__ = ["simple_form", "simple_number"]
 
 #: Largest numerator or denominator of a constant read as a simple number.
 _SIMPLE_LIMIT = 10**6
+#: The powers of π a simple number may carry, simplest first.
+_PI_POWERS = (0, 1, -1, 2, -2, 3, -3)
+
+
+def _convergents(x: float):
+    """The continued-fraction convergents of ``x``, simplest first."""
+    a = math.floor(x)
+    h0, h1, k0, k1 = 1, a, 0, 1
+    yield Fraction(h1, k1)
+    r = x - a
+    for _ in range(64):
+        if r == 0:
+            return
+        x = 1 / r
+        a = math.floor(x)
+        r = x - a
+        h0, h1 = h1, a * h1 + h0
+        k0, k1 = k1, a * k1 + k0
+        yield Fraction(h1, k1)
+
+
+def simple_form(value: float, relative: float = 1e-9) -> tuple[Fraction, int] | None:
+    """``(c, k)`` with ``c`` rational and ``c * π**k`` the simplest number near ``value``.
+
+    Near: within ``relative * |value|``. Simplest: the smallest size ``|numerator|
+    + denominator`` of ``c``, the lower power of π on a tie; each candidate ``c``
+    is the first continued-fraction convergent that is near enough. The size is
+    at most ``sqrt(0.01 / relative)`` (and 10⁶): a fraction that large lies near
+    almost any number. None when no such number is near, or ``value`` is 0 or not
+    finite.
+
+    Examples
+    --------
+    >>> simple_form(0.4999999999)
+    (Fraction(1, 2), 0)
+    >>> import math
+    >>> simple_form(1 / (4 * math.pi))
+    (Fraction(1, 4), -1)
+    >>> simple_form(0.123456789) is None
+    True
+    """
+    if value == 0 or not math.isfinite(value):
+        return None
+    tolerance = relative * abs(value)
+    # Some fraction of size S lies within ε of almost any number once S² ε is
+    # near 1: only sizes with S² ε ≤ 1/100 are a finding, not a coincidence.
+    limit = min(_SIMPLE_LIMIT, math.sqrt(0.01 / relative))
+    best = None
+    for k in _PI_POWERS:
+        scale = math.pi**k
+        for c in _convergents(value / scale):
+            if abs(c.numerator) + c.denominator > limit:
+                break
+            if abs(float(c) * scale - value) <= tolerance:
+                size = abs(c.numerator) + c.denominator
+                if best is None or size < best[0]:
+                    best = (size, c, k)
+                break
+    return None if best is None else (best[1], best[2])
 
 
 def simple_number(value: float, relative: float = 1e-9) -> float:
     """The simplest rational, or rational multiple of a power of π, near ``value``.
 
-    sympy's ``nsimplify`` looks for one within ``relative * |value|``; ``value``
-    itself is returned when it finds none whose numerator and denominator are at
-    most 10⁶ (one no simpler than the decimal), or without sympy.
+    Near: within ``relative * |value|`` (see :func:`simple_form`); ``value``
+    itself when there is none.
 
     Examples
     --------
@@ -28,31 +86,8 @@ def simple_number(value: float, relative: float = 1e-9) -> float:
     >>> simple_number(9.8100000001), simple_number(0.123456789)
     (9.81, 0.123456789)
     """
-    if value == 0 or not math.isfinite(value):
+    form = simple_form(value, relative)
+    if form is None:
         return value
-    try:
-        import sympy
-    except ImportError:
-        return value
-    tolerance = relative * abs(value)
-    best = None
-    for found in (
-        sympy.nsimplify(value, rational=True, tolerance=tolerance),
-        sympy.nsimplify(value, [sympy.pi], tolerance=tolerance),
-    ):
-        size = simple_size(sympy, found)
-        if size is not None and (best is None or size < best[0]):
-            best = (size, found)
-    return value if best is None else float(best[1])
-
-
-def simple_size(sympy, expression) -> int | None:
-    """Numerator plus denominator of a rational times a power of π; None for others."""
-    coefficient, rest = expression.as_coeff_Mul()
-    base, exponent = rest.as_base_exp()
-    pi_power = rest == 1 or (base == sympy.pi and exponent.is_Integer)
-    if not (pi_power and coefficient.is_Rational):
-        return None
-    if abs(coefficient.p) > _SIMPLE_LIMIT or coefficient.q > _SIMPLE_LIMIT:
-        return None
-    return abs(int(coefficient.p)) + int(coefficient.q)
+    c, k = form
+    return c.numerator * math.pi**k / c.denominator if k else float(c)

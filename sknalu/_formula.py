@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._constants import simple_number, simple_size
+from ._constants import simple_form, simple_number
 from ._units import nearest_target
 from .exceptions import FormulaWarning
 
@@ -207,20 +207,15 @@ class FormulaReader:
     def constant(self, v: float):
         """A constant factor or term: the simple number it is exactly, else a Float.
 
-        A rational or a rational multiple of a power of π (:func:`simple_number`)
+        A rational or a rational multiple of a power of π (:func:`simple_form`)
         where ``v`` is one to the last bit, as the snap writes them.
         """
         v = float(v)
-        if v == 0 or not np.isfinite(v) or simple_number(v, 1e-14) != v:
+        form = simple_form(v, 1e-15)
+        if form is None or simple_number(v, 1e-15) != v:
             return self.float(v)
-        tolerance = 1e-14 * abs(v)
-        for found in (
-            self.sympy.nsimplify(v, rational=True, tolerance=tolerance),
-            self.sympy.nsimplify(v, [self.sympy.pi], tolerance=tolerance),
-        ):
-            if simple_size(self.sympy, found) is not None:
-                return found
-        return self.float(v)  # pragma: no cover - simple_number found one of the two
+        c, k = form
+        return self.sympy.Rational(c.numerator, c.denominator) * self.sympy.pi**k
 
     def abs(self, x):
         """``|x|``, unevaluated: sympy's sign analysis of a long sum costs seconds and

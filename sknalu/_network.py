@@ -109,7 +109,7 @@ class ArithmeticNetwork(nn.Module):
         """Outputs ``[n_copies, batch, out]``, or ``[batch, out]`` after :meth:`keep_copy_`."""
         x = self.body(x)
         if self.constants:
-            x = x * self.scale.unsqueeze(-2) + self.offset.unsqueeze(-2)
+            x = torch.addcmul(self.offset.unsqueeze(-2), x, self.scale.unsqueeze(-2))
         return x.squeeze(0) if self.squeeze_copies else x
 
     def body(self, x: torch.Tensor) -> torch.Tensor:

@@ -320,8 +320,9 @@ def snap_network_(
         # nearest discrete value, kept if the error stays at rounding level.
         attempt(lambda: sum(unit.snap_(math.inf) for unit in units))
     if constants:
-        # The simplest constants the rows allow: none, then simple numbers.
-        for step in _constant_steps(module):
+        # The simplest constants the rows allow: none, then (for a network that fits
+        # but for noise) simple numbers.
+        for step in _constant_steps(module, simple=after <= _FITTING * scale):
             attempt(step)
     return n_moved, before, after
 
@@ -356,13 +357,13 @@ class _SimpleConstantsStep(_ConstantsStep):
         return [simple_number(v, self.relative) for v in values]
 
 
-def _constant_steps(module) -> list:
+def _constant_steps(module, simple: bool = True) -> list:
     """The network's constants at 0 and 1 (none), then at ever less simple numbers."""
     steps = [
         _ConstantsStep(module, "offset", torch.zeros_like(module.offset)),
         _ConstantsStep(module, "scale", torch.ones_like(module.scale)),
     ]
-    for relative in (1e-12, 1e-9, 1e-6):
+    for relative in (1e-12, 1e-9, 1e-6) if simple else ():
         steps += [_SimpleConstantsStep(module, name, relative) for name in ("scale", "offset")]
     return steps
 
