@@ -238,13 +238,13 @@ def snap_network_(
     after, n_moved = before, 0
     scale = float(y.square().mean())
 
-    def attempt(snap) -> None:
+    def attempt(snap, refit_constants: bool = True) -> None:
         nonlocal after, n_moved, rows
         state = copy.deepcopy(module.state_dict())
         moved = snap()
         if moved == 0:
             return
-        if constants and not isinstance(snap, _ConstantsStep):
+        if constants and refit_constants:
             # New weights of the units, new constants.
             module.fit_constants_(X, y, offset=True)
         new_rows = row_errors(module, X, y)
@@ -322,50 +322,33 @@ def snap_network_(
     if constants:
         # The simplest constants the rows allow: none, then (for a network that fits
         # but for noise) simple numbers.
-        for step in _constant_steps(module, simple=after <= _FITTING * scale):
-            attempt(step)
+        steps = [lambda: _write_(module.offset, 0.0), lambda: _write_(module.scale, 1.0)]
+        if after <= _FITTING * scale:
+            steps += [
+                lambda param=param, relative=relative: _write_(
+                    param, _simplest(param.detach(), relative)
+                )
+                for relative in (1e-12, 1e-9, 1e-6)
+                for param in (module.scale, module.offset)
+            ]
+        for step in steps:
+            attempt(step, refit_constants=False)
     return n_moved, before, after
 
 
-class _ConstantsStep:
-    """A snap step that writes the network's constants ``name`` (not refitted after)."""
-
-    def __init__(self, module, name: str, values=None) -> None:
-        self.module, self.name, self.values = module, name, values
-
-    def new_values(self, current: torch.Tensor) -> torch.Tensor:
-        return self.values
-
-    def __call__(self) -> int:
-        param = getattr(self.module, self.name)
-        new = torch.as_tensor(self.new_values(param.detach()), dtype=param.dtype)
-        new = new.to(param.device).reshape(param.shape)
-        moved = int((new != param).sum())
-        param.copy_(new)
-        return moved
+@torch.no_grad()
+def _write_(param: torch.Tensor, value) -> int:
+    """Write ``value`` (a number or a tensor) into ``param``; the entries changed."""
+    new = torch.as_tensor(value, dtype=param.dtype, device=param.device).expand_as(param)
+    moved = int((new != param).sum())
+    param.copy_(new)
+    return moved
 
 
-class _SimpleConstantsStep(_ConstantsStep):
-    """Every constant ``name`` moved to the simplest number within ``relative`` of it."""
-
-    def __init__(self, module, name: str, relative: float) -> None:
-        super().__init__(module, name)
-        self.relative = relative
-
-    def new_values(self, current):
-        values = current.cpu().reshape(-1).tolist()
-        return [simple_number(v, self.relative) for v in values]
-
-
-def _constant_steps(module, simple: bool = True) -> list:
-    """The network's constants at 0 and 1 (none), then at ever less simple numbers."""
-    steps = [
-        _ConstantsStep(module, "offset", torch.zeros_like(module.offset)),
-        _ConstantsStep(module, "scale", torch.ones_like(module.scale)),
-    ]
-    for relative in (1e-12, 1e-9, 1e-6) if simple else ():
-        steps += [_SimpleConstantsStep(module, name, relative) for name in ("scale", "offset")]
-    return steps
+def _simplest(values: torch.Tensor, relative: float) -> torch.Tensor:
+    """Each value moved to the simplest number within ``relative`` of it."""
+    simple = [simple_number(v, relative) for v in values.cpu().reshape(-1).tolist()]
+    return torch.tensor(simple, dtype=values.dtype).reshape(values.shape)
 
 
 @torch.no_grad()
