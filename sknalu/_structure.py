@@ -226,11 +226,15 @@ def _best_addition(T, target, indices) -> int | None:
     return j if math.isfinite(gain[j]) else None
 
 
-def _sums(X, y, Xv, yv, terms) -> list[Formula]:
+def _usable(X, Xv, terms) -> tuple[np.ndarray, np.ndarray]:
+    """The terms finite on every training and held-out row, and their training values."""
     T = _terms(X, terms)
     ok = np.isfinite(T).all(0) & np.isfinite(_terms(Xv, terms)).all(0)
-    index = np.flatnonzero(ok)
-    T = T[:, index]
+    return terms[ok], T[:, ok]
+
+
+def _sums(X, y, Xv, yv, terms, T) -> list[Formula]:
+    index = np.arange(len(terms))
     norms = np.linalg.norm(T, axis=0)
     keep = norms > 0
     index, T, norms = index[keep], T[:, keep], norms[keep]
@@ -248,25 +252,22 @@ def _sums(X, y, Xv, yv, terms) -> list[Formula]:
     return out
 
 
-def _ratios(X, y, Xv, yv, terms) -> list[Formula]:
-    T = _terms(X, terms)
-    ok = np.isfinite(T).all(0) & np.isfinite(_terms(Xv, terms)).all(0)
-    index = np.flatnonzero(ok)
-    T = T[:, index]
+def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
+    n_terms = len(terms)
     out = []
-    starts = [i for i, t in enumerate(terms[index]) if np.abs(t).sum() <= 1]
+    starts = [i for i, t in enumerate(terms) if np.abs(t).sum() <= 1]
+    both = np.concatenate([T, -y[:, None] * T], axis=1)
+    norms = np.linalg.norm(both, axis=0)
     for start in starts:
         t0 = T[:, start]
         target = y * t0
-        columns = np.concatenate([T, -y[:, None] * T], axis=1)
-        norms = np.linalg.norm(columns, axis=0)
         usable = norms > 0
-        usable[len(index) + start] = False  # -y t0 is the target itself
-        columns = np.where(usable, columns / np.where(usable, norms, 1.0), 0.0)
+        usable[n_terms + start] = False  # -y t0 is the target itself
+        columns = np.where(usable, both / np.where(usable, norms, 1.0), 0.0)
         scale = float(np.linalg.norm(target)) or 1.0
         for chosen in _select(columns, target / scale, MAX_RATIO_TERMS):
-            num = [c for c in chosen if c < len(index)]
-            den = [c - len(index) for c in chosen if c >= len(index)]
+            num = [c for c in chosen if c < n_terms]
+            den = [c - n_terms for c in chosen if c >= n_terms]
             if not num or not den:
                 continue
             A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
@@ -283,9 +284,9 @@ def _ratios(X, y, Xv, yv, terms) -> list[Formula]:
                 A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
                 coef, *_ = np.linalg.lstsq(A, target, rcond=None)
             formula = Formula(
-                terms[index[num]],
+                terms[num],
                 coef[: len(num)],
-                terms[index[[start, *den]]],
+                terms[[start, *den]],
                 np.concatenate([[1.0], coef[len(num) :]]),
                 kind="ratio",
             )
@@ -357,9 +358,10 @@ def find_formulas(
         X, y = X[np.sort(rows)], y[np.sort(rows)]
     terms = library(X.shape[1])
     found = _product(X, y, X_valid, y_valid, half_powers) + _linear(X, y, X_valid, y_valid)
-    found += _sums(X, y, X_valid, y_valid, terms)
+    terms, T = _usable(X, X_valid, terms)
+    found += _sums(X, y, X_valid, y_valid, terms, T)
     if ratios and not any(f.valid_error <= EXACT for f in found):
-        found += _ratios(X, y, X_valid, y_valid, terms)
+        found += _ratios(X, y, X_valid, y_valid, terms, T)
     found = [f for f in found if math.isfinite(f.valid_error)]
     return rank(found)
 
@@ -431,13 +433,12 @@ def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str
     column as often as its largest power (``h·h`` for a square).
     """
     terms = formula.terms()
-    probe = product_unit.__new__(product_unit)
-    direct = all(_allows(probe, e) for e in np.unique(terms))
+    direct = all(product_unit._allows(float(e)) for e in np.unique(terms))
     layers: list[tuple[str, str, np.ndarray]] = []
     if direct:
         product_rows = terms.astype(float)
     else:
-        if not all(_allows(probe, e) for e in (1.0, -1.0)) or np.any(terms != np.round(terms)):
+        if not all(map(product_unit._allows, (1.0, -1.0))) or np.any(terms != np.round(terms)):
             return None
         repeats = np.abs(terms).max(0).astype(int)
         selector = []
@@ -474,10 +475,6 @@ def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str
         [(role, matrix) for _, role, matrix in layers],
         formula.kind,
     )
-
-
-def _allows(unit, exponent: float) -> bool:
-    return bool(unit._allows(float(exponent)))
 
 
 @torch.no_grad()

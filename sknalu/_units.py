@@ -1018,8 +1018,9 @@ class _PowerProductMixin:
     def _load_exponents_(self, exponents: torch.Tensor) -> int:
         raise NotImplementedError
 
-    def _allows(self, exponent: float) -> bool:
-        return bool(nearest_target(torch.tensor(exponent), self.exponent_targets) == exponent)
+    @classmethod
+    def _allows(cls, exponent: float) -> bool:
+        return bool(nearest_target(torch.tensor(exponent), cls.exponent_targets) == exponent)
 
     @torch.no_grad()
     def refit_(self, x, y, tolerance=0.1):
