@@ -33,6 +33,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from ._structure import find_formulas, layout
+from ._training import HoldOut, fit_seeds
 from ._units import UNITS
 
 __all__ = ["fit_auto"]
@@ -44,16 +45,6 @@ _TRAIN_BELOW_R2 = 1 - 1e-3
 #: Without an exact formula, a trained network must have at most this fraction of
 #: the held-out error of the best formula found in closed form to be kept instead.
 _BEAT_LINEAR = 0.5
-
-
-def _held_out_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out row indices, as the estimators' own split draws them."""
-    n_valid = round(fraction * n)
-    if n < 20 or n_valid < 1:
-        every = np.arange(n)
-        return every, every
-    order = np.random.RandomState(seed).permutation(n)
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
 def _fit_one(estimator, X, y, structure):
@@ -97,8 +88,9 @@ def fit_auto(est, X, y) -> None:
     tried = []  # (source, params, fitted estimator or None, seconds, error)
     if y2.shape[1] == 1:
         # The held-out rows of the estimators' own split (same seed).
-        split_seed = _split_seed(seed)
-        train, valid = _held_out_rows(len(X_checked), est.validation_fraction, split_seed)
+        split = HoldOut(est.validation_fraction, fit_seeds(seed)[2]).rows(len(X_checked))
+        every = np.arange(len(X_checked))
+        train, valid = (np.sort(i) for i in split) if split is not None else (every, every)
         formulas = find_formulas(
             X_checked[train],
             y2[train, 0],
@@ -137,9 +129,10 @@ def fit_auto(est, X, y) -> None:
     if not fitted:
         errors = "; ".join(t[5] for t in tried if t[5])
         raise ValueError(f"units='auto' could not fit any structure: {errors}")
-    chosen = _choose([t[3] for t in fitted], [t[0] for t in fitted])
+    complexity = {id(t[3]): _complexity(t[3]) for t in fitted}
+    chosen = _choose([t[3] for t in fitted], [t[0] for t in fitted], complexity)
     _adopt(est, chosen)
-    est.search_results_ = _search_results(tried, chosen)
+    est.search_results_ = _search_results(tried, chosen, complexity)
     est.units_ = tuple(chosen.units)
     est.hidden_size_ = chosen.hidden_size
     if not est.validation_score_ > 0:
@@ -151,12 +144,7 @@ def fit_auto(est, X, y) -> None:
         )
 
 
-def _split_seed(seed: int) -> int:
-    """The held-out split's seed that an estimator with ``random_state=seed`` draws."""
-    return int(check_random_state(seed).randint(2**31 - 1, size=3)[2])
-
-
-def _choose(fitted: list, sources: list[str]):
+def _choose(fitted: list, sources: list[str], complexity: dict[int, int]):
     """The fit to keep, of those in ``fitted`` (closed-form ones first, in rank order).
 
     The exact fit with the simplest formula; else the first closed-form fit (the
@@ -165,7 +153,7 @@ def _choose(fitted: list, sources: list[str]):
     """
     exact = [f for f in fitted if f.formula_exact_]
     if exact:
-        return min(exact, key=lambda f: (_complexity(f), f.validation_loss_))
+        return min(exact, key=lambda f: (complexity[id(f)], f.validation_loss_))
     closed = [f for f, s in zip(fitted, sources, strict=True) if s != "trained"]
     trained = [f for f, s in zip(fitted, sources, strict=True) if s == "trained"]
     if not closed:
@@ -183,7 +171,7 @@ def _adopt(est, chosen) -> None:
             setattr(est, name, value)
 
 
-def _search_results(tried, chosen) -> dict:
+def _search_results(tried, chosen, complexity: dict[int, int]) -> dict:
     """What was tried, as a dict of lists that ``pandas.DataFrame`` takes."""
     columns = {
         "source": [],
@@ -216,5 +204,5 @@ def _search_results(tried, chosen) -> dict:
         columns["validation_score"].append(fitted.validation_score_)
         columns["formula_exact"].append(bool(fitted.formula_exact_))
         columns["formula"].append(fitted.formula_)
-        columns["complexity"].append(_complexity(fitted))
+        columns["complexity"].append(complexity[id(fitted)])
     return columns

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
@@ -32,6 +31,7 @@ from ._training import (
     StopWhenExact,
     TensorDataset,
     finite_copies,
+    fit_seeds,
     non_finite_loss_message,
 )
 from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS, units_of_family
@@ -350,8 +350,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         self.n_outputs_ = y2.shape[1]
         _check_target_magnitude(y2)
 
-        rng = check_random_state(self.random_state)
-        init_seed, batch_seed, split_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
+        init_seed, batch_seed, split_seed = fit_seeds(self.random_state)
 
         optimizer_params = {}
         if _supports_fused(optimizer, device):

@@ -35,6 +35,7 @@ import threading
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
@@ -51,6 +52,7 @@ __all__ = [
     "StepProgressBar",
     "StopWhenExact",
     "TensorDataset",
+    "fit_seeds",
     "lr_factor",
     "regularizer_scale",
 ]
@@ -615,6 +617,18 @@ class StopWhenExact(Callback):
             raise KeyboardInterrupt
 
 
+def fit_seeds(random_state) -> tuple[int, int, int]:
+    """The seeds of a fit's initialisation, batches and held-out split.
+
+    Examples
+    --------
+    >>> fit_seeds(0) == fit_seeds(0)
+    True
+    """
+    rng = check_random_state(random_state)
+    return tuple(int(s) for s in rng.randint(2**31 - 1, size=3))
+
+
 class HoldOut:
     """A skorch ``train_split`` that holds out a random part of a TensorDataset.
 
@@ -631,14 +645,19 @@ class HoldOut:
         self.validation_fraction = validation_fraction
         self.seed = seed
 
-    def __call__(self, dataset, y=None, **fit_params):
-        n = len(dataset)
+    def rows(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The training and held-out row indices of ``n`` rows; None to hold none out."""
         n_valid = round(self.validation_fraction * n)
         if n < 20 or n_valid < 1:
-            return dataset, None
+            return None
         order = np.random.RandomState(self.seed).permutation(n)
-        index = torch.as_tensor(order, device=dataset.X.device)
-        valid, train = index[:n_valid], index[n_valid:]
+        return order[n_valid:], order[:n_valid]
+
+    def __call__(self, dataset, y=None, **fit_params):
+        split = self.rows(len(dataset))
+        if split is None:
+            return dataset, None
+        train, valid = (torch.as_tensor(i, device=dataset.X.device) for i in split)
         return (
             TensorDataset(dataset.X[train], dataset.y[train]),
             TensorDataset(dataset.X[valid], dataset.y[valid]),
