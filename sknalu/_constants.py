@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-__all__ = ["simple_form", "simple_number"]
+__all__ = ["form_value", "simple_form", "simple_number"]
 
 #: Largest numerator or denominator of a constant read as a simple number.
 _SIMPLE_LIMIT = 10**6
@@ -87,7 +87,9 @@ def simple_number(value: float, relative: float = 1e-9) -> float:
     (9.81, 0.123456789)
     """
     form = simple_form(value, relative)
-    if form is None:
-        return value
-    c, k = form
+    return value if form is None else form_value(*form)
+
+
+def form_value(c: Fraction, k: int) -> float:
+    """The float of ``c * π**k``, as :func:`simple_number` writes it."""
     return c.numerator * math.pi**k / c.denominator if k else float(c)

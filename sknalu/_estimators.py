@@ -530,9 +530,9 @@ _PARAMETER_DOCS = {
         """The unit of every layer (a string gives a two-layer network), or one unit
         per layer, from {units}; or ``"auto"``, which searches for the structure
         of the formula (a product of powers, a sum of such terms, a ratio of two
-        sums, with constants), keeps the exact one with the simplest formula, or the
-        simplest near the lowest held-out error, and reports what it tried in
-        ``search_results_``.
+        sums, with constants), keeps the exact one with the simplest formula, or else
+        the one the search ranks first on the held-out rows, and reports what it
+        tried in ``search_results_``.
         :doc:`/user_guide/units` says which unit learns which operation, and
         :doc:`/user_guide/table_to_formula` how ``"auto"`` searches.""",
     ),
@@ -618,9 +618,9 @@ _PARAMETER_DOCS = {
     "constants": (
         "bool",
         """Learn a constant factor and an additive constant for every output:
-        the network computes ``c * f(x) + d``, with ``c`` and ``d`` solved by least
-        squares at every evaluation and trained with the weights in between. A
-        formula that does not need them reads without them (the snap tries
+        the network computes ``c * f(x) + d``. ``c`` is trained with the weights
+        and solved by least squares at every evaluation; ``d`` is solved by the
+        snap only. A formula that does not need them reads without them (the snap tries
         ``c = 1`` and ``d = 0`` and keeps them where the held-out error stays as
         low), and a constant that is a simple rational or rational multiple of π
         within the held-out error is read back as one (``m*v**2/2``,

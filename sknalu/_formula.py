@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._constants import simple_form, simple_number
+from ._constants import form_value, simple_form
 from ._units import nearest_target
 from .exceptions import FormulaWarning
 
@@ -212,7 +212,7 @@ class FormulaReader:
         """
         v = float(v)
         form = simple_form(v, 1e-15)
-        if form is None or simple_number(v, 1e-15) != v:
+        if form is None or form_value(*form) != v:
             return self.float(v)
         c, k = form
         return self.sympy.Rational(c.numerator, c.denominator) * self.sympy.pi**k
