@@ -396,8 +396,7 @@ def _round_if_no_worse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor
     before = _losses(module, X, y)
     for unit in iter_units(module):
         unit.snap_(math.inf)
-    if hasattr(module, "fit_constants_"):
-        module.fit_constants_(X, y)
+    module.fit_constants_(X, y)
     after = _losses(module, X, y)
     changed = torch.zeros_like(before, dtype=torch.bool)
     for key, value in module.state_dict().items():
