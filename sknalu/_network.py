@@ -7,6 +7,7 @@ same batched weights.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
@@ -171,6 +172,27 @@ class ArithmeticNetwork(nn.Module):
         """Project every layer's weights into bounds (``oob_mode="clip"``)."""
         for layer in self.layers:
             layer.constrain_()
+
+    @contextlib.contextmanager
+    def projected(self):
+        """A block in which every step is followed by :meth:`constrain_`.
+
+        For a training loop that evaluates the network only at projected weights:
+        every optimiser step followed by :meth:`constrain_`, and an optimiser that
+        evaluates the loss once per step, before it moves the weights. The weights
+        are projected on entry; inside, the units of ``oob_mode="clip"`` use them
+        as they are instead of clipping them in every forward pass, with the same
+        values and gradients.
+        """
+        self.constrain_()
+        units = list(iter_units(self))
+        for unit in units:
+            unit.within_bounds = True
+        try:
+            yield self
+        finally:
+            for unit in units:
+                unit.within_bounds = False
 
     @torch.no_grad()
     def keep_copy_(self, index: int) -> None:

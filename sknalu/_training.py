@@ -10,7 +10,9 @@ module only overrides its small hooks:
   regularisers of Madsen & Johansen (2020), whose units compute the sparsity
   term's gradient in closed form;
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
-  after each one;
+  after each one; within an epoch the units then skip clipping their weights in
+  the forward pass (:meth:`ArithmeticNetwork.projected`), and torch's fused Adam
+  is called as one kernel per step, without ``optimizer.step``'s Python;
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
   step pays nothing for callbacks that act once per epoch;
 - ``run_single_epoch``: the losses of an epoch are summed on the device and read
@@ -175,6 +177,101 @@ class _OrderedBatches:
             yield X[start:stop], (None if y is None else y[start:stop])
 
 
+#: torch's optimisers that evaluate the closure once per step, before moving the
+#: weights: under them, a step sees only weights projected by the previous one.
+_SINGLE_EVALUATION = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop)
+
+
+def _evaluates_once(optimizer: torch.optim.Optimizer) -> bool:
+    return type(optimizer) in _SINGLE_EVALUATION
+
+
+def _plain(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step`` and ``zero_grad`` are torch's own, with no hook."""
+    from torch.optim import optimizer as module
+
+    return not (
+        optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or getattr(module, "_global_optimizer_pre_hooks", None)
+        or getattr(module, "_global_optimizer_post_hooks", None)
+        # A learning-rate scheduler wraps the instance's own step.
+        or "step" in vars(optimizer)
+        or "zero_grad" in vars(optimizer)
+    )
+
+
+@torch.no_grad()
+def _fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
+    """One step of torch's fused Adam or AdamW as one kernel call per parameter group.
+
+    ``optimizer.step`` of a network this small spends most of its time in Python
+    (profiling hooks, grouping the tensors by device, checking its defaults) around
+    one fused kernel; this calls the kernel as ``optimizer.step`` does, on the
+    optimiser's own state, with the same result to the bit. It applies to torch's
+    ``Adam`` and ``AdamW`` built with ``fused=True``, with every parameter holding
+    its state (after a first ordinary step) and numbers (not tensors) as learning
+    rate and betas, and does nothing and returns False otherwise.
+    """
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or not _plain(optimizer):
+        return False
+    calls = []
+    for group in optimizer.param_groups:
+        if (
+            not group.get("fused")
+            or group.get("capturable")
+            or group.get("differentiable")
+            or any(isinstance(v, torch.Tensor) for v in (group["lr"], *group["betas"]))
+        ):
+            return False
+        tensors = ([], [], [], [], [], [])
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = optimizer.state.get(p)
+            if not state or p.grad.is_sparse or p.is_complex():
+                return False
+            for store, value in zip(
+                tensors,
+                (
+                    p,
+                    p.grad,
+                    state["exp_avg"],
+                    state["exp_avg_sq"],
+                    state.get("max_exp_avg_sq"),
+                    state["step"],
+                ),
+                strict=True,
+            ):
+                if value is not None:
+                    store.append(value)
+        if tensors[0]:
+            calls.append((group, tensors))
+    for group, (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps) in calls:
+        decoupled = group.get("decoupled_weight_decay", type(optimizer) is torch.optim.AdamW)
+        kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        kernel(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            max_exp_avg_sqs,
+            steps,
+            amsgrad=group["amsgrad"],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+            grad_scale=None,
+            found_inf=None,
+        )
+    return True
+
+
 @contextlib.contextmanager
 def _watch_sigint():
     """Record whether Ctrl-C (SIGINT) arrives while the block runs.
@@ -315,14 +412,18 @@ class ArithmeticNet(NeuralNetRegressor):
             return
         losses, sizes = [], []
         notify = self._batch_events_heard()
-        for batch in iterator:
-            if notify:
-                self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach())
-            sizes.append(len(batch[0]))
-            if notify:
-                self.notify("on_batch_end", batch=batch, training=training, **step)
+        # A step of a single-evaluation optimiser sees only weights projected by
+        # the previous one, unless a per-batch callback may write them in between.
+        projected = training and not notify and all(map(_evaluates_once, self._optimizer_objects()))
+        with self.module_.projected() if projected else contextlib.nullcontext():
+            for batch in iterator:
+                if notify:
+                    self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                losses.append(step["loss"].detach())
+                sizes.append(len(batch[0]))
+                if notify:
+                    self.notify("on_batch_end", batch=batch, training=training, **step)
         self.history.record(prefix + "_batch_count", len(losses))
         if not losses:
             return
@@ -356,6 +457,34 @@ class ArithmeticNet(NeuralNetRegressor):
                 # A callback asked training to stop.
         self.notify("on_train_end", X=X, y=y)
         return self
+
+    def _optimizer_objects(self) -> list[torch.optim.Optimizer]:
+        return [getattr(self, name + "_") for name in self._optimizers]
+
+    def _zero_grad_optimizer(self, set_to_none=None):
+        # torch's zero_grad sets the gradients to None by default; done here
+        # directly, without its profiling wrapper, when nothing hooks into it.
+        for optimizer in self._optimizer_objects():
+            if set_to_none is False or not _plain(optimizer):
+                optimizer.zero_grad(**({} if set_to_none is None else {"set_to_none": set_to_none}))
+                continue
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+
+    def _step_optimizer(self, step_fn):
+        # torch's fused Adam is called directly (see _fused_adam_step); any other
+        # optimiser, and Adam's first step, which creates its state, as skorch does.
+        # An optimiser that evaluates the closure once, first, takes the step after
+        # it, as its step(closure) would.
+        optimizers = self._optimizer_objects()
+        if step_fn is None or len(optimizers) != 1 or not _evaluates_once(optimizers[0]):
+            super()._step_optimizer(step_fn)
+            return
+        with torch.enable_grad():
+            step_fn()
+        if not _fused_adam_step(optimizers[0]):
+            optimizers[0].step()
 
     # -- callbacks ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):

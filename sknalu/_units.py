@@ -538,6 +538,11 @@ class ArithmeticUnit(nn.Module):
     #: The discrete values of ``weight`` in the formula of a solved unit: a tuple of
     #: values, or "integer" / "half-integer" for every multiple of 1 / of ½.
     weight_targets: Targets = SIGNED
+    #: Whether the bounded raw parameters are known to lie within their bounds, so
+    #: that ``weight`` need not clip them: set, with ``oob_mode="clip"``, only while
+    #: :meth:`ArithmeticNetwork.projected <sknalu.ArithmeticNetwork.projected>`
+    #: holds, by a training loop that projects them after every optimiser step.
+    within_bounds: bool = False
 
     def __init__(
         self,
@@ -573,9 +578,18 @@ class ArithmeticUnit(nn.Module):
         return nn.Parameter(torch.empty(self._shape(self.out_features, cols)))
 
     def _clip(self, name: str) -> torch.Tensor:
-        """The raw parameter ``name`` clipped to its bounds."""
+        """The raw parameter ``name`` clipped to its bounds.
+
+        As it is while :attr:`within_bounds` holds for a clipping unit: clipping a
+        value within bounds changes neither it nor its gradient (a clamp passes the
+        gradient at its bounds), and skipping it saves two operations per
+        parameter and step.
+        """
+        raw = getattr(self, name)
+        if self.within_bounds and self.oob_mode == "clip":
+            return raw
         lo, hi = self.bounds[name]
-        return getattr(self, name).clamp(lo, hi)
+        return raw.clamp(lo, hi)
 
     def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
         """Mean over everything but the copy dimension."""

@@ -303,6 +303,60 @@ def test_user_callbacks_run_inside_the_skorch_net():
     assert dict(est.net_.callbacks_)["count"].batches_ == 700
 
 
+def test_a_step_is_the_same_through_torchs_own_optimizer_step():
+    # A per-batch callback and an optimiser hook send every step through
+    # optimizer.step(closure), with the weights clipped in every forward pass; the
+    # fit without them takes the direct fused step on projected weights.
+    class Listen(Callback):
+        def on_batch_end(self, net, **kwargs):
+            pass
+
+    class Hook(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.optimizer_.register_step_post_hook(lambda *args: None)
+
+    X, y = make_arithmetic("x0 * x1 + x2", n_samples=300, n_features=4, random_state=0)
+    params = {"max_steps": 1200, "n_restarts": 3, "random_state": 0}
+    direct = NMURegressor(**params).fit(X, y)
+    plain = NMURegressor(callbacks=[("listen", Listen()), ("hook", Hook())], **params).fit(X, y)
+    assert direct.n_steps_ == plain.n_steps_
+    for name, value in direct.net_.module_.state_dict().items():
+        assert torch.equal(value, plain.net_.module_.state_dict()[name]), name
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"amsgrad": True, "weight_decay": 0.1}, {"maximize": True}, {"decoupled": True}],
+    ids=["adam", "amsgrad", "maximize", "adamw"],
+)
+def test_the_direct_fused_adam_step_is_torchs_to_the_bit(options):
+    from sknalu._training import _fused_adam_step
+
+    options = dict(options)
+    Optimizer = torch.optim.AdamW if options.pop("decoupled", False) else torch.optim.Adam
+    try:
+        Optimizer([torch.zeros(1, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError):
+        pytest.skip("this torch has no fused Adam for the CPU")
+    networks = [ArithmeticNetwork(3, 1, units=("nau", "nmu"), n_copies=2, seed=0) for _ in "ab"]
+    optimizers = [Optimizer(n.parameters(), lr=0.01, fused=True, **options) for n in networks]
+    x = torch.rand(32, 3) + 1
+    for step in range(20):
+        for network, optimizer in zip(networks, optimizers, strict=True):
+            optimizer.zero_grad()
+            (network(x) - x[:, :1] * x[:, 1:2]).square().mean().backward()
+        optimizers[0].step()
+        # The first step creates the optimiser's state, through optimizer.step.
+        assert _fused_adam_step(optimizers[1]) == (step > 0)
+        if step == 0:
+            optimizers[1].step()
+    for a, b in zip(networks[0].parameters(), networks[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not _fused_adam_step(torch.optim.Adam(networks[0].parameters(), fused=False))
+    optimizers[1].register_step_pre_hook(lambda *args: None)
+    assert not _fused_adam_step(optimizers[1])
+
+
 def test_set_params_reaches_every_hyperparameter():
     est = NMURegressor().set_params(units="nau", regularizer_strength=0.5, lr=0.1)
     assert est.get_params()["units"] == "nau"

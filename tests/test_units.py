@@ -202,6 +202,39 @@ def test_clip_mode_projects_and_regularized_mode_does_not(unit, low, high):
     assert free.W.detach().numpy().ravel().tolist() == [3.0, -3.0]
 
 
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_a_projected_network_computes_what_the_clipping_one_does(name):
+    network = ArithmeticNetwork(4, 1, units=(name, name), n_copies=3, seed=0)
+    x = torch.rand(16, 4) + 0.5
+    for unit in network.layers:
+        for pname in unit.bounds:
+            with torch.no_grad():
+                getattr(unit, pname).mul_(3.0)  # out of bounds, for constrain_ to fix
+
+    def output_and_gradients():
+        network.zero_grad()
+        out = network(x)
+        out.square().mean().backward()
+        return out.detach(), [p.grad.clone() for p in network.parameters()]
+
+    with network.projected():
+        assert all(u.within_bounds for u in network.layers)
+        inside = output_and_gradients()
+    assert not any(u.within_bounds for u in network.layers)
+    outside = output_and_gradients()
+    torch.testing.assert_close(inside[0], outside[0], rtol=0, atol=0)
+    for a, b in zip(inside[1], outside[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_regularized_unit_clips_its_weight_even_when_projected():
+    network = ArithmeticNetwork(2, 1, units=("nau", "nmu"), oob_mode="regularized", seed=0)
+    set_weights(network.layers[1].W, [3.0, -3.0])
+    with network.projected():
+        assert network.layers[1].weight.reshape(-1).tolist() == [1.0, 0.0]
+    assert network.layers[1].W.reshape(-1).tolist() == [3.0, -3.0]
+
+
 def test_unit_rejects_unknown_modes():
     with pytest.raises(ValueError, match="oob_mode"):
         NAU(2, 1, oob_mode="wrap")
