@@ -8,6 +8,7 @@ same batched weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Sequence
 
@@ -161,7 +162,9 @@ class ArithmeticNetwork(nn.Module):
         ``gradient_scale`` is passed to every unit's
         :meth:`~sknalu.units.ArithmeticUnit.sparsity_loss`.
         """
-        return sum(layer.sparsity_loss(gradient_scale) for layer in self.layers)
+        return functools.reduce(
+            torch.add, (layer.sparsity_loss(gradient_scale) for layer in self.layers)
+        )
 
     def oob_loss(self) -> torch.Tensor:
         """Sum over layers of the out-of-bounds regulariser, one value per copy."""

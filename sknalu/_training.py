@@ -41,6 +41,7 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
+from torch.optim import optimizer as _torch_optimizer
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -188,16 +189,15 @@ def _evaluates_once(optimizer: torch.optim.Optimizer) -> bool:
 
 def _plain(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step`` and ``zero_grad`` are torch's own, with no hook."""
-    from torch.optim import optimizer as module
-
+    own = vars(optimizer)
     return not (
-        optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or getattr(module, "_global_optimizer_pre_hooks", None)
-        or getattr(module, "_global_optimizer_post_hooks", None)
+        own.get("_optimizer_step_pre_hooks")
+        or own.get("_optimizer_step_post_hooks")
+        or getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None)
+        or getattr(_torch_optimizer, "_global_optimizer_post_hooks", None)
         # A learning-rate scheduler wraps the instance's own step.
-        or "step" in vars(optimizer)
-        or "zero_grad" in vars(optimizer)
+        or "step" in own
+        or "zero_grad" in own
     )
 
 
@@ -555,7 +555,8 @@ class ArithmeticNet(NeuralNetRegressor):
         if scale > 0:
             # Units with a closed-form gradient write it into .grad here (after the
             # step zeroed the gradients, before its backward pass) and add no node.
-            loss = loss + scale * self.module_.sparsity_loss(gradient_scale=scale).sum()
+            penalty = self.module_.sparsity_loss(gradient_scale=scale)
+            loss = loss.add(penalty.sum() if penalty.dim() else penalty, alpha=scale)
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
