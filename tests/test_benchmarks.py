@@ -487,6 +487,8 @@ def test_measure_speed_reports_every_way_of_training():
     assert (table["steps_per_s"] > 0).all()
     assert table["vs_hand_written"].iloc[0] == 1.0
     assert table["vs_one_restart"].iloc[2] == 1.0
+    ratio = table["steps_per_s"].iloc[2] / table["steps_per_s"].iloc[0]
+    assert table["vs_hand_written"].iloc[2] == pytest.approx(ratio)
     assert table["seed_steps_per_s"].iloc[3] == 4 * table["steps_per_s"].iloc[3]
     assert (table["escape_seconds"].iloc[2:] > 0).all()
     assert (table["escape_seconds"].iloc[2:] < table["fit_seconds"].iloc[2:]).all()

@@ -308,6 +308,6 @@ def add_benchmark_command(subparsers) -> None:
         help="n_restarts values to time (default: 1 8 32)",
     )
     speed.add_argument(
-        "--speed-repeats", type=int, default=3, help="repeats, median kept (default: 3)"
+        "--speed-repeats", type=int, default=5, help="repeats, median kept (default: 5)"
     )
     p.set_defaults(func=_run, parser=p)
