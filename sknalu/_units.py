@@ -580,16 +580,20 @@ class ArithmeticUnit(nn.Module):
     def _clip(self, name: str) -> torch.Tensor:
         """The raw parameter ``name`` clipped to its bounds.
 
-        As it is while :attr:`within_bounds` holds for a clipping unit: clipping a
-        value within bounds changes neither it nor its gradient (a clamp passes the
-        gradient at its bounds), and skipping it saves two operations per
-        parameter and step.
+        A weight on a bound gets its own gradient, as in projected gradient descent
+        (torch's clamp passes it up to torch 2.13 and none from 2.14 on); outside
+        the bounds, none. So, while :attr:`within_bounds` holds for a clipping
+        unit, the raw parameter is returned as it is, with the same values and
+        gradients, and the step saves the clipping's operations and autograd nodes.
         """
         raw = getattr(self, name)
         if self.within_bounds and self.oob_mode == "clip":
             return raw
         lo, hi = self.bounds[name]
-        return raw.clamp(lo, hi)
+        clipped = raw.clamp(lo, hi)
+        if not (raw.requires_grad and torch.is_grad_enabled()):
+            return clipped
+        return torch.where((raw >= lo) & (raw <= hi), raw, clipped)
 
     def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
         """Mean over everything but the copy dimension."""
