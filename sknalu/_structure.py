@@ -26,6 +26,7 @@ constants onto simple numbers where the held-out rows allow.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -54,6 +55,14 @@ _MAX_ROWS = 2000
 _PAIR_POOL, _BEAM = 1500, 12
 #: A term whose contribution is below this fraction of the target's norm is 0.
 _NEGLIGIBLE = 1e-12
+#: Ratios of polynomials: at most this many columns, and terms kept; a singular
+#: value below ``_NULL`` times the largest is zero, and so is a null vector's entry
+#: below ``_NULL_ENTRY`` times its largest.
+_MAX_POLYNOMIAL_FEATURES, _MAX_POLYNOMIAL_TERMS = 8, 10
+#: Columns up to which the selection works from their Gram matrix (8 bytes each of
+#: its ``n²`` entries) instead of projecting every row.
+_MAX_GRAM = 5000
+_NULL, _NULL_ENTRY = 1e-9, 1e-6
 #: Without an exact formula, another formula must have at most this fraction of
 #: the linear model's held-out error to be preferred to it.
 _BEAT_LINEAR = 0.5
@@ -144,19 +153,27 @@ def _relative_error(predicted: np.ndarray, y: np.ndarray) -> float:
     return mse / scale if math.isfinite(mse) else math.inf
 
 
-def _select(T: np.ndarray, target: np.ndarray, max_terms: int):
+def _gram(T: np.ndarray) -> np.ndarray | None:
+    """``TᵀT``, or None when it would hold more than ``_MAX_GRAM`` columns."""
+    return T.T @ T if T.shape[1] <= _MAX_GRAM else None
+
+
+def _select(T: np.ndarray, target: np.ndarray, max_terms: int, G: np.ndarray | None = None):
     """Subsets of the columns of ``T`` (unit norm) that fit ``target``; yields index lists.
 
     Every best single column and the best pairs (all pairs are scored at once from
-    the columns' Gram matrix) seed a beam; each seed then grows by orthogonal least
-    squares, adding the column that lowers the residual most, up to ``max_terms``.
-    A seed stops growing once it fits exactly.
+    the columns' Gram matrix ``G``, computed here if not given) seed a beam; each
+    seed then grows by orthogonal least squares, adding the column that lowers the
+    residual most, up to ``max_terms``. A seed stops growing once it fits exactly.
     """
     tt = float(target @ target) or 1.0
     g = T.T @ target
     n = T.shape[1]
+    if G is None:
+        G = _gram(T)
     pool = np.argsort(-np.abs(g))[:_PAIR_POOL] if n > _PAIR_POOL else np.arange(n)
-    C = T[:, pool].T @ T[:, pool]
+    C = G[np.ix_(pool, pool)] if G is not None else T[:, pool].T @ T[:, pool]
+    best = functools.partial(_best_addition, T, target, G=G, g=g)
     gp = g[pool]
     with np.errstate(all="ignore"):
         explained = (gp[:, None] ** 2 + gp[None, :] ** 2 - 2 * gp[:, None] * gp[None, :] * C) / (
@@ -177,13 +194,13 @@ def _select(T: np.ndarray, target: np.ndarray, max_terms: int):
                 yield list(chosen)
             if len(chosen) >= max_terms or _rss(T, target, chosen) <= EXACT * tt:
                 break
-            j = _best_addition(T, target, chosen)
+            j = best(chosen)
             if j is None:
                 break
-            chosen = _swapped(T, target, [*chosen, j], tt)
+            chosen = _swapped(T, target, [*chosen, j], tt, best)
 
 
-def _swapped(T, target, chosen: list[int], tt: float) -> list[int]:
+def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
     """``chosen`` with terms swapped for better ones while that lowers the residual.
 
     A term picked early may stand in for two picked later; each term in turn is
@@ -195,7 +212,7 @@ def _swapped(T, target, chosen: list[int], tt: float) -> list[int]:
             break
         for i in range(len(chosen)):
             rest = chosen[:i] + chosen[i + 1 :]
-            k = _best_addition(T, target, rest)
+            k = best(rest)
             if k is not None and k != chosen[i]:
                 trial = [*rest, k]
                 trial_rss = _rss(T, target, trial)
@@ -214,13 +231,27 @@ def _rss(T, target, indices) -> float:
     return float(r @ r)
 
 
-def _best_addition(T, target, indices) -> int | None:
-    Q, _ = np.linalg.qr(T[:, indices])
-    P = T - Q @ (Q.T @ T)
-    R = target - Q @ (Q.T @ target)
-    pn = np.einsum("ij,ij->j", P, P)
+def _best_addition(T, target, indices, G=None, g=None) -> int | None:
+    """The column that, added to ``indices``, lowers the least-squares residual most.
+
+    Each column's gain is ``(P_jᵀ R)² / |P_j|²``, with ``P_j`` the column and ``R``
+    the target projected off the chosen columns. From the Gram matrix ``G = TᵀT``
+    and ``g = Tᵀ target`` these are ``g_j - G_jS β`` and ``G_jj - G_jS G_SS⁻¹ G_Sj``
+    (``β`` the chosen columns' coefficients): a few operations per column instead
+    of a projection of every row.
+    """
+    if G is None:
+        Q, _ = np.linalg.qr(T[:, indices])
+        P = T - Q @ (Q.T @ T)
+        R = target - Q @ (Q.T @ target)
+        projected, pn = P.T @ R, np.einsum("ij,ij->j", P, P)
+    else:
+        G_S = G[indices]
+        inverse = np.linalg.pinv(G[np.ix_(indices, indices)])
+        projected = g - G_S.T @ (inverse @ g[indices])
+        pn = np.diagonal(G) - np.einsum("ij,ij->j", G_S, inverse @ G_S)
     with np.errstate(all="ignore"):
-        gain = np.where(pn > 1e-10, (P.T @ R) ** 2 / pn, -np.inf)
+        gain = np.where(pn > 1e-10, projected**2 / pn, -np.inf)
     gain[indices] = -np.inf
     j = int(np.argmax(gain))
     return j if math.isfinite(gain[j]) else None
@@ -258,14 +289,20 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
     starts = [i for i, t in enumerate(terms) if np.abs(t).sum() <= 1]
     both = np.concatenate([T, -y[:, None] * T], axis=1)
     norms = np.linalg.norm(both, axis=0)
+    normalised = np.where(norms > 0, both / np.where(norms > 0, norms, 1.0), 0.0)
+    G_all = _gram(normalised)
     for start in starts:
         t0 = T[:, start]
         target = y * t0
-        usable = norms > 0
-        usable[n_terms + start] = False  # -y t0 is the target itself
-        columns = np.where(usable, both / np.where(usable, norms, 1.0), 0.0)
+        excluded = n_terms + start  # -y t0 is the target itself
+        columns = normalised.copy()
+        columns[:, excluded] = 0.0
+        G = None
+        if G_all is not None:
+            G = G_all.copy()
+            G[excluded, :] = G[:, excluded] = 0.0
         scale = float(np.linalg.norm(target)) or 1.0
-        for chosen in _select(columns, target / scale, MAX_RATIO_TERMS):
+        for chosen in _select(columns, target / scale, MAX_RATIO_TERMS, G):
             num = [c for c in chosen if c < n_terms]
             den = [c - n_terms for c in chosen if c >= n_terms]
             if not num or not den:
@@ -292,6 +329,69 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
             )
             _judge(formula, Xv, yv)
             out.append(formula)
+    return out
+
+
+def _monomials(n_features: int, degree: int) -> np.ndarray:
+    """Exponents of every monomial of total degree at most ``degree`` (the constant first)."""
+    rows = [np.zeros(n_features, dtype=int)]
+    for d in range(1, degree + 1):
+        for columns in itertools.combinations_with_replacement(range(n_features), d):
+            row = np.zeros(n_features, dtype=int)
+            np.add.at(row, list(columns), 1)
+            rows.append(row)
+    return np.array(rows)
+
+
+def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
+    """Ratios of two polynomials of degree at most 2, from the null vector of ``[P, -y Q]``.
+
+    ``y = N / D`` means ``N - y D = 0`` on every row: with ``N`` and ``D`` written
+    over all monomials of bounded degree, the coefficients are the null vector of
+    one matrix, found by its singular value decomposition whatever the number of
+    terms, where the term-by-term search of :func:`_ratios` stops at
+    ``MAX_RATIO_TERMS``. Degrees are tried lowest first (a ratio of lower degree
+    times any monomial is one of higher degree, and the null vector is then not
+    unique); a candidate is kept when the null vector is sparse: its negligible
+    entries dropped, at most ``_MAX_POLYNOMIAL_TERMS`` terms remain.
+    """
+    n_features = X.shape[1]
+    if n_features > _MAX_POLYNOMIAL_FEATURES:
+        return []
+    out = []
+    for num_degree, den_degree in ((1, 1), (2, 1), (1, 2), (2, 2)):
+        num, den = _monomials(n_features, num_degree), _monomials(n_features, den_degree)
+        A = np.concatenate([_terms(X, num), -y[:, None] * _terms(X, den)], axis=1)
+        norms = np.linalg.norm(A, axis=0)
+        if not np.all(np.isfinite(A)) or np.any(norms == 0) or len(A) < A.shape[1] + 2:
+            continue
+        _, sigma, Vt = np.linalg.svd(A / norms, full_matrices=False)
+        if sigma[-1] > _NULL * sigma[0] or sigma[-2] <= _NULL * sigma[0]:
+            continue  # no exact ratio of these degrees, or not a unique one
+        v = Vt[-1] / norms
+        weight = np.abs(Vt[-1])
+        keep = weight > _NULL_ENTRY * weight.max()
+        n_num = len(num)
+        keep_num, keep_den = np.where(keep[:n_num])[0], np.where(keep[n_num:])[0]
+        if not len(keep_num) or not len(keep_den) or keep.sum() > _MAX_POLYNOMIAL_TERMS:
+            continue
+        # Normalised by the denominator's largest coefficient, then refitted on the
+        # support with that coefficient fixed: N - y (D - t0) = y t0.
+        lead = keep_den[np.argmax(np.abs(v[n_num:][keep_den]))]
+        rest = [d for d in keep_den if d != lead]
+        t0 = _terms(X, den[[lead]])[:, 0]
+        B = np.concatenate([_terms(X, num[keep_num]), -y[:, None] * _terms(X, den[rest])], axis=1)
+        coef, *_ = np.linalg.lstsq(B, y * t0, rcond=None)
+        formula = Formula(
+            num[keep_num],
+            coef[: len(keep_num)],
+            den[[lead, *rest]],
+            np.concatenate([[1.0], coef[len(keep_num) :]]),
+            kind="ratio",
+        )
+        _judge(formula, Xv, yv)
+        out.append(formula)
+        break
     return out
 
 
@@ -360,6 +460,10 @@ def find_formulas(
     found = _product(X, y, X_valid, y_valid, half_powers) + _linear(X, y, X_valid, y_valid)
     terms, T = _usable(X, X_valid, terms)
     found += _sums(X, y, X_valid, y_valid, terms, T)
+    # The null vector of the polynomial ratios costs milliseconds; the term-by-term
+    # search, over thousands of terms, seconds: it runs only if the first is not exact.
+    if ratios and not any(f.valid_error <= EXACT for f in found):
+        found += _polynomial_ratios(X, y, X_valid, y_valid)
     if ratios and not any(f.valid_error <= EXACT for f in found):
         found += _ratios(X, y, X_valid, y_valid, terms, T)
     found = [f for f in found if math.isfinite(f.valid_error)]

@@ -110,8 +110,12 @@ def test_the_formula_does_not_depend_on_units_of_measurement(Estimator, factor):
         ("R1*R2/(R1 + R2)", {"R1": (1, 10), "R2": (1, 10)}),
         ("q1*q2/(4*pi*eps*r**2)", {"q1": (1, 5), "q2": (1, 5), "eps": (1, 3), "r": (1, 3)}),
         ("P*(1 + r*t)", {"P": (100, 1000), "r": (0.01, 0.1), "t": (1, 10)}),
+        (
+            "(m1*v1 + m2*v2 + m3*v3)/(m1 + m2 + m3)",
+            {"m1": (1, 3), "m2": (1, 3), "m3": (1, 3), "v1": (1, 20), "v2": (1, 20), "v3": (1, 20)},
+        ),
     ],
-    ids=["ratio", "five-factor product", "sum of products"],
+    ids=["ratio", "five-factor product", "sum of products", "ratio of six terms"],
 )
 def test_auto_finds_ratios_products_and_sums(Estimator, truth, ranges):
     X, y = table(truth, ranges)
@@ -189,3 +193,17 @@ def test_find_formulas_ranks_an_exact_formula_first():
     best = find_formulas(X[:300], y[:300], X[300:], y[300:])[0]
     assert best.valid_error < 1e-20
     assert sorted(map(tuple, best.numerator.tolist())) == [(1, 0, 1), (1, 2, 0)]
+
+
+def test_find_formulas_finds_a_ratio_of_polynomials_with_many_terms():
+    rng = np.random.RandomState(1)
+    X = rng.uniform(0.5, 4, (600, 5))
+    x0, x1, x2, x3, x4 = X.T
+    y = (x0 * x1 + 2 * x2 * x3 - x4**2 + 3) / (x0 + x2 + 0.5 * x4 + 1)
+    best = find_formulas(X[:400], y[:400], X[400:], y[400:])[0]
+    assert best.kind == "ratio" and best.valid_error < 1e-20
+    assert len(best.numerator) == 4 and len(best.denominator) == 4
+    X_far = rng.uniform(5, 20, (100, 5))
+    x0, x1, x2, x3, x4 = X_far.T
+    far = (x0 * x1 + 2 * x2 * x3 - x4**2 + 3) / (x0 + x2 + 0.5 * x4 + 1)
+    np.testing.assert_allclose(best.predict(X_far), far, rtol=1e-9)
