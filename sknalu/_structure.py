@@ -320,16 +320,19 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
                     continue
                 A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
                 coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-            formula = Formula(
-                terms[num],
-                coef[: len(num)],
-                terms[[start, *den]],
-                np.concatenate([[1.0], coef[len(num) :]]),
-                kind="ratio",
-            )
-            _judge(formula, Xv, yv)
-            out.append(formula)
+            out.append(_ratio(terms[num], terms[[start, *den]], coef, Xv, yv))
     return out
+
+
+def _ratio(numerator, denominator, coef, Xv, yv) -> Formula:
+    """``N / D`` judged on the held-out rows: ``coef`` holds ``N``'s coefficients,
+    then those of ``D`` after its first term, whose coefficient is 1."""
+    n = len(numerator)
+    formula = Formula(
+        numerator, coef[:n], denominator, np.concatenate([[1.0], coef[n:]]), kind="ratio"
+    )
+    _judge(formula, Xv, yv)
+    return formula
 
 
 def _monomials(n_features: int, degree: int) -> np.ndarray:
@@ -382,15 +385,7 @@ def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
         t0 = _terms(X, den[[lead]])[:, 0]
         B = np.concatenate([_terms(X, num[keep_num]), -y[:, None] * _terms(X, den[rest])], axis=1)
         coef, *_ = np.linalg.lstsq(B, y * t0, rcond=None)
-        formula = Formula(
-            num[keep_num],
-            coef[: len(keep_num)],
-            den[[lead, *rest]],
-            np.concatenate([[1.0], coef[len(keep_num) :]]),
-            kind="ratio",
-        )
-        _judge(formula, Xv, yv)
-        out.append(formula)
+        out.append(_ratio(num[keep_num], den[[lead, *rest]], coef, Xv, yv))
         break
     return out
 
