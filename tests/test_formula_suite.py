@@ -109,6 +109,19 @@ def test_same_structure_ignores_coefficients_not_monomials():
     assert not same_structure(lens.parse("u*v/(u + v + 1)"), truth, symbols)
 
 
+def test_same_structure_answers_at_once_for_a_trained_networks_fractional_powers():
+    f = check_formula("weighted_mean")
+    truth, symbols = f.to_sympy(), list(f.symbols().values())
+    found = f.parse(
+        "0.35104738*(0.38064589*w2 + 0.61935411)**0.76123767*(0.80862881*x2 + 0.19137119)"
+        "**1.0715042/((0.51626279*w1 + 0.48373721)**0.2288913*(0.34346455*w3 + 0.65653545)"
+        "**0.47094239) + 0.49377607*(0.34346455*w3 + 0.65653545)**0.51171479*x3"
+    )
+    # No rational function: said at once (sympy's cancel took minutes and gigabytes).
+    assert not same_structure(found, truth, symbols)
+    assert same_structure(f.parse("(w1**1.0*x1 + w2*x2 + w3*x3)/(w1 + w2 + w3)"), truth, symbols)
+
+
 def test_gplearn_program_strings_become_sympy():
     expression = gplearn_to_sympy("div(mul(X0, X1), add(X0, X1))", ["R1", "R2"])
     R1, R2 = sympy.symbols("R1 R2")

@@ -590,6 +590,13 @@ def _monomials(expression: sympy.Expr, symbols) -> tuple[frozenset, frozenset] |
 
     if not expression.free_symbols <= set(symbols):
         return None
+    # A power of a variable's expression other than an integer one (a trained
+    # network's x**0.7613) makes no rational function; sympy's cancel would spend
+    # minutes and gigabytes finding that out with the exponent as a fraction.
+    for power in expression.atoms(sympy.Pow):
+        exponent = power.exp
+        if power.base.free_symbols and not (exponent.is_number and float(exponent).is_integer()):
+            return None
     # Floats become exact rationals, so that cancelling common factors is exact.
     expression = expression.xreplace({f: sympy.Rational(f) for f in expression.atoms(sympy.Float)})
     try:
