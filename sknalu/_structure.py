@@ -355,8 +355,13 @@ def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
     terms, where the term-by-term search of :func:`_ratios` stops at
     ``MAX_RATIO_TERMS``. Degrees are tried lowest first (a ratio of lower degree
     times any monomial is one of higher degree, and the null vector is then not
-    unique); a candidate is kept when the null vector is sparse: its negligible
-    entries dropped, at most ``_MAX_POLYNOMIAL_TERMS`` terms remain.
+    unique); an exact candidate is kept when the null vector is sparse: its
+    negligible entries dropped, at most ``_MAX_POLYNOMIAL_TERMS`` terms remain.
+
+    With noise no singular value is zero: then, for every pair of degrees, terms
+    are dropped one at a time, each time the one whose loss raises the smallest
+    singular value least, and the supports of ``_MAX_POLYNOMIAL_TERMS`` terms or
+    fewer are the candidates, for the held-out rows to judge.
     """
     n_features = X.shape[1]
     if n_features > _MAX_POLYNOMIAL_FEATURES:
@@ -368,26 +373,59 @@ def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
         norms = np.linalg.norm(A, axis=0)
         if not np.all(np.isfinite(A)) or np.any(norms == 0) or len(A) < A.shape[1] + 2:
             continue
-        _, sigma, Vt = np.linalg.svd(A / norms, full_matrices=False)
-        if sigma[-1] > _NULL * sigma[0] or sigma[-2] <= _NULL * sigma[0]:
-            continue  # no exact ratio of these degrees, or not a unique one
-        v = Vt[-1] / norms
-        weight = np.abs(Vt[-1])
-        keep = weight > _NULL_ENTRY * weight.max()
-        n_num = len(num)
-        keep_num, keep_den = np.where(keep[:n_num])[0], np.where(keep[n_num:])[0]
-        if not len(keep_num) or not len(keep_den) or keep.sum() > _MAX_POLYNOMIAL_TERMS:
+        A = A / norms
+        _, sigma, Vt = np.linalg.svd(A, full_matrices=False)
+        if sigma[-1] <= _NULL * sigma[0]:
+            if sigma[-2] <= _NULL * sigma[0]:
+                continue  # an exact ratio of these degrees, but not a unique one
+            weight = np.abs(Vt[-1])
+            support = np.where(weight > _NULL_ENTRY * weight.max())[0]
+            formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, Vt[-1] / norms)
+            if formula is not None and len(support) <= _MAX_POLYNOMIAL_TERMS:
+                return [formula]
             continue
-        # Normalised by the denominator's largest coefficient, then refitted on the
-        # support with that coefficient fixed: N - y (D - t0) = y t0.
-        lead = keep_den[np.argmax(np.abs(v[n_num:][keep_den]))]
-        rest = [d for d in keep_den if d != lead]
-        t0 = _terms(X, den[[lead]])[:, 0]
-        B = np.concatenate([_terms(X, num[keep_num]), -y[:, None] * _terms(X, den[rest])], axis=1)
-        coef, *_ = np.linalg.lstsq(B, y * t0, rcond=None)
-        out.append(_ratio(num[keep_num], den[[lead, *rest]], coef, Xv, yv))
-        break
+        for support, vector in _eliminations(A.T @ A, _MAX_POLYNOMIAL_TERMS):
+            values = np.zeros(A.shape[1])
+            values[support] = vector
+            formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, values / norms)
+            if formula is not None:
+                out.append(formula)
     return out
+
+
+def _eliminations(G: np.ndarray, max_terms: int):
+    """Supports of the smallest eigenvector of ``G[S, S]``, one term dropped at a time.
+
+    From all columns down to two, each time the column whose removal gives the
+    smallest least eigenvalue; yields ``(support, eigenvector)`` for the supports of
+    ``max_terms`` columns or fewer.
+    """
+    support = list(range(len(G)))
+    while len(support) > 2:
+        trials = []
+        for i in range(len(support)):
+            rest = support[:i] + support[i + 1 :]
+            trials.append(np.linalg.eigvalsh(G[np.ix_(rest, rest)])[0])
+        support.pop(int(np.argmin(trials)))
+        if len(support) <= max_terms:
+            _, vectors = np.linalg.eigh(G[np.ix_(support, support)])
+            yield np.array(support), vectors[:, 0]
+
+
+def _polynomial_ratio(X, y, Xv, yv, num, den, support, v) -> Formula | None:
+    """The ratio on ``support`` (indices into the numerator's monomials, then the
+    denominator's), refitted by least squares with the denominator's largest
+    coefficient in ``v`` fixed: ``N - y (D - t0) = y t0``."""
+    n_num = len(num)
+    keep_num, keep_den = support[support < n_num], support[support >= n_num] - n_num
+    if not len(keep_num) or not len(keep_den):
+        return None
+    lead = keep_den[np.argmax(np.abs(v[n_num + keep_den]))]
+    rest = [d for d in keep_den if d != lead]
+    t0 = _terms(X, den[[lead]])[:, 0]
+    B = np.concatenate([_terms(X, num[keep_num]), -y[:, None] * _terms(X, den[rest])], axis=1)
+    coef, *_ = np.linalg.lstsq(B, y * t0, rcond=None)
+    return _ratio(num[keep_num], den[[lead, *rest]], coef, Xv, yv)
 
 
 def _product(X, y, Xv, yv, half: bool) -> list[Formula]:

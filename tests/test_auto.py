@@ -207,3 +207,20 @@ def test_find_formulas_finds_a_ratio_of_polynomials_with_many_terms():
     x0, x1, x2, x3, x4 = X_far.T
     far = (x0 * x1 + 2 * x2 * x3 - x4**2 + 3) / (x0 + x2 + 0.5 * x4 + 1)
     np.testing.assert_allclose(best.predict(X_far), far, rtol=1e-9)
+
+
+def test_a_noisy_ratio_of_polynomials_keeps_its_terms():
+    ranges = {"a": (1, 4), "b": (1, 4), "p": (1, 10), "q": (1, 10)}
+    X, y = table("(a*p + 2*b*q)/(a + b)", ranges, n=1000, seed=2, noise=0.01)
+    X = X.to_numpy()
+    best = find_formulas(X[:800], y[:800], X[800:], y[800:])[0]
+    assert best.kind == "ratio"
+    numerator = sorted(map(tuple, best.numerator.tolist()))
+    denominator = sorted(map(tuple, best.denominator.tolist()))
+    assert numerator == [(0, 1, 0, 1), (1, 0, 1, 0)]
+    assert denominator == [(0, 1, 0, 0), (1, 0, 0, 0)]
+    # The coefficients are within the noise: 2 b q against a p, over a + b.
+    coef = dict(zip(map(tuple, best.numerator.tolist()), best.numerator_coef, strict=True))
+    den = dict(zip(map(tuple, best.denominator.tolist()), best.denominator_coef, strict=True))
+    assert coef[(0, 1, 0, 1)] / coef[(1, 0, 1, 0)] == pytest.approx(2, rel=0.05)
+    assert den[(0, 1, 0, 0)] / den[(1, 0, 0, 0)] == pytest.approx(1, rel=0.05)
