@@ -232,7 +232,7 @@ def escape_saddles_(
             current = flat[moving]
             free = (current - margin >= lo) & (current + margin <= hi)
             # Reverse over reverse: torch's forward mode warns on first use.
-            hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=8)(current)
+            hessians = torch.func.jacrev(gradient_summed_over_copies, chunk_size=64)(current)
             hessians = hessians.permute(1, 0, 2)  # [copy, P, P]
             directions = torch.stack(
                 [_negative_directions(h, f, 4) for h, f in zip(hessians, free, strict=True)],
