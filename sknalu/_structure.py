@@ -12,9 +12,14 @@ unknowns once the terms are chosen, so this module finds them by least squares:
   squares from a library of products of powers (exponents -3 to 3, at most three
   columns and a total degree of four per term), each choice then improved by
   swapping terms;
-- a ratio ``N / D`` the same way, from ``y D - N = 0``: with one term of ``D`` set
-  to 1 (the constant, or one column or its reciprocal), ``y t0`` is a linear
-  combination of the terms of ``N`` and of ``-y`` times those of ``D``.
+- a ratio of two polynomials of degree at most two, any number of terms, from the
+  null vector of ``[P, -y Q]`` (``y D - N = 0`` on every row, ``N`` and ``D`` over
+  every monomial), by singular value decomposition; with noise, terms dropped one
+  at a time while the smallest singular value allows;
+- a ratio ``N / D`` of library terms the same way as a sum, from ``y D - N = 0``:
+  with one term of ``D`` set to 1 (the constant, or one column or its
+  reciprocal), ``y t0`` is a linear combination of the terms of ``N`` and of
+  ``-y`` times those of ``D``.
 
 Along each path the held-out rows judge: an exact formula (relative held-out
 error at float rounding) stops the search, and otherwise the simplest formula
