@@ -27,7 +27,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ._network import copy_mse, evaluate_mse
-from ._snap import no_worse
+from ._snap import no_worse, saved_state
 from ._units import iter_units
 from ._validation import store_params
 
@@ -392,7 +392,7 @@ def _round_if_no_worse(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor
 
     Returns, per copy, whether the rounded weights were kept.
     """
-    state = copy.deepcopy(module.state_dict())
+    state = saved_state(module)
     before = _losses(module, X, y)
     for unit in iter_units(module):
         unit.snap_(math.inf)
