@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-__all__ = ["form_value", "simple_form", "simple_number"]
+import torch
+
+__all__ = ["form_value", "simple_form", "simple_number", "simple_numbers"]
 
 #: Largest numerator or denominator of a constant read as a simple number.
 _SIMPLE_LIMIT = 10**6
@@ -93,3 +95,9 @@ def simple_number(value: float, relative: float = 1e-9) -> float:
 def form_value(c: Fraction, k: int) -> float:
     """The float of ``c * π**k``, as :func:`simple_number` writes it."""
     return c.numerator * math.pi**k / c.denominator if k else float(c)
+
+
+def simple_numbers(values: torch.Tensor, relative: float = 1e-9) -> torch.Tensor:
+    """:func:`simple_number` of every entry of ``values``, as a tensor like it."""
+    simple = [simple_number(v, relative) for v in values.detach().cpu().reshape(-1).tolist()]
+    return torch.tensor(simple, dtype=values.dtype).to(values.device).reshape(values.shape)

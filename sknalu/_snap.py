@@ -22,7 +22,7 @@ import math
 import torch
 from skorch.callbacks import Callback
 
-from ._constants import simple_number
+from ._constants import simple_numbers
 from ._network import evaluate_mse, row_errors
 from ._units import (
     SIGNED,
@@ -332,7 +332,7 @@ def snap_network_(
         if after <= _FITTING * scale:
             steps += [
                 lambda param=param, relative=relative: _write_(
-                    param, _simplest(param.detach(), relative)
+                    param, simple_numbers(param, relative)
                 )
                 for relative in (1e-12, 1e-9, 1e-6)
                 for param in (module.scale, module.offset)
@@ -349,12 +349,6 @@ def _write_(param: torch.Tensor, value) -> int:
     moved = int((new != param).sum())
     param.copy_(new)
     return moved
-
-
-def _simplest(values: torch.Tensor, relative: float) -> torch.Tensor:
-    """Each value moved to the simplest number within ``relative`` of it."""
-    simple = [simple_number(v, relative) for v in values.cpu().reshape(-1).tolist()]
-    return torch.tensor(simple, dtype=values.dtype).reshape(values.shape)
 
 
 @torch.no_grad()

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._constants import simple_number
+from ._constants import simple_numbers
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._formula import FormulaReader
@@ -577,6 +577,12 @@ class ArithmeticUnit(nn.Module):
         cols = self.in_features if cols is None else cols
         return nn.Parameter(torch.empty(self._shape(self.out_features, cols)))
 
+    @torch.no_grad()
+    def _glorot_uniform_(self, param: torch.Tensor, generator=None) -> None:
+        """Draw ``param`` from U[-r, r], ``r = sqrt(6 / (in + out))`` (Glorot & Bengio)."""
+        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        param.uniform_(-r, r, generator=generator)
+
     def _clip(self, name: str) -> torch.Tensor:
         """The raw parameter ``name`` clipped to its bounds.
 
@@ -923,9 +929,7 @@ class Linear(_SumMixin, _RawWeightUnit):
     """
 
     def reset_parameters(self, generator=None):
-        r = math.sqrt(6.0 / (self.in_features + self.out_features))
-        with torch.no_grad():
-            self.W.uniform_(-r, r, generator=generator)
+        self._glorot_uniform_(self.W, generator)
 
 
 class Weighted(_RawWeightUnit):
@@ -952,9 +956,7 @@ class Weighted(_RawWeightUnit):
     """
 
     def reset_parameters(self, generator=None):
-        r = math.sqrt(6.0 / (self.in_features + self.out_features))
-        with torch.no_grad():
-            self.W.uniform_(-r, r, generator=generator)
+        self._glorot_uniform_(self.W, generator)
 
     def forward(self, x):
         return _matmul(x, self.weight)
@@ -973,8 +975,7 @@ class Weighted(_RawWeightUnit):
     def snap_(self, tolerance=0.1):
         w = self.W.detach()
         largest = w.abs().amax(dim=(-1, -2), keepdim=True)
-        values = [simple_number(v, _SIMPLE_RELATIVE) for v in w.reshape(-1).tolist()]
-        new = torch.tensor(values, dtype=w.dtype).to(w.device).reshape(w.shape)
+        new = simple_numbers(w, _SIMPLE_RELATIVE)
         new = torch.where(w.abs() <= _SIMPLE_RELATIVE * largest, 0.0, new)
         moved = int((new != w).sum())
         self.W.copy_(new)
@@ -1364,11 +1365,10 @@ class NALU(ArithmeticUnit):
 
     def reset_parameters(self, generator=None):
         r = nac_init_range(self.in_features, self.out_features)
-        g = math.sqrt(6.0 / (self.in_features + self.out_features))
         with torch.no_grad():
             for p in self._nac_params():
                 p.uniform_(-r, r, generator=generator)
-            self.G.uniform_(-g, g, generator=generator)
+        self._glorot_uniform_(self.G, generator)
 
     def _nac_params(self):
         if self.shared_weights:
@@ -1556,9 +1556,8 @@ class RealNPU(_PowerProductMixin, ArithmeticUnit):
         return self._clip("g")
 
     def reset_parameters(self, generator=None):
-        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        self._glorot_uniform_(self.W, generator)
         with torch.no_grad():
-            self.W.uniform_(-r, r, generator=generator)
             self.g.fill_(0.5)
 
     @property
