@@ -44,7 +44,7 @@ _MAX_FORMULAS = 3
 _TRAIN_BELOW_R2 = 1 - 1e-3
 #: Without an exact formula, a trained network must have at most this fraction of
 #: the held-out error of the best formula found in closed form to be kept instead.
-_BEAT_LINEAR = 0.5
+_BEAT_CLOSED_FORM = 0.5
 
 
 def _fit_one(estimator, X, y, structure):
@@ -159,7 +159,8 @@ def _choose(fitted: list, sources: list[str], complexity: dict[int, int]):
     if not closed:
         return min(trained, key=lambda f: f.validation_loss_)
     first = closed[0]
-    better = [f for f in trained if f.validation_loss_ <= _BEAT_LINEAR * first.validation_loss_]
+    bound = _BEAT_CLOSED_FORM * first.validation_loss_
+    better = [f for f in trained if f.validation_loss_ <= bound]
     return min(better, key=lambda f: f.validation_loss_) if better else first
 
 

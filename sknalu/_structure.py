@@ -385,8 +385,10 @@ def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
                 continue  # an exact ratio of these degrees, but not a unique one
             weight = np.abs(Vt[-1])
             support = np.where(weight > _NULL_ENTRY * weight.max())[0]
+            if len(support) > _MAX_POLYNOMIAL_TERMS:
+                continue  # exact, but not sparse
             formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, Vt[-1] / norms)
-            if formula is not None and len(support) <= _MAX_POLYNOMIAL_TERMS:
+            if formula is not None:
                 return [formula]
             continue
         for support, vector in _eliminations(A.T @ A, _MAX_POLYNOMIAL_TERMS):
