@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import warnings
@@ -14,37 +13,38 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Callback
 
-from ._auto import fit_auto
-from ._escape import SaddleEscape
-from ._formula import FormulaMixin
 from ._network import ArithmeticNetwork
-from ._snap import SnapTrial, SnapWeights
-from ._structure import Layout, LoadStructure
-from ._training import (
-    LR_SCHEDULES,
-    ArithmeticNet,
-    HoldOut,
-    RestartSelection,
-    StepProgressBar,
-    StopWhenExact,
-    TensorDataset,
-    finite_copies,
-    fit_seeds,
-    non_finite_loss_message,
-)
-from ._units import OOB_MODES, REGULARIZER_SHAPES, UNITS, units_of_family
 from ._validation import (
     NON_NEGATIVE,
     Interval,
     StrOptions,
+    _check_numbers,
+    _check_target_magnitude,
     at_least,
     one_cpu_thread,
     store_params,
 )
-
-__all__ = ["NALURegressor", "NMURegressor"]
+from .exact._errors import _lowest_r2
+from .formula._estimator import FormulaMixin
+from .search._auto import fit_auto
+from .search._layout import Layout
+from .training._callbacks import (
+    LoadStructure,
+    RestartSelection,
+    SaddleEscape,
+    SnapTrial,
+    SnapWeights,
+    StepProgressBar,
+    StopWhenExact,
+)
+from .training._data import HoldOut, TensorDataset, fit_seeds
+from .training._net import ArithmeticNet, finite_copies, non_finite_loss_message
+from .training._plan import _check_callbacks
+from .training._private import _supports_fused
+from .training._schedules import LR_SCHEDULES
+from .units._registry import UNITS, units_of_family
+from .units._regularizers import OOB_MODES, REGULARIZER_SHAPES
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -56,132 +56,6 @@ _OPTIMIZERS = {
 _STEPS_PER_EPOCH = 500
 #: The floating-point types of the ``dtype`` hyperparameter.
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-@functools.cache
-def _supports_fused(optimizer: type, device: torch.device) -> bool:
-    """Whether this torch has a fused ``optimizer`` for ``device`` (CPU: torch >= 2.4)."""
-    if optimizer not in (torch.optim.Adam, torch.optim.AdamW):
-        return False
-    try:
-        optimizer([torch.zeros(1, device=device, requires_grad=True)], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
-
-
-#: Names of sknalu's own callbacks in the skorch net.
-_OWN_CALLBACKS = (
-    "saddle_escape",
-    "snap_trial",
-    "restart_selection",
-    "snap",
-    "progress",
-    "stop_when_exact",
-)
-
-
-def _check_callbacks(callbacks) -> list:
-    """The user's callbacks, as a new list, once each is known to be a skorch callback."""
-    expected = "callbacks must be a list of skorch Callbacks or (name, Callback) pairs"
-    if callbacks is None:
-        return []
-    if not isinstance(callbacks, (list, tuple)):
-        raise ValueError(f"{expected}, got {callbacks!r}.")
-    for item in callbacks:
-        pair = isinstance(item, (tuple, list)) and len(item) == 2
-        name, callback = item if pair else (None, item)
-        ok = isinstance(callback, Callback) or (
-            isinstance(callback, type) and issubclass(callback, Callback)
-        )
-        if not ok or (pair and not isinstance(name, str)):
-            raise ValueError(f"{expected}; got {item!r} among them.")
-        if name in _OWN_CALLBACKS:
-            raise ValueError(
-                f"callbacks: the name {name!r} is taken by one of sknalu's own callbacks "
-                f"({', '.join(_OWN_CALLBACKS)}); choose another."
-            )
-    return list(callbacks)
-
-
-def _columns(data, what: str) -> list:
-    """``(label, values)`` for each column of ``data`` that may not be numbers."""
-    if hasattr(data, "iloc") and hasattr(data, "columns"):  # a DataFrame
-        return [
-            (f"column {name!r}", data.iloc[:, i])
-            for i, (name, dtype) in enumerate(zip(data.columns, data.dtypes, strict=True))
-            if getattr(dtype, "kind", "O") not in "biuf"
-        ]
-    if hasattr(data, "iloc"):  # a Series
-        kind = getattr(data.dtype, "kind", "O")
-        name = "" if data.name is None else f" {str(data.name)!r}"
-        return [] if kind in "biuf" else [(f"{what}{name}", data)]
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "biufc":
-        if data.ndim == 2:
-            return [(f"column {i}", data[:, i]) for i in range(data.shape[1])]
-        return [(what, data)]
-    return []
-
-
-def _check_numbers(data, what: str) -> None:
-    """Name the columns of ``data`` that do not hold numbers.
-
-    numpy's own error for a date, a duration or a text column names no column
-    (``DTypePromotionError``) or only the value it stumbled on. Dates and durations
-    are refused even where numpy would turn them into nanoseconds.
-    """
-    problems, error = [], ValueError
-    for label, values in _columns(data, what):
-        dtype = values.dtype
-        if getattr(dtype, "kind", "O") in "mM":
-            problems.append(f"{label} holds {dtype} values")
-            continue
-        try:
-            np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            problems.append(f"{label} ({dtype}) cannot be read as numbers: {exc}")
-            if isinstance(exc, TypeError):
-                error = TypeError
-    if problems:
-        raise error(
-            f"{what} must hold numbers only, but " + "; ".join(problems) + ". Convert "
-            "such columns to numbers first (a date to, say, days since a reference "
-            "date; a duration to seconds) or leave them out."
-        )
-
-
-def _check_target_magnitude(y: np.ndarray) -> None:
-    """Refuse targets whose squares overflow float64: the loss could not be computed."""
-    with np.errstate(over="ignore"):
-        mean_square = np.mean(np.square(y), axis=0)
-    if not np.isfinite(mean_square).all():
-        raise ValueError(
-            f"The target's magnitude overflows float64 in the loss: |y| reaches "
-            f"{float(np.max(np.abs(y))):.3g}, and its square, in the mean squared error, "
-            "exceeds float64's largest number (1.8e+308). Rescale the target and the "
-            "features (e.g. divide them by powers of ten) and fit again."
-        )
-
-
-def _lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """The coefficient of determination R², the lowest over the outputs.
-
-    An output whose target is constant is measured against its mean square
-    instead of its variance; a non-finite prediction gives -inf.
-
-    Examples
-    --------
-    >>> y = np.array([[1.0], [2.0], [3.0]])
-    >>> _lowest_r2(y, y), _lowest_r2(y, np.full_like(y, 2.0))
-    (1.0, 0.0)
-    """
-    y_pred = y_pred.reshape(y_true.shape)
-    with np.errstate(all="ignore"):
-        mse = np.mean(np.square(y_pred - y_true), axis=0)
-        variance = np.var(y_true, axis=0)
-        scale = np.where(variance > 0, variance, np.mean(np.square(y_true), axis=0))
-        score = np.where(scale > 0, 1 - mse / scale, np.where(mse == 0, 1.0, -np.inf))
-    return float(np.nan_to_num(score, nan=-np.inf).min())
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ._units import UNITS, ArithmeticUnit, iter_units
-
-__all__ = ["ArithmeticNetwork", "copy_mse", "evaluate_mse", "row_errors"]
+from .units._base import ArithmeticUnit
+from .units._registry import UNITS, iter_units
 
 
 class ArithmeticNetwork(nn.Module):
@@ -236,75 +234,6 @@ class ArithmeticNetwork(nn.Module):
         return torch.stack([layer.sparsity_error() for layer in self.layers]).amax(dim=0)
 
 
-def copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of each copy: ``[K, batch, out]`` against ``[batch, out]``.
-
-    A scalar when ``y_pred`` has no copy dimension (a network reduced to one copy).
-
-    Examples
-    --------
-    >>> import torch
-    >>> copy_mse(torch.tensor([[[1.0], [3.0]], [[2.0], [2.0]]]), torch.tensor([[2.0], [2.0]]))
-    tensor([1., 0.])
-    """
-    if y_pred.dim() == y_true.dim():
-        return (y_pred - y_true).square().mean()
-    return (y_pred - y_true).square().mean(dim=(-1, -2))
-
-
 #: Rows evaluated at once by :func:`evaluate_mse`: bounds the memory of a large
 #: held-out set.
 _EVALUATION_ROWS = 65536
-
-
-@torch.no_grad()
-def row_errors(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared error of each row of ``X``, ``y`` (mean over outputs), in evaluation mode.
-
-    ``[n_copies, n]`` while the network holds several copies, ``[n]`` after
-    :meth:`ArithmeticNetwork.keep_copy_`; not-a-number counts as infinite.
-    """
-    training = module.training
-    module.eval()
-    try:
-        parts = []
-        for start in range(0, len(X), _EVALUATION_ROWS):
-            Xi, yi = X[start : start + _EVALUATION_ROWS], y[start : start + _EVALUATION_ROWS]
-            parts.append((module(Xi) - yi).square().mean(dim=-1))
-    finally:
-        module.train(training)
-    return torch.nan_to_num(torch.cat(parts, dim=-1), nan=math.inf, posinf=math.inf)
-
-
-@torch.no_grad()
-def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of ``module`` on ``X``, ``y``, in evaluation mode.
-
-    The one held-out error of sknalu: the restart selection, the snap, the saddle
-    escape and the benchmark all measure with it (the mean of :func:`row_errors`).
-    Not-a-number counts as infinite, so that a diverged copy is never the best one.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network, with any number of copies.
-    X, y : Tensor
-        Inputs ``[n, in]`` and targets ``[n, out]``.
-
-    Returns
-    -------
-    Tensor
-        One value per copy while the network holds several, a scalar after
-        :meth:`ArithmeticNetwork.keep_copy_`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sknalu.units import NAU
-    >>> unit = NAU(1, 1)
-    >>> with torch.no_grad():
-    ...     _ = unit.W.fill_(1.0)
-    >>> float(evaluate_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0)))
-    4.0
-    """
-    return row_errors(module, X, y).mean(dim=-1)

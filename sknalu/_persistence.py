@@ -29,7 +29,7 @@ from skorch.history import History
 
 from ._estimators import NALURegressor, NMURegressor, _ArithmeticRegressor
 from ._network import ArithmeticNetwork
-from ._training import ArithmeticNet
+from .training._net import ArithmeticNet
 
 __all__ = ["SKOPS_TRUSTED_TYPES", "load_model", "save_model"]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import (
     Interval,
@@ -104,3 +105,62 @@ def one_cpu_thread(device: torch.device | str = "cpu") -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _columns(data, what: str) -> list:
+    """``(label, values)`` for each column of ``data`` that may not be numbers."""
+    if hasattr(data, "iloc") and hasattr(data, "columns"):  # a DataFrame
+        return [
+            (f"column {name!r}", data.iloc[:, i])
+            for i, (name, dtype) in enumerate(zip(data.columns, data.dtypes, strict=True))
+            if getattr(dtype, "kind", "O") not in "biuf"
+        ]
+    if hasattr(data, "iloc"):  # a Series
+        kind = getattr(data.dtype, "kind", "O")
+        name = "" if data.name is None else f" {str(data.name)!r}"
+        return [] if kind in "biuf" else [(f"{what}{name}", data)]
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biufc":
+        if data.ndim == 2:
+            return [(f"column {i}", data[:, i]) for i in range(data.shape[1])]
+        return [(what, data)]
+    return []
+
+
+def _check_numbers(data, what: str) -> None:
+    """Name the columns of ``data`` that do not hold numbers.
+
+    numpy's own error for a date, a duration or a text column names no column
+    (``DTypePromotionError``) or only the value it stumbled on. Dates and durations
+    are refused even where numpy would turn them into nanoseconds.
+    """
+    problems, error = [], ValueError
+    for label, values in _columns(data, what):
+        dtype = values.dtype
+        if getattr(dtype, "kind", "O") in "mM":
+            problems.append(f"{label} holds {dtype} values")
+            continue
+        try:
+            np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{label} ({dtype}) cannot be read as numbers: {exc}")
+            if isinstance(exc, TypeError):
+                error = TypeError
+    if problems:
+        raise error(
+            f"{what} must hold numbers only, but " + "; ".join(problems) + ". Convert "
+            "such columns to numbers first (a date to, say, days since a reference "
+            "date; a duration to seconds) or leave them out."
+        )
+
+
+def _check_target_magnitude(y: np.ndarray) -> None:
+    """Refuse targets whose squares overflow float64: the loss could not be computed."""
+    with np.errstate(over="ignore"):
+        mean_square = np.mean(np.square(y), axis=0)
+    if not np.isfinite(mean_square).all():
+        raise ValueError(
+            f"The target's magnitude overflows float64 in the loss: |y| reaches "
+            f"{float(np.max(np.abs(y))):.3g}, and its square, in the mean squared error, "
+            "exceeds float64's largest number (1.8e+308). Rescale the target and the "
+            "features (e.g. divide them by powers of ten) and fit again."
+        )

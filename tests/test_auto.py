@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from sknalu import NALURegressor, NMURegressor
-from sknalu._structure import find_formulas
+from sknalu.search._closed_form import find_formulas
 
 ESTIMATORS = [NMURegressor, NALURegressor]
 

@@ -145,7 +145,7 @@ def test_a_save_path_without_write_permission_fails_before_training(
     shop_csv, tmp_path, capsys, never_fits, monkeypatch
 ):
     # Tests may run as root, for whom every directory is writable: ask os.access.
-    monkeypatch.setattr("sknalu._cli_fit.os.access", lambda path, mode: False)
+    monkeypatch.setattr("sknalu.cli._common.os.access", lambda path, mode: False)
     path = tmp_path / "model.skops"
     args = ["fit", str(shop_csv), "--target", "total", "--random-state", "0"]
     assert main([*args, "--save", str(path)]) == 2
@@ -166,7 +166,7 @@ def test_a_save_path_without_write_permission_fails_before_training(
     ],
 )
 def test_the_extension_picks_the_model_format(name, expected):
-    from sknalu._cli_fit import _model_format
+    from sknalu.cli._common import _model_format
 
     assert _model_format(name) == expected
 

@@ -8,8 +8,9 @@ import torch
 from conftest import set_weights
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
-from sknalu._escape import SaddleEscape, escape_saddles_
-from sknalu._training import TensorDataset
+from sknalu.exact._escape import escape_saddles_
+from sknalu.training._callbacks import SaddleEscape
+from sknalu.training._data import TensorDataset
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -152,7 +153,7 @@ def test_snap_false_also_keeps_the_escape_from_rounding():
 
 @pytest.mark.parametrize("units", [("nau", "nmu"), ("npu", "nau"), ("nac", "nmru")])
 def test_batched_candidates_score_what_each_network_scores_alone(units):
-    from sknalu._escape import _bound_vectors, _candidate_losses, _flat, _load
+    from sknalu.exact._escape import _bound_vectors, _candidate_losses, _flat, _load
 
     network = ArithmeticNetwork(3, 1, units=units, n_copies=2, seed=1).eval()
     X = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 1

@@ -14,8 +14,8 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
-from sknalu._training import TensorDataset
 from sknalu.datasets import make_arithmetic
+from sknalu.training._data import TensorDataset
 
 ESTIMATORS = [NALURegressor, NMURegressor]
 
@@ -201,7 +201,8 @@ def test_among_exact_fits_the_latest_is_kept():
 
     from skorch.history import History
 
-    from sknalu._training import RestartSelection, TensorDataset
+    from sknalu.training._callbacks import RestartSelection
+    from sknalu.training._data import TensorDataset
 
     X = torch.rand(100, 2, dtype=torch.float64) + 1
     y = X.sum(1, keepdim=True)
@@ -330,7 +331,7 @@ def test_a_step_is_the_same_through_torchs_own_optimizer_step():
     ids=["adam", "amsgrad", "maximize", "adamw"],
 )
 def test_the_direct_fused_adam_step_is_torchs_to_the_bit(options):
-    from sknalu._training import _fused_adam_step
+    from sknalu.training._private import _fused_adam_step
 
     options = dict(options)
     Optimizer = torch.optim.AdamW if options.pop("decoupled", False) else torch.optim.Adam
@@ -490,7 +491,7 @@ def test_cosine_schedule_lowers_the_learning_rate_to_zero():
 
 
 def test_cosine_tail_schedule_is_constant_then_falls_to_zero():
-    from sknalu._training import lr_factor
+    from sknalu.training._schedules import lr_factor
 
     factors = [lr_factor("cosine_tail", step, 1000) for step in (0, 500, 700, 850, 1000)]
     assert factors == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])

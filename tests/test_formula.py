@@ -10,8 +10,8 @@ import sympy
 import torch
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
-from sknalu._formula import gate_ranges, max_distance, network_formula
 from sknalu.exceptions import FormulaWarning
+from sknalu.formula._reader import gate_ranges, max_distance, network_formula
 
 
 def frame(columns, n_samples=200, seed=0, value_range=(1.0, 2.0)):

@@ -9,13 +9,13 @@ import pytest
 import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from sknalu.benchmarks import _formulas
-from sknalu.benchmarks._formulas import (
+from sknalu.benchmarks import _formula_suite
+from sknalu.benchmarks._formula_suite import (
     FORMULA_MODELS,
     FORMULAS,
     FORMULAS_COLUMNS,
     SUMMARY_COLUMNS,
-    Formula,
+    SuiteFormula,
     check_formula,
     gplearn_to_sympy,
     run_formulas,
@@ -68,7 +68,7 @@ def test_formula_kinds():
 
 
 def test_variables_named_like_sympy_objects_are_symbols():
-    f = Formula("energy", "test", "E*S/N", *[{v: (1, 2) for v in "ESN"}] * 2)
+    f = SuiteFormula("energy", "test", "E*S/N", *[{v: (1, 2) for v in "ESN"}] * 2)
     assert f.to_sympy() == sympy.Symbol("E") * sympy.Symbol("S") / sympy.Symbol("N")
     assert f.parse("2*E").free_symbols == {sympy.Symbol("E")}
 
@@ -83,7 +83,7 @@ def test_variables_named_like_sympy_objects_are_symbols():
 )
 def test_formula_checks_its_ranges(train, test, message):
     with pytest.raises(ValueError, match=message):
-        Formula("f", "test", "m", train, test)
+        SuiteFormula("f", "test", "m", train, test)
 
 
 def test_check_formula():
@@ -238,7 +238,7 @@ def test_mlp_runs_and_rows_repeat_with_the_seed():
 
 
 def test_params_go_to_the_sknalu_models_unless_a_model_is_named():
-    routed = _formulas._route(
+    routed = _formula_suite._route(
         {"max_steps": 10, "mlp.regressor__mlpregressor__max_iter": 5},
         ["nmu_auto", "nalu_auto", "linear", "mlp"],
     )
@@ -251,11 +251,11 @@ def test_params_go_to_the_sknalu_models_unless_a_model_is_named():
     with pytest.raises(
         ValueError, match="no sknalu model of the run \\(none\\) has the parameter 'max_iter'"
     ):
-        _formulas._route({"max_iter": 5}, ["linear", "mlp"])
+        _formula_suite._route({"max_iter": 5}, ["linear", "mlp"])
     with pytest.raises(ValueError, match="'random_state' cannot be set"):
-        _formulas._route({"nmu_auto.random_state": 1}, ["nmu_auto"])
+        _formula_suite._route({"nmu_auto.random_state": 1}, ["nmu_auto"])
     with pytest.raises(ValueError, match="which is not run"):
-        _formulas._route({"mlp.alpha": 1}, ["linear"])
+        _formula_suite._route({"mlp.alpha": 1}, ["linear"])
 
 
 def test_unknown_model_is_an_error():

@@ -80,7 +80,7 @@ def test_the_estimator_as_it_is_needs_its_skorch_net_trusted(fitted):
     # Why save_model writes plain data: skops can write the estimator itself, but
     # reading it back means trusting the skorch net, which unpickles its module.
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(fitted["nmu"]))
-    assert "sknalu._training.ArithmeticNet" in untrusted
+    assert "sknalu.training._net.ArithmeticNet" in untrusted
 
 
 # -- files from elsewhere ---------------------------------------------------------------
@@ -115,7 +115,9 @@ def poisoned(fitted, tmp_path):
 
 def test_a_file_that_runs_code_is_refused_before_any_of_it_runs(poisoned, capsys):
     path, marker = poisoned
-    with pytest.raises(UntrustedTypesFoundException, match=r"sknalu\._training\.ArithmeticNet"):
+    with pytest.raises(
+        UntrustedTypesFoundException, match=r"sknalu\.training\._net\.ArithmeticNet"
+    ):
         load_model(path)
     assert not marker.exists()
 
@@ -125,7 +127,7 @@ def test_a_file_that_runs_code_is_refused_before_any_of_it_runs(poisoned, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith(f"sknalu predict: error: {path} holds types sknalu does not trust (")
-    assert "sknalu._training.ArithmeticNet" in err and err.endswith("refusing to load it\n")
+    assert "sknalu.training._net.ArithmeticNet" in err and err.endswith("refusing to load it\n")
     assert not marker.exists()
 
     # The payload is live: trusting the types the file holds runs it.

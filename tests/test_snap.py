@@ -10,9 +10,10 @@ import torch
 from conftest import set_weights
 
 from sknalu import ArithmeticNetwork, NMURegressor
-from sknalu._network import evaluate_mse
-from sknalu._snap import SnapWeights, snap_linear_pair_
-from sknalu._training import TensorDataset
+from sknalu.exact._errors import evaluate_mse
+from sknalu.exact._snap import snap_linear_pair_
+from sknalu.training._callbacks import SnapWeights
+from sknalu.training._data import TensorDataset
 from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -279,7 +280,7 @@ def test_a_sum_is_snapped_during_training_and_training_stops_once_exact():
 
 
 def test_snap_trial_snaps_the_best_copies_and_keeps_only_snaps_that_are_no_worse():
-    from sknalu._snap import SnapTrial
+    from sknalu.training._callbacks import SnapTrial
 
     X = torch.rand(50, 3, dtype=torch.float64) + 1
     y = (X[:, 0] + 2 * X[:, 1]).unsqueeze(1)

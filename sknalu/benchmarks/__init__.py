@@ -32,8 +32,7 @@ Examples
 0  mul   nmu      2
 """
 
-from ._cli import QUICK_PROFILE, add_benchmark_command
-from ._formulas import FORMULAS, run_formulas, summarize_formulas
+from ._formula_suite import FORMULAS, run_formulas, summarize_formulas
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
 from ._operations import OPERATIONS_COLUMNS, run_operations, summarize_operations
@@ -52,7 +51,6 @@ __all__ = [
     "PAPER_MODELS",
     "PAPER_RESULTS",
     "PUBLISHED_THRESHOLDS",
-    "QUICK_PROFILE",
     "RANGES",
     "RESULT_COLUMNS",
     "ArithmeticTask",
@@ -60,7 +58,6 @@ __all__ = [
     "ModelSpec",
     "RangePair",
     "ValueRange",
-    "add_benchmark_command",
     "check_op",
     "exact_first_layer",
     "first_solved_step",

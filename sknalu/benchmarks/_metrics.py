@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .._network import evaluate_mse
+from ..exact._errors import evaluate_mse
 
 __all__ = [
     "ExtrapolationMonitor",

@@ -13,8 +13,10 @@ import pandas as pd
 import torch
 from skorch import NeuralNetRegressor
 
-from .._estimators import NMURegressor, _supports_fused
-from .._units import NAU, NMU
+from .._estimators import NMURegressor
+from ..training._private import _supports_fused
+from ..units._products import NMU
+from ..units._sums import NAU
 
 __all__ = ["measure_speed"]
 

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.neural_network import MLPRegressor
 
-from ._estimators import NALURegressor, NMURegressor
-from .datasets import make_arithmetic
-
-__all__ = ["run_demo"]
+from .._estimators import NALURegressor, NMURegressor
+from ..datasets import make_arithmetic
 
 #: The demo's tasks: a name and a formula of x0, x1, x2.
 DEMO_TASKS = {"x0 * x1": "x0 * x1", "x0 + x1 - x2": "x0 + x1 - x2"}

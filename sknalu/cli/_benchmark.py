@@ -6,13 +6,13 @@ import argparse
 import time
 from typing import Any
 
-from ._formulas import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
-from ._models import MODELS, parse_param
-from ._operations import run_operations, summarize_operations
-from ._report import write_report
-from ._run import run_benchmark
-from ._speed import measure_speed
-from ._task import DEFAULT_RANGE, OPS, RANGES
+from ..benchmarks._formula_suite import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
+from ..benchmarks._models import MODELS, parse_param
+from ..benchmarks._operations import run_operations, summarize_operations
+from ..benchmarks._report import write_report
+from ..benchmarks._run import run_benchmark
+from ..benchmarks._speed import measure_speed
+from ..benchmarks._task import DEFAULT_RANGE, OPS, RANGES
 
 __all__ = ["QUICK_PROFILE", "add_benchmark_command"]
 

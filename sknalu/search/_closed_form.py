@@ -37,17 +37,16 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from skorch.callbacks import Callback
 
-__all__ = ["Formula", "Layout", "LoadStructure", "find_formulas", "layout", "load_layout_"]
+from ..exact._tolerances import (
+    BEAT_LINEAR,
+    EXACT_LEAST_SQUARES,
+    NEGLIGIBLE,
+    NULL,
+    NULL_ENTRY,
+    SIMPLER_WITHIN,
+)
 
-#: Relative mean squared error below which a formula counts as exact: float64
-#: rounding of a right formula is about 1e-30, a wrong one far above.
-EXACT = 1e-20
-#: A formula with more terms is kept only if it lowers the held-out error by more
-#: than this fraction.
-_SIMPLER_WITHIN = 0.05
 #: Largest number of terms of a sum, and of a ratio (numerator and denominator).
 MAX_TERMS, MAX_RATIO_TERMS = 4, 5
 #: The library: exponents of magnitude up to 3, at most 3 columns and a total
@@ -58,23 +57,17 @@ _MAX_ROWS = 2000
 #: Pairs of columns scored exhaustively among the columns most correlated with the
 #: target, and how many of the best pairs seed the forward selection.
 _PAIR_POOL, _BEAM = 1500, 12
-#: A term whose contribution is below this fraction of the target's norm is 0.
-_NEGLIGIBLE = 1e-12
 #: Ratios of polynomials: at most this many columns, and terms kept; a singular
-#: value below ``_NULL`` times the largest is zero, and so is a null vector's entry
-#: below ``_NULL_ENTRY`` times its largest.
+#: value below ``NULL`` times the largest is zero, and so is a null vector's entry
+#: below ``NULL_ENTRY`` times its largest.
 _MAX_POLYNOMIAL_FEATURES, _MAX_POLYNOMIAL_TERMS = 8, 10
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
-_NULL, _NULL_ENTRY = 1e-9, 1e-6
-#: Without an exact formula, another formula must have at most this fraction of
-#: the linear model's held-out error to be preferred to it.
-_BEAT_LINEAR = 0.5
 
 
 @dataclass(eq=False)
-class Formula:
+class ClosedForm:
     """A sum of products of powers, or a ratio of two: ``N / D``.
 
     Parameters
@@ -143,7 +136,7 @@ def library(n_features: int) -> np.ndarray:
     return rows[order]
 
 
-def _judge(formula: Formula, Xv: np.ndarray, yv: np.ndarray) -> None:
+def _judge(formula: ClosedForm, Xv: np.ndarray, yv: np.ndarray) -> None:
     """Set the formula's relative held-out error and its rows' squared errors."""
     predicted = formula.predict(Xv)
     formula.valid_error = _relative_error(predicted, yv)
@@ -197,7 +190,7 @@ def _select(T: np.ndarray, target: np.ndarray, max_terms: int, G: np.ndarray | N
             if key not in seen:
                 seen.add(key)
                 yield list(chosen)
-            if len(chosen) >= max_terms or _rss(T, target, chosen) <= EXACT * tt:
+            if len(chosen) >= max_terms or _rss(T, target, chosen) <= EXACT_LEAST_SQUARES * tt:
                 break
             j = best(chosen)
             if j is None:
@@ -213,7 +206,7 @@ def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
     """
     rss = _rss(T, target, chosen)
     for _ in range(2 * len(chosen)):
-        if rss <= EXACT * tt:
+        if rss <= EXACT_LEAST_SQUARES * tt:
             break
         for i in range(len(chosen)):
             rest = chosen[:i] + chosen[i + 1 :]
@@ -269,7 +262,7 @@ def _usable(X, Xv, terms) -> tuple[np.ndarray, np.ndarray]:
     return terms[ok], T[:, ok]
 
 
-def _sums(X, y, Xv, yv, terms, T) -> list[Formula]:
+def _sums(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
     index = np.arange(len(terms))
     norms = np.linalg.norm(T, axis=0)
     keep = norms > 0
@@ -278,17 +271,17 @@ def _sums(X, y, Xv, yv, terms, T) -> list[Formula]:
     for chosen in _select(T / norms, y, MAX_TERMS):
         exps = terms[index[chosen]]
         coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
-        used = np.abs(coef) * norms[chosen] > _NEGLIGIBLE * np.linalg.norm(y)
+        used = np.abs(coef) * norms[chosen] > NEGLIGIBLE * np.linalg.norm(y)
         if not used.all() and used.any():
             exps = exps[used]
             coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
-        formula = Formula(exps, coef)
+        formula = ClosedForm(exps, coef)
         _judge(formula, Xv, yv)
         out.append(formula)
     return out
 
 
-def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
+def _ratios(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
     n_terms = len(terms)
     out = []
     starts = [i for i, t in enumerate(terms) if np.abs(t).sum() <= 1]
@@ -314,7 +307,7 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
                 continue
             A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
             coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-            used = np.abs(coef) * np.linalg.norm(A, axis=0) > _NEGLIGIBLE * scale
+            used = np.abs(coef) * np.linalg.norm(A, axis=0) > NEGLIGIBLE * scale
             if not used.all():
                 # Terms whose coefficient is 0 to rounding are left out.
                 num, den = (
@@ -329,11 +322,11 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[Formula]:
     return out
 
 
-def _ratio(numerator, denominator, coef, Xv, yv) -> Formula:
+def _ratio(numerator, denominator, coef, Xv, yv) -> ClosedForm:
     """``N / D`` judged on the held-out rows: ``coef`` holds ``N``'s coefficients,
     then those of ``D`` after its first term, whose coefficient is 1."""
     n = len(numerator)
-    formula = Formula(
+    formula = ClosedForm(
         numerator, coef[:n], denominator, np.concatenate([[1.0], coef[n:]]), kind="ratio"
     )
     _judge(formula, Xv, yv)
@@ -351,7 +344,7 @@ def _monomials(n_features: int, degree: int) -> np.ndarray:
     return np.array(rows)
 
 
-def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
+def _polynomial_ratios(X, y, Xv, yv) -> list[ClosedForm]:
     """Ratios of two polynomials of degree at most 2, from the null vector of ``[P, -y Q]``.
 
     ``y = N / D`` means ``N - y D = 0`` on every row: with ``N`` and ``D`` written
@@ -380,11 +373,11 @@ def _polynomial_ratios(X, y, Xv, yv) -> list[Formula]:
             continue
         A = A / norms
         _, sigma, Vt = np.linalg.svd(A, full_matrices=False)
-        if sigma[-1] <= _NULL * sigma[0]:
-            if sigma[-2] <= _NULL * sigma[0]:
+        if sigma[-1] <= NULL * sigma[0]:
+            if sigma[-2] <= NULL * sigma[0]:
                 continue  # an exact ratio of these degrees, but not a unique one
             weight = np.abs(Vt[-1])
-            support = np.where(weight > _NULL_ENTRY * weight.max())[0]
+            support = np.where(weight > NULL_ENTRY * weight.max())[0]
             if len(support) > _MAX_POLYNOMIAL_TERMS:
                 continue  # exact, but not sparse
             formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, Vt[-1] / norms)
@@ -419,7 +412,7 @@ def _eliminations(G: np.ndarray, max_terms: int):
             yield np.array(support), vectors[:, 0]
 
 
-def _polynomial_ratio(X, y, Xv, yv, num, den, support, v) -> Formula | None:
+def _polynomial_ratio(X, y, Xv, yv, num, den, support, v) -> ClosedForm | None:
     """The ratio on ``support`` (indices into the numerator's monomials, then the
     denominator's), refitted by least squares with the denominator's largest
     coefficient in ``v`` fixed: ``N - y (D - t0) = y t0``."""
@@ -435,7 +428,7 @@ def _polynomial_ratio(X, y, Xv, yv, num, den, support, v) -> Formula | None:
     return _ratio(num[keep_num], den[[lead, *rest]], coef, Xv, yv)
 
 
-def _product(X, y, Xv, yv, half: bool) -> list[Formula]:
+def _product(X, y, Xv, yv, half: bool) -> list[ClosedForm]:
     """``c Π x^e`` from least squares in logarithms (integer, or half-integer, ``e``)."""
     keep = (X != 0).all(1) & (y != 0)
     if keep.sum() <= X.shape[1] + 1:
@@ -450,16 +443,16 @@ def _product(X, y, Xv, yv, half: bool) -> list[Formula]:
     if not np.all(np.isfinite(t)) or not np.any(t):
         return []
     c = float(t @ y / (t @ t))
-    formula = Formula(exps[None, :], np.array([c]), kind="product")
+    formula = ClosedForm(exps[None, :], np.array([c]), kind="product")
     _judge(formula, Xv, yv)
     return [formula]
 
 
-def _linear(X, y, Xv, yv) -> list[Formula]:
+def _linear(X, y, Xv, yv) -> list[ClosedForm]:
     """The linear model: every column and a constant (ordinary least squares)."""
     exps = np.concatenate([np.zeros((1, X.shape[1]), dtype=int), np.eye(X.shape[1], dtype=int)])
     coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
-    formula = Formula(exps, coef, kind="linear")
+    formula = ClosedForm(exps, coef, kind="linear")
     _judge(formula, Xv, yv)
     return [formula]
 
@@ -471,7 +464,7 @@ def find_formulas(
     y_valid: np.ndarray,
     half_powers: bool = False,
     ratios: bool = True,
-) -> list[Formula]:
+) -> list[ClosedForm]:
     """Candidate formulas for ``y`` from the columns of ``X``, best first.
 
     Parameters
@@ -487,7 +480,7 @@ def find_formulas(
 
     Returns
     -------
-    list of Formula
+    list of ClosedForm
         The simplest exact formula first when there is one; otherwise the simplest
         within 5% of the lowest held-out error first, then the rest by error.
     """
@@ -502,22 +495,22 @@ def find_formulas(
     found += _sums(X, y, X_valid, y_valid, terms, T)
     # The null vector of the polynomial ratios costs milliseconds; the term-by-term
     # search, over thousands of terms, seconds: it runs only if the first is not exact.
-    if ratios and not any(f.valid_error <= EXACT for f in found):
+    if ratios and not any(f.valid_error <= EXACT_LEAST_SQUARES for f in found):
         found += _polynomial_ratios(X, y, X_valid, y_valid)
-    if ratios and not any(f.valid_error <= EXACT for f in found):
+    if ratios and not any(f.valid_error <= EXACT_LEAST_SQUARES for f in found):
         found += _ratios(X, y, X_valid, y_valid, terms, T)
     found = [f for f in found if math.isfinite(f.valid_error)]
     return rank(found)
 
 
-def _not_clearly_worse(formula: Formula, leader: Formula) -> bool:
+def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
     """Within 5% of the leader's held-out error, or not significantly above it.
 
     Significantly: the mean of the rows' paired differences of squared errors
     exceeds two standard errors. With few held-out rows, a formula with more terms
     often leads by chance, having fitted the noise of the training rows.
     """
-    if formula.valid_error <= leader.valid_error * (1 + _SIMPLER_WITHIN):
+    if formula.valid_error <= leader.valid_error * (1 + SIMPLER_WITHIN):
         return True
     d = formula.valid_rows - leader.valid_rows
     if len(d) < 20 or not np.all(np.isfinite(d)):
@@ -525,7 +518,7 @@ def _not_clearly_worse(formula: Formula, leader: Formula) -> bool:
     return bool(d.mean() <= 2 * d.std() / math.sqrt(len(d)))
 
 
-def rank(found: list[Formula]) -> list[Formula]:
+def rank(found: list[ClosedForm]) -> list[ClosedForm]:
     """Exact formulas (simplest first); else the simplest of those not clearly worse
     than the best on the held-out rows.
 
@@ -537,8 +530,8 @@ def rank(found: list[Formula]) -> list[Formula]:
     if not found:
         return []
     best = min(f.valid_error for f in found)
-    if best <= EXACT:
-        eligible = [f for f in found if f.valid_error <= EXACT]
+    if best <= EXACT_LEAST_SQUARES:
+        eligible = [f for f in found if f.valid_error <= EXACT_LEAST_SQUARES]
     else:
         linear = min((f.valid_error for f in found if f.kind == "linear"), default=math.inf)
         leader = min(found, key=lambda f: f.valid_error)
@@ -546,107 +539,11 @@ def rank(found: list[Formula]) -> list[Formula]:
             f
             for f in found
             if _not_clearly_worse(f, leader)
-            and (f.kind == "linear" or f.valid_error <= _BEAT_LINEAR * linear)
+            and (f.kind == "linear" or f.valid_error <= BEAT_LINEAR * linear)
         ]
         if not eligible:
             eligible = [f for f in found if f.kind == "linear"]
-    near = sorted(eligible, key=Formula.complexity)
+    near = sorted(eligible, key=ClosedForm.complexity)
     kept = {id(f) for f in near}
     rest = sorted((f for f in found if id(f) not in kept), key=lambda f: f.valid_error)
     return near + rest
-
-
-# -- writing a formula into a network of units -----------------------------------------
-@dataclass
-class Layout:
-    """The network that computes a :class:`Formula`: its units, width and weights."""
-
-    units: tuple[str, ...]
-    hidden_size: int
-    weights: list[tuple[str, np.ndarray]]  # per layer: ("exponents" | "linear" | "coef", matrix)
-    kind: str = "sum"
-
-
-def layout(formula: Formula, product_unit, n_features: int, names: dict[str, str]) -> Layout | None:
-    """The layers of ``names`` that compute ``formula``, or None if they cannot.
-
-    ``names`` maps the roles ``"product"``, ``"selector"`` and ``"sum"`` to unit
-    names of the estimator's family; ``product_unit`` is the product unit's class,
-    asked which exponents it allows. Terms whose exponents the product unit takes
-    directly multiply the columns; otherwise a selector layer first repeats each
-    column as often as its largest power (``h·h`` for a square).
-    """
-    terms = formula.terms()
-    direct = all(product_unit._allows(float(e)) for e in np.unique(terms))
-    layers: list[tuple[str, str, np.ndarray]] = []
-    if direct:
-        product_rows = terms.astype(float)
-    else:
-        if not all(map(product_unit._allows, (1.0, -1.0))) or np.any(terms != np.round(terms)):
-            return None
-        repeats = np.abs(terms).max(0).astype(int)
-        selector = []
-        product_rows = np.zeros((len(terms), int(repeats.sum())))
-        start = 0
-        for i, r in enumerate(repeats):
-            for j in range(r):
-                row = np.zeros(n_features)
-                row[i] = 1.0
-                selector.append(row)
-                for t, e in enumerate(terms[:, i]):
-                    if abs(e) > j:
-                        product_rows[t, start + j] = np.sign(e)
-            start += r
-        if not selector:
-            return None
-        layers.append((names["selector"], "linear", np.array(selector)))
-    layers.append((names["product"], "exponents", product_rows))
-    n_num = len(formula.numerator)
-    if formula.denominator is None:
-        coef = formula.numerator_coef[None, :]
-    else:
-        coef = np.zeros((2, len(terms)))
-        coef[0, :n_num] = formula.numerator_coef
-        coef[1, n_num:] = formula.denominator_coef
-    layers.append((names["sum"], "coef", coef))
-    if formula.denominator is not None:
-        layers.append((names["product"], "exponents", np.array([[1.0, -1.0]])))
-    widths = [matrix.shape[0] for _, _, matrix in layers[:-1]]
-    width = max(widths)
-    return Layout(
-        tuple(name for name, _, _ in layers),
-        width,
-        [(role, matrix) for _, role, matrix in layers],
-        formula.kind,
-    )
-
-
-@torch.no_grad()
-def load_layout_(module, plan: Layout) -> None:
-    """Write ``plan``'s weights into a one-copy ``module`` (unused rows and columns 0)."""
-    for layer, (role, matrix) in zip(module.layers, plan.weights, strict=True):
-        full = torch.zeros(layer.out_features, layer.in_features, dtype=torch.float64)
-        full[: matrix.shape[0], : matrix.shape[1]] = torch.as_tensor(matrix)
-        if role == "exponents":
-            layer._load_exponents_(full)
-        else:
-            layer.load_weight_(full)
-    if getattr(module, "constants", False):
-        module.scale.fill_(1.0)
-        module.offset.fill_(0.0)
-
-
-class LoadStructure(Callback):
-    """Write a :class:`Layout`'s weights into the network when training begins.
-
-    Parameters
-    ----------
-    plan : Layout
-        The network's units, width and weights; the network must hold one copy.
-    """
-
-    def __init__(self, plan: Layout) -> None:
-        self.plan = plan
-
-    def on_train_begin(self, net, **kwargs):
-        load_layout_(net.module_, self.plan)

@@ -15,73 +15,25 @@ product instead and writes it back as discrete factors.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 
 import torch
-from skorch.callbacks import Callback
 
-from ._constants import simple_numbers
-from ._network import evaluate_mse, row_errors
-from ._units import (
-    SIGNED,
-    ArithmeticUnit,
-    divided_by_largest,
-    iter_units,
-    least_squares,
-    nearest_target,
+from ..units._base import ArithmeticUnit
+from ..units._registry import iter_units
+from ..units._targets import SIGNED, divided_by_largest, nearest_target
+from ._errors import row_errors
+from ._least_squares import least_squares
+from ._numbers import simple_numbers
+from ._tolerances import (
+    FITTING,
+    NO_WORSE_ATOL,
+    NO_WORSE_RTOL,
+    SNAP_TOLERANCE,
+    no_worse,
+    not_significantly_worse,
 )
-from ._validation import store_params
-
-__all__ = [
-    "SNAP_TOLERANCE",
-    "SnapTrial",
-    "SnapWeights",
-    "no_worse",
-    "snap_linear_pair_",
-    "snap_network_",
-]
-
-#: Largest distance a weight is moved by snapping. Generous on purpose: the
-#: held-out check, not the distance, decides whether the snapped weights are kept.
-SNAP_TOLERANCE = 0.1
-
-#: Relative and absolute (in units of the mean squared target) increase of an error
-#: that :func:`no_worse` still counts as no increase.
-_RTOL, _ATOL = 1e-6, 1e-24
-#: On noisy targets a network that has fitted some of the noise can beat the right
-#: formula on a few held-out rows by a few percent. A snap is also accepted when it
-#: raises the held-out error by at most this fraction and not significantly: by
-#: less than two standard errors of the mean of the rows' paired differences.
-_NOISE_RTOL = 0.1
-#: ... but only for a network whose mean squared error is below this fraction of
-#: the mean squared target: one that fits the data but for noise.
-_FITTING = 1e-2
-
-
-def _not_significantly_worse(after: torch.Tensor, before: torch.Tensor) -> bool:
-    """Whether per-row errors ``after`` are at most 10% and not significantly above ``before``."""
-    if len(after) < 20 or not bool(torch.isfinite(after).all()):
-        return False
-    difference = after - before
-    bound = 2 * difference.std() / math.sqrt(len(difference))
-    return bool(after.mean() <= (1 + _NOISE_RTOL) * before.mean() and difference.mean() <= bound)
-
-
-def no_worse(after, before, scale, rtol: float = _RTOL, atol: float = _ATOL):
-    """Whether the error ``after`` a change counts as no worse than ``before``.
-
-    ``after <= before * (1 + rtol) + atol * scale``, with ``scale`` the mean
-    squared target; floats or tensors (element-wise).
-
-    Examples
-    --------
-    >>> no_worse(1.0 + 1e-7, 1.0, scale=1.0), no_worse(1.1, 1.0, scale=1.0)
-    (True, False)
-    """
-    return after <= before * (1 + rtol) + atol * scale
-
 
 #: Widest hidden layer whose columns :func:`snap_linear_pair_` searches (3**width
 #: candidate columns each).
@@ -183,8 +135,8 @@ def snap_network_(
     X: torch.Tensor,
     y: torch.Tensor,
     tolerance: float = SNAP_TOLERANCE,
-    rtol: float = _RTOL,
-    atol: float = _ATOL,
+    rtol: float = NO_WORSE_RTOL,
+    atol: float = NO_WORSE_ATOL,
     closed_form: bool = True,
 ) -> tuple[int, float, float]:
     """Snap a one-copy network's weights where that does not make its error worse.
@@ -255,9 +207,9 @@ def snap_network_(
             module.fit_constants_(X, y, offset=True)
         new_rows = row_errors(module, X, y)
         loss = float(new_rows.mean())
-        fitting = after <= _FITTING * scale  # only a nearly fitted network has noise to fit
+        fitting = after <= FITTING * scale  # only a nearly fitted network has noise to fit
         if no_worse(loss, after, scale, rtol, atol) or (
-            fitting and _not_significantly_worse(new_rows, rows)
+            fitting and not_significantly_worse(new_rows, rows)
         ):
             n_moved += moved
             after, rows = loss, new_rows
@@ -329,7 +281,7 @@ def snap_network_(
         # The simplest constants the rows allow: none, then (for a network that fits
         # but for noise) simple numbers.
         steps = [lambda: _write_(module.offset, 0.0), lambda: _write_(module.scale, 1.0)]
-        if after <= _FITTING * scale:
+        if after <= FITTING * scale:
             steps += [
                 lambda param=param, relative=relative: _write_(
                     param, simple_numbers(param, relative)
@@ -380,155 +332,3 @@ def _last_layer_input(module: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
 
 def _held_out(dataset_train, dataset_valid):
     return dataset_valid if dataset_valid is not None else dataset_train
-
-
-class SnapWeights(Callback):
-    """Snap the kept network's weights when training ends, if that does no harm.
-
-    At the end of training (after :class:`~sknalu._training.RestartSelection` has
-    reduced the network to the kept copy, so this callback must come after it), every
-    unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the weights within
-    ``tolerance`` of a discrete value onto it. Then, where two linear layers (NAU,
-    NAC+ or Linear units) follow each other, :func:`snap_linear_pair_` snaps their
-    product, which also places weights that a sum left split between hidden units.
-    Each step is kept only if the mean squared error on the held-out data of the
-    last epoch (the training data when none was held out) does not get worse:
-
-    ``mse_snapped <= mse * (1 + rtol) + atol * mean(y²)``.
-
-    The relative term ``rtol`` absorbs float noise in the comparison; the absolute
-    term treats a root-mean-square change below ``sqrt(atol)`` of the targets' scale
-    (1e-12 by default) as float noise too, which matters when the trained network is
-    already exact to float precision. Otherwise the weights from before the step
-    are restored.
-
-    Parameters
-    ----------
-    tolerance : float, default=SNAP_TOLERANCE
-        Largest distance a weight is moved.
-    rtol : float, default=1e-6
-        Relative increase of the held-out error still counted as no worse.
-    atol : float, default=1e-24
-        Absolute increase, in units of the mean squared target, still counted as
-        no worse.
-
-    Attributes
-    ----------
-    snapped_ : bool
-        Whether at least one weight was moved and the snapped weights were kept.
-    n_moved_ : int
-        Number of weights that snapping moved and that were kept moved.
-    loss_before_, loss_after_ : float
-        Held-out mean squared error before and after snapping (equal when nothing
-        snapped was kept; NaN when the check did not run).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sknalu import NMURegressor
-    >>> from sknalu.datasets import make_arithmetic
-    >>> X, y = make_arithmetic("x0 - x1", n_samples=200, random_state=0)
-    >>> est = NMURegressor(units=("nau", "nau"), max_steps=2000, random_state=0).fit(X, y)
-    >>> est.snapped_
-    True
-    >>> float(abs(est.predict(np.array([[1e6, 3.0]]))[0] - (1e6 - 3.0)))
-    0.0
-    """
-
-    def __init__(
-        self, tolerance: float = SNAP_TOLERANCE, rtol: float = _RTOL, atol: float = _ATOL
-    ) -> None:
-        store_params(self, locals())
-
-    def initialize(self):
-        self.snapped_ = False
-        self.n_moved_ = 0
-        self.loss_before_ = math.nan
-        self.loss_after_ = math.nan
-        self.dataset_ = None
-        return self
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        # The held-out split is made inside the fit loop and not passed to
-        # on_train_end, so the last epoch's is remembered (a reference, no copy).
-        self.dataset_ = _held_out(dataset_train, dataset_valid)
-
-    def on_train_end(self, net, **kwargs):
-        # Never keep a reference to the data: the callback is pickled with the net.
-        dataset, self.dataset_ = self.dataset_, None
-        if dataset is None or dataset.y is None:
-            return
-        self.n_moved_, self.loss_before_, self.loss_after_ = snap_network_(
-            net.module_, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol
-        )
-        self.snapped_ = self.n_moved_ > 0
-
-
-class SnapTrial(Callback):
-    """At every evaluation, snap the best copies in place where that does no harm.
-
-    The ``max_copies`` copies with the lowest held-out error are each snapped as
-    :func:`snap_network_` does at the end of training, and the snapped weights
-    replace the best copy if its held-out error does not get worse, and another
-    copy if they fit its held-out rows exactly. (The copy whose error is lowest is
-    not always the one whose structure is right.) A network
-    that has converged to its formula then computes it exactly as soon as it
-    has, which lets training stop there (:class:`~sknalu._training.StopWhenExact`)
-    instead of running to ``max_steps``; a sum of two linear layers, whose
-    weights may stay split between the hidden units, is snapped through their
-    product long before its weights settle. It must come before
-    :class:`~sknalu._training.RestartSelection`, which then measures the snapped
-    copy.
-
-    Parameters
-    ----------
-    tolerance, rtol, atol : float
-        As for :class:`SnapWeights`.
-    max_copies : int, default=8
-        How many of the best copies are tried at each evaluation.
-
-    Attributes
-    ----------
-    snapped_ : list of tuple of int
-        ``(copy, step)`` of every snap that was kept.
-    """
-
-    def __init__(
-        self,
-        tolerance: float = SNAP_TOLERANCE,
-        rtol: float = _RTOL,
-        atol: float = _ATOL,
-        max_copies: int = 8,
-    ) -> None:
-        store_params(self, locals())
-
-    def initialize(self):
-        self.snapped_ = []
-        self.closed_form_tried_ = False
-        return self
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        dataset = _held_out(dataset_train, dataset_valid)
-        if dataset is None or dataset.y is None:
-            return
-        module = net.module_
-        losses = evaluate_mse(module, dataset.X, dataset.y)
-        order = [int(c) for c in losses.argsort()[: self.max_copies]]
-        exact_loss = self.atol * float(dataset.y.square().mean())
-        for rank, index in enumerate(order):
-            if not math.isfinite(float(losses[index])):
-                break
-            part = copy.deepcopy(module)
-            part.keep_copies_([index])
-            # The closed-form solution does not depend on the weights: once, on the
-            # best copy at the first evaluation (and again at the end of training).
-            closed_form = rank == 0 and not self.closed_form_tried_
-            self.closed_form_tried_ = self.closed_form_tried_ or closed_form
-            moved, _, loss = snap_network_(
-                part, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol, closed_form
-            )
-            # The other copies are tried for an exact formula only: snapping them
-            # part of the way would just perturb their training.
-            if moved and (rank == 0 or loss <= exact_loss):
-                module.load_copy_state_(index, part.copy_state(0))
-                self.snapped_.append((index, net.n_steps_))

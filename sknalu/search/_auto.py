@@ -32,19 +32,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from ._structure import find_formulas, layout
-from ._training import HoldOut, fit_seeds
-from ._units import UNITS
-
-__all__ = ["fit_auto"]
+from ..exact._tolerances import BEAT_CLOSED_FORM, TRAIN_BELOW_R2
+from ..training._data import HoldOut, fit_seeds
+from ..units._registry import UNITS
+from ._closed_form import find_formulas
+from ._layout import layout
 
 #: Closed-form formulas written into networks and evaluated.
 _MAX_FORMULAS = 3
-#: Below this held-out R² of the best closed-form formula, the stacks are trained.
-_TRAIN_BELOW_R2 = 1 - 1e-3
-#: Without an exact formula, a trained network must have at most this fraction of
-#: the held-out error of the best formula found in closed form to be kept instead.
-_BEAT_CLOSED_FORM = 0.5
 
 
 def _fit_one(estimator, X, y, structure):
@@ -117,7 +112,7 @@ def fit_auto(est, X, y) -> None:
             source = "linear model" if plan.kind == "linear" else "closed form"
             tried.append((source, plan.units, plan.hidden_size, fitted, seconds, error))
     closed = [t[3] for t in tried if t[3] is not None and t[0] == "closed form"]
-    good_enough = any(f.formula_exact_ or f.validation_score_ >= _TRAIN_BELOW_R2 for f in closed)
+    good_enough = any(f.formula_exact_ or f.validation_score_ >= TRAIN_BELOW_R2 for f in closed)
     if not good_enough:
         stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
         jobs = [clone(base).set_params(units=units, hidden_size=width) for units, width in stacks]
@@ -159,7 +154,7 @@ def _choose(fitted: list, sources: list[str], complexity: dict[int, int]):
     if not closed:
         return min(trained, key=lambda f: f.validation_loss_)
     first = closed[0]
-    bound = _BEAT_CLOSED_FORM * first.validation_loss_
+    bound = BEAT_CLOSED_FORM * first.validation_loss_
     better = [f for f in trained if f.validation_loss_ <= bound]
     return min(better, key=lambda f: f.validation_loss_) if better else first
 

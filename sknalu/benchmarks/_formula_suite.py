@@ -6,7 +6,7 @@ question a scientist or engineer comes with: given a table of measured quantitie
 engineering, finance or geometry, does the model find that formula, and does it
 extrapolate? :data:`FORMULAS` holds 37 of them, built from + − × ÷, integer powers
 and numeric constants (rationals such as 1/2, multiples of π, decimal constants
-such as 9.81 or 8.314), of four kinds (:attr:`Formula.kind`):
+such as 9.81 or 8.314), of four kinds (:attr:`SuiteFormula.kind`):
 
 - ``"product"``: products and quotients of variables with coefficient 1 (``m*a``,
   ``V/R``);
@@ -59,7 +59,7 @@ __all__ = [
     "FORMULAS",
     "FORMULAS_COLUMNS",
     "FORMULA_MODELS",
-    "Formula",
+    "SuiteFormula",
     "check_formula",
     "gplearn_to_sympy",
     "run_formulas",
@@ -77,14 +77,14 @@ EXACT_PREDICTION_REL_ERROR = 1e-9
 #: Points of the test ranges on which the formula read back is compared to the truth.
 EXACT_POINTS = 1000
 
-#: The kinds of formula (:attr:`Formula.kind`), in the order of the summaries.
+#: The kinds of formula (:attr:`SuiteFormula.kind`), in the order of the summaries.
 KINDS = ("product", "power", "constant", "sum")
 
 Ranges = Mapping[str, tuple[float, float]]
 
 
 @dataclass(frozen=True)
-class Formula:
+class SuiteFormula:
     """A textbook formula and the ranges its variables are drawn from.
 
     Parameters
@@ -104,7 +104,7 @@ class Formula:
 
     Examples
     --------
-    >>> f = Formula("momentum", "mechanics", "m*v", {"m": (1, 5), "v": (1, 5)},
+    >>> f = SuiteFormula("momentum", "mechanics", "m*v", {"m": (1, 5), "v": (1, 5)},
     ...             {"m": (5, 20), "v": (5, 20)})
     >>> f.variables, f.kind
     (('m', 'v'), 'product')
@@ -216,9 +216,9 @@ class Formula:
         return np.broadcast_to(values.astype(float), (len(X),)).copy()
 
 
-def _formula(name: str, domain: str, expression: str, **ranges) -> Formula:
+def _formula(name: str, domain: str, expression: str, **ranges) -> SuiteFormula:
     """``name=((train_low, train_high), (test_low, test_high))`` per variable."""
-    return Formula(
+    return SuiteFormula(
         name,
         domain,
         expression,
@@ -232,7 +232,7 @@ _SMALL = ((1.0, 5.0), (5.0, 20.0))
 _MEDIUM = ((1.0, 10.0), (10.0, 50.0))
 
 #: The formulas of the suite.
-FORMULAS: tuple[Formula, ...] = (
+FORMULAS: tuple[SuiteFormula, ...] = (
     # -- products and quotients of variables, coefficient 1 ----------------------------
     _formula("newton_second_law", "mechanics", "m*a", m=_SMALL, a=_MEDIUM),
     _formula(
@@ -389,7 +389,7 @@ FORMULAS: tuple[Formula, ...] = (
 )
 
 
-def check_formula(formula: str | Formula) -> Formula:
+def check_formula(formula: str | SuiteFormula) -> SuiteFormula:
     """A formula of :data:`FORMULAS`, from its name (or the formula itself).
 
     Examples
@@ -397,7 +397,7 @@ def check_formula(formula: str | Formula) -> Formula:
     >>> check_formula("kinetic_energy").expression
     'm*v**2/2'
     """
-    if isinstance(formula, Formula):
+    if isinstance(formula, SuiteFormula):
         return formula
     for known in FORMULAS:
         if known.name == formula:
@@ -565,7 +565,7 @@ def gplearn_to_sympy(program, variables: Sequence[str]) -> sympy.Expr:
     return read()
 
 
-def _read_back(estimator, formula: Formula, model: str):
+def _read_back(estimator, formula: SuiteFormula, model: str):
     """The formula read back (a string or None), its sympy form, whether it is marked exact."""
     if model == "gplearn":
         expression = gplearn_to_sympy(estimator._program, formula.variables)
@@ -671,7 +671,7 @@ FORMULAS_COLUMNS = [
 ]
 
 
-def _one(formula: Formula, model: str, seed: int, params, noise, n_train, n_test) -> dict:
+def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n_test) -> dict:
     rng = np.random.RandomState(seed)
     X = formula.sample(n_train, rng, "train")
     X_test = formula.sample(n_test, rng, "test")
@@ -732,7 +732,7 @@ def _one(formula: Formula, model: str, seed: int, params, noise, n_train, n_test
 
 
 def run_formulas(
-    formulas: Iterable[str | Formula] | None = None,
+    formulas: Iterable[str | SuiteFormula] | None = None,
     models: Iterable[str] = ("nmu_auto", "nalu_auto", "linear", "mlp"),
     seeds: int | Sequence[int] = 2,
     noise: float = 0.0,
@@ -745,7 +745,7 @@ def run_formulas(
 
     Parameters
     ----------
-    formulas : iterable of str or Formula, optional
+    formulas : iterable of str or SuiteFormula, optional
         Names of :data:`FORMULAS` or formulas of one's own; all of :data:`FORMULAS`
         by default.
     models : iterable of str, default=("nmu_auto", "nalu_auto", "linear", "mlp")

@@ -6,9 +6,8 @@ import argparse
 import sys
 import time
 
-from ._cli_fit import add_fit_command, add_predict_command
-
-__all__ = ["main"]
+from ._fit import add_fit_command
+from ._predict import add_predict_command
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -56,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_benchmark(subparsers) -> None:
-    from .benchmarks import add_benchmark_command
+    from ._benchmark import add_benchmark_command
 
     add_benchmark_command(subparsers)
 

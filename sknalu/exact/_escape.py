@@ -19,19 +19,14 @@ for every copy of a network, :class:`SaddleEscape` at the end of training.
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 
 import torch
-from skorch.callbacks import Callback
 
-from ._network import copy_mse, evaluate_mse
-from ._snap import no_worse, saved_state
-from ._units import iter_units
-from ._validation import store_params
-
-__all__ = ["SaddleEscape", "escape_saddles_"]
+from ..units._registry import iter_units
+from ._errors import copy_mse, evaluate_mse
+from ._snap import saved_state
+from ._tolerances import no_worse
 
 #: Distances along the unit eigenvector that the line search tries, each both ways.
 _STEP_SIZES = (0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
@@ -258,132 +253,6 @@ def escape_saddles_(
         return steps.cpu()
     finally:
         module.train(training)
-
-
-class SaddleEscape(Callback):
-    """Move the best copies off saddle points once training stalls, then round them.
-
-    When the error of the best copy on up to ``n_rows`` training rows has fallen
-    by less than ``min_improvement`` (relative) over the last ``patience``
-    evaluations, and after the last optimiser step in any case, the
-    ``max_copies`` copies of the network with the lowest error on those rows get
-    :func:`escape_saddles_` on them; then (with ``round_weights``) each of them has
-    its weights rounded to its units' discrete values (``snap_`` with a tolerance
-    that reaches every weight), kept where its error on those rows does not get
-    worse. Training then goes on from there; a new stall needs ``patience`` more
-    evaluations. Limiting the copies bounds the cost, which grows with their
-    number, however many restarts train. It must come before
-    :class:`~sknalu._training.RestartSelection`, which then measures the copies as
-    they are after this and chooses among them.
-
-    Parameters
-    ----------
-    n_rows : int, default=2048
-        Training rows the stall, the Hessian, the line search and the rounding are
-        measured on, drawn at random once per fit.
-    max_iterations : int, default=4
-        Most steps per copy.
-    max_parameters : int, default=1024
-        Networks with more parameter entries per copy are left alone.
-    max_copies : int, default=8
-        Most copies moved and rounded.
-    round_weights : bool, default=True
-        Whether to try rounding every copy's weights after the steps.
-    patience : int, default=2
-        Evaluations over which the error must fall by ``min_improvement``.
-    min_improvement : float, default=0.1
-        Relative fall of the error below which training counts as stalled.
-    hessian_rows : int or None, default=512
-        Rows of the ``n_rows`` the Hessian is computed on (all when None): the
-        Hessian's cost grows with them, and the direction of most negative
-        curvature needs fewer rows than the line search, which uses all.
-
-    Attributes
-    ----------
-    n_steps_ : list of int
-        Steps taken by each copy at the latest escape (0 for the copies left alone).
-    rounded_ : list of bool
-        Whether each copy's rounded weights were kept at the latest escape.
-    escaped_at_ : list of int
-        The optimiser steps at which the escape ran.
-    rounded_at_ : list of tuple of int
-        ``(copy, step)`` of every copy whose rounded weights were kept.
-    seconds_ : float
-        Wall time the escapes and the roundings took, in all.
-    """
-
-    def __init__(
-        self,
-        n_rows: int = 2048,
-        max_iterations: int = 4,
-        max_parameters: int = 1024,
-        max_copies: int = 8,
-        round_weights: bool = True,
-        patience: int = 2,
-        min_improvement: float = 0.1,
-        hessian_rows: int | None = 512,
-    ) -> None:
-        store_params(self, locals())
-
-    def initialize(self):
-        self.n_steps_ = []
-        self.rounded_ = []
-        self.escaped_at_ = []
-        self.rounded_at_ = []
-        self.seconds_ = 0.0
-        self.errors_ = []
-        self.rows_ = None
-        return self
-
-    def _stalled(self) -> bool:
-        errors, p = self.errors_, self.patience
-        return len(errors) > p and not errors[-1] < (1 - self.min_improvement) * errors[-1 - p]
-
-    def on_epoch_end(self, net, dataset_train=None, **kwargs):
-        if dataset_train is None or dataset_train.y is None:
-            return
-        X, y = dataset_train.X, dataset_train.y
-        if len(X) > self.n_rows:
-            if self.rows_ is None:
-                generator = torch.Generator().manual_seed(int(net.seed))
-                self.rows_ = torch.randperm(len(X), generator=generator)[: self.n_rows]
-            rows = self.rows_.to(X.device)
-            X, y = X.index_select(0, rows), y.index_select(0, rows)
-        module = net.module_
-        losses = _losses(module, X, y)
-        self.errors_.append(float(losses.min()))
-        if net.n_steps_ < net.max_steps and not self._stalled():
-            return
-        start = time.perf_counter()
-        chosen = torch.argsort(losses)[: self.max_copies].tolist()
-        part = copy.deepcopy(module)
-        part.keep_copies_(chosen)
-        steps = escape_saddles_(
-            part,
-            X,
-            y,
-            max_iterations=self.max_iterations,
-            max_parameters=self.max_parameters,
-            hessian_rows=self.hessian_rows,
-        )
-        rounded = _round_if_no_worse(part, X, y) if self.round_weights else None
-        self.n_steps_ = [0] * module.n_copies
-        self.rounded_ = [False] * module.n_copies
-        for i, index in enumerate(chosen):
-            module.load_copy_state_(index, part.copy_state(i))
-            self.n_steps_[index] = int(steps[i])
-            self.rounded_[index] = rounded is not None and bool(rounded[i])
-            if self.rounded_[index]:
-                self.rounded_at_.append((index, net.n_steps_))
-        self.escaped_at_.append(net.n_steps_)
-        # A new stall must build up before the next escape.
-        self.errors_ = []
-        self.seconds_ += time.perf_counter() - start
-
-    def on_train_end(self, net, **kwargs):
-        # Nothing of the data or its sample is pickled with the net.
-        self.rows_ = None
-        self.errors_ = []
 
 
 @torch.no_grad()

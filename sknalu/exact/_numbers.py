@@ -7,8 +7,6 @@ from fractions import Fraction
 
 import torch
 
-__all__ = ["form_value", "simple_form", "simple_number", "simple_numbers"]
-
 #: Largest numerator or denominator of a constant read as a simple number.
 _SIMPLE_LIMIT = 10**6
 #: The powers of π a simple number may carry, simplest first.

@@ -1,0 +1,143 @@
+"""The ``sknalu fit`` and ``sknalu predict`` commands.
+
+``fit`` trains an estimator on a CSV file, prints the learned formula, the
+training score and the sparsity error, and saves the model: in the skops format
+for a ``.skops`` file (:func:`sknalu.save_model`, safe to load from anywhere), with
+joblib for a ``.joblib`` or ``.pkl`` file (only for files you trust). ``predict``
+loads such a model and writes its predictions for another CSV file.
+Mistakes in the input (a missing file or column, text where numbers belong, a file
+that holds no sknalu model or types sknalu does not trust, a path that cannot be
+written) end with exit status 2 and one line on stderr; the paths to write are
+checked before any training or prediction. Ctrl-C during the fit ends it with exit
+status 130, saving nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ._common import (
+    _CSV_COMPRESSION,
+    _check_numeric,
+    _check_writable,
+    _InputError,
+    _model_format,
+    _read_csv,
+    _reports_input_errors,
+    _suffixes,
+)
+
+# -- predict --------------------------------------------------------------------------
+
+
+def _load_skops(path: str):
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from .._persistence import SKOPS_TRUSTED_TYPES, load_model
+
+    try:
+        return load_model(path)
+    except UntrustedTypesFoundException:
+        # Listing the types builds nothing either: skops only reads the schema.
+        types = sorted(set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES))
+        raise _InputError(
+            f"{path} holds types sknalu does not trust ({', '.join(types)}); refusing to load it"
+        ) from None
+    except ValueError:
+        raise _InputError(f"{path} is not a model saved by sknalu fit") from None
+
+
+def _load_model(path: str):
+    from .._estimators import _ArithmeticRegressor
+
+    if not Path(path).is_file():
+        raise _InputError(f"no such file: {path}")
+    if _model_format(path) == "skops":
+        return _load_skops(path)
+    import joblib
+
+    try:
+        model = joblib.load(path)
+    except Exception:  # a file that is not a pickle fails in many ways
+        raise _InputError(f"{path} is not a model saved by sknalu fit") from None
+    if not isinstance(model, _ArithmeticRegressor):
+        raise _InputError(
+            f"{path} holds a {type(model).__name__}, not a sknalu estimator "
+            "(NMURegressor or NALURegressor)"
+        )
+    if not hasattr(model, "net_"):
+        raise _InputError(f"{path} holds a {type(model).__name__} that was never fitted")
+    return model
+
+
+def _check_output(path: str) -> None:
+    suffixes = _suffixes(path)
+    if suffixes[-1:] and suffixes[-1] in _CSV_COMPRESSION:
+        suffixes = suffixes[:-1]
+    if suffixes[-1:] != [".csv"]:
+        raise _InputError(f"cannot write the predictions to {path}: they are CSV, use a .csv file")
+    _check_writable(path, "the predictions")
+
+
+@_reports_input_errors("predict")
+def _predict(args: argparse.Namespace) -> int:
+    if args.output:
+        _check_output(args.output)
+    model = _load_model(args.model)
+    frame = _read_csv(args.data)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(n) for n in names if n not in frame.columns]
+        if missing:
+            raise _InputError(
+                f"{args.data} lacks the model's feature columns: {', '.join(missing)}"
+            )
+        # Other columns, such as the target, are ignored.
+        frame = frame[list(names)]
+    _check_numeric(frame, args.data)
+    try:
+        predictions = model.predict(frame)
+    except ValueError as exc:
+        raise _InputError(str(exc)) from None
+    if predictions.ndim == 1:
+        out = pd.DataFrame({"prediction": predictions})
+    else:
+        out = pd.DataFrame(
+            predictions, columns=[f"prediction_{i}" for i in range(predictions.shape[1])]
+        )
+    if args.output:
+        try:
+            out.to_csv(args.output, index=False)
+        except OSError as exc:
+            raise _InputError(f"cannot write {args.output}: {exc}") from None
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sknalu predict`` to the command line's sub-commands."""
+    p = subparsers.add_parser(
+        "predict",
+        help="predict with a model saved by sknalu fit",
+        description="Load a model saved by 'sknalu fit --save' and write its predictions "
+        "for the rows of a CSV file as CSV (column 'prediction'). A .skops file is "
+        "checked before it is loaded and refused if it holds anything but a sknalu "
+        "model's data, so it may come from anywhere; a .joblib or .pkl file runs code "
+        "when loaded: only load those you trust.",
+    )
+    p.add_argument(
+        "model", metavar="MODEL.skops", help="model saved by sknalu fit --save (.skops or .joblib)"
+    )
+    p.add_argument("data", metavar="DATA.csv", help="CSV file with the model's feature columns")
+    p.add_argument(
+        "--output",
+        metavar="PREDS.csv",
+        help="where to write (.csv, optionally .gz/.bz2/.xz/.zip); stdout by default",
+    )
+    p.set_defaults(func=_predict)

@@ -1,0 +1,305 @@
+"""Reading the learned formula back from a fitted network.
+
+The network is read layer by layer, each layer by its unit's own
+:meth:`~sknalu.units.ArithmeticUnit.formula` (a sum for the NAU, NAC+ and Linear
+units, a product for the NMU and NMRU, powers for the NAC• and the Real NPU, a
+gated choice for the NALU and iNALU) through a :class:`FormulaReader`. Every weight
+within the tolerance of one of its unit's discrete values (``weight_targets``:
+{-1, 0, 1}, {0, 1}, or the multiples of ½) is read as that value; an input whose weight
+is 0 drops out. A weight farther away stays as a floating-point coefficient, and
+the formula is then not exact.
+
+sympy is an optional dependency (``pip install "sknalu[formula]"``), imported only
+when a formula is built.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..exact._numbers import form_value, simple_form
+from ..exact._tolerances import FORMULA_TOLERANCE
+from ..units._targets import nearest_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sympy
+
+_GateRange = tuple[np.ndarray, np.ndarray]
+
+
+def _import_sympy():
+    try:
+        import sympy
+    except ImportError as exc:
+        raise ImportError(
+            "Reading the formula needs sympy, which is not installed: "
+            'pip install "sknalu[formula]" (or pip install sympy).'
+        ) from exc
+    return sympy
+
+
+def _check_tolerance(tolerance) -> float:
+    ok = isinstance(tolerance, numbers.Real) and not isinstance(tolerance, bool)
+    if not ok or not 0 <= tolerance < 0.5:
+        raise ValueError(f"tolerance must be a number in [0, 0.5), got {tolerance!r}.")
+    return float(tolerance)
+
+
+def _array_of_copy(t: torch.Tensor, n_copies: int | None) -> np.ndarray:
+    """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
+    a = t.detach().cpu().to(torch.float64).numpy()
+    if n_copies is None:
+        return a
+    if n_copies != 1:
+        raise ValueError(
+            f"the network holds {n_copies} copies; reduce it to one with "
+            "keep_copy_ before reading its formula."
+        )
+    return a[0]
+
+
+def _nearest(a: np.ndarray, targets) -> np.ndarray:
+    return nearest_target(torch.from_numpy(a), targets).numpy()
+
+
+@torch.no_grad()
+def gate_ranges(module: torch.nn.Module, X: torch.Tensor) -> list[_GateRange | None]:
+    """The range over the inputs ``X`` of every gate that depends on them, layer by layer.
+
+    A NALU's gate ``σ(G x)`` depends on its input, so whether it is saturated (and
+    the layer adds or multiplies) can only be judged on data
+    (:meth:`~sknalu.units.ArithmeticUnit.gate_range`). Other layers get None.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    X : Tensor of shape (n_samples, in_features)
+        Inputs, usually the training data.
+
+    Returns
+    -------
+    list
+        Per layer, ``(min, max)`` of the gate per output, or None.
+    """
+    training = module.training
+    module.eval()
+    try:
+        ranges: list[_GateRange | None] = []
+        x = X
+        for layer in module.layers:
+            ranges.append(layer.gate_range(x))
+            x = layer(x)
+    finally:
+        module.train(training)
+    return ranges
+
+
+def max_distance(
+    module: torch.nn.Module, gates: Sequence[_GateRange | None] | None = None
+) -> float:
+    """Largest distance of any weight of ``module`` to its unit's discrete values.
+
+    Every weight and gate of the units' ``discrete_weights`` counts, and so does a
+    gate that depends on the input, by its range over the data (infinite when no
+    range is given). The formula read with a tolerance is exact when this distance
+    is within the tolerance.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    gates : list, optional
+        The output of :func:`gate_ranges`.
+
+    Returns
+    -------
+    float
+        The distance; ``inf`` when a weight is not finite.
+    """
+    gates = list(gates) if gates is not None else [None] * len(module.layers)
+    distance = 0.0
+    for layer, gate in zip(module.layers, gates, strict=True):
+        for weight in layer.discrete_weights():
+            w = _array_of_copy(weight.value, layer.n_copies)
+            d = np.abs(w - _nearest(w, weight.targets))
+            distance = max(distance, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
+        distance = max(distance, layer.gate_distance(gate))
+    return distance
+
+
+class FormulaReader:
+    """What a unit needs to read itself back as a formula.
+
+    A unit's :meth:`~sknalu.units.ArithmeticUnit.formula` turns its weights into
+    sympy numbers with :meth:`numbers` (a discrete value where the weight is within
+    ``tolerance`` of one, a Float otherwise) and composes its inputs' expressions
+    with :meth:`sums`, :meth:`products`, :meth:`powers` and :meth:`gated`.
+
+    Parameters
+    ----------
+    sympy : module
+        The sympy module.
+    tolerance : float
+        Largest distance from a discrete value still read as that value.
+    digits : int or None
+        Significant digits of Float coefficients; all when None.
+    n_copies : int or None, default=None
+        The layers' copy dimension: None or 1.
+    """
+
+    def __init__(
+        self, sympy, tolerance: float, digits: int | None, n_copies: int | None = None
+    ) -> None:
+        self.sympy = sympy
+        self.tolerance = tolerance
+        self.digits = digits
+        self.n_copies = n_copies
+
+    def array(self, t: torch.Tensor) -> np.ndarray:
+        """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
+        return _array_of_copy(t, self.n_copies)
+
+    def float(self, v: float):
+        """``v`` as a sympy Float with the reader's digits."""
+        if self.digits is None:
+            return self.sympy.Float(float(v))
+        return self.sympy.Float(float(v), self.digits)
+
+    def floats(self, t: torch.Tensor) -> np.ndarray:
+        """A weight as sympy Floats, for weights that have no discrete values."""
+        return np.vectorize(self.float, otypes=[object])(self.array(t))
+
+    def numbers(self, t: torch.Tensor, targets) -> np.ndarray:
+        """A weight as sympy numbers: the discrete value within tolerance, else a Float."""
+        w = self.array(t)
+        target = _nearest(w, targets)
+        exact = np.abs(w - target) <= self.tolerance
+        values = [
+            self.sympy.Rational(float(t)) if e else self.float(v)
+            for v, t, e in zip(w.ravel(), target.ravel(), exact.ravel(), strict=True)
+        ]
+        return np.array(values, dtype=object).reshape(w.shape)
+
+    def constant(self, v: float):
+        """A constant factor or term: the simple number it is exactly, else a Float.
+
+        A rational or a rational multiple of a power of π (:func:`simple_form`)
+        where ``v`` is one to the last bit, as the snap writes them.
+        """
+        v = float(v)
+        form = simple_form(v, 1e-15)
+        if form is None or form_value(*form) != v:
+            return self.float(v)
+        c, k = form
+        return self.sympy.Rational(c.numerator, c.denominator) * self.sympy.pi**k
+
+    def abs(self, x):
+        """``|x|``, unevaluated: sympy's sign analysis of a long sum costs seconds and
+        simplifies nothing here."""
+        return self.sympy.Abs(x, evaluate=False)
+
+    # A weight of exactly 0 leaves its input out, even one whose expression is
+    # infinite (the reciprocal of a hidden unit that computes 0): 0 · ∞ would be NaN.
+    def sums(self, c: np.ndarray, xs: list) -> list:
+        """``Σ_i c_oi x_i`` for every row ``o`` of ``c``."""
+        add = self.sympy.Add
+        return [add(*(ci * x for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c]
+
+    def products(self, c: np.ndarray, xs: list) -> list:
+        """``Π_i (c_oi x_i + 1 - c_oi)`` for every row ``o`` (Madsen & Johansen, eq. 2).
+
+        ``x`` for a weight of 1, 1 (left out) for a weight of 0.
+        """
+        mul = self.sympy.Mul
+        return [
+            mul(*(ci * x + 1 - ci for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c
+        ]
+
+    def powers(self, c: np.ndarray, xs: list) -> list:
+        """``Π_i x_i ** c_oi`` for every row ``o`` of ``c``."""
+        mul = self.sympy.Mul
+        return [mul(*(x**ci for ci, x in zip(row, xs, strict=True) if ci != 0)) for row in c]
+
+    def gated(self, added: list, multiplied: list, lo, hi, unsaturated: list) -> list:
+        """Per output, the sum where the gate stays near 1, the product where it stays
+        near 0 (``lo``, ``hi``: its range), else ``g a + (1 - g) m`` with the open gate."""
+        out = []
+        for o, (a, m) in enumerate(zip(added, multiplied, strict=True)):
+            if lo[o] >= 1 - self.tolerance:
+                out.append(a)
+            elif hi[o] <= self.tolerance:
+                out.append(m)
+            else:
+                out.append(unsaturated[o] * a + (1 - unsaturated[o]) * m)
+        return out
+
+
+def network_formula(
+    module: torch.nn.Module,
+    feature_names: Sequence[str],
+    tolerance: float = FORMULA_TOLERANCE,
+    gates: Sequence[_GateRange | None] | None = None,
+    digits: int | None = None,
+) -> list[sympy.Expr]:
+    """The expression of every output of a network, in the features' names.
+
+    Parameters
+    ----------
+    module : ArithmeticNetwork
+        A network reduced to one copy.
+    feature_names : sequence of str
+        One name per input.
+    tolerance : float, default=FORMULA_TOLERANCE
+        A weight at most this far from a discrete value is read as that value.
+    gates : list, optional
+        The output of :func:`gate_ranges`; a NALU layer without it is read as
+        unsaturated.
+    digits : int, optional
+        Significant digits of the Float coefficients; all of them when None.
+
+    Returns
+    -------
+    list of sympy.Expr
+        One expression per output. Where the formula is not exact (see
+        :func:`max_distance`), the weights that are not discrete appear as Floats,
+        and the expression describes what the network computes for positive inputs
+        (it ignores the ε that NAC• and the Real NPU add inside their logarithms).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknalu import ArithmeticNetwork
+    >>> net = ArithmeticNetwork(3, 1, units=("nau", "nmu"))
+    >>> with torch.no_grad():
+    ...     _ = net.layers[0].W.copy_(torch.tensor([[1.0, 0.998, 0.0], [0.0, 0.0, 1.0]]))
+    ...     _ = net.layers[1].W.copy_(torch.tensor([[1.0, 1.0]]))
+    >>> network_formula(net, ["a", "b", "c"])
+    [c*(a + b)]
+    """
+    sympy = _import_sympy()
+    tolerance = _check_tolerance(tolerance)
+    layers = list(module.layers)
+    if len(feature_names) != layers[0].in_features:
+        raise ValueError(
+            f"feature_names has {len(feature_names)} names but the network has "
+            f"{layers[0].in_features} inputs."
+        )
+    gates = list(gates) if gates is not None else [None] * len(layers)
+    xs = [sympy.Symbol(str(name)) for name in feature_names]
+    for layer, gate in zip(layers, gates, strict=True):
+        xs = layer.formula(xs, FormulaReader(sympy, tolerance, digits, layer.n_copies), gate)
+    if getattr(module, "constants", False):
+        reader = FormulaReader(sympy, tolerance, digits, layers[-1].n_copies)
+        scales, offsets = reader.array(module.scale), reader.array(module.offset)
+        xs = [
+            (x if scale == 1 else reader.constant(scale) * x)
+            + (0 if offset == 0 else reader.constant(offset))
+            for x, scale, offset in zip(xs, scales.reshape(-1), offsets.reshape(-1), strict=True)
+        ]
+    return xs

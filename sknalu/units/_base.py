@@ -1,0 +1,514 @@
+"""Neural arithmetic units as plain torch modules.
+
+Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
+Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
+independently initialised copies of a network train in a single forward and
+backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
+unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
+``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
+``[K, batch, in]`` and the output is ``[K, batch, out]``.
+
+(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
+
+A unit owns everything that is specific to it, declared once on the unit:
+
+- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
+  initialisation);
+- ``bounds``: the range of each bounded raw parameter, which ``weight``,
+  ``constrain_`` (the projection after every optimiser step when
+  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
+- ``discrete_weights``: the weights its formula uses with their discrete values
+  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
+  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
+  read;
+- ``snap_``: moves every weight within a tolerance of a discrete value exactly
+  onto it, so that a trained unit computes exactly the formula its weights stand
+  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
+  snapped through their product; ``refit_`` solves a last layer's discrete
+  weights from its inputs and the targets, where the unit can;
+- ``formula``: reads the unit back as sympy expressions of its inputs';
+  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
+- ``input_labels``: the names of the columns of its weight matrix.
+
+Code outside this module never asks which unit it holds. :func:`register_unit`
+makes a unit available by name to the estimators (:data:`UNITS`).
+
+The units know nothing of scikit-learn or skorch. References:
+
+- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
+- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
+  Frontiers in Artificial Intelligence 2020.
+- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
+- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._regularizers import OOB_MODES, REGULARIZER_SHAPES, _distance_terms, _SparsityPenalty
+from ._targets import SIGNED, DiscreteWeight, Targets, nearest_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..formula._reader import FormulaReader
+
+#: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
+#: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
+#: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
+_SATURATED = 1000.0
+
+
+@torch.no_grad()
+def _snap_raw_(
+    raw: torch.Tensor, effective: torch.Tensor, targets: Targets, tolerance: float
+) -> int:
+    """Set ``raw`` to the target wherever ``effective`` is within ``tolerance`` of it.
+
+    For weights whose effective value is the raw one, clipped to bounds that
+    contain every target. Returns the number of weights moved.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    raw[move] = target[move]
+    return int(move.sum())
+
+
+@torch.no_grad()
+def _snap_saturating_(
+    effective: torch.Tensor,
+    targets: tuple[float, ...],
+    tolerance: float,
+    params: dict[float, list[tuple[torch.Tensor, float]]],
+) -> int:
+    """Snap a weight made of tanh and σ of raw weights by saturating them.
+
+    ``params`` maps each target to the raw tensors to set and the value each one
+    takes where the effective weight moves to that target.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    for value, settings in params.items():
+        where = move & (target == value)
+        for raw, raw_value in settings:
+            raw[where] = raw_value
+    return int(move.sum())
+
+
+def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` broadcast over a leading copy dimension.
+
+    When every copy sees the same ``[batch, in]`` input, the copies' weights are
+    stacked into one ``[in, copies * out]`` matrix: a single matrix product is much
+    faster than a broadcast batched one.
+    """
+    if x.dim() == 2 and weight.dim() == 3:
+        k, out, _ = weight.shape
+        product = torch.nn.functional.linear(x, weight.reshape(k * out, -1))
+        return product.view(len(x), k, out).transpose(0, 1)
+    return x @ weight.transpose(-1, -2)
+
+
+@torch.no_grad()
+def _load_(raw: torch.Tensor, value: torch.Tensor) -> int:
+    """Copy ``value`` into ``raw`` (one copy or none); the number of entries changed."""
+    value = value.reshape(raw.shape).to(raw)
+    moved = int((raw != value).sum())
+    raw.copy_(value)
+    return moved
+
+
+class ArithmeticUnit(nn.Module):
+    """Base class of the arithmetic units.
+
+    A subclass declares what is specific to it once, and the network, the
+    training, the snap, the saddle escape, the formula and the plots read it from
+    there: ``bounds`` and ``weight_targets`` (class attributes), ``_build``,
+    ``reset_parameters``, ``weight``, ``forward``, ``snap_`` and ``formula``; and,
+    where they differ from the defaults, ``discrete_weights``, ``sparsity_loss``,
+    ``linear_map`` / ``load_linear_map_``, ``gate_range`` / ``gate_distance`` and
+    ``input_labels``. The user guide's "Adding a unit" walks through one.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of inputs.
+    out_features : int
+        Number of outputs.
+    n_copies : int or None, default=None
+        Size of the leading copy dimension of every weight; ``None`` for none.
+    oob_mode : {"clip", "regularized"}, default="clip"
+        How weights outside the unit's bounds are handled: ``"clip"`` projects them
+        back after every optimiser step (:meth:`constrain_`), ``"regularized"``
+        leaves them and lets :meth:`oob_loss` penalise them.
+    regularizer_shape : {"linear", "squared"}, default="linear"
+        Shape of the sparsity regulariser (Madsen & Johansen 2020, section 2.5).
+    generator : torch.Generator or None, default=None
+        Source of randomness for the initialisation.
+    """
+
+    #: The range of each bounded raw parameter, by attribute name. ``weight`` clips
+    #: to it, :meth:`constrain_` projects onto it (``oob_mode="clip"``),
+    #: :meth:`oob_loss` penalises leaving it (``"regularized"``), and the saddle
+    #: escape holds entries near it fixed.
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: The discrete values of ``weight`` in the formula of a solved unit: a tuple of
+    #: values, or "integer" / "half-integer" for every multiple of 1 / of ½.
+    weight_targets: Targets = SIGNED
+    #: Whether the bounded raw parameters are known to lie within their bounds, so
+    #: that ``weight`` need not clip them: set, with ``oob_mode="clip"``, only while
+    #: :meth:`ArithmeticNetwork.projected <sknalu.ArithmeticNetwork.projected>`
+    #: holds, by a training loop that projects them after every optimiser step.
+    within_bounds: bool = False
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        n_copies: int | None = None,
+        oob_mode: str = "clip",
+        regularizer_shape: str = "linear",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if oob_mode not in OOB_MODES:
+            raise ValueError(f"oob_mode must be one of {OOB_MODES}, got {oob_mode!r}.")
+        if regularizer_shape not in REGULARIZER_SHAPES:
+            raise ValueError(
+                f"regularizer_shape must be one of {REGULARIZER_SHAPES}, got {regularizer_shape!r}."
+            )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.n_copies = n_copies
+        self.oob_mode = oob_mode
+        self.regularizer_shape = regularizer_shape
+        self._build()
+        self.reset_parameters(generator)
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _shape(self, *shape: int) -> tuple[int, ...]:
+        return shape if self.n_copies is None else (self.n_copies, *shape)
+
+    def _weight_param(self, cols: int | None = None) -> nn.Parameter:
+        cols = self.in_features if cols is None else cols
+        return nn.Parameter(torch.empty(self._shape(self.out_features, cols)))
+
+    @torch.no_grad()
+    def _glorot_uniform_(self, param: torch.Tensor, generator=None) -> None:
+        """Draw ``param`` from U[-r, r], ``r = sqrt(6 / (in + out))`` (Glorot & Bengio)."""
+        r = math.sqrt(6.0 / (self.in_features + self.out_features))
+        param.uniform_(-r, r, generator=generator)
+
+    def _clip(self, name: str) -> torch.Tensor:
+        """The raw parameter ``name`` clipped to its bounds.
+
+        A weight on a bound gets its own gradient, as in projected gradient descent
+        (torch's clamp passes it up to torch 2.13 and none from 2.14 on); outside
+        the bounds, none. So, while :attr:`within_bounds` holds for a clipping
+        unit, the raw parameter is returned as it is, with the same values and
+        gradients, and the step saves the clipping's operations and autograd nodes.
+        """
+        raw = getattr(self, name)
+        if self.within_bounds and self.oob_mode == "clip":
+            return raw
+        lo, hi = self.bounds[name]
+        clipped = raw.clamp(lo, hi)
+        if not (raw.requires_grad and torch.is_grad_enabled()):
+            return clipped
+        return torch.where((raw >= lo) & (raw <= hi), raw, clipped)
+
+    def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean over everything but the copy dimension."""
+        if self.n_copies is None:
+            return t.mean()
+        return t.reshape(self.n_copies, -1).mean(dim=1)
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw fresh initial weights."""
+        raise NotImplementedError
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight matrix, ``[..., out, in]``."""
+        raise NotImplementedError
+
+    # -- discrete values --------------------------------------------------------
+    def discrete_weights(self) -> list[DiscreteWeight]:
+        """Every weight (and gate) the unit's formula uses, with its discrete values."""
+        return [DiscreteWeight("weight", self.weight, self.weight_targets)]
+
+    def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
+        """Sparsity regulariser, one value per copy (a scalar without copies).
+
+        The mean over each weight (not gate) of :meth:`discrete_weights` of its
+        distance to its discrete values: ``min(|W|, |1 - |W||)`` (``"linear"``) or
+        ``W² (1 - |W|)²`` (``"squared"``) for {-1, 0, 1} (Madsen & Johansen 2020,
+        section 2.5), the same with ``W`` for {0, 1}, and the distance to the
+        nearest integer for integer weights; summed over the weights.
+
+        Parameters
+        ----------
+        gradient_scale : float, optional
+            The factor the caller multiplies the regulariser by in a loss it is about
+            to backpropagate. A unit that knows the regulariser's gradient in closed
+            form then adds ``gradient_scale`` times that gradient to its raw weights'
+            ``.grad`` at once and returns the value detached, with no autograd node;
+            the others return it differentiable, as without ``gradient_scale``.
+            Either way the loss's gradients are the same, so a training step calls it
+            after zeroing the gradients and before the backward pass.
+        """
+        weights = [w for w in self.discrete_weights() if not w.gate]
+        return sum(
+            (_SparsityPenalty.apply(w.value, w.targets, self.regularizer_shape) for w in weights),
+            torch.zeros((), dtype=weights[0].value.dtype, device=weights[0].value.device),
+        )
+
+    @torch.no_grad()
+    def sparsity_error(self) -> torch.Tensor:
+        """Largest distance of any weight (not gate) from its discrete values, per copy.
+
+        The sparsity error of Madsen & Johansen (2020, section 4.1), measured against
+        each weight's own discrete values.
+        """
+        errors = []
+        for w in self.discrete_weights():
+            if w.gate:
+                continue
+            distance = (w.value - nearest_target(w.value, w.targets)).abs()
+            errors.append(distance.amax(dim=(-1, -2)))
+        return torch.stack(errors).amax(dim=0)
+
+    # -- bounds -------------------------------------------------------------------
+    def clipped_bounds(self) -> dict[str, tuple[float, float]]:
+        """The bounds :meth:`constrain_` projects onto: ``bounds`` when clipping, else none."""
+        return dict(self.bounds) if self.oob_mode == "clip" else {}
+
+    def oob_loss(self) -> torch.Tensor:
+        """Out-of-bounds regulariser, one value per copy.
+
+        The mean over each bounded raw parameter of how far it lies outside its
+        bounds (Madsen & Johansen 2020: ``relu(|W| - 1)`` for the NAU,
+        ``relu(|W - 0.5| - 0.5)`` for the NMU), summed over the parameters; zero
+        for a unit without bounds.
+        """
+        first = next(self.parameters())
+        total = torch.zeros(self._shape(), dtype=first.dtype, device=first.device)
+        for name, (lo, hi) in self.bounds.items():
+            outside = torch.relu((getattr(self, name) - (lo + hi) / 2).abs() - (hi - lo) / 2)
+            total = total + self._per_copy_mean(outside)
+        return total
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the bounded raw parameters into bounds (``oob_mode="clip"`` only)."""
+        for name, (lo, hi) in self.clipped_bounds().items():
+            getattr(self, name).clamp_(lo, hi)
+
+    # -- snapping -----------------------------------------------------------------
+    @torch.no_grad()
+    def snap_(self, tolerance: float = 0.1) -> int:
+        """Move every weight within ``tolerance`` of a discrete target exactly onto it.
+
+        The targets are those of :meth:`discrete_weights`, measured on the
+        effective weights; the raw weights are changed so that the effective
+        weights equal the targets. Weights farther than ``tolerance`` from every
+        target stay as they are.
+
+        Parameters
+        ----------
+        tolerance : float, default=0.1
+            Largest distance a weight is moved.
+
+        Returns
+        -------
+        int
+            Number of weights moved (gates included).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sknalu.units import NAU
+        >>> unit = NAU(3, 1)
+        >>> with torch.no_grad():
+        ...     _ = unit.W.copy_(torch.tensor([[0.98, -0.03, 0.6]]))
+        >>> unit.snap_(tolerance=0.05)
+        2
+        >>> unit.weight.detach()
+        tensor([[1.0000, 0.0000, 0.6000]])
+        """
+        raise NotImplementedError
+
+    def linear_map(self) -> torch.Tensor | None:
+        """The matrix ``W`` when the unit computes ``z = W x`` with {-1, 0, 1} targets.
+
+        Two such units in a row compute one linear map, which
+        :func:`~sknalu._snap.snap_linear_pair_` snaps as a whole. ``None`` for
+        every other unit.
+        """
+        return None
+
+    @torch.no_grad()
+    def load_linear_map_(self, weight: torch.Tensor) -> None:
+        """Set the raw weights so that :meth:`linear_map` is ``weight`` (in {-1, 0, 1})."""
+        raise TypeError(f"{type(self).__name__} does not compute a linear map.")
+
+    @torch.no_grad()
+    def refit_(self, x: torch.Tensor, y: torch.Tensor, tolerance: float = 0.1) -> int:
+        """Solve for the discrete weights that map ``x`` to ``y`` exactly, where the unit can.
+
+        Meant for the last layer of a network whose earlier layers are already
+        right: a unit that is linear in its weights (a sum) or in the logarithms of
+        its inputs (a product of powers) fits its weights by least squares and
+        rounds them to its discrete values. They are written only when every one
+        lies within ``tolerance`` of its discrete value; the caller judges the
+        result on held-out data. A unit that cannot solve for its weights changes
+        nothing.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, in) or (1, n, in)
+            The unit's inputs.
+        y : Tensor of shape (n, out)
+            The outputs wanted.
+        tolerance : float, default=0.1
+            Largest distance of a fitted weight from its discrete value.
+
+        Returns
+        -------
+        int
+            Number of weights changed.
+        """
+        return 0
+
+    @torch.no_grad()
+    def refit_with_linear_(
+        self,
+        first: ArithmeticUnit,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        tolerance: float = 0.1,
+        start: bool = False,
+    ) -> int:
+        """Solve this unit and the linear layer ``first`` before it together, where it can.
+
+        Some formulas of two layers are linear in the first layer's weights once
+        the target is transformed: ``y = (w·x)^e`` is ``y^(1/e) = w·x``, and
+        ``y = (w1·x) / (w2·x)`` is ``w1·x - y (w2·x) = 0``, the null space of a
+        matrix. A unit whose formula has that shape solves for both layers' discrete
+        weights at once, writes the candidate that fits ``y`` best and returns the
+        number of weights changed; the caller judges it on held-out data. Others
+        change nothing.
+
+        Parameters
+        ----------
+        first : ArithmeticUnit
+            The layer before, whose :meth:`linear_map` is not None.
+        x, y, tolerance
+            As for :meth:`refit_`, with ``x`` the inputs of ``first``.
+        start : bool, default=False
+            Instead of a formula, write the best fit of ``y = (w·x)²`` with real
+            ``w`` where the unit expresses a square only as ``h · h`` of two equal
+            hidden units (NMU, NMRU): the symmetric stationary point that training
+            a product of two sums reaches first, a saddle, written at once so that
+            the saddle escape can leave it.
+
+        Returns
+        -------
+        int
+            Number of weights changed, in both layers.
+        """
+        return 0
+
+    # -- gates that depend on the input ------------------------------------------
+    @torch.no_grad()
+    def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(min, max)`` per output over the inputs ``x`` of a gate that depends on them.
+
+        None for units without such a gate; whether it is saturated, and the layer
+        adds or multiplies, can only be judged on data.
+        """
+        return None
+
+    def gate_distance(self, gate_range: tuple[np.ndarray, np.ndarray] | None) -> float:
+        """How far the input-dependent gate is from saturation over ``gate_range``."""
+        return 0.0
+
+    # -- reading back -------------------------------------------------------------
+    def formula(self, xs: list, reader: FormulaReader, gate_range: Any = None) -> list:
+        """The sympy expressions of the unit's outputs, given those of its inputs.
+
+        Parameters
+        ----------
+        xs : list of sympy.Expr
+            One expression per input.
+        reader : FormulaReader
+            Turns weights into sympy numbers (discrete values within the tolerance,
+            floats otherwise) and composes sums, products and powers.
+        gate_range : tuple, optional
+            The output of :meth:`gate_range` on the training data.
+
+        Returns
+        -------
+        list of sympy.Expr
+            One expression per output.
+        """
+        raise NotImplementedError
+
+    def input_labels(self, names: Sequence[str]) -> list[str]:
+        """Names of the columns of ``weight``, given the names of the inputs."""
+        return list(names)
+
+    def extra_repr(self) -> str:
+        copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
+        return f"in_features={self.in_features}, out_features={self.out_features}{copies}"
+
+
+class _RawWeightUnit(ArithmeticUnit):
+    """A unit whose weight is one raw matrix ``W``, clipped to ``bounds["W"]`` if any.
+
+    Its regulariser acts on the raw ``W``, as in the reference implementation of
+    Madsen & Johansen (2020), and :meth:`snap_` writes the targets into ``W``.
+    """
+
+    def _weight_columns(self) -> int:
+        return self.in_features
+
+    def _build(self) -> None:
+        self.W = self._weight_param(self._weight_columns())
+
+    @property
+    def weight(self):
+        return self._clip("W") if "W" in self.bounds else self.W
+
+    @torch.no_grad()
+    def load_weight_(self, weight: torch.Tensor) -> int:
+        """Write ``weight`` (within bounds) as the weight matrix; the entries changed."""
+        return _load_(self.W, weight)
+
+    def sparsity_loss(self, gradient_scale=None):
+        if gradient_scale is None:
+            return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
+        # The closed-form gradient goes straight into W.grad: no autograd node to
+        # build and run at every optimiser step.
+        with torch.no_grad():
+            distance, slope = _distance_terms(self.W, self.weight_targets, self.regularizer_shape)
+            scale = gradient_scale / (self.W.shape[-1] * self.W.shape[-2])
+            if self.W.grad is None:
+                self.W.grad = slope.mul_(scale)
+            else:
+                self.W.grad.add_(slope, alpha=scale)
+            return distance.mean(dim=(-1, -2))
+
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        return _snap_raw_(self.W, self.weight, self.weight_targets, tolerance)

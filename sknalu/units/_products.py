@@ -1,0 +1,410 @@
+"""Neural arithmetic units as plain torch modules.
+
+Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
+Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
+independently initialised copies of a network train in a single forward and
+backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
+unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
+``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
+``[K, batch, in]`` and the output is ``[K, batch, out]``.
+
+(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
+
+A unit owns everything that is specific to it, declared once on the unit:
+
+- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
+  initialisation);
+- ``bounds``: the range of each bounded raw parameter, which ``weight``,
+  ``constrain_`` (the projection after every optimiser step when
+  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
+- ``discrete_weights``: the weights its formula uses with their discrete values
+  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
+  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
+  read;
+- ``snap_``: moves every weight within a tolerance of a discrete value exactly
+  onto it, so that a trained unit computes exactly the formula its weights stand
+  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
+  snapped through their product; ``refit_`` solves a last layer's discrete
+  weights from its inputs and the targets, where the unit can;
+- ``formula``: reads the unit back as sympy expressions of its inputs';
+  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
+- ``input_labels``: the names of the columns of its weight matrix.
+
+Code outside this module never asks which unit it holds. :func:`register_unit`
+makes a unit available by name to the estimators (:data:`UNITS`).
+
+The units know nothing of scikit-learn or skorch. References:
+
+- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
+- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
+  Frontiers in Artificial Intelligence 2020.
+- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
+- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import nn
+
+from ..exact._least_squares import (
+    _LOG_ZERO,
+    _START_GRID,
+    _finite_rows,
+    _root,
+    least_squares,
+    log_least_squares,
+)
+from ._base import ArithmeticUnit, _load_, _matmul, _RawWeightUnit, _snap_raw_
+from ._nac import _NAC_MUL_EPS
+from ._targets import (
+    BINARY,
+    SIGNED,
+    DiscreteWeight,
+    Targets,
+    _rounded,
+    _signed_rows,
+    nearest_target,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+def powers_of_sums(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    powers: Sequence[float],
+    ratio: bool,
+    tolerance: float,
+    rounded: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Candidate formulas ``y = Π_j (r_j · x)^e_j`` with rows ``r_j`` in {-1, 0, 1}.
+
+    Each candidate is found in closed form: a power of one sum, ``y = (r · x)^e``,
+    as the least-squares solution of ``y^(1/e) = r · x``; a ratio of two sums,
+    ``y = (r1 · x) / (r2 · x)``, as the null vector of ``[x, -y x]`` (the right
+    singular vector of its smallest singular value), scaled so that its largest
+    entry is 1. Only candidates whose entries all lie within ``tolerance`` of
+    {-1, 0, 1} are given.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, in)
+        Inputs.
+    y : Tensor of shape (n, 1)
+        Target (one output).
+    powers : sequence of float
+        The exponents ``e`` to try for a power of one sum.
+    ratio : bool
+        Whether to try a ratio of two sums.
+    tolerance : float
+        Largest distance from {-1, 0, 1}.
+    rounded : bool, default=True
+        With False, the least-squares rows of the powers of one sum are given as
+        they are, not rounded (and no ratio): the best fit of that shape, a point
+        to start training from rather than a formula.
+
+    Yields
+    ------
+    rows : Tensor of shape (k, in)
+        The sums' weights.
+    exponents : Tensor of shape (k,)
+        Their exponents.
+    """
+    x, y = _finite_rows(x, y)
+    if y.shape[1] != 1 or len(x) <= 2 * x.shape[1]:
+        return
+    target = y[:, 0]
+    for power in powers:
+        root = _root(target, power)
+        if root is None:
+            continue
+        row = least_squares(x, root[:, None])
+        if rounded:
+            row = _rounded(row, SIGNED, tolerance)
+        elif row is not None:
+            # LAPACK's last bits depend on the memory layout of x; quantised, the
+            # start is the same on every run with the same data.
+            row = torch.round(row * _START_GRID) / _START_GRID
+        if row is not None and bool(row.any()):
+            yield row, torch.tensor([power], dtype=x.dtype, device=x.device)
+    if ratio and rounded:
+        system = torch.cat([x, -target[:, None] * x], dim=1)
+        null = torch.linalg.svd(system, full_matrices=False).Vh[-1]
+        rows = _signed_rows(null[None], tolerance)
+        if rows is not None:
+            rows = rows[0].reshape(2, -1)
+            if bool(rows.any(dim=1).all()):
+                yield rows, torch.tensor([1.0, -1.0], dtype=x.dtype, device=x.device)
+
+
+class _PowerProductMixin:
+    """A unit whose solved formula is ``z_o = Π_j h_j ^ E_oj`` (NMU, NMRU, Real NPU).
+
+    It declares the exponents it can give one input (``exponent_targets``) and
+    writes an exponent matrix into its weights (``_load_exponents_``); from those,
+    :meth:`refit_` solves the exponents by least squares in logarithms and
+    :meth:`refit_with_linear_` solves powers and ratios of sums in closed form.
+    """
+
+    exponent_targets: Targets = BINARY
+
+    def _load_exponents_(self, exponents: torch.Tensor) -> int:
+        raise NotImplementedError
+
+    @classmethod
+    def _allows(cls, exponent: float) -> bool:
+        return bool(nearest_target(torch.tensor(exponent), cls.exponent_targets) == exponent)
+
+    @torch.no_grad()
+    def refit_(self, x, y, tolerance=0.1):
+        exponents = _rounded(log_least_squares(x, y), self.exponent_targets, tolerance)
+        if exponents is None:
+            return 0
+        return self._load_exponents_(exponents)
+
+    def _expanded(self, rows, exponents):
+        """``rows``, ``exponents`` in this unit's exponents: ``h²`` as ``h · h`` where
+        only 0 and ±1 are allowed; None where the unit cannot express them."""
+        out_rows, out_exponents = [], []
+        for row, e in zip(rows, exponents.tolist(), strict=True):
+            if self._allows(e):
+                out_rows.append(row)
+                out_exponents.append(e)
+            elif e == round(e) and self._allows(math.copysign(1.0, e)):
+                out_rows += [row] * abs(int(e))
+                out_exponents += [math.copysign(1.0, e)] * abs(int(e))
+            else:
+                return None
+        if len(out_rows) > self.in_features:
+            return None
+        return torch.stack(out_rows), torch.tensor(out_exponents).to(rows)
+
+    @torch.no_grad()
+    def refit_with_linear_(self, first, x, y, tolerance=0.1, start=False):
+        if first.linear_map() is None or self.out_features != 1:
+            return 0
+        probe = torch.zeros(1, 1)
+        powers = [
+            p
+            for p in (1.0, 2.0, 0.5, -1.0, -2.0, -0.5)
+            if self._expanded(probe, torch.tensor([p])) is not None
+        ]
+        if start:
+            # The symmetric point: a square (or its reciprocal) that this unit can
+            # only express by repeating one sum in two hidden units, h · h.
+            powers = [p for p in powers if not self._allows(p)]
+        ratio = self._allows(-1.0) and not start
+        best, best_error = None, math.inf
+        for rows, exponents in powers_of_sums(x, y, powers, ratio, tolerance, rounded=not start):
+            expanded = self._expanded(rows, exponents)
+            if expanded is None:
+                continue
+            rows, exponents = expanded
+            predicted = ((x @ rows.T) ** exponents).prod(dim=1, keepdim=True)
+            error = float(torch.nan_to_num((predicted - y).square().mean(), nan=math.inf))
+            if error < best_error:
+                best, best_error = expanded, error
+        if best is None:
+            return 0
+        rows, exponents = best
+        first_weight = torch.zeros_like(first.linear_map().reshape(self.in_features, -1))
+        first_weight[: len(rows)] = rows
+        all_exponents = torch.zeros(1, self.in_features, dtype=x.dtype, device=x.device)
+        all_exponents[0, : len(rows)] = exponents
+        moved = int((first_weight != first.linear_map().reshape(first_weight.shape)).sum())
+        first.load_linear_map_(first_weight)
+        return moved + self._load_exponents_(all_exponents)
+
+
+class NMU(_PowerProductMixin, _RawWeightUnit):
+    """Neural multiplication unit (Madsen & Johansen 2020, eq. 2).
+
+    ``z_o = Π_i (W_oi x_i + 1 - W_oi)`` with ``W`` clamped to ``[0, 1]``: a weight
+    of 1 multiplies the input in, a weight of 0 leaves it out. Initialised
+    ``U[0.25, 0.75]``, the initialisation that produced the published numbers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NMU(3, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, 1.0, 0.0]]))
+    >>> unit(torch.tensor([[2.0, 3.0, 7.0]]))
+    tensor([[6.]], grad_fn=<ProdBackward1>)
+    """
+
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"W": (0.0, 1.0)}
+    weight_targets = BINARY
+
+    def reset_parameters(self, generator=None):
+        with torch.no_grad():
+            self.W.uniform_(0.25, 0.75, generator=generator)
+
+    def forward(self, x):
+        w = self.weight.unsqueeze(-3)  # [..., 1, out, in]
+        return torch.addcmul(1 - w, w, x.unsqueeze(-2)).prod(dim=-1)
+
+    def _weight_of_exponents(self, exponents: torch.Tensor) -> torch.Tensor:
+        return exponents
+
+    @torch.no_grad()
+    def _load_exponents_(self, exponents):
+        return _load_(self.W, self._weight_of_exponents(exponents))
+
+    def formula(self, xs, reader, gate_range=None):
+        return reader.products(reader.numbers(self.weight, self.weight_targets), xs)
+
+
+class NMRU(NMU):
+    """Neural multiplication-reciprocal unit (Mistry, Farrahi & Hare 2021).
+
+    The inputs are extended with their reciprocals, ``x' = [x, 1 / x]``; then
+    ``z = Π_j (|x'_j| W_j + 1 - W_j) · cos(π Σ_j [x'_j < 0] W_j)`` with ``W`` in
+    ``[0, 1]``, shape ``[out, 2 in]``. A weight of 1 on a reciprocal divides by
+    that input. Initialised ``U[0.25, 0.75]`` like the NMU, whose bounds, discrete
+    values and regulariser it shares.
+
+    Training divides an input within ``ε = 1e-7`` of 0 as ``±ε``; every other row
+    is computed exactly as in prediction. In prediction a weight of 0 leaves its
+    input out even where its reciprocal is infinite, so the unit's output is finite
+    wherever its formula is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = NMRU(2, 1).eval()
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))
+    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
+    -2.0
+    """
+
+    def _weight_columns(self) -> int:
+        return 2 * self.in_features
+
+    exponent_targets = SIGNED
+
+    def forward(self, x):
+        divisor = x
+        if self.training:
+            # Away from the pole: an input within ε of 0 is divided as ±ε. Every other
+            # reciprocal is exact, so training and prediction agree on those rows.
+            near_zero = x.abs() < _NAC_MUL_EPS
+            divisor = torch.where(near_zero, torch.where(x < 0, -_NAC_MUL_EPS, _NAC_MUL_EPS), x)
+        x = torch.cat([x, 1 / divisor], dim=-1)
+        w = self.weight
+        factors = w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)
+        if not self.training:
+            # A weight of 0 leaves its input out, even the infinite reciprocal of a
+            # zero (0 · ∞ would be NaN). Not in training: the gradient that lets a
+            # weight leave 0 must flow.
+            factors = torch.where(w.unsqueeze(-3) == 0, 1.0, factors)
+        sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
+        return factors.prod(-1) * sign
+
+    def _weight_of_exponents(self, exponents):
+        # x^1 is a weight of 1 on x, x^-1 a weight of 1 on its reciprocal.
+        return torch.cat([exponents == 1, exponents == -1], dim=-1).to(exponents)
+
+    def formula(self, xs, reader, gate_range=None):
+        # With weights in {0, 1} the magnitude and the cos sign term together are
+        # exactly the product of the selected inputs and reciprocals.
+        return reader.products(
+            reader.numbers(self.weight, self.weight_targets), [*xs, *(1 / x for x in xs)]
+        )
+
+    def input_labels(self, names):
+        return [*names, *(f"1/{n}" for n in names)]
+
+
+class RealNPU(_PowerProductMixin, ArithmeticUnit):
+    """Real neural power unit (Heim, Pevný & Šmídl 2020, eq. 8).
+
+    A relevance gate ``g ∈ [0, 1]`` per input (initialised 0.5) gives
+    ``r = g ⊙ |x| + (1 - g)`` and ``k = π g ⊙ [x < 0]``; then
+    ``z = exp(W log r) ⊙ cos(W k)``. Real weights of any sign and size let it learn
+    division, powers and roots, and the cosine term recovers the sign of negative
+    inputs. ``W`` is Glorot-uniform. The paper adds ``ε`` to ``|x|``; here
+    ``log 0`` is taken as a large negative number instead, so that the unit
+    computes its formula exactly, and training and prediction agree, on every row.
+
+    Its discrete values are the multiples of ½ for ``W`` (an integer power of an
+    input whose gate is 1 is exactly that power, negative inputs included; a half
+    is a square root, of positive inputs) and {0, 1} for the gate; :meth:`snap_`
+    snaps both, the sparsity regulariser pulls ``W`` towards the multiples of ½,
+    and :meth:`refit_` solves for them by least squares in logarithms.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = RealNPU(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = unit.W.copy_(torch.tensor([[1.0, -1.0]]))
+    ...     _ = unit.g.fill_(1.0)
+    >>> round(unit(torch.tensor([[-6.0, 3.0]])).item(), 4)
+    -2.0
+    """
+
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {"g": (0.0, 1.0)}
+    weight_targets = "half-integer"
+    exponent_targets = "half-integer"
+
+    def _build(self) -> None:
+        self.W = self._weight_param()
+        self.g = nn.Parameter(torch.empty(self._shape(self.in_features)))
+
+    @property
+    def relevance(self) -> torch.Tensor:
+        """The relevance gate ``g`` clipped to [0, 1], ``[..., in]``."""
+        return self._clip("g")
+
+    def reset_parameters(self, generator=None):
+        self._glorot_uniform_(self.W, generator)
+        with torch.no_grad():
+            self.g.fill_(0.5)
+
+    @property
+    def weight(self):
+        return self.W
+
+    def forward(self, x):
+        g = self.relevance.unsqueeze(-2)  # [..., 1, in]
+        r = g * x.abs() + (1 - g)
+        # log 0 as a large negative number rather than -inf: an input of 0 then
+        # gives 0 to a positive power, inf to a negative one and 1 to the power 0
+        # (where 0 · -inf would be NaN), with no NaN in the gradient either.
+        positive = r > 0
+        log_r = torch.where(positive, torch.log(torch.where(positive, r, 1.0)), _LOG_ZERO)
+        k = math.pi * g * (x < 0).to(x.dtype)
+        return torch.exp(_matmul(log_r, self.W)) * torch.cos(_matmul(k, self.W))
+
+    def discrete_weights(self):
+        return [
+            DiscreteWeight("weight", self.W, self.weight_targets),
+            DiscreteWeight("relevance", self.relevance, BINARY, gate=True),
+        ]
+
+    @torch.no_grad()
+    def snap_(self, tolerance=0.1):
+        moved = _snap_raw_(self.W, self.W, self.weight_targets, tolerance)
+        return moved + _snap_raw_(self.g, self.relevance, BINARY, tolerance)
+
+    @torch.no_grad()
+    def _load_exponents_(self, exponents):
+        # An input with an exponent of 0 everywhere is irrelevant: its gate closes.
+        relevance = (exponents != 0).any(dim=0).to(exponents)
+        return _load_(self.W, exponents) + _load_(self.g, relevance)
+
+    def formula(self, xs, reader, gate_range=None):
+        # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of
+        # a kept input is exact for either sign, thanks to the cos term.
+        r = reader.numbers(self.relevance, BINARY)
+        inputs = [ri * x + 1 - ri for ri, x in zip(r, xs, strict=True)]
+        return reader.powers(reader.numbers(self.W, self.weight_targets), inputs)
