@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._docstrings import document
 from ._network import ArithmeticNetwork
 from ._validation import (
     NON_NEGATIVE,
@@ -25,25 +26,23 @@ from ._validation import (
     one_cpu_thread,
     store_params,
 )
-from .exact._errors import _lowest_r2
+from .exact._errors import lowest_r2
+from .exact._snap import snap_network_
+from .exact._tolerances import NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
 from .formula._estimator import FormulaMixin
 from .search._auto import fit_auto
 from .search._layout import Layout
-from .training._callbacks import (
-    LoadStructure,
-    RestartSelection,
-    SaddleEscape,
-    SnapTrial,
-    SnapWeights,
-    StepProgressBar,
-    StopWhenExact,
-)
 from .training._data import HoldOut, TensorDataset, fit_seeds
 from .training._net import ArithmeticNet, finite_copies, non_finite_loss_message
-from .training._plan import _check_callbacks
-from .training._private import _supports_fused
+from .training._plan import check_callbacks, training_callbacks, training_outcome
+from .training._private import supports_fused
 from .training._schedules import LR_SCHEDULES
-from .units._registry import UNITS, units_of_family
+from .units._registry import (
+    UNITS,
+    restore_registrations,
+    units_of_family,
+    user_registrations,
+)
 from .units._regularizers import OOB_MODES, REGULARIZER_SHAPES
 
 _OPTIMIZERS = {
@@ -58,6 +57,99 @@ _STEPS_PER_EPOCH = 500
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+#: The hyperparameters' constraints, as scikit-learn's ``_validate_params`` reads them.
+_PARAMETER_CONSTRAINTS: dict = {
+    "units": [str, tuple, list],
+    "hidden_size": [at_least(1)],
+    "n_restarts": [at_least(1)],
+    "regularizer_strength": [NON_NEGATIVE],
+    "regularizer_start": [at_least(0)],
+    "regularizer_end": [at_least(0)],
+    "regularizer_shape": [StrOptions(set(REGULARIZER_SHAPES))],
+    "oob_mode": [StrOptions(set(OOB_MODES))],
+    "optimizer": [str, type],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+    "batch_size": [at_least(1)],
+    "max_steps": [at_least(1)],
+    "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
+    # Checked in fit by _check_device and _check_callbacks, whose messages say
+    # what is expected in more detail.
+    "device": "no_validation",
+    "dtype": [StrOptions(set(_DTYPES))],
+    "random_state": ["random_state"],
+    "verbose": [at_least(0)],
+    "callbacks": "no_validation",
+    "snap": ["boolean"],
+    "escape_saddles": ["boolean"],
+    "constants": ["boolean"],
+    "n_jobs": [None, Integral],
+}
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The validated settings of a fit that are not hyperparameters as they are."""
+
+    units: tuple[str, ...]
+    optimizer: type
+    device: torch.device
+    dtype: torch.dtype
+    callbacks: list
+
+
+def _layer_units(est) -> tuple[str, ...]:
+    """The unit of each layer, checked against the units ``est`` accepts."""
+    units = (est.units,) * 2 if isinstance(est.units, str) else tuple(est.units)
+    accepted = est._accepted_units()
+    family = ", ".join(repr(u) for u in accepted)
+    if not units or not all(isinstance(u, str) for u in units):
+        raise ValueError(
+            f"units must be a unit name or a non-empty tuple of unit names "
+            f"(one per layer) from {family}; got {est.units!r}."
+        )
+    for unit in units:
+        if unit not in accepted:
+            other = " (a unit of the other estimator)" if unit in UNITS else ""
+            raise ValueError(
+                f"{type(est).__name__} does not know the unit {unit!r}{other}; "
+                f"choose from {family}."
+            )
+    return units
+
+
+def _optimizer_class(optimizer) -> type:
+    """The optimiser class a name or class stands for."""
+    if isinstance(optimizer, str) and optimizer.lower() in _OPTIMIZERS:
+        return _OPTIMIZERS[optimizer.lower()]
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    raise ValueError(
+        f"optimizer must be one of {sorted(_OPTIMIZERS)} or a "
+        f"torch.optim.Optimizer subclass, got {optimizer!r}."
+    )
+
+
+def _check_device(name) -> torch.device:
+    """The torch device ``name`` stands for, checked to exist."""
+    message = f"device must be 'cpu', 'cuda' or 'cuda:N', got {name!r}."
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(message) from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(message)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
+    if device.type == "cuda" and device.index is not None:
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={name!r} was asked for, but torch finds "
+                f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
+            )
+    return device
+
+
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
@@ -68,99 +160,17 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
 
     _unit_family: str = ""
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "units": [str, tuple, list],
-        "hidden_size": [at_least(1)],
-        "n_restarts": [at_least(1)],
-        "regularizer_strength": [NON_NEGATIVE],
-        "regularizer_start": [at_least(0)],
-        "regularizer_end": [at_least(0)],
-        "regularizer_shape": [StrOptions(set(REGULARIZER_SHAPES))],
-        "oob_mode": [StrOptions(set(OOB_MODES))],
-        "optimizer": [str, type],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
-        "batch_size": [at_least(1)],
-        "max_steps": [at_least(1)],
-        "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
-        # Checked in fit by _check_device and _check_callbacks, whose messages say
-        # what is expected in more detail.
-        "device": "no_validation",
-        "dtype": [StrOptions(set(_DTYPES))],
-        "random_state": ["random_state"],
-        "verbose": [at_least(0)],
-        "callbacks": "no_validation",
-        "snap": ["boolean"],
-        "escape_saddles": ["boolean"],
-        "constants": ["boolean"],
-        "n_jobs": [None, Integral],
-    }
+    _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
 
     # -- validation ---------------------------------------------------------------
     @classmethod
     def _accepted_units(cls) -> tuple[str, ...]:
         return units_of_family(cls._unit_family)
 
-    def _layer_units(self) -> tuple[str, ...]:
-        units = (self.units,) * 2 if isinstance(self.units, str) else tuple(self.units)
-        accepted = self._accepted_units()
-        family = ", ".join(repr(u) for u in accepted)
-        if not units or not all(isinstance(u, str) for u in units):
-            raise ValueError(
-                f"units must be a unit name or a non-empty tuple of unit names "
-                f"(one per layer) from {family}; got {self.units!r}."
-            )
-        for unit in units:
-            if unit not in accepted:
-                other = " (a unit of the other estimator)" if unit in UNITS else ""
-                raise ValueError(
-                    f"{type(self).__name__} does not know the unit {unit!r}{other}; "
-                    f"choose from {family}."
-                )
-        return units
-
-    def _optimizer_class(self):
-        if isinstance(self.optimizer, str) and self.optimizer.lower() in _OPTIMIZERS:
-            return _OPTIMIZERS[self.optimizer.lower()]
-        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
-            return self.optimizer
-        raise ValueError(
-            f"optimizer must be one of {sorted(_OPTIMIZERS)} or a "
-            f"torch.optim.Optimizer subclass, got {self.optimizer!r}."
-        )
-
-    def _check_device(self) -> torch.device:
-        message = f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}."
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise ValueError(message) from None
-        if device.type not in ("cpu", "cuda"):
-            raise ValueError(message)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was asked for, but torch finds no CUDA device.")
-        if device.type == "cuda" and device.index is not None:
-            if device.index >= torch.cuda.device_count():
-                raise ValueError(
-                    f"device={self.device!r} was asked for, but torch finds "
-                    f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
-                )
-        return device
-
-    def _check_params(self):
-        """Validate every hyperparameter; return the units, optimiser and device."""
-        self._validate_params()
-        units = None if self._auto() else self._layer_units()
-        return units, self._optimizer_class(), self._check_device()
-
     def _auto(self) -> bool:
         return isinstance(self.units, str) and self.units == "auto"
 
-    # -- fit / predict --------------------------------------------------------------
-    def _to_tensor(self, a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        # torch.tensor copies: nothing the user passed in is ever shared or modified.
-        return torch.tensor(a, dtype=dtype, device=device)
-
+    # -- fit: the phases, in the order they run -------------------------------------
     def fit(self, X, y):
         """Train the network on ``X`` and ``y``.
 
@@ -211,59 +221,78 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 delattr(self, name)
 
     def _fit(self, X, y, structure: Layout | None = None) -> None:
-        units, optimizer, device = self._check_params()
-        user_callbacks = _check_callbacks(self.callbacks)
+        """Validate, plan, train, make exact, read back; or search, for ``units="auto"``.
+
+        ``structure``, a formula found in closed form by the search, is written into
+        the network instead of being trained (no optimiser step).
+        """
+        settings = self._validate_hyperparameters()
         _check_numbers(X, "X")
         _check_numbers(y, "y")
-        if units is None:
-            self._fit_auto(X, y)
+        if settings is None:
+            fit_auto(self, X, y)
             return
+        dataset, mean_square = self._validate_data(X, y, settings)
+        self.net_ = self._plan(settings, dataset, mean_square, structure)
+        split = self.net_.train_split
+        with one_cpu_thread(settings.device):
+            self._train(dataset)
+            snapped = self._make_exact(dataset, split)
+        self._read_back(dataset, split, snapped)
+
+    def _validate_hyperparameters(self) -> _Settings | None:
+        """Validate every hyperparameter; the settings of a fit, None for ``units="auto"``."""
+        self._validate_params()
+        units = None if self._auto() else _layer_units(self)
+        optimizer = _optimizer_class(self.optimizer)
+        device = _check_device(self.device)
+        callbacks = check_callbacks(self.callbacks)
+        if units is None:
+            return None
+        return _Settings(units, optimizer, device, _DTYPES[self.dtype], callbacks)
+
+    def _validate_data(self, X, y, settings: _Settings) -> tuple[TensorDataset, float]:
+        """The data as tensors on the training device, and the mean squared target."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
         _check_target_magnitude(y2)
+        # torch.tensor copies: nothing the user passed in is ever shared or modified.
+        dataset = TensorDataset(
+            *(torch.tensor(a, dtype=settings.dtype, device=settings.device) for a in (X, y2))
+        )
+        return dataset, float(np.mean(y2**2))
 
+    def _plan(
+        self, settings: _Settings, dataset: TensorDataset, mean_square: float, structure
+    ) -> ArithmeticNet:
+        """The skorch net that trains the network: its module, optimiser and callbacks."""
         init_seed, batch_seed, split_seed = fit_seeds(self.random_state)
-
         optimizer_params = {}
-        if _supports_fused(optimizer, device):
+        if supports_fused(settings.optimizer, settings.device):
             # One fused kernel per step instead of a dozen small ones.
             optimizer_params["optimizer__fused"] = True
-        callbacks = []
-        if structure is not None:
-            # A formula found in closed form: written into the network, then only
-            # evaluated, snapped and read back (no optimiser step).
-            callbacks.append(("structure", LoadStructure(structure)))
-        if self.escape_saddles:
-            # Before the restart selection, which then measures the moved copies.
-            callbacks.append(("saddle_escape", SaddleEscape(round_weights=bool(self.snap))))
-        if self.snap:
-            # Before the restart selection too: an exact copy then ends training.
-            callbacks.append(("snap_trial", SnapTrial()))
-        callbacks.append(("restart_selection", RestartSelection()))
-        if self.snap:
-            # After the restart selection, which leaves the one network to snap.
-            callbacks.append(("snap", SnapWeights()))
-        if self.verbose:
-            callbacks.append(("progress", StepProgressBar()))
-        callbacks += user_callbacks
-        # Last, as it ends training: every other callback has seen the evaluation.
-        callbacks.append(("stop_when_exact", StopWhenExact()))
-        split = HoldOut(self.validation_fraction, split_seed)
-        self.net_ = ArithmeticNet(
+        callbacks = training_callbacks(
+            structure=structure,
+            escape_saddles=self.escape_saddles,
+            snap=bool(self.snap),
+            verbose=self.verbose,
+            user_callbacks=settings.callbacks,
+        )
+        return ArithmeticNet(
             ArithmeticNetwork,
-            module__in_features=X.shape[1],
+            module__in_features=dataset.X.shape[1],
             module__out_features=self.n_outputs_,
-            module__units=units,
+            module__units=settings.units,
             module__hidden_size=self.hidden_size,
             module__n_copies=self.n_restarts,
             module__oob_mode=self.oob_mode,
             module__regularizer_shape=self.regularizer_shape,
             module__seed=init_seed,
-            module__dtype=_DTYPES[self.dtype],
+            module__dtype=settings.dtype,
             module__constants=self.constants,
-            optimizer=optimizer,
+            optimizer=settings.optimizer,
             **optimizer_params,
             lr=self.lr,
             lr_schedule=self.lr_schedule,
@@ -273,51 +302,52 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             steps_per_epoch=_STEPS_PER_EPOCH,
             regularizer_strength=self.regularizer_strength,
             # The regulariser weighs against the relative error (see its docs).
-            target_scale=float(np.mean(y2**2)) or 1.0,
+            target_scale=mean_square or 1.0,
             regularizer_start=self.regularizer_start,
             regularizer_end=self.regularizer_end,
-            train_split=split,
+            train_split=HoldOut(self.validation_fraction, split_seed),
             callbacks=callbacks,
-            device=device,
+            device=settings.device,
             seed=batch_seed,
             verbose=max(0, self.verbose - 1),
         )
-        dtype = _DTYPES[self.dtype]
-        dataset = TensorDataset(
-            self._to_tensor(X, device, dtype), self._to_tensor(y2, device, dtype)
-        )
-        with one_cpu_thread(device):
-            self.net_.fit(dataset, None)
+
+    def _train(self, dataset: TensorDataset) -> None:
+        """Train every restart; the restart selection leaves the kept one."""
+        self.net_.fit(dataset, None)
         if not bool(finite_copies(self.net_.module_).all()):
             # The restart selection keeps finite weights only: a guard, not a path.
             raise ValueError(non_finite_loss_message(dataset, self.lr))
-        selection = dict(self.net_.callbacks_)["restart_selection"]
+
+    def _make_exact(self, dataset: TensorDataset, split: HoldOut) -> bool:
+        """Snap the kept network's weights where the held-out rows allow; whether it moved."""
+        if not self.snap:
+            return False
+        held_out = split(dataset)[1] or dataset
+        moved, _, _ = snap_network_(
+            self.net_.module_, held_out.X, held_out.y, SNAP_TOLERANCE, NO_WORSE_RTOL, NO_WORSE_ATOL
+        )
+        return moved > 0
+
+    def _read_back(self, dataset: TensorDataset, split: HoldOut, snapped: bool) -> None:
+        """Set the fitted attributes from the history, check the fit, read the formula."""
+        outcome = training_outcome(self.net_.history)
         self.history_ = self.net_.history
         self.n_steps_ = self.net_.n_steps_
-        self.best_restart_ = selection.best_copy_
-        self.best_step_ = selection.best_step_
-        self.validation_loss_ = selection.best_loss_
-        callbacks = dict(self.net_.callbacks_)
+        self.best_restart_ = outcome.best_copy
+        self.best_step_ = outcome.best_step
+        self.validation_loss_ = outcome.best_loss
         # The kept weights were snapped at the end, or during training (by the snap
         # trial, or rounded by the saddle escape) at the step they were kept from.
-        snapped_during = set()
-        if self.snap:
-            snapped_during.update(callbacks["snap_trial"].snapped_)
-            if "saddle_escape" in callbacks:
-                snapped_during.update(callbacks["saddle_escape"].rounded_at_)
-        kept = (self.best_restart_, self.best_step_)
-        self.snapped_ = bool(self.snap and (callbacks["snap"].snapped_ or kept in snapped_during))
+        self.snapped_ = bool(self.snap and (snapped or outcome.snapped))
         self._check_fitted_network(dataset, split)
         self._fit_formula(dataset.X)
-
-    def _fit_auto(self, X, y) -> None:
-        fit_auto(self, X, y)
 
     def _check_fitted_network(self, dataset: TensorDataset, split: HoldOut) -> None:
         """Set ``validation_score_``; warn about a fit that did not learn or overflows."""
         _, valid = split(dataset)
         held_out = valid if valid is not None else dataset
-        self.validation_score_ = _lowest_r2(
+        self.validation_score_ = lowest_r2(
             held_out.y.cpu().numpy(), self._forward(held_out.X).cpu().numpy()
         )
         predicted = self._forward(dataset.X).reshape(len(dataset), -1)
@@ -328,7 +358,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 f"of the {len(dataset)} training rows: its sums and products of their "
                 "features overflow float64, or divide by zero.",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         if not self.validation_score_ > 0:
             warnings.warn(
@@ -338,7 +368,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
                 "target's. Try a smaller lr, more max_steps or n_restarts, or other "
                 'units (units="auto" tries several).',
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -350,7 +380,8 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
 
     def _predict_tensor(self, X) -> torch.Tensor:
         weight = next(self.net_.module_.parameters())
-        return self._forward(self._to_tensor(X, weight.device, weight.dtype))
+        # torch.tensor copies: nothing the user passed in is ever shared or modified.
+        return self._forward(torch.tensor(X, dtype=weight.dtype, device=weight.device))
 
     def predict(self, X):
         """Predict with the kept network.
@@ -386,6 +417,20 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             )
         return y.ravel() if self._y_ndim == 1 else y
 
+    def __getstate__(self):
+        # A unit registered in this process travels with the estimator, so that a
+        # joblib worker or another process that unpickles it knows the unit too.
+        state = super().__getstate__()
+        names = (self.units,) if isinstance(self.units, str) else tuple(self.units)
+        registrations = {n: r for n, r in user_registrations().items() if n in names}
+        if registrations:
+            state["_registered_units"] = registrations
+        return state
+
+    def __setstate__(self, state):
+        restore_registrations(state.pop("_registered_units", {}))
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -396,192 +441,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         return tags
 
 
-#: The parameters both estimators share, in signature order: type and meaning. The
-#: default each estimator documents is read from its own signature.
-_PARAMETER_DOCS = {
-    "units": (
-        "str or tuple of str",
-        """The unit of every layer (a string gives a two-layer network), or one unit
-        per layer, from {units}; or ``"auto"``, which searches for the structure
-        of the formula (a product of powers, a sum of such terms, a ratio of two
-        sums, with constants), keeps the exact one with the simplest formula, or else
-        the one the search ranks first on the held-out rows, and reports what it
-        tried in ``search_results_``.
-        :doc:`/user_guide/units` says which unit learns which operation, and
-        :doc:`/user_guide/table_to_formula` how ``"auto"`` searches.""",
-    ),
-    "hidden_size": ("int", "Width of every hidden layer."),
-    "n_restarts": (
-        "int",
-        """Independently initialised copies of the network trained together in one
-        batched model; the one with the lowest held-out loss is kept.""",
-    ),
-    "regularizer_strength": (
-        "float",
-        """Weight ``λ_sparse`` of the sparsity regulariser, which pulls every weight
-        towards its unit's discrete values ({-1, 0, 1}, {0, 1} or the multiples of ½),
-        relative to the mean squared target: the regulariser weighs against the
-        relative error, so a target in other units (scaled by a constant) is fitted
-        the same way.""",
-    ),
-    "regularizer_start": ("int", "Optimiser step at which the regulariser starts to grow."),
-    "regularizer_end": ("int", "Optimiser step at which it reaches full strength."),
-    "regularizer_shape": (
-        '{"linear", "squared"}',
-        """Shape of the sparsity regulariser: ``"linear"`` is the paper's
-        ``min(|W|, |1 - |W||)``, ``"squared"`` is ``W² (1 - |W|)²``.""",
-    ),
-    "oob_mode": (
-        '{"clip", "regularized"}',
-        """``"clip"`` projects the weights of units with bounds into them after every
-        step; ``"regularized"`` penalises weights out of bounds instead.""",
-    ),
-    "optimizer": (
-        '{"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class',
-        "The optimiser.",
-    ),
-    "lr": ("float", "Learning rate."),
-    "lr_schedule": (
-        '{"constant", "cosine", "cosine_tail"}',
-        """``"cosine"`` lowers the learning rate along half a cosine to 0 at
-        ``max_steps``; ``"cosine_tail"`` keeps it constant for the first 70% of the
-        steps and lowers it so over the last 30%. A falling rate lets the weights
-        settle, which exact weights and ``escape_saddles`` need, but cuts short
-        fits that are still learning.""",
-    ),
-    "batch_size": ("int", "Rows per optimiser step, drawn at random from the training data."),
-    "max_steps": ("int", "Number of optimiser steps."),
-    "validation_fraction": (
-        "float",
-        """Fraction of the training rows held out to choose the restart and the step
-        whose weights are kept (none below 20 rows).""",
-    ),
-    "device": ('{"cpu", "cuda"}', "Where the network trains."),
-    "dtype": (
-        '{"float64", "float32"}',
-        """Floating-point type of the weights and the data, in training and
-        prediction (predictions are returned as float64). float64 on every device
-        by default: the exactness checks (a held-out error below 1e-12 of the
-        target's mean square, a snap kept only if the error does not grow by more
-        than 1e-6) want its 16 digits; float32 halves the memory and is faster on
-        GPUs with little double-precision throughput.""",
-    ),
-    "random_state": (
-        "int, RandomState instance or None",
-        "Seeds the initialisation, the batches and the held-out rows.",
-    ),
-    "verbose": ("int", "1 shows a progress bar; 2 also prints skorch's table of losses."),
-    "callbacks": ("list of skorch callbacks", "Extra callbacks for the skorch net."),
-    "snap": (
-        "bool",
-        """After training, move every weight within 0.1 of a discrete value of its
-        unit exactly onto it, and keep the snapped weights only if the held-out
-        error does not get worse. Two linear layers in a row are snapped through
-        their product. A solved network then computes exactly its formula.""",
-    ),
-    "escape_saddles": (
-        "bool",
-        """After the last step, move every restart off saddle points of its training
-        error along directions of negative curvature, found from the exact Hessian
-        (networks of up to 1,024 free weights), then round its weights if that does
-        not make its error worse; the held-out error then chooses among the
-        restarts as usual. This is what lets NAU → NMU leave the symmetric point
-        of a product (both hidden units learning the same sum) in one step instead
-        of about a million.""",
-    ),
-    "constants": (
-        "bool",
-        """Learn a constant factor and an additive constant for every output:
-        the network computes ``c * f(x) + d``. ``c`` is trained with the weights
-        and solved by least squares at every evaluation; ``d`` is solved by the
-        snap only. A formula that does not need them reads without them (the snap tries
-        ``c = 1`` and ``d = 0`` and keeps them where the held-out error stays as
-        low), and a constant that is a simple rational or rational multiple of π
-        within the held-out error is read back as one (``m*v**2/2``,
-        ``x/(4*pi*r**2)``). The factor also makes the fit independent of the
-        units of measurement of the target and of the columns a product uses.""",
-    ),
-    "n_jobs": (
-        "int or None",
-        """Structures fitted at once by ``units="auto"`` (joblib: None is one, -1
-        all cores, and a dask or Ray joblib backend spreads them over a cluster).
-        No effect with explicit units.""",
-    ),
-}
-
-_ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
-        The trained skorch net; ``net_.module_`` is the torch network.
-    history_ : skorch.History
-        Losses per evaluation (every 500 optimiser steps).
-    n_steps_ : int
-        Optimiser steps taken.
-    best_restart_ : int
-        Index of the restart that was kept.
-    best_step_ : int
-        Optimiser step whose weights were kept.
-    validation_loss_ : float
-        Held-out mean squared error of the kept weights.
-    n_features_in_ : int
-        Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the features seen in :meth:`fit`, when they are all strings.
-    n_outputs_ : int
-        Number of targets.
-    snapped_ : bool
-        Whether snapping moved weights and the snapped weights were kept (False
-        with ``snap=False``).
-    sparsity_error_ : float
-        Largest distance of any effective weight of the kept network from its
-        unit's discrete values: max over all weights of ``min(|W|, |1 - |W||)``
-        for {-1, 0, 1} weights (Madsen & Johansen 2020, section 4.1).
-    validation_score_ : float
-        R² of the kept network on the held-out rows (the training rows when none
-        are held out); with several targets, the lowest of theirs.
-    formula_exact_ : bool
-        Whether ``formula_`` is exact: every weight is within 0.01 of its unit's
-        discrete values and every gate is saturated, the network fits the held-out
-        rows (``validation_score_ >= 1 - 1e-9``), and the formula computes what
-        :meth:`predict` computes on the training rows (relative 1e-6).
-    formula_ : str or None
-        The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
-        with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
-        or all digits, the fewest that compute what :meth:`predict` computes
-        (relative 1e-6 on the training rows), else followed by how much it
-        differs; None when sympy is not installed.
-    search_results_ : dict of lists
-        Only with ``units="auto"``: one entry per structure tried (``source``:
-        ``"closed form"`` or ``"trained"``, ``units``, ``hidden_size``,
-        ``validation_loss``, ``validation_score``, ``formula_exact``, ``formula``,
-        ``complexity``, ``fit_time``, ``chosen``, ``error``); ``pandas.DataFrame``
-        takes it, like ``cv_results_``.
-    units_, hidden_size_ : tuple of str, int
-        Only with ``units="auto"``: the structure kept."""
-
-
-def _document(cls: type[_ArithmeticRegressor]) -> type[_ArithmeticRegressor]:
-    """Fill ``{parameters}`` and ``{attributes}`` in an estimator's docstring.
-
-    The parameters are documented once, in :data:`_PARAMETER_DOCS`; each estimator's
-    defaults come from its own signature and its units from the registry, so that
-    one edit changes both estimators and the documentation cannot drift from the code.
-    """
-    signature = inspect.signature(cls.__init__)
-    units = ", ".join(f'``"{name}"``' for name in cls._accepted_units())
-    entries = []
-    for name, parameter in list(signature.parameters.items())[1:]:
-        kind, text = _PARAMETER_DOCS[name]
-        default = parameter.default
-        shown = f'"{default}"' if isinstance(default, str) else repr(default)
-        if isinstance(default, tuple):
-            shown = "(" + ", ".join(f'"{u}"' for u in default) + ")"
-        text = text.replace("{units}", units)
-        entries.append(f"{name} : {kind}, default={shown}\n        {text}")
-    doc = cls.__doc__.replace("{parameters}", "\n    ".join(entries))
-    cls.__doc__ = doc.replace("{attributes}", _ATTRIBUTES_DOC)
-    return cls
-
-
-@_document
+@document
 class NALURegressor(_ArithmeticRegressor):
     """Regressor built from units of the NALU family (Trask et al. 2018).
 
@@ -669,7 +529,7 @@ class NALURegressor(_ArithmeticRegressor):
         store_params(self, locals())
 
 
-@_document
+@document
 class NMURegressor(_ArithmeticRegressor):
     """Regressor built from neural addition and multiplication units.
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .exact._errors import per_copy_mse
 from .units._base import ArithmeticUnit
 from .units._registry import UNITS, iter_units
 
@@ -117,6 +118,14 @@ class ArithmeticNetwork(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def arithmetic_units(self) -> list[ArithmeticUnit]:
+        """Every arithmetic unit of the network, in module order.
+
+        (Not :attr:`units`, which holds the units' names.) The snap and the saddle
+        escape of :mod:`sknalu.exact` reach the units through this method only.
+        """
+        return list(iter_units(self))
 
     @torch.no_grad()
     def fit_constants_(self, X: torch.Tensor, y: torch.Tensor, offset: bool = False) -> None:
@@ -233,7 +242,29 @@ class ArithmeticNetwork(nn.Module):
         """
         return torch.stack([layer.sparsity_error() for layer in self.layers]).amax(dim=0)
 
+    def per_copy_mse(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of each copy on ``X``, ``y``, in evaluation mode.
 
-#: Rows evaluated at once by :func:`evaluate_mse`: bounds the memory of a large
-#: held-out set.
-_EVALUATION_ROWS = 65536
+        The error the estimators select their restart by, on any rows: the rows are
+        evaluated in chunks, and not-a-number counts as infinite, so that a
+        diverged copy is never the best one.
+
+        Parameters
+        ----------
+        X : Tensor of shape (n_samples, in_features)
+            Inputs, of the network's dtype and on its device.
+        y : Tensor of shape (n_samples, out_features)
+            Targets.
+
+        Returns
+        -------
+        Tensor of shape (n_copies,)
+            One error per copy; of shape ``(1,)`` after :meth:`keep_copy_`.
+
+        Examples
+        --------
+        >>> net = ArithmeticNetwork(2, 1, units=("nau",), n_copies=3)
+        >>> net.per_copy_mse(torch.ones(4, 2), torch.zeros(4, 1)).shape
+        torch.Size([3])
+        """
+        return per_copy_mse(self, X, y)

@@ -30,6 +30,7 @@ from skorch.history import History
 from ._estimators import NALURegressor, NMURegressor, _ArithmeticRegressor
 from ._network import ArithmeticNetwork
 from .training._net import ArithmeticNet
+from .units._registry import UNITS
 
 __all__ = ["SKOPS_TRUSTED_TYPES", "load_model", "save_model"]
 
@@ -153,8 +154,24 @@ def _device(name: str) -> torch.device:
     return device
 
 
+def _check_units_known(state) -> None:
+    """Refuse, saying what to do, a model whose units are not registered here."""
+    try:
+        names = list(state["net"]["params"]["module__units"])
+    except (KeyError, TypeError):
+        return  # not a model: said below
+    missing = [n for n in names if isinstance(n, str) and n not in UNITS]
+    if missing:
+        raise ValueError(
+            f"The model uses the unit(s) {', '.join(map(repr, missing))}, which are not "
+            "registered in this process: call sknalu.units.register_unit with the same "
+            "name and class before load_model."
+        )
+
+
 def _from_state(state, path) -> _ArithmeticRegressor:
     """The estimator that :func:`_state` turned into ``state``."""
+    _check_units_known(state)
     try:
         if not isinstance(state, dict) or state.get("sknalu_model") != _FORMAT_VERSION:
             raise _not_a_model(path)

@@ -27,7 +27,6 @@ __all__ = [
     "Interval",
     "StrOptions",
     "at_least",
-    "check_count",
     "check_params",
     "one_cpu_thread",
     "store_params",
@@ -57,18 +56,6 @@ def check_params(caller: str, constraints: dict[str, list], **values: Any) -> No
     The 'seeds' parameter of run must be an int in the range [1, inf). Got 0 instead.
     """
     validate_parameter_constraints(constraints, values, caller_name=caller)
-
-
-def check_count(caller: str, name: str, value: Any, minimum: int) -> int:
-    """Check that ``value`` is an integer of at least ``minimum``; return it as an int.
-
-    Examples
-    --------
-    >>> check_count("run", "n_test", 10, 1)
-    10
-    """
-    check_params(caller, {name: [at_least(minimum)]}, **{name: value})
-    return int(value)
 
 
 def store_params(obj: Any, params: dict[str, Any], exclude: tuple[str, ...] = ()) -> None:

@@ -1,4 +1,4 @@
-"""Leaving saddle points along negative curvature: escape_saddles_ and SaddleEscape."""
+"""Leaving saddle points along negative curvature: leave_saddles_ and SaddleEscape."""
 
 from types import SimpleNamespace
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import set_weights
+from skorch.history import History
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
-from sknalu.exact._escape import escape_saddles_
+from sknalu.exact._escape import leave_saddles_
 from sknalu.training._callbacks import SaddleEscape
 from sknalu.training._data import TensorDataset
 
@@ -19,6 +20,13 @@ def _product_rows(n=1000, seed=0):
     generator = torch.Generator().manual_seed(seed)
     X = torch.rand(n, 2, dtype=torch.float64, generator=generator) + 1
     return X, X.prod(1, keepdim=True)
+
+
+def _history():
+    """A skorch history with one epoch's row, which the callbacks record into."""
+    history = History()
+    history.new_epoch()
+    return history
 
 
 def _losses(network, X, y):
@@ -33,7 +41,7 @@ def test_copies_leave_the_symmetric_saddle_of_a_product_and_exact_ones_stay():
     set_weights(network.layers[1].W, [[[1.0, 1.0]]] * 3)
     X, y = _product_rows()
     exact = network.copy_state(2)
-    steps = escape_saddles_(network, X, y)
+    steps = leave_saddles_(network, X, y)
     assert steps[0] >= 1 and steps[1] >= 1 and steps[2] == 0
     assert _losses(network, X, y)[:2].max() < 1e-4
     for key, value in network.copy_state(2).items():
@@ -46,7 +54,7 @@ def test_escape_never_increases_a_copys_error():
     X = torch.rand(500, 4, dtype=torch.float64, generator=generator) * 2 - 1
     y = (X[:, :1] - X[:, 1:2]) * X[:, 2:3]
     before = _losses(network, X, y)
-    escape_saddles_(network, X, y)
+    leave_saddles_(network, X, y)
     assert (_losses(network, X, y) <= before).all()
 
 
@@ -54,7 +62,7 @@ def test_networks_with_too_many_parameters_are_left_alone():
     network = ArithmeticNetwork(2, 1, units=("nau", "nmu"), n_copies=2)
     state = {k: v.clone() for k, v in network.state_dict().items()}
     X, y = _product_rows(50)
-    assert escape_saddles_(network, X, y, max_parameters=5).tolist() == [0, 0]
+    assert leave_saddles_(network, X, y, max_parameters=5).tolist() == [0, 0]
     for key, value in network.state_dict().items():
         assert torch.equal(value, state[key])
 
@@ -65,7 +73,7 @@ def test_weights_near_their_bounds_are_held_fixed():
     set_weights(network.layers[0].W, [[[1.0, 0.0], [0.0, 1.0]]])
     set_weights(network.layers[1].W, [[[1.0, 1.0]]])
     X, y = _product_rows(50)
-    assert escape_saddles_(network, X, y).tolist() == [0]
+    assert leave_saddles_(network, X, y).tolist() == [0]
 
 
 # -- in the estimators ----------------------------------------------------------------------
@@ -108,7 +116,7 @@ def test_callback_moves_the_max_copies_best_copies_after_the_last_step():
     losses_before = _losses(network, X, y)
     # The two copies with the lowest error on the (all 500) rows are the ones to move.
     best_two = sorted(torch.argsort(losses_before)[:2].tolist())
-    net = SimpleNamespace(module_=network, n_steps_=10, max_steps=20, seed=0)
+    net = SimpleNamespace(module_=network, n_steps_=10, max_steps=20, seed=0, history=_history())
     callback = SaddleEscape(max_copies=2).initialize()
     callback.on_epoch_end(net, dataset_train=TensorDataset(X, y))
     assert callback.n_steps_ == [] and callback.seconds_ == 0.0  # not the last step yet
@@ -174,7 +182,7 @@ def test_batched_candidates_score_what_each_network_scores_alone(units):
 def test_escape_runs_when_the_error_stalls_not_only_after_the_last_step():
     X, y = (torch.as_tensor(a).reshape(len(a), -1) for a in _overlapping_product(500, 1, 2, 0))
     network = ArithmeticNetwork(20, 1, units=("nau", "nmu"), n_copies=3)
-    net = SimpleNamespace(module_=network, n_steps_=0, max_steps=10_000, seed=0)
+    net = SimpleNamespace(module_=network, n_steps_=0, max_steps=10_000, seed=0, history=_history())
     callback = SaddleEscape(patience=2, min_improvement=0.1).initialize()
     for step in (500, 1000):  # the weights do not change: the error stalls
         net.n_steps_ = step

@@ -331,7 +331,7 @@ def test_a_step_is_the_same_through_torchs_own_optimizer_step():
     ids=["adam", "amsgrad", "maximize", "adamw"],
 )
 def test_the_direct_fused_adam_step_is_torchs_to_the_bit(options):
-    from sknalu.training._private import _fused_adam_step
+    from sknalu.training._private import fused_adam_step
 
     options = dict(options)
     Optimizer = torch.optim.AdamW if options.pop("decoupled", False) else torch.optim.Adam
@@ -348,14 +348,14 @@ def test_the_direct_fused_adam_step_is_torchs_to_the_bit(options):
             (network(x) - x[:, :1] * x[:, 1:2]).square().mean().backward()
         optimizers[0].step()
         # The first step creates the optimiser's state, through optimizer.step.
-        assert _fused_adam_step(optimizers[1]) == (step > 0)
+        assert fused_adam_step(optimizers[1]) == (step > 0)
         if step == 0:
             optimizers[1].step()
     for a, b in zip(networks[0].parameters(), networks[1].parameters(), strict=True):
         assert torch.equal(a, b)
-    assert not _fused_adam_step(torch.optim.Adam(networks[0].parameters(), fused=False))
+    assert not fused_adam_step(torch.optim.Adam(networks[0].parameters(), fused=False))
     optimizers[1].register_step_pre_hook(lambda *args: None)
-    assert not _fused_adam_step(optimizers[1])
+    assert not fused_adam_step(optimizers[1])
 
 
 def test_set_params_reaches_every_hyperparameter():

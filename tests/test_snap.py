@@ -1,26 +1,38 @@
 """Snapping weights onto their discrete values: the units' snap_ and SnapWeights."""
 
+import ast
 import copy
 import pickle
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from conftest import set_weights
+from skorch.history import History
 
+import sknalu.exact
 from sknalu import ArithmeticNetwork, NMURegressor
 from sknalu.exact._errors import evaluate_mse
+from sknalu.exact._numbers import SIGNED, nearest_value
 from sknalu.exact._snap import snap_linear_pair_
 from sknalu.training._callbacks import SnapWeights
 from sknalu.training._data import TensorDataset
-from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU
+from sknalu.units import INALU, NAC, NALU, NAU, NMRU, NMU, Linear, NACMul, RealNPU, _targets
 
 pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _values(t):
     return t.detach().reshape(-1).tolist()
+
+
+def _history():
+    """A skorch history with one epoch's row, which the callbacks record into."""
+    history = History()
+    history.new_epoch()
+    return history
 
 
 # -- unit.snap_ -------------------------------------------------------------------------
@@ -253,7 +265,7 @@ def test_snap_false_trains_without_snapping():
 def test_snapped_model_pickles_without_its_training_data():
     X, y = _product_data()
     est = NMURegressor(max_steps=1000, random_state=0).fit(X, y)
-    assert dict(est.net_.callbacks_)["snap"].dataset_ is None
+    assert all(getattr(callback, "dataset_", None) is None for _, callback in est.net_.callbacks_)
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.predict(X), est.predict(X))
     assert restored.formula_ == est.formula_
@@ -289,7 +301,7 @@ def test_snap_trial_snaps_the_best_copies_and_keeps_only_snaps_that_are_no_worse
     set_weights(network.layers[1].W, [_SPLIT_SUM[1], [[0.9, 0.9]]])
     start = copy.deepcopy(network.state_dict())
     before = network.state_dict()["layers.1.W"][1].clone()
-    net = SimpleNamespace(module_=network, n_steps_=500)
+    net = SimpleNamespace(module_=network, n_steps_=500, history=_history())
     # Only the best copy is tried with max_copies=1.
     trial = SnapTrial(max_copies=1).initialize()
     trial.on_epoch_end(net, dataset_train=TensorDataset(X, y))
@@ -309,3 +321,34 @@ def test_snap_trial_snaps_the_best_copies_and_keeps_only_snaps_that_are_no_worse
     trial = SnapTrial().initialize()
     trial.on_epoch_end(net, dataset_train=TensorDataset(X, target))
     assert (evaluate_mse(network, X, target) <= errors * (1 + 1e-6)).all()
+
+
+# -- the layering of sknalu.exact ------------------------------------------------------------
+
+
+def test_exact_imports_nothing_of_sknalu_but_itself_and_the_exceptions():
+    allowed = {"sknalu.exact", "sknalu.exceptions"}
+    for path in Path(sknalu.exact.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                package = ["sknalu", "exact"][: 3 - node.level]
+                names = [".".join([*package, node.module] if node.module else package)]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "sknalu":
+                    assert any(name == a or name.startswith(a + ".") for a in allowed), (
+                        path.name,
+                        name,
+                    )
+
+
+def test_the_units_round_onto_their_targets_as_the_snap_does():
+    # The units read SIGNED and its rounding from exact/, where the snap reads them.
+    assert _targets.SIGNED is SIGNED
+    w = torch.cat([torch.linspace(-1.5, 1.5, 61), torch.tensor([-0.5, 0.5, -0.0])])
+    assert torch.equal(nearest_value(w, SIGNED), _targets.nearest_target(w, SIGNED))

@@ -1,15 +1,10 @@
-"""The ``sknalu fit`` and ``sknalu predict`` commands.
+"""What the ``sknalu fit`` and ``sknalu predict`` commands share.
 
-``fit`` trains an estimator on a CSV file, prints the learned formula, the
-training score and the sparsity error, and saves the model: in the skops format
-for a ``.skops`` file (:func:`sknalu.save_model`, safe to load from anywhere), with
-joblib for a ``.joblib`` or ``.pkl`` file (only for files you trust). ``predict``
-loads such a model and writes its predictions for another CSV file.
 Mistakes in the input (a missing file or column, text where numbers belong, a file
 that holds no sknalu model or types sknalu does not trust, a path that cannot be
 written) end with exit status 2 and one line on stderr; the paths to write are
-checked before any training or prediction. Ctrl-C during the fit ends it with exit
-status 130, saving nothing.
+checked before any training or prediction. Ctrl-C ends a command with exit status
+130, saving nothing.
 """
 
 from __future__ import annotations

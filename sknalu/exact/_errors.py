@@ -1,8 +1,9 @@
-"""A stack of arithmetic units, trained as many independent copies at once.
+"""The errors a network is judged by: per row, per copy, on the held-out rows.
 
-A *copy* here is what the estimators call a *restart* (``n_restarts``): one
-independently initialised network, trained side by side with the others in the
-same batched weights.
+Every error here is a mean squared error measured in evaluation mode, with
+not-a-number counted as infinite, so that a diverged copy is never the best one.
+A network may hold several *copies* (the estimators' restarts) in batched weights:
+:func:`copy_mse` and :func:`per_copy_mse` give one error per copy.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._network import _EVALUATION_ROWS
+#: Rows evaluated at once by :func:`row_errors`: bounds the memory of a large
+#: held-out set.
+_EVALUATION_ROWS = 65536
 
 
 def copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
@@ -85,7 +88,17 @@ def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.T
     return row_errors(module, X, y).mean(dim=-1)
 
 
-def _lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def per_copy_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`evaluate_mse` as one value per copy (``[n_copies]``), also for one kept copy."""
+    return evaluate_mse(module, X, y).reshape(-1)
+
+
+def held_out(dataset_train, dataset_valid):
+    """The rows that judge a network: the held-out ones, or the training rows without them."""
+    return dataset_valid if dataset_valid is not None else dataset_train
+
+
+def lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The coefficient of determination R², the lowest over the outputs.
 
     An output whose target is constant is measured against its mean square
@@ -94,7 +107,7 @@ def _lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     Examples
     --------
     >>> y = np.array([[1.0], [2.0], [3.0]])
-    >>> _lowest_r2(y, y), _lowest_r2(y, np.full_like(y, 2.0))
+    >>> lowest_r2(y, y), lowest_r2(y, np.full_like(y, 2.0))
     (1.0, 0.0)
     """
     y_pred = y_pred.reshape(y_true.shape)

@@ -1,49 +1,56 @@
-"""Snapping a trained network's weights onto their discrete values.
+"""Snapping a trained one-copy network's weights onto their discrete values.
 
-A solved network of arithmetic units has weights that are close to, but not exactly
-on, the discrete values its formula uses (0 and ±1, or multiples of ½ for the Real NPU).
-:class:`SnapWeights` moves them onto those values once training has ended and
-keeps the result only if the held-out error does not get worse, so that a solved
-model computes exactly its formula while an unsolved one is left alone.
+:func:`snap_network_` is a list of steps, each a function below that moves some
+weights onto discrete values (or the network's constants onto simple numbers) and
+hands the change to the held-out check of :class:`_SnapRun`, which keeps it only if
+the error on the rows that judge does not get worse, and otherwise restores the
+weights: a solved network then computes exactly its formula while an unsolved one
+is left alone.
 
 Two linear layers in a row (NAU, NAC+ or Linear) compute one linear map, their
 product ``W2 @ W1``, and a sum leaves that product's factors free: a weight of
 ``a`` may be split between the hidden units in any proportion, so the weights of a
 solved sum need not lie near 0 or ±1 at all. :func:`snap_linear_pair_` snaps the
 product instead and writes it back as discrete factors.
+
+The network is reached through its own interface only (duck typing):
+``arithmetic_units()``, ``layers``, ``constants`` and ``fit_constants_`` of
+:class:`~sknalu.ArithmeticNetwork`, and the units' ``snap_``, ``linear_map``,
+``load_linear_map_``, ``refit_`` and ``refit_with_linear_``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
-from ..units._base import ArithmeticUnit
-from ..units._registry import iter_units
-from ..units._targets import SIGNED, divided_by_largest, nearest_target
 from ._errors import row_errors
 from ._least_squares import least_squares
-from ._numbers import simple_numbers
+from ._numbers import SIGNED, divided_by_largest, nearest_value, simple_numbers
 from ._tolerances import (
     FITTING,
     NO_WORSE_ATOL,
     NO_WORSE_RTOL,
+    SIMPLE_RELATIVE_STEPS,
     SNAP_TOLERANCE,
     no_worse,
     not_significantly_worse,
 )
 
 #: Widest hidden layer whose columns :func:`snap_linear_pair_` searches (3**width
-#: candidate columns each).
+#: candidate columns each), and most weights of its second layer.
 _MAX_PAIR_WIDTH = 8
 
 
 @torch.no_grad()
 def snap_linear_pair_(
-    first: ArithmeticUnit,
-    second: ArithmeticUnit,
+    first: nn.Module,
+    second: nn.Module,
     tolerance: float = SNAP_TOLERANCE,
     product: torch.Tensor | None = None,
 ) -> int:
@@ -91,11 +98,7 @@ def snap_linear_pair_(
     (tensor([[0., 0.],
             [1., 1.]]), tensor([[1., 1.]]))
     """
-    w1, w2 = first.linear_map().detach(), second.linear_map().detach()
-    if w1.dim() == 3:
-        if w1.shape[0] != 1:
-            raise ValueError("snap_linear_pair_ needs layers holding one copy.")
-        w1, w2 = w1[0], w2[0]
+    w1, w2 = _one_copy_maps(first, second)
     n_out, width = w2.shape
     if width > _MAX_PAIR_WIDTH or n_out * width > _MAX_PAIR_WIDTH or w1.shape[0] != width:
         return 0
@@ -103,7 +106,38 @@ def snap_linear_pair_(
     rounded = torch.round(product)
     if not bool(((product - rounded).abs() <= tolerance).all()):
         return 0
-    values = torch.tensor((-1.0, 0.0, 1.0), dtype=w1.dtype, device=w1.device)
+    factors = _discrete_factors(w1, w2, rounded)
+    if factors is None:
+        return 0
+    w1_new, w2_new = factors
+    moved = int((w1_new != w1).sum() + (w2_new != w2).sum())
+    if moved:
+        first.load_linear_map_(w1_new)
+        second.load_linear_map_(w2_new)
+    return moved
+
+
+def _one_copy_maps(first: nn.Module, second: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The linear maps ``W1``, ``W2`` of two layers holding one copy (or none), as matrices."""
+    w1, w2 = first.linear_map().detach(), second.linear_map().detach()
+    if w1.dim() == 3:
+        if w1.shape[0] != 1:
+            raise ValueError("snap_linear_pair_ needs layers holding one copy.")
+        w1, w2 = w1[0], w2[0]
+    return w1, w2
+
+
+def _discrete_factors(
+    w1: torch.Tensor, w2: torch.Tensor, rounded: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``W1``, ``W2`` in {-1, 0, 1} with ``W2 @ W1 == rounded``, nearest to ``w1``, ``w2``.
+
+    ``W2`` is the nearest for which every column of ``rounded`` is ``W2`` times
+    some column of {-1, 0, 1} values, each column of ``W1`` the nearest such
+    column; None when no ``W2`` has that property.
+    """
+    n_out, width = w2.shape
+    values = torch.tensor(SIGNED, dtype=w1.dtype, device=w1.device)
     columns = torch.cartesian_prod(*[values] * width).reshape(-1, width)  # [3^H, H]
     seconds = torch.cartesian_prod(*[values] * (n_out * width)).reshape(-1, n_out, width)
     # Try the discrete second layers nearest to the trained one first.
@@ -113,25 +147,100 @@ def snap_linear_pair_(
         if bool(matches.any(0).all()):
             break
     else:
-        return 0
+        return None
     distance = (columns.unsqueeze(1) - w1.T.unsqueeze(0)).square().sum(-1)  # [3^H, in]
     w1_new = columns[distance.masked_fill(~matches, math.inf).argmin(0)].T.contiguous()
-    moved = int((w1_new != w1).sum() + (w2_new != w2).sum())
-    if moved:
-        first.load_linear_map_(w1_new)
-        second.load_linear_map_(w2_new)
-    return moved
+    return w1_new, w2_new
 
 
-def saved_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def saved_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of ``module``'s weights for ``load_state_dict``: each tensor cloned,
     without :func:`copy.deepcopy`'s bookkeeping, which costs more than the copies."""
     return {name: value.clone() for name, value in module.state_dict().items()}
 
 
+class _SnapRun:
+    """One snap of a one-copy network: the rows that judge it and its error so far.
+
+    Every step of :func:`snap_network_` passes its change to :meth:`attempt`, the
+    held-out check. The attributes tell the steps what they act on: ``units`` (every
+    arithmetic unit), ``layers``, ``pairs`` (consecutive linear layers), and
+    ``joint``: whether the network is a linear layer followed by a unit that is
+    not linear, the two to be solved together in closed form (with ``closed_form``).
+    """
+
+    def __init__(self, module, X, y, tolerance, rtol, atol, closed_form) -> None:
+        self.module, self.X, self.y = module, X, y
+        self.tolerance, self.rtol, self.atol = tolerance, rtol, atol
+        self.rows = row_errors(module, X, y)
+        self.before = self.after = float(self.rows.mean())
+        self.n_moved = 0
+        self.scale = float(y.square().mean())
+        self.constants = bool(getattr(module, "constants", False))
+        self.units = module.arithmetic_units()
+        self.layers = list(getattr(module, "layers", ()))
+        self.pairs = [
+            (first, second)
+            for first, second in itertools.pairwise(self.layers)
+            if first.linear_map() is not None and second.linear_map() is not None
+        ]
+        self.joint = (
+            closed_form
+            and len(self.layers) == 2
+            and not self.pairs
+            and self.layers[0].linear_map() is not None
+        )
+
+    @property
+    def exact(self) -> bool:
+        """Whether the error is at rounding level."""
+        return self.after <= self.atol * self.scale
+
+    @property
+    def fitting(self) -> bool:
+        """Whether the network fits the rows but for noise (and so has noise to fit)."""
+        return self.after <= FITTING * self.scale
+
+    def attempt(self, step: Callable[[], int], refit_constants: bool = True) -> None:
+        """Run ``step`` (which returns the weights it moved) and keep it if no worse.
+
+        Kept when the mean squared error on the rows stays :func:`no_worse` than
+        before it, or, for a :attr:`fitting` network, rises by at most 10% and not
+        significantly (:func:`not_significantly_worse`: on noisy targets a network
+        that has fitted some noise can beat the right formula on a few rows);
+        otherwise the weights are restored. With ``refit_constants``, a network
+        with constants first fits them to the new weights.
+        """
+        state = saved_state(self.module)
+        moved = step()
+        if moved == 0:
+            return
+        if self.constants and refit_constants:
+            self.module.fit_constants_(self.X, self.y, offset=True)
+        rows = row_errors(self.module, self.X, self.y)
+        loss = float(rows.mean())
+        if no_worse(loss, self.after, self.scale, self.rtol, self.atol) or (
+            self.fitting and not_significantly_worse(rows, self.rows)
+        ):
+            self.n_moved += moved
+            self.after, self.rows = loss, rows
+        else:
+            self.module.load_state_dict(state)
+
+    def refit_last_layer(self) -> int:
+        """The last layer solves for its discrete weights from what the others compute."""
+        inputs = _last_layer_input(self.module, self.X)
+        return self.layers[-1].refit_(inputs, self.y, self.tolerance)
+
+    def solve_jointly(self, start: bool = False) -> int:
+        """The linear first layer and the second solved together (``refit_with_linear_``)."""
+        first, second = self.layers
+        return second.refit_with_linear_(first, self.X, self.y, self.tolerance, start=start)
+
+
 @torch.no_grad()
 def snap_network_(
-    module: torch.nn.Module,
+    module: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
     tolerance: float = SNAP_TOLERANCE,
@@ -141,35 +250,23 @@ def snap_network_(
 ) -> tuple[int, float, float]:
     """Snap a one-copy network's weights where that does not make its error worse.
 
-    First every unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the
-    weights within ``tolerance`` of a discrete value onto it; then, where two linear
-    layers follow each other, :func:`snap_linear_pair_` snaps their product. When
-    the network is just such a pair and not yet exact, the least-squares linear map
-    of ``X``, ``y``, rounded to integers, is tried as the product too: the map a
-    sum with integer coefficients converges to, reached without waiting for
-    training to converge. Last, while the network is not exact, its last layer
-    solves for its discrete weights from what the earlier layers compute
-    (:meth:`~sknalu.units.ArithmeticUnit.refit_`): the exponents of a product or
-    quotient, or the coefficients of a sum, found as soon as the earlier layers
-    are right; and again with the earlier layers rounded to their nearest discrete
-    values first, however far they are, and with the linear ones rounded after
-    each row is divided by its largest weight (a product or quotient leaves the
-    scale of the sums it multiplies free). A linear layer followed by a product
-    unit is also solved as a whole where the formula is a power or a ratio of
-    sums (:meth:`~sknalu.units.ArithmeticUnit.refit_with_linear_`); failing all
-    that, the symmetric point of a product of two sums (both hidden units the
-    least-squares fit of ``sqrt(y)``) is written where it fits better, a start
-    from which the saddle escape leaves at once. A network
-    that is then exact has
-    every weight moved onto its nearest discrete value, which settles the
-    weights that no longer matter (those into a hidden unit that the next layer
-    leaves out). Each step is kept only if
-    the mean squared error on ``X``, ``y`` stays :func:`no_worse` than before it,
-    or, for a network whose error is below 1% of the mean squared target, rises by
-    at most 10% and not significantly (by less than two standard errors of the
-    rows' paired differences: on noisy targets a network that has fitted some
-    noise can beat the right formula on a few rows); otherwise its weights are
-    restored.
+    The steps, in order, each kept only if the error on ``X``, ``y`` does not get
+    worse (see :meth:`_SnapRun.attempt`; otherwise its weights are restored):
+
+    1. :func:`_snap_each_unit`: every weight within ``tolerance`` of a discrete
+       value moves onto it;
+    2. :func:`_snap_linear_pairs`: two linear layers in a row are snapped
+       through their product (:func:`snap_linear_pair_`);
+    3. while the network is not exact, the closed-form solutions:
+       :func:`_round_least_squares_map` (a network that is one linear map),
+       :func:`_refit_last_layer`, :func:`_solve_power_or_ratio` (a linear layer
+       and a product unit), :func:`_round_then_refit` (the earlier layers
+       rounded first) and :func:`_write_symmetric_start` (not a formula but the
+       saddle of a product of two sums, which the saddle escape leaves at once);
+    4. :func:`_settle_exact_weights`: once exact, every weight moves onto its
+       nearest discrete value, which settles the weights that no longer matter;
+    5. :func:`_simplify_constants`: the network's constants become none where
+       the rows allow, then simple numbers.
 
     Parameters
     ----------
@@ -178,7 +275,7 @@ def snap_network_(
     X, y : Tensor
         The rows that judge, usually held out.
     tolerance, rtol, atol : float
-        As for :class:`SnapWeights`.
+        As for :class:`~sknalu.training._callbacks.SnapWeights`.
     closed_form : bool, default=True
         Whether to try the closed-form solution of a linear layer and a product
         unit together. It depends on ``X`` and ``y`` only, not on the trained
@@ -191,107 +288,124 @@ def snap_network_(
     loss_before, loss_after : float
         The error before and after.
     """
-    rows = row_errors(module, X, y)
-    before = float(rows.mean())
-    after, n_moved = before, 0
-    scale = float(y.square().mean())
+    run = _SnapRun(module, X, y, tolerance, rtol, atol, closed_form)
+    _snap_each_unit(run)
+    _snap_linear_pairs(run)
+    _round_least_squares_map(run)
+    _refit_last_layer(run)
+    _solve_power_or_ratio(run)
+    _round_then_refit(run)
+    _write_symmetric_start(run)
+    _settle_exact_weights(run)
+    _simplify_constants(run)
+    return run.n_moved, run.before, run.after
 
-    def attempt(snap, refit_constants: bool = True) -> None:
-        nonlocal after, n_moved, rows
-        state = saved_state(module)
-        moved = snap()
-        if moved == 0:
-            return
-        if constants and refit_constants:
-            # New weights of the units, new constants.
-            module.fit_constants_(X, y, offset=True)
-        new_rows = row_errors(module, X, y)
-        loss = float(new_rows.mean())
-        fitting = after <= FITTING * scale  # only a nearly fitted network has noise to fit
-        if no_worse(loss, after, scale, rtol, atol) or (
-            fitting and not_significantly_worse(new_rows, rows)
-        ):
-            n_moved += moved
-            after, rows = loss, new_rows
-        else:
-            module.load_state_dict(state)
 
-    constants = bool(getattr(module, "constants", False))
-    units = list(iter_units(module))
-    attempt(lambda: sum(unit.snap_(tolerance) for unit in units))
-    layers = list(getattr(module, "layers", ()))
-    pairs = [
-        (first, second)
-        for first, second in itertools.pairwise(layers)
-        if first.linear_map() is not None and second.linear_map() is not None
-    ]
-    if pairs:
-        attempt(lambda: sum(snap_linear_pair_(a, b, tolerance) for a, b in pairs))
+def _snap_each_unit(run: _SnapRun) -> None:
+    """Every unit's ``snap_`` moves its weights within the tolerance onto their values."""
+    run.attempt(lambda: sum(unit.snap_(run.tolerance) for unit in run.units))
 
-    def exact() -> bool:
-        return after <= atol * scale
 
-    def refit_last() -> int:
-        return layers[-1].refit_(_last_layer_input(module, X), y, tolerance)
+def _snap_linear_pairs(run: _SnapRun) -> None:
+    """Consecutive linear layers are snapped through their product."""
+    if run.pairs:
+        run.attempt(lambda: sum(snap_linear_pair_(a, b, run.tolerance) for a, b in run.pairs))
 
-    def round_then_refit(round_layer):
-        def step() -> int:
-            return sum(round_layer(layer) for layer in layers[:-1]) + refit_last()
 
-        return step
+def _round_least_squares_map(run: _SnapRun) -> None:
+    """A network that is one linear map gets the data's least-squares map, rounded.
 
-    # A linear layer followed by a product unit: solved together in closed form.
-    joint = closed_form and len(layers) == 2 and not pairs and layers[0].linear_map() is not None
-    if len(layers) == 2 and len(pairs) == 1 and not exact():
-        # The whole network is one linear map: the data's least-squares map, rounded,
-        # is the exact one when the data follow a sum with integer coefficients.
-        product = least_squares(X, y)
+    That is the exact map when the data follow a sum with integer coefficients: the
+    map such a sum converges to, reached without waiting for training to converge.
+    """
+    if len(run.layers) == 2 and len(run.pairs) == 1 and not run.exact:
+        product = least_squares(run.X, run.y)
         if product is not None:
-            attempt(lambda: snap_linear_pair_(*layers, tolerance, product))
-    if layers and not exact():
-        # The earlier layers may be right while the last is not yet: it solves for
-        # its discrete weights from what they compute, where it can.
-        attempt(refit_last)
-    if joint and not exact():
-        # A power or a ratio of sums.
-        attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance))
-    if len(layers) > 1 and not exact():
-        # The same with every earlier layer rounded to its nearest discrete values,
-        # however far: a network near, but not yet at, the right structure.
-        attempt(round_then_refit(lambda layer: layer.snap_(math.inf)))
-    if len(layers) > 1 and not exact():
-        # A product or quotient does not fix the scale of the sums it multiplies:
-        # (c a) / (c b) is a / b. Linear layers are rounded after each row is
-        # divided by its largest weight.
-        attempt(round_then_refit(_round_normalized_))
-    if joint and not exact():
-        # Not a formula but a start: a product of two sums first converges to its
-        # symmetric point, a saddle; written at once when it fits better.
-        attempt(lambda: layers[1].refit_with_linear_(layers[0], X, y, tolerance, start=True))
-    if exact() and constants:
-        # With a constant factor, a product does not fix the scale of the sums it
-        # multiplies even when exact: (c a)(b) / c is a b.
-        attempt(lambda: sum(_round_normalized_(layer) for layer in layers))
-    if exact():
-        # Exact: weights that no longer matter (those into a hidden unit that the
-        # next layer leaves out) may be anywhere; every weight moves onto its
-        # nearest discrete value, kept if the error stays at rounding level.
-        attempt(lambda: sum(unit.snap_(math.inf) for unit in units))
-    if constants:
-        # The simplest constants the rows allow: none, then (for a network that fits
-        # but for noise) simple numbers.
-        steps = [lambda: _write_(module.offset, 0.0), lambda: _write_(module.scale, 1.0)]
-        if after <= FITTING * scale:
-            steps += [
-                lambda param=param, relative=relative: _write_(
-                    param, simple_numbers(param, relative)
-                )
-                for relative in (1e-12, 1e-9, 1e-6)
-                for param in (module.scale, module.offset)
-            ]
-        for step in steps:
-            attempt(step, refit_constants=False)
-    return n_moved, before, after
+            run.attempt(lambda: snap_linear_pair_(*run.layers, run.tolerance, product))
+
+
+def _refit_last_layer(run: _SnapRun) -> None:
+    """The last layer solves for its discrete weights from what the earlier ones compute.
+
+    The exponents of a product or quotient, or the coefficients of a sum, found as
+    soon as the earlier layers are right, where the unit can (``refit_``).
+    """
+    if run.layers and not run.exact:
+        run.attempt(run.refit_last_layer)
+
+
+def _solve_power_or_ratio(run: _SnapRun) -> None:
+    """A linear layer and a product unit solved together: a power or a ratio of sums."""
+    if run.joint and not run.exact:
+        run.attempt(run.solve_jointly)
+
+
+def _round_then_refit(run: _SnapRun) -> None:
+    """The earlier layers rounded, then the last layer refitted, in two ways.
+
+    First every earlier layer goes to its nearest discrete values, however far: a
+    network near, but not yet at, the right structure. Then the linear layers are
+    rounded after each row is divided by its largest weight: a product or quotient
+    does not fix the scale of the sums it multiplies, ``(c a) / (c b)`` is ``a / b``.
+    """
+    for round_layer in (lambda layer: layer.snap_(math.inf), _round_normalized_):
+        if len(run.layers) > 1 and not run.exact:
+            run.attempt(functools.partial(_round_earlier_then_refit_, run, round_layer))
+
+
+def _round_earlier_then_refit_(run: _SnapRun, round_layer: Callable[[nn.Module], int]) -> int:
+    """``round_layer`` on every layer but the last, then :meth:`_SnapRun.refit_last_layer`."""
+    return sum(round_layer(layer) for layer in run.layers[:-1]) + run.refit_last_layer()
+
+
+def _write_symmetric_start(run: _SnapRun) -> None:
+    """Not a formula but a start: the symmetric point of a product of two sums.
+
+    Training a product of two sums first converges to this saddle (both hidden
+    units the least-squares fit of ``sqrt(y)``); written at once where it fits
+    better, it is a start from which the saddle escape leaves at once.
+    """
+    if run.joint and not run.exact:
+        run.attempt(functools.partial(run.solve_jointly, start=True))
+
+
+def _settle_exact_weights(run: _SnapRun) -> None:
+    """In an exact network, every weight moves onto its nearest discrete value.
+
+    Weights that no longer matter (those into a hidden unit that the next layer
+    leaves out) may be anywhere; kept if the error stays at rounding level. With a
+    constant factor, a product does not fix the scale of the sums it multiplies
+    even when exact (``(c a)(b) / c`` is ``a b``): the linear layers are first
+    rounded after each row is divided by its largest weight.
+    """
+    if run.exact and run.constants:
+        run.attempt(lambda: sum(_round_normalized_(layer) for layer in run.layers))
+    if run.exact:
+        run.attempt(lambda: sum(unit.snap_(math.inf) for unit in run.units))
+
+
+def _simplify_constants(run: _SnapRun) -> None:
+    """The simplest constants the rows allow: none, then simple numbers.
+
+    The additive constant becomes 0 and the factor 1; then, for a network that fits
+    but for noise, each constant moves onto the simple number near it
+    (:func:`~sknalu.exact._numbers.simple_numbers`), at each tolerance of
+    :data:`~sknalu.exact._tolerances.SIMPLE_RELATIVE_STEPS` in turn. The constants
+    are not refitted after these steps.
+    """
+    if not run.constants:
+        return
+    module = run.module
+    steps = [functools.partial(_write_, module.offset, 0.0)]
+    steps.append(functools.partial(_write_, module.scale, 1.0))
+    if run.fitting:  # judged before the first step
+        steps += [
+            functools.partial(_write_simple_, param, relative)
+            for relative in SIMPLE_RELATIVE_STEPS
+            for param in (module.scale, module.offset)
+        ]
+    for step in steps:
+        run.attempt(step, refit_constants=False)
 
 
 @torch.no_grad()
@@ -303,14 +417,19 @@ def _write_(param: torch.Tensor, value) -> int:
     return moved
 
 
+def _write_simple_(param: torch.Tensor, relative: float) -> int:
+    """Move every entry of ``param`` onto the simple number near it; the entries changed."""
+    return _write_(param, simple_numbers(param, relative))
+
+
 @torch.no_grad()
-def _round_normalized_(layer: ArithmeticUnit) -> int:
+def _round_normalized_(layer: nn.Module) -> int:
     """Round a linear layer's rows, each divided by its largest weight (sign kept)."""
     weight = layer.linear_map()
     if weight is None:
         return 0
     weight = weight.detach()
-    rounded = nearest_target(divided_by_largest(weight), SIGNED)
+    rounded = nearest_value(divided_by_largest(weight), SIGNED)
     moved = int((rounded != weight).sum())
     if moved:
         layer.load_linear_map_(rounded)
@@ -318,7 +437,7 @@ def _round_normalized_(layer: ArithmeticUnit) -> int:
 
 
 @torch.no_grad()
-def _last_layer_input(module: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
+def _last_layer_input(module: nn.Module, X: torch.Tensor) -> torch.Tensor:
     """What the last layer of a one-copy network receives for ``X``, in evaluation mode."""
     training = module.training
     module.eval()
@@ -328,7 +447,3 @@ def _last_layer_input(module: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
     finally:
         module.train(training)
     return X
-
-
-def _held_out(dataset_train, dataset_valid):
-    return dataset_valid if dataset_valid is not None else dataset_train

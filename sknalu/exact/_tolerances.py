@@ -19,6 +19,9 @@ name                       value       decides
 ``FORMULA_TOLERANCE``      0.01        how far a weight read as a discrete value
                                        may be from it
 ``SIMPLE_RELATIVE``        1e-9        a constant is a simple number (½, π, ...)
+``SIMPLE_RELATIVE_STEPS``  1e-12 ...   ... the tolerances the snap tries, in turn
+``ESCAPE_IMPROVEMENT``     1e-9        a saddle-escape step lowers the error
+``FLAT_CURVATURE``         1e-12       a Hessian eigenvalue is negative
 ``NO_WORSE_RTOL/ATOL``     1e-6/1e-24  an error counts as no increase
 ``NOISE_RTOL``             0.1         ... on noisy targets, if not significant
 ``FITTING``                1e-2        ... for a network that fits but for noise
@@ -73,10 +76,23 @@ FORMULA_TOLERANCE = 0.01
 #: constant stays far below it.
 SIMPLE_RELATIVE = 1e-9
 
+#: The relative tolerances, strictest first, with which the snap tries to move the
+#: constants of a network that fits but for noise onto simple numbers: a looser one
+#: is tried only after the stricter ones, and the held-out rows judge each.
+SIMPLE_RELATIVE_STEPS = (1e-12, SIMPLE_RELATIVE, 1e-6)
+
 #: Relative increase of an error, and absolute increase in units of the mean squared
 #: target, that :func:`no_worse` still counts as no increase: rounding, not a change
 #: of formula.
 NO_WORSE_RTOL, NO_WORSE_ATOL = 1e-6, 1e-24
+
+#: The saddle escape takes a step only where it lowers a copy's error by more than
+#: this fraction, so that float64 rounding alone never moves a copy.
+ESCAPE_IMPROVEMENT = 1e-9
+
+#: An eigenvalue of the Hessian counts as negative only below minus this fraction of
+#: the largest magnitude: smaller ones are the float64 rounding of a zero curvature.
+FLAT_CURVATURE = 1e-12
 
 #: On noisy targets a network that has fitted some of the noise can beat the right
 #: formula on a few held-out rows by a few percent. A snap is also accepted when it

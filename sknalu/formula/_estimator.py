@@ -1,16 +1,11 @@
-"""Reading the learned formula back from a fitted network.
+"""The estimators' formula: ``formula_``, ``to_sympy`` and the check that it is exact.
 
-The network is read layer by layer, each layer by its unit's own
-:meth:`~sknalu.units.ArithmeticUnit.formula` (a sum for the NAU, NAC+ and Linear
-units, a product for the NMU and NMRU, powers for the NAC• and the Real NPU, a
-gated choice for the NALU and iNALU) through a :class:`FormulaReader`. Every weight
-within the tolerance of one of its unit's discrete values (``weight_targets``:
-{-1, 0, 1}, {0, 1}, or the multiples of ½) is read as that value; an input whose weight
-is 0 drops out. A weight farther away stays as a floating-point coefficient, and
-the formula is then not exact.
-
-sympy is an optional dependency (``pip install "sknalu[formula]"``), imported only
-when a formula is built.
+:class:`FormulaMixin` reads the fitted network back through
+:mod:`sknalu.formula._reader` and says whether the formula is the target's: its
+weights discrete, its held-out R² at least ``EXACT_R2`` and its values what
+``predict`` computes on the training rows (``AGREEMENT``). sympy is an optional
+dependency (``pip install "sknalu[formula]"``), imported only when a formula is
+built.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The search has two parts, and the held-out rows judge both:
 
-1. Formulas found in closed form (:mod:`sknalu._structure`): a constant times a
+1. Formulas found in closed form (:mod:`sknalu.search._closed_form`): a constant times a
    product of integer powers of the columns, a sum of such terms, a ratio of two
    such sums, and the linear model. The best few are written into networks of the
    estimator's units (a product unit, a selector where it needs one, a

@@ -1,32 +1,9 @@
-"""Formulas found in closed form: sums and ratios of products of powers of the columns.
+"""Writing a formula found in closed form into a network of the estimator's units.
 
-``units="auto"`` asks which formula of a broad class fits a table: a constant
-times a product of integer powers of the columns (``q1*q2/(4*pi*eps*r**2)``), a
-sum of such terms with constant factors (``m*v**2/2 + 9.81*m*h``, ``a*b + 7``), or
-a ratio of two such sums (``(m1*x1 + m2*x2)/(m1 + m2)``). Each is linear in its
-unknowns once the terms are chosen, so this module finds them by least squares:
-
-- a single product of powers, from the logarithms of the columns and the target
-  (any integer exponents, any number of columns);
-- a sum of up to four terms, chosen by forward selection with orthogonal least
-  squares from a library of products of powers (exponents -3 to 3, at most three
-  columns and a total degree of four per term), each choice then improved by
-  swapping terms;
-- a ratio of two polynomials of degree at most two, any number of terms, from the
-  null vector of ``[P, -y Q]`` (``y D - N = 0`` on every row, ``N`` and ``D`` over
-  every monomial), by singular value decomposition; with noise, terms dropped one
-  at a time while the smallest singular value allows;
-- a ratio ``N / D`` of library terms the same way as a sum, from ``y D - N = 0``:
-  with one term of ``D`` set to 1 (the constant, or one column or its
-  reciprocal), ``y t0`` is a linear combination of the terms of ``N`` and of
-  ``-y`` times those of ``D``.
-
-Along each path the held-out rows judge: an exact formula (relative held-out
-error at float rounding) stops the search, and otherwise the simplest formula
-within 5% of the lowest held-out error is kept, so that noise does not buy terms.
-The formula found is then written into a network of the estimator's own units
-(:func:`layout`), which computes it and reads it back; the snap moves its
-constants onto simple numbers where the held-out rows allow.
+:func:`layout` plans the layers that compute a :class:`ClosedForm` (a product unit,
+a selector where a power needs one, a sum unit for the constants); the plan's
+:meth:`Layout.load_` writes its weights into the network, which is then evaluated,
+snapped and read back like any fitted network.
 """
 
 from __future__ import annotations
@@ -48,6 +25,10 @@ class Layout:
     hidden_size: int
     weights: list[tuple[str, np.ndarray]]  # per layer: ("exponents" | "linear" | "coef", matrix)
     kind: str = "sum"
+
+    def load_(self, module) -> None:
+        """Write these weights into a one-copy ``module`` (see :func:`load_layout_`)."""
+        load_layout_(module, self)
 
 
 def layout(
@@ -113,7 +94,7 @@ def load_layout_(module, plan: Layout) -> None:
         full = torch.zeros(layer.out_features, layer.in_features, dtype=torch.float64)
         full[: matrix.shape[0], : matrix.shape[1]] = torch.as_tensor(matrix)
         if role == "exponents":
-            layer._load_exponents_(full)
+            layer.load_exponents_(full)
         else:
             layer.load_weight_(full)
     if getattr(module, "constants", False):

@@ -1,16 +1,22 @@
-"""Snapping a trained network's weights onto their discrete values.
+"""sknalu's skorch callbacks: thin adapters over :mod:`sknalu.exact`.
 
-A solved network of arithmetic units has weights that are close to, but not exactly
-on, the discrete values its formula uses (0 and ±1, or multiples of ½ for the Real NPU).
-:class:`SnapWeights` moves them onto those values once training has ended and
-keeps the result only if the held-out error does not get worse, so that a solved
-model computes exactly its formula while an unsolved one is left alone.
+Each callback calls the pure functions of ``sknalu/exact`` at the end of an
+evaluation and reports what it did through the history's keys, which the others
+and the estimator read (:mod:`sknalu.training._plan` lists them, in the order
+they run):
 
-Two linear layers in a row (NAU, NAC+ or Linear) compute one linear map, their
-product ``W2 @ W1``, and a sum leaves that product's factors free: a weight of
-``a`` may be split between the hidden units in any proportion, so the weights of a
-solved sum need not lie near 0 or ±1 at all. :func:`snap_linear_pair_` snaps the
-product instead and writes it back as discrete factors.
+- :class:`SaddleEscape` moves stalled copies off saddle points and rounds them
+  (``rounded_copies``);
+- :class:`SnapTrial` snaps the best copies in place where that does no harm
+  (``snapped_copies``);
+- :class:`RestartSelection` keeps the best copy's best weights (``best_copy``,
+  ``best_step``, ``best_loss``, ``exact``);
+- :class:`StopWhenExact` ends training once ``exact``;
+- :class:`SnapWeights` snaps the kept network when training ends (for a skorch net
+  of one's own: the estimators call the same snap themselves, as a phase of
+  ``fit``);
+- :class:`LoadStructure` writes a formula found in closed form into the network;
+- :class:`StepProgressBar` shows the steps.
 """
 
 from __future__ import annotations
@@ -24,18 +30,17 @@ from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
 from .._validation import store_params
-from ..exact._errors import evaluate_mse
-from ..exact._escape import _losses, _round_if_no_worse, escape_saddles_
-from ..exact._snap import _held_out, snap_network_
-from ..exact._tolerances import NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
-from ..search._layout import Layout, load_layout_
+from ..exact._errors import evaluate_mse, held_out, per_copy_mse
+from ..exact._escape import leave_saddles_, round_if_no_worse_
+from ..exact._snap import snap_network_
+from ..exact._tolerances import EXACT_FIT, NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
 from ._net import finite_copies, non_finite_loss_message
 
 
 class SnapWeights(Callback):
     """Snap the kept network's weights when training ends, if that does no harm.
 
-    At the end of training (after :class:`~sknalu._training.RestartSelection` has
+    At the end of training (after :class:`RestartSelection` has
     reduced the network to the kept copy, so this callback must come after it), every
     unit's :meth:`~sknalu.units.ArithmeticUnit.snap_` moves the weights within
     ``tolerance`` of a discrete value onto it. Then, where two linear layers (NAU,
@@ -104,7 +109,7 @@ class SnapWeights(Callback):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         # The held-out split is made inside the fit loop and not passed to
         # on_train_end, so the last epoch's is remembered (a reference, no copy).
-        self.dataset_ = _held_out(dataset_train, dataset_valid)
+        self.dataset_ = held_out(dataset_train, dataset_valid)
 
     def on_train_end(self, net, **kwargs):
         # Never keep a reference to the data: the callback is pickled with the net.
@@ -126,11 +131,11 @@ class SnapTrial(Callback):
     copy if they fit its held-out rows exactly. (The copy whose error is lowest is
     not always the one whose structure is right.) A network
     that has converged to its formula then computes it exactly as soon as it
-    has, which lets training stop there (:class:`~sknalu._training.StopWhenExact`)
+    has, which lets training stop there (:class:`StopWhenExact`)
     instead of running to ``max_steps``; a sum of two linear layers, whose
     weights may stay split between the hidden units, is snapped through their
     product long before its weights settle. It must come before
-    :class:`~sknalu._training.RestartSelection`, which then measures the snapped
+    :class:`RestartSelection`, which then measures the snapped
     copy.
 
     Parameters
@@ -161,12 +166,13 @@ class SnapTrial(Callback):
         return self
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        dataset = _held_out(dataset_train, dataset_valid)
+        dataset = held_out(dataset_train, dataset_valid)
         if dataset is None or dataset.y is None:
             return
         module = net.module_
         losses = evaluate_mse(module, dataset.X, dataset.y)
         order = [int(c) for c in losses.argsort()[: self.max_copies]]
+        snapped = []
         exact_loss = self.atol * float(dataset.y.square().mean())
         for rank, index in enumerate(order):
             if not math.isfinite(float(losses[index])):
@@ -185,6 +191,8 @@ class SnapTrial(Callback):
             if moved and (rank == 0 or loss <= exact_loss):
                 module.load_copy_state_(index, part.copy_state(0))
                 self.snapped_.append((index, net.n_steps_))
+                snapped.append(index)
+        net.history.record("snapped_copies", snapped)
 
 
 class SaddleEscape(Callback):
@@ -194,13 +202,13 @@ class SaddleEscape(Callback):
     by less than ``min_improvement`` (relative) over the last ``patience``
     evaluations, and after the last optimiser step in any case, the
     ``max_copies`` copies of the network with the lowest error on those rows get
-    :func:`escape_saddles_` on them; then (with ``round_weights``) each of them has
+    :func:`leave_saddles_` on them; then (with ``round_weights``) each of them has
     its weights rounded to its units' discrete values (``snap_`` with a tolerance
     that reaches every weight), kept where its error on those rows does not get
     worse. Training then goes on from there; a new stall needs ``patience`` more
     evaluations. Limiting the copies bounds the cost, which grows with their
     number, however many restarts train. It must come before
-    :class:`~sknalu._training.RestartSelection`, which then measures the copies as
+    :class:`RestartSelection`, which then measures the copies as
     they are after this and chooses among them.
 
     Parameters
@@ -277,7 +285,7 @@ class SaddleEscape(Callback):
             rows = self.rows_.to(X.device)
             X, y = X.index_select(0, rows), y.index_select(0, rows)
         module = net.module_
-        losses = _losses(module, X, y)
+        losses = per_copy_mse(module, X, y)
         self.errors_.append(float(losses.min()))
         if net.n_steps_ < net.max_steps and not self._stalled():
             return
@@ -285,7 +293,7 @@ class SaddleEscape(Callback):
         chosen = torch.argsort(losses)[: self.max_copies].tolist()
         part = copy.deepcopy(module)
         part.keep_copies_(chosen)
-        steps = escape_saddles_(
+        steps = leave_saddles_(
             part,
             X,
             y,
@@ -293,7 +301,7 @@ class SaddleEscape(Callback):
             max_parameters=self.max_parameters,
             hessian_rows=self.hessian_rows,
         )
-        rounded = _round_if_no_worse(part, X, y) if self.round_weights else None
+        rounded = round_if_no_worse_(part, X, y) if self.round_weights else None
         self.n_steps_ = [0] * module.n_copies
         self.rounded_ = [False] * module.n_copies
         for i, index in enumerate(chosen):
@@ -303,6 +311,7 @@ class SaddleEscape(Callback):
             if self.rounded_[index]:
                 self.rounded_at_.append((index, net.n_steps_))
         self.escaped_at_.append(net.n_steps_)
+        net.history.record("rounded_copies", [i for i in chosen if self.rounded_[i]])
         # A new stall must build up before the next escape.
         self.errors_ = []
         self.seconds_ += time.perf_counter() - start
@@ -314,19 +323,20 @@ class SaddleEscape(Callback):
 
 
 class LoadStructure(Callback):
-    """Write a :class:`Layout`'s weights into the network when training begins.
+    """Write a formula's weights into the network when training begins.
 
     Parameters
     ----------
-    plan : Layout
-        The network's units, width and weights; the network must hold one copy.
+    plan : object with a ``load_(module)`` method
+        The network's weights (a :class:`~sknalu.search._layout.Layout`); the
+        network must hold one copy.
     """
 
-    def __init__(self, plan: Layout) -> None:
+    def __init__(self, plan) -> None:
         self.plan = plan
 
     def on_train_begin(self, net, **kwargs):
-        load_layout_(net.module_, self.plan)
+        self.plan.load_(net.module_)
 
 
 class RestartSelection(Callback):
@@ -348,7 +358,7 @@ class RestartSelection(Callback):
 
     Parameters
     ----------
-    exact_fit : float, default=1e-12
+    exact_fit : float, default=EXACT_FIT
         Relative mean squared error under which a fit counts as exact.
 
     Attributes
@@ -363,7 +373,7 @@ class RestartSelection(Callback):
         Whether the kept weights count as an exact fit.
     """
 
-    def __init__(self, exact_fit: float = 1e-12) -> None:
+    def __init__(self, exact_fit: float = EXACT_FIT) -> None:
         self.exact_fit = exact_fit
 
     def initialize(self):
@@ -376,6 +386,11 @@ class RestartSelection(Callback):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         dataset = dataset_valid if dataset_valid is not None else dataset_train
+        self._select(net, dataset)
+        for key in ("best_copy", "best_step", "best_loss", "exact"):
+            net.history.record(key, getattr(self, key + "_"))
+
+    def _select(self, net, dataset) -> None:
         losses = evaluate_mse(net.module_, dataset.X, dataset.y)
         best = int(torch.argmin(losses))
         loss = float(losses[best])
@@ -406,8 +421,9 @@ class RestartSelection(Callback):
 class StopWhenExact(Callback):
     """End training once the kept weights fit the held-out rows exactly.
 
-    An exact fit (:class:`RestartSelection`'s ``exact_``: a held-out mean squared
-    error below ``exact_fit`` times the mean squared target) has nothing left to
+    An exact fit (``exact`` in the history, which :class:`RestartSelection` records:
+    a held-out mean squared error below ``EXACT_FIT`` times the mean squared
+    target) has nothing left to
     learn, so the remaining steps up to ``max_steps`` are skipped. It ends training
     the way skorch's ``EarlyStopping`` does, so it must come last, after every
     callback that acts at the end of an evaluation.
@@ -424,8 +440,7 @@ class StopWhenExact(Callback):
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        selection = dict(net.callbacks_).get("restart_selection")
-        if selection is not None and selection.exact_ and net.n_steps_ < net.max_steps:
+        if net.history[-1].get("exact") and net.n_steps_ < net.max_steps:
             self.stopped_at_ = net.n_steps_
             raise KeyboardInterrupt
 

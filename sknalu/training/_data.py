@@ -1,31 +1,11 @@
-"""Training machinery: a lean skorch net for arithmetic networks.
+"""The data of a fit: tensors on the training device, random batches, the held-out split.
 
-skorch stays the training loop (callbacks, history, ``set_params`` routing); this
-module only overrides its small hooks:
-
-- ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
-  device and every optimiser step slices a random batch from them, instead of
-  collating samples through a ``DataLoader``;
-- ``get_loss``: the mean squared error of every copy plus the scheduled
-  regularisers of Madsen & Johansen (2020), whose units compute the sparsity
-  term's gradient in closed form;
-- ``train_step``: counts optimiser steps and projects the weights back into bounds
-  after each one; within an epoch the units then skip clipping their weights in
-  the forward pass (:meth:`ArithmeticNetwork.projected`), and torch's fused Adam
-  is called as one kernel per step, without ``optimizer.step``'s Python;
-- ``notify``: per-batch events go only to the callbacks that implement them, so a
-  step pays nothing for callbacks that act once per epoch;
-- ``run_single_epoch``: the losses of an epoch are summed on the device and read
-  once, at its end, so a step needs no host synchronisation and the history keeps
-  one record per epoch, not one per step;
-- ``partial_fit``: Ctrl-C reaches the caller, as in scikit-learn, while a
-  callback can still end training by raising ``KeyboardInterrupt`` (skorch's
-  ``EarlyStopping`` does).
-
-With these, a step of a network this small costs about what a hand-written torch
-loop costs, while callbacks, the history and ``set_params`` work as in skorch.
-
-The restart selection (which copy to keep) is a callback, :class:`RestartSelection`.
+- :class:`TensorDataset`: inputs and targets as tensors;
+- random batches, one per optimiser step, drawn on the data's device, and ordered
+  slices for evaluation;
+- :func:`fit_seeds`: the seeds of a fit's initialisation, batches and split, from
+  ``random_state``;
+- :class:`HoldOut`: the held-out rows that choose the restart and judge the snap.
 """
 
 from __future__ import annotations

@@ -1,18 +1,20 @@
 """Training machinery: a lean skorch net for arithmetic networks.
 
 skorch stays the training loop (callbacks, history, ``set_params`` routing); this
-module only overrides its small hooks:
+module overrides only its documented hooks:
 
 - ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
-  device and every optimiser step slices a random batch from them, instead of
-  collating samples through a ``DataLoader``;
+  device and every optimiser step slices a random batch from them
+  (:mod:`sknalu.training._data`), instead of collating samples through a
+  ``DataLoader``;
 - ``get_loss``: the mean squared error of every copy plus the scheduled
-  regularisers of Madsen & Johansen (2020), whose units compute the sparsity
-  term's gradient in closed form;
+  regularisers of Madsen & Johansen (2020) (:mod:`sknalu.training._schedules`),
+  whose units compute the sparsity term's gradient in closed form;
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one; within an epoch the units then skip clipping their weights in
-  the forward pass (:meth:`ArithmeticNetwork.projected`), and torch's fused Adam
-  is called as one kernel per step, without ``optimizer.step``'s Python;
+  the forward pass (:meth:`ArithmeticNetwork.projected`). The optimiser step
+  itself is :func:`sknalu.training._private.step`, the one place that calls
+  private torch APIs (torch's fused Adam as one kernel per step);
 - ``notify``: per-batch events go only to the callbacks that implement them, so a
   step pays nothing for callbacks that act once per epoch;
 - ``run_single_epoch``: the losses of an epoch are summed on the device and read
@@ -24,8 +26,8 @@ module only overrides its small hooks:
 
 With these, a step of a network this small costs about what a hand-written torch
 loop costs, while callbacks, the history and ``set_params`` work as in skorch.
-
-The restart selection (which copy to keep) is a callback, :class:`RestartSelection`.
+The callbacks (restart selection, snap, saddle escape) are in
+:mod:`sknalu.training._callbacks`, their order in :mod:`sknalu.training._plan`.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from torch.utils.data import Dataset
 
 from .._validation import store_params
 from ..exact._errors import copy_mse
+from . import _private
 from ._data import TensorDataset, _OrderedBatches, _RandomBatches
-from ._private import _evaluates_once, _fused_adam_step, _plain
 from ._schedules import lr_factor, regularizer_scale
 
 _BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
@@ -192,7 +194,11 @@ class ArithmeticNet(NeuralNetRegressor):
         notify = self._batch_events_heard()
         # A step of a single-evaluation optimiser sees only weights projected by
         # the previous one, unless a per-batch callback may write them in between.
-        projected = training and not notify and all(map(_evaluates_once, self._optimizer_objects()))
+        projected = (
+            training
+            and not notify
+            and all(map(_private.evaluates_once, _private.optimizers_of(self)))
+        )
         with self.module_.projected() if projected else contextlib.nullcontext():
             for batch in iterator:
                 if notify:
@@ -235,34 +241,6 @@ class ArithmeticNet(NeuralNetRegressor):
                 # A callback asked training to stop.
         self.notify("on_train_end", X=X, y=y)
         return self
-
-    def _optimizer_objects(self) -> list[torch.optim.Optimizer]:
-        return [getattr(self, name + "_") for name in self._optimizers]
-
-    def _zero_grad_optimizer(self, set_to_none=None):
-        # torch's zero_grad sets the gradients to None by default; done here
-        # directly, without its profiling wrapper, when nothing hooks into it.
-        for optimizer in self._optimizer_objects():
-            if set_to_none is False or not _plain(optimizer):
-                optimizer.zero_grad(**({} if set_to_none is None else {"set_to_none": set_to_none}))
-                continue
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    p.grad = None
-
-    def _step_optimizer(self, step_fn):
-        # torch's fused Adam is called directly (see _fused_adam_step); any other
-        # optimiser, and Adam's first step, which creates its state, as skorch does.
-        # An optimiser that evaluates the closure once, first, takes the step after
-        # it, as its step(closure) would.
-        optimizers = self._optimizer_objects()
-        if step_fn is None or len(optimizers) != 1 or not _evaluates_once(optimizers[0]):
-            super()._step_optimizer(step_fn)
-            return
-        with torch.enable_grad():
-            step_fn()
-        if not _fused_adam_step(optimizers[0]):
-            optimizers[0].step()
 
     # -- callbacks ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -348,7 +326,7 @@ class ArithmeticNet(NeuralNetRegressor):
     def train_step_single(self, batch, **fit_params):
         # The module is put in training mode only when it is not, not every step.
         if not self.module_.training:
-            self._set_training(True)
+            _private.set_training(self)
         Xi, yi = batch
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
@@ -360,7 +338,7 @@ class ArithmeticNet(NeuralNetRegressor):
         grad_listeners = self.batch_listeners_["on_grad_computed"]
 
         def closure():
-            self._zero_grad_optimizer()
+            _private.zero_grad(self)
             step = self.train_step_single(batch, **fit_params)
             accumulator.store_step(step)
             if grad_listeners:
@@ -376,10 +354,10 @@ class ArithmeticNet(NeuralNetRegressor):
             lr = self.lr * lr_factor(self.lr_schedule, self.n_steps_, self.max_steps)
             if lr != self.scheduled_lr_:  # constant for most steps
                 self.scheduled_lr_ = lr
-                for optimizer in self._optimizers:
-                    for group in getattr(self, optimizer + "_").param_groups:
+                for optimizer in _private.optimizers_of(self):
+                    for group in optimizer.param_groups:
                         group["lr"] = lr
-        self._step_optimizer(closure)
+        _private.step(self, closure)
         self.module_.constrain_()
         self.n_steps_ += 1
         return accumulator.get_step()

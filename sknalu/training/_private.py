@@ -1,50 +1,44 @@
-"""Training machinery: a lean skorch net for arithmetic networks.
+"""The one module that uses private torch and skorch APIs, with a switch to turn them off.
 
-skorch stays the training loop (callbacks, history, ``set_params`` routing); this
-module only overrides its small hooks:
+A training step of a network this small is fixed per-call cost, not arithmetic:
+``optimizer.step`` spends most of its time in Python (profiling hooks, grouping
+tensors by device) around one fused kernel. Here, and only here, sknalu reaches
+past the documented APIs to cut that cost, each time with the same result to the
+bit as the documented path:
 
-- ``get_dataset`` / ``get_iterator``: the data lives as tensors on the training
-  device and every optimiser step slices a random batch from them, instead of
-  collating samples through a ``DataLoader``;
-- ``get_loss``: the mean squared error of every copy plus the scheduled
-  regularisers of Madsen & Johansen (2020), whose units compute the sparsity
-  term's gradient in closed form;
-- ``train_step``: counts optimiser steps and projects the weights back into bounds
-  after each one; within an epoch the units then skip clipping their weights in
-  the forward pass (:meth:`ArithmeticNetwork.projected`), and torch's fused Adam
-  is called as one kernel per step, without ``optimizer.step``'s Python;
-- ``notify``: per-batch events go only to the callbacks that implement them, so a
-  step pays nothing for callbacks that act once per epoch;
-- ``run_single_epoch``: the losses of an epoch are summed on the device and read
-  once, at its end, so a step needs no host synchronisation and the history keeps
-  one record per epoch, not one per step;
-- ``partial_fit``: Ctrl-C reaches the caller, as in scikit-learn, while a
-  callback can still end training by raising ``KeyboardInterrupt`` (skorch's
-  ``EarlyStopping`` does).
+- :func:`fused_adam_step` calls torch's fused Adam/AdamW kernel
+  (``torch._fused_adam_``) on the optimiser's own state;
+- :func:`plain` reads torch's private hook registries to know when that is safe;
+- :func:`optimizers_of` and :func:`set_training` use skorch's private registry of
+  optimisers and its ``_set_training``.
 
-With these, a step of a network this small costs about what a hand-written torch
-loop costs, while callbacks, the history and ``set_params`` work as in skorch.
-
-The restart selection (which copy to keep) is a callback, :class:`RestartSelection`.
+Setting the environment variable ``SKNALU_PRIVATE_APIS=0`` before import, or
+:data:`ENABLED` to False, makes every step go through ``optimizer.step(closure)``
+and ``optimizer.zero_grad()`` as documented.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from torch.optim import optimizer as _torch_optimizer
+
+#: Whether the private fast paths are used; ``SKNALU_PRIVATE_APIS=0`` turns them off.
+ENABLED = os.environ.get("SKNALU_PRIVATE_APIS", "1") != "0"
 
 #: torch's optimisers that evaluate the closure once per step, before moving the
 #: weights: under them, a step sees only weights projected by the previous one.
 _SINGLE_EVALUATION = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop)
 
 
-def _evaluates_once(optimizer: torch.optim.Optimizer) -> bool:
+def evaluates_once(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` evaluates the closure once per step, before moving the weights."""
     return type(optimizer) in _SINGLE_EVALUATION
 
 
-def _plain(optimizer: torch.optim.Optimizer) -> bool:
+def plain(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step`` and ``zero_grad`` are torch's own, with no hook."""
     own = vars(optimizer)
     return not (
@@ -59,7 +53,7 @@ def _plain(optimizer: torch.optim.Optimizer) -> bool:
 
 
 @torch.no_grad()
-def _fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
+def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
     """One step of torch's fused Adam or AdamW as one kernel call per parameter group.
 
     ``optimizer.step`` of a network this small spends most of its time in Python
@@ -70,7 +64,7 @@ def _fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
     its state (after a first ordinary step) and numbers (not tensors) as learning
     rate and betas, and does nothing and returns False otherwise.
     """
-    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or not _plain(optimizer):
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or not plain(optimizer):
         return False
     calls = []
     for group in optimizer.param_groups:
@@ -130,7 +124,7 @@ def _fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
 
 
 @functools.cache
-def _supports_fused(optimizer: type, device: torch.device) -> bool:
+def supports_fused(optimizer: type, device: torch.device) -> bool:
     """Whether this torch has a fused ``optimizer`` for ``device`` (CPU: torch >= 2.4)."""
     if optimizer not in (torch.optim.Adam, torch.optim.AdamW):
         return False
@@ -139,3 +133,47 @@ def _supports_fused(optimizer: type, device: torch.device) -> bool:
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
+
+
+def optimizers_of(net) -> list[torch.optim.Optimizer]:
+    """The optimisers of a skorch ``net`` (skorch keeps their names in ``_optimizers``)."""
+    return [getattr(net, name + "_") for name in net._optimizers]
+
+
+def set_training(net) -> None:
+    """Put a skorch ``net``'s modules in training mode (skorch's ``_set_training``)."""
+    net._set_training(True)
+
+
+def zero_grad(net) -> None:
+    """Clear the gradients of ``net``'s optimisers: set to None, as torch's ``zero_grad`` does.
+
+    Done directly, without ``zero_grad``'s profiling wrapper, when nothing hooks into
+    the optimiser and :data:`ENABLED`.
+    """
+    for optimizer in optimizers_of(net):
+        if not (ENABLED and plain(optimizer)):
+            optimizer.zero_grad()
+            continue
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+
+def step(net, closure) -> None:
+    """One optimiser step of ``net``: ``closure`` computes the loss and the gradients.
+
+    torch's fused Adam is called directly (:func:`fused_adam_step`); any other
+    optimiser, and Adam's first step, which creates its state, as documented. An
+    optimiser that evaluates the closure once, first, takes the step after it, as
+    its ``step(closure)`` would.
+    """
+    optimizers = optimizers_of(net)
+    if not ENABLED or len(optimizers) != 1 or not evaluates_once(optimizers[0]):
+        for optimizer in optimizers:
+            optimizer.step(closure)
+        return
+    with torch.enable_grad():
+        closure()
+    if not fused_adam_step(optimizers[0]):
+        optimizers[0].step()

@@ -1,4 +1,4 @@
-"""Neural arithmetic units as plain torch modules.
+"""The base class of the arithmetic units, and the helpers of the built-in ones.
 
 Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
 Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
@@ -30,17 +30,16 @@ A unit owns everything that is specific to it, declared once on the unit:
   ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
 - ``input_labels``: the names of the columns of its weight matrix.
 
-Code outside this module never asks which unit it holds. :func:`register_unit`
-makes a unit available by name to the estimators (:data:`UNITS`).
+Code outside :mod:`sknalu.units` never asks which unit it holds.
+:func:`~sknalu.units.register_unit` makes a unit available by name to the
+estimators (:data:`~sknalu.units.UNITS`). The units know nothing of scikit-learn
+or skorch.
 
-The units know nothing of scikit-learn or skorch. References:
-
-- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
-- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
-- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
-  Frontiers in Artificial Intelligence 2020.
-- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
-- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+:class:`ArithmeticUnit` holds the interface and its defaults, with the
+regularisers from :class:`~sknalu.units._regularizers.RegularizerMixin` and the
+read-back hooks from :class:`ReadBackMixin`; :class:`RawWeightUnit` is a unit
+whose weight is one raw matrix. :func:`matmul`, :func:`snap_raw_` and
+:func:`load_raw_` are what the built-in units compute, snap and load with.
 """
 
 from __future__ import annotations
@@ -53,60 +52,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._regularizers import OOB_MODES, REGULARIZER_SHAPES, _distance_terms, _SparsityPenalty
+from ..exact._tolerances import SNAP_TOLERANCE
+from ._regularizers import OOB_MODES, REGULARIZER_SHAPES, RegularizerMixin, sparsity_penalty
 from ._targets import SIGNED, DiscreteWeight, Targets, nearest_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..formula._reader import FormulaReader
 
-#: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
-#: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
-#: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
-_SATURATED = 1000.0
 
-
-@torch.no_grad()
-def _snap_raw_(
-    raw: torch.Tensor, effective: torch.Tensor, targets: Targets, tolerance: float
-) -> int:
-    """Set ``raw`` to the target wherever ``effective`` is within ``tolerance`` of it.
-
-    For weights whose effective value is the raw one, clipped to bounds that
-    contain every target. Returns the number of weights moved.
-    """
-    target = nearest_target(effective, targets)
-    move = ((effective - target).abs() <= tolerance) & (effective != target)
-    raw[move] = target[move]
-    return int(move.sum())
-
-
-@torch.no_grad()
-def _snap_saturating_(
-    effective: torch.Tensor,
-    targets: tuple[float, ...],
-    tolerance: float,
-    params: dict[float, list[tuple[torch.Tensor, float]]],
-) -> int:
-    """Snap a weight made of tanh and σ of raw weights by saturating them.
-
-    ``params`` maps each target to the raw tensors to set and the value each one
-    takes where the effective weight moves to that target.
-    """
-    target = nearest_target(effective, targets)
-    move = ((effective - target).abs() <= tolerance) & (effective != target)
-    for value, settings in params.items():
-        where = move & (target == value)
-        for raw, raw_value in settings:
-            raw[where] = raw_value
-    return int(move.sum())
-
-
-def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T`` broadcast over a leading copy dimension.
 
     When every copy sees the same ``[batch, in]`` input, the copies' weights are
     stacked into one ``[in, copies * out]`` matrix: a single matrix product is much
     faster than a broadcast batched one.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, in) or (copies, batch, in)
+        Inputs.
+    weight : Tensor of shape (out, in) or (copies, out, in)
+        Weight matrix.
+
+    Returns
+    -------
+    Tensor of shape (batch, out) or (copies, batch, out)
+        The product.
     """
     if x.dim() == 2 and weight.dim() == 3:
         k, out, _ = weight.shape
@@ -116,15 +87,100 @@ def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _load_(raw: torch.Tensor, value: torch.Tensor) -> int:
-    """Copy ``value`` into ``raw`` (one copy or none); the number of entries changed."""
+def snap_raw_(
+    raw: torch.Tensor, effective: torch.Tensor, targets: Targets, tolerance: float
+) -> int:
+    """Set ``raw`` to the target wherever ``effective`` is within ``tolerance`` of it.
+
+    For weights whose effective value is the raw one, clipped to bounds that
+    contain every target.
+
+    Parameters
+    ----------
+    raw : Tensor
+        The raw parameter, written in place.
+    effective : Tensor
+        The effective weight, of the same shape.
+    targets : tuple of float, "integer" or "half-integer"
+        The discrete values.
+    tolerance : float
+        Largest distance a weight is moved.
+
+    Returns
+    -------
+    int
+        The number of weights moved.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    raw[move] = target[move]
+    return int(move.sum())
+
+
+@torch.no_grad()
+def load_raw_(raw: torch.Tensor, value: torch.Tensor) -> int:
+    """Copy ``value`` into the raw parameter ``raw``.
+
+    Parameters
+    ----------
+    raw : Tensor
+        The raw parameter (one copy or none), written in place.
+    value : Tensor
+        The values, of any shape with as many entries.
+
+    Returns
+    -------
+    int
+        The number of entries changed.
+    """
     value = value.reshape(raw.shape).to(raw)
     moved = int((raw != value).sum())
     raw.copy_(value)
     return moved
 
 
-class ArithmeticUnit(nn.Module):
+class ReadBackMixin:
+    """How an :class:`ArithmeticUnit` reads back: its formula, gates and column labels."""
+
+    @torch.no_grad()
+    def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(min, max)`` per output over the inputs ``x`` of a gate that depends on them.
+
+        None for units without such a gate; whether it is saturated, and the layer
+        adds or multiplies, can only be judged on data.
+        """
+        return None
+
+    def gate_distance(self, gate_range: tuple[np.ndarray, np.ndarray] | None) -> float:
+        """How far the input-dependent gate is from saturation over ``gate_range``."""
+        return 0.0
+
+    def formula(self, xs: list, reader: FormulaReader, gate_range: Any = None) -> list:
+        """The sympy expressions of the unit's outputs, given those of its inputs.
+
+        Parameters
+        ----------
+        xs : list of sympy.Expr
+            One expression per input.
+        reader : FormulaReader
+            Turns weights into sympy numbers (discrete values within the tolerance,
+            floats otherwise) and composes sums, products and powers.
+        gate_range : tuple, optional
+            The output of :meth:`gate_range` on the training data.
+
+        Returns
+        -------
+        list of sympy.Expr
+            One expression per output.
+        """
+        raise NotImplementedError
+
+    def input_labels(self, names: Sequence[str]) -> list[str]:
+        """Names of the columns of ``weight``, given the names of the inputs."""
+        return list(names)
+
+
+class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
     """Base class of the arithmetic units.
 
     A subclass declares what is specific to it once, and the network, the
@@ -134,6 +190,12 @@ class ArithmeticUnit(nn.Module):
     where they differ from the defaults, ``discrete_weights``, ``sparsity_loss``,
     ``linear_map`` / ``load_linear_map_``, ``gate_range`` / ``gate_distance`` and
     ``input_labels``. The user guide's "Adding a unit" walks through one.
+
+    The regularisers and the bounds (``sparsity_loss``, ``sparsity_error``,
+    ``oob_loss``, ``clipped_bounds``, ``constrain_``) are inherited from
+    :class:`~sknalu.units._regularizers.RegularizerMixin`, the read-back hooks
+    (``formula``, ``gate_range``, ``gate_distance``, ``input_labels``) from
+    :class:`ReadBackMixin`.
 
     Parameters
     ----------
@@ -224,12 +286,6 @@ class ArithmeticUnit(nn.Module):
             return clipped
         return torch.where((raw >= lo) & (raw <= hi), raw, clipped)
 
-    def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
-        """Mean over everything but the copy dimension."""
-        if self.n_copies is None:
-            return t.mean()
-        return t.reshape(self.n_copies, -1).mean(dim=1)
-
     def _build(self) -> None:
         raise NotImplementedError
 
@@ -247,76 +303,9 @@ class ArithmeticUnit(nn.Module):
         """Every weight (and gate) the unit's formula uses, with its discrete values."""
         return [DiscreteWeight("weight", self.weight, self.weight_targets)]
 
-    def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
-        """Sparsity regulariser, one value per copy (a scalar without copies).
-
-        The mean over each weight (not gate) of :meth:`discrete_weights` of its
-        distance to its discrete values: ``min(|W|, |1 - |W||)`` (``"linear"``) or
-        ``W² (1 - |W|)²`` (``"squared"``) for {-1, 0, 1} (Madsen & Johansen 2020,
-        section 2.5), the same with ``W`` for {0, 1}, and the distance to the
-        nearest integer for integer weights; summed over the weights.
-
-        Parameters
-        ----------
-        gradient_scale : float, optional
-            The factor the caller multiplies the regulariser by in a loss it is about
-            to backpropagate. A unit that knows the regulariser's gradient in closed
-            form then adds ``gradient_scale`` times that gradient to its raw weights'
-            ``.grad`` at once and returns the value detached, with no autograd node;
-            the others return it differentiable, as without ``gradient_scale``.
-            Either way the loss's gradients are the same, so a training step calls it
-            after zeroing the gradients and before the backward pass.
-        """
-        weights = [w for w in self.discrete_weights() if not w.gate]
-        return sum(
-            (_SparsityPenalty.apply(w.value, w.targets, self.regularizer_shape) for w in weights),
-            torch.zeros((), dtype=weights[0].value.dtype, device=weights[0].value.device),
-        )
-
-    @torch.no_grad()
-    def sparsity_error(self) -> torch.Tensor:
-        """Largest distance of any weight (not gate) from its discrete values, per copy.
-
-        The sparsity error of Madsen & Johansen (2020, section 4.1), measured against
-        each weight's own discrete values.
-        """
-        errors = []
-        for w in self.discrete_weights():
-            if w.gate:
-                continue
-            distance = (w.value - nearest_target(w.value, w.targets)).abs()
-            errors.append(distance.amax(dim=(-1, -2)))
-        return torch.stack(errors).amax(dim=0)
-
-    # -- bounds -------------------------------------------------------------------
-    def clipped_bounds(self) -> dict[str, tuple[float, float]]:
-        """The bounds :meth:`constrain_` projects onto: ``bounds`` when clipping, else none."""
-        return dict(self.bounds) if self.oob_mode == "clip" else {}
-
-    def oob_loss(self) -> torch.Tensor:
-        """Out-of-bounds regulariser, one value per copy.
-
-        The mean over each bounded raw parameter of how far it lies outside its
-        bounds (Madsen & Johansen 2020: ``relu(|W| - 1)`` for the NAU,
-        ``relu(|W - 0.5| - 0.5)`` for the NMU), summed over the parameters; zero
-        for a unit without bounds.
-        """
-        first = next(self.parameters())
-        total = torch.zeros(self._shape(), dtype=first.dtype, device=first.device)
-        for name, (lo, hi) in self.bounds.items():
-            outside = torch.relu((getattr(self, name) - (lo + hi) / 2).abs() - (hi - lo) / 2)
-            total = total + self._per_copy_mean(outside)
-        return total
-
-    @torch.no_grad()
-    def constrain_(self) -> None:
-        """Project the bounded raw parameters into bounds (``oob_mode="clip"`` only)."""
-        for name, (lo, hi) in self.clipped_bounds().items():
-            getattr(self, name).clamp_(lo, hi)
-
     # -- snapping -----------------------------------------------------------------
     @torch.no_grad()
-    def snap_(self, tolerance: float = 0.1) -> int:
+    def snap_(self, tolerance: float = SNAP_TOLERANCE) -> int:
         """Move every weight within ``tolerance`` of a discrete target exactly onto it.
 
         The targets are those of :meth:`discrete_weights`, measured on the
@@ -326,7 +315,7 @@ class ArithmeticUnit(nn.Module):
 
         Parameters
         ----------
-        tolerance : float, default=0.1
+        tolerance : float, default=SNAP_TOLERANCE
             Largest distance a weight is moved.
 
         Returns
@@ -352,7 +341,7 @@ class ArithmeticUnit(nn.Module):
         """The matrix ``W`` when the unit computes ``z = W x`` with {-1, 0, 1} targets.
 
         Two such units in a row compute one linear map, which
-        :func:`~sknalu._snap.snap_linear_pair_` snaps as a whole. ``None`` for
+        :func:`~sknalu.exact._snap.snap_linear_pair_` snaps as a whole. ``None`` for
         every other unit.
         """
         return None
@@ -363,7 +352,7 @@ class ArithmeticUnit(nn.Module):
         raise TypeError(f"{type(self).__name__} does not compute a linear map.")
 
     @torch.no_grad()
-    def refit_(self, x: torch.Tensor, y: torch.Tensor, tolerance: float = 0.1) -> int:
+    def refit_(self, x: torch.Tensor, y: torch.Tensor, tolerance: float = SNAP_TOLERANCE) -> int:
         """Solve for the discrete weights that map ``x`` to ``y`` exactly, where the unit can.
 
         Meant for the last layer of a network whose earlier layers are already
@@ -380,7 +369,7 @@ class ArithmeticUnit(nn.Module):
             The unit's inputs.
         y : Tensor of shape (n, out)
             The outputs wanted.
-        tolerance : float, default=0.1
+        tolerance : float, default=SNAP_TOLERANCE
             Largest distance of a fitted weight from its discrete value.
 
         Returns
@@ -396,7 +385,7 @@ class ArithmeticUnit(nn.Module):
         first: ArithmeticUnit,
         x: torch.Tensor,
         y: torch.Tensor,
-        tolerance: float = 0.1,
+        tolerance: float = SNAP_TOLERANCE,
         start: bool = False,
     ) -> int:
         """Solve this unit and the linear layer ``first`` before it together, where it can.
@@ -429,51 +418,12 @@ class ArithmeticUnit(nn.Module):
         """
         return 0
 
-    # -- gates that depend on the input ------------------------------------------
-    @torch.no_grad()
-    def gate_range(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(min, max)`` per output over the inputs ``x`` of a gate that depends on them.
-
-        None for units without such a gate; whether it is saturated, and the layer
-        adds or multiplies, can only be judged on data.
-        """
-        return None
-
-    def gate_distance(self, gate_range: tuple[np.ndarray, np.ndarray] | None) -> float:
-        """How far the input-dependent gate is from saturation over ``gate_range``."""
-        return 0.0
-
-    # -- reading back -------------------------------------------------------------
-    def formula(self, xs: list, reader: FormulaReader, gate_range: Any = None) -> list:
-        """The sympy expressions of the unit's outputs, given those of its inputs.
-
-        Parameters
-        ----------
-        xs : list of sympy.Expr
-            One expression per input.
-        reader : FormulaReader
-            Turns weights into sympy numbers (discrete values within the tolerance,
-            floats otherwise) and composes sums, products and powers.
-        gate_range : tuple, optional
-            The output of :meth:`gate_range` on the training data.
-
-        Returns
-        -------
-        list of sympy.Expr
-            One expression per output.
-        """
-        raise NotImplementedError
-
-    def input_labels(self, names: Sequence[str]) -> list[str]:
-        """Names of the columns of ``weight``, given the names of the inputs."""
-        return list(names)
-
     def extra_repr(self) -> str:
         copies = "" if self.n_copies is None else f", n_copies={self.n_copies}"
         return f"in_features={self.in_features}, out_features={self.out_features}{copies}"
 
 
-class _RawWeightUnit(ArithmeticUnit):
+class RawWeightUnit(ArithmeticUnit):
     """A unit whose weight is one raw matrix ``W``, clipped to ``bounds["W"]`` if any.
 
     Its regulariser acts on the raw ``W``, as in the reference implementation of
@@ -493,22 +443,12 @@ class _RawWeightUnit(ArithmeticUnit):
     @torch.no_grad()
     def load_weight_(self, weight: torch.Tensor) -> int:
         """Write ``weight`` (within bounds) as the weight matrix; the entries changed."""
-        return _load_(self.W, weight)
+        return load_raw_(self.W, weight)
 
     def sparsity_loss(self, gradient_scale=None):
-        if gradient_scale is None:
-            return _SparsityPenalty.apply(self.W, self.weight_targets, self.regularizer_shape)
-        # The closed-form gradient goes straight into W.grad: no autograd node to
-        # build and run at every optimiser step.
-        with torch.no_grad():
-            distance, slope = _distance_terms(self.W, self.weight_targets, self.regularizer_shape)
-            scale = gradient_scale / (self.W.shape[-1] * self.W.shape[-2])
-            if self.W.grad is None:
-                self.W.grad = slope.mul_(scale)
-            else:
-                self.W.grad.add_(slope, alpha=scale)
-            return distance.mean(dim=(-1, -2))
+        # With gradient_scale, the closed-form gradient goes straight into W.grad.
+        return sparsity_penalty(self.W, self.weight_targets, self.regularizer_shape, gradient_scale)
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
-        return _snap_raw_(self.W, self.weight, self.weight_targets, tolerance)
+    def snap_(self, tolerance=SNAP_TOLERANCE):
+        return snap_raw_(self.W, self.weight, self.weight_targets, tolerance)

@@ -1,66 +1,35 @@
-"""Neural arithmetic units as plain torch modules.
+"""The neural accumulators and the units built on them: NAC+, NAC•, NALU and iNALU.
 
-Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
-Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
-independently initialised copies of a network train in a single forward and
-backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
-unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
-``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
-``[K, batch, in]`` and the output is ``[K, batch, out]``.
-
-(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
-
-A unit owns everything that is specific to it, declared once on the unit:
-
-- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
-  initialisation);
-- ``bounds``: the range of each bounded raw parameter, which ``weight``,
-  ``constrain_`` (the projection after every optimiser step when
-  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
-- ``discrete_weights``: the weights its formula uses with their discrete values
-  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
-  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
-  read;
-- ``snap_``: moves every weight within a tolerance of a discrete value exactly
-  onto it, so that a trained unit computes exactly the formula its weights stand
-  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
-  snapped through their product; ``refit_`` solves a last layer's discrete
-  weights from its inputs and the targets, where the unit can;
-- ``formula``: reads the unit back as sympy expressions of its inputs';
-  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
-- ``input_labels``: the names of the columns of its weight matrix.
-
-Code outside this module never asks which unit it holds. :func:`register_unit`
-makes a unit available by name to the estimators (:data:`UNITS`).
-
-The units know nothing of scikit-learn or skorch. References:
+Their weights are ``tanh(Ŵ) ⊙ σ(M̂)``, which reach {-1, 0, 1} only as the raw
+weights grow without bound, so the snap saturates the raw weights instead. The
+NALU and the iNALU gate between an adding and a multiplying path. References:
 
 - Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
-- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAC initialisation).
 - Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
   Frontiers in Artificial Intelligence 2020.
-- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
-- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..exact._least_squares import log_least_squares
-from ._base import _SATURATED, ArithmeticUnit, _matmul, _snap_saturating_
-from ._sums import _SumMixin
-from ._targets import BINARY, SIGNED, DiscreteWeight, _gate_distance, _rounded
+from ..exact._tolerances import SNAP_TOLERANCE
+from ._base import ArithmeticUnit, matmul
+from ._sums import SumMixin
+from ._targets import BINARY, SIGNED, DiscreteWeight, nearest_target, rounded_within
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
+#: ε of NAC•: the multiplicative path takes ``log(|x| + ε)``.
 _NAC_MUL_EPS = 1e-7
+#: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
+#: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
+#: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
+_SATURATED = 1000.0
 
 
 def nac_init_range(in_features: int, out_features: int) -> float:
@@ -106,6 +75,33 @@ def nac_init_range(in_features: int, out_features: int) -> float:
     return (lo + hi) / 2
 
 
+@torch.no_grad()
+def _snap_saturating_(
+    effective: torch.Tensor,
+    targets: tuple[float, ...],
+    tolerance: float,
+    params: dict[float, list[tuple[torch.Tensor, float]]],
+) -> int:
+    """Snap a weight made of tanh and σ of raw weights by saturating them.
+
+    ``params`` maps each target to the raw tensors to set and the value each one
+    takes where the effective weight moves to that target.
+    """
+    target = nearest_target(effective, targets)
+    move = ((effective - target).abs() <= tolerance) & (effective != target)
+    for value, settings in params.items():
+        where = move & (target == value)
+        for raw, raw_value in settings:
+            raw[where] = raw_value
+    return int(move.sum())
+
+
+def _gate_distance(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per output, how far a gate ranging over ``[lo, hi]`` is from saturation."""
+    distance = np.minimum(1.0 - lo, hi)
+    return np.where(np.isnan(distance), np.inf, distance)
+
+
 def _nac_weight(w_hat: torch.Tensor, m_hat: torch.Tensor) -> torch.Tensor:
     """The NAC weight ``tanh(Ŵ) ⊙ σ(M̂)`` (Trask et al. 2018, eq. 1)."""
     return torch.tanh(w_hat) * torch.sigmoid(m_hat)
@@ -140,7 +136,7 @@ def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
     return torch.log(x.abs() + _NAC_MUL_EPS)
 
 
-class NAC(_SumMixin, ArithmeticUnit):
+class NAC(SumMixin, ArithmeticUnit):
     """Additive neural accumulator NAC+ (Trask et al. 2018, eq. 1).
 
     ``W = tanh(Ŵ) ⊙ σ(M̂)``, ``z = W x``; both raw weights ``U[-r, r]`` with ``r``
@@ -183,7 +179,7 @@ class NAC(_SumMixin, ArithmeticUnit):
         return _nac_weight(self.W_hat, self.M_hat)
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
+    def snap_(self, tolerance=SNAP_TOLERANCE):
         return _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
 
     @torch.no_grad()
@@ -209,14 +205,14 @@ class NACMul(NAC):
     """
 
     def forward(self, x):
-        return torch.exp(_matmul(_log_magnitude(x), self.weight))
+        return torch.exp(matmul(_log_magnitude(x), self.weight))
 
     def linear_map(self):
         return None
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
-        weight = _rounded(log_least_squares(x, y), SIGNED, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
+        weight = rounded_within(log_least_squares(x, y), SIGNED, tolerance)
         if weight is None:
             return 0
         moved = int((weight != self.weight.reshape(weight.shape)).sum())
@@ -291,11 +287,11 @@ class NALU(ArithmeticUnit):
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The gate ``g = σ(G x)``: 1 selects addition, 0 multiplication."""
-        return torch.sigmoid(_matmul(x, self.G))
+        return torch.sigmoid(matmul(x, self.G))
 
     def forward(self, x):
-        a = _matmul(x, self.weight)
-        m = torch.exp(_matmul(_log_magnitude(x), self.weight_mul))
+        a = matmul(x, self.weight)
+        m = torch.exp(matmul(_log_magnitude(x), self.weight_mul))
         g = self.gate(x)
         return g * a + (1 - g) * m
 
@@ -306,7 +302,7 @@ class NALU(ArithmeticUnit):
         return weights
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
+    def snap_(self, tolerance=SNAP_TOLERANCE):
         moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
         if not self.shared_weights:
             moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
@@ -386,10 +382,10 @@ class INALU(ArithmeticUnit):
         return torch.sigmoid(self.g_hat)
 
     def forward(self, x):
-        a = _matmul(x, self.weight)
+        a = matmul(x, self.weight)
         w_m = self.weight_mul
         log_x = torch.log(x.abs().clamp_min(_NAC_MUL_EPS))
-        m = torch.exp(_matmul(log_x, w_m).clamp_max(20.0))
+        m = torch.exp(matmul(log_x, w_m).clamp_max(20.0))
         w_abs = w_m.abs().unsqueeze(-3)  # [..., 1, out, in]
         sign = (w_abs * torch.sign(x).unsqueeze(-2) + 1 - w_abs).prod(dim=-1)
         g = self.gate().unsqueeze(-2)  # [..., 1, out]
@@ -403,7 +399,7 @@ class INALU(ArithmeticUnit):
         ]
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
+    def snap_(self, tolerance=SNAP_TOLERANCE):
         moved = _snap_nac_(self.weight, self.W_hat, self.M_hat, tolerance)
         moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
         gate_values = {0.0: [(self.g_hat, -_SATURATED)], 1.0: [(self.g_hat, _SATURATED)]}

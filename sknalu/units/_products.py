@@ -1,79 +1,53 @@
-"""Neural arithmetic units as plain torch modules.
+"""The units that multiply: :class:`NMU`, :class:`NMRU` and :class:`RealNPU`.
 
-Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
-Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
-independently initialised copies of a network train in a single forward and
-backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
-unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
-``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
-``[K, batch, in]`` and the output is ``[K, batch, out]``.
+Each reads, once solved, as a product of powers of its inputs,
+``z_o = Π_j h_j ^ E_oj``, and solves its exponents in closed form
+(:class:`_PowerProductMixin`): by least squares in logarithms for a last layer,
+and, with the linear layer before it, as a power or a ratio of sums
+(:func:`powers_of_sums`). References:
 
-(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
-
-A unit owns everything that is specific to it, declared once on the unit:
-
-- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
-  initialisation);
-- ``bounds``: the range of each bounded raw parameter, which ``weight``,
-  ``constrain_`` (the projection after every optimiser step when
-  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
-- ``discrete_weights``: the weights its formula uses with their discrete values
-  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
-  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
-  read;
-- ``snap_``: moves every weight within a tolerance of a discrete value exactly
-  onto it, so that a trained unit computes exactly the formula its weights stand
-  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
-  snapped through their product; ``refit_`` solves a last layer's discrete
-  weights from its inputs and the targets, where the unit can;
-- ``formula``: reads the unit back as sympy expressions of its inputs';
-  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
-- ``input_labels``: the names of the columns of its weight matrix.
-
-Code outside this module never asks which unit it holds. :func:`register_unit`
-makes a unit available by name to the estimators (:data:`UNITS`).
-
-The units know nothing of scikit-learn or skorch. References:
-
-- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
-- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
-- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
-  Frontiers in Artificial Intelligence 2020.
-- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NMU).
 - Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..exact._least_squares import (
-    _LOG_ZERO,
-    _START_GRID,
-    _finite_rows,
-    _root,
-    least_squares,
-    log_least_squares,
-)
-from ._base import ArithmeticUnit, _load_, _matmul, _RawWeightUnit, _snap_raw_
-from ._nac import _NAC_MUL_EPS
+from ..exact._least_squares import finite_rows, least_squares, log_least_squares, real_root
+from ..exact._numbers import divided_by_largest
+from ..exact._tolerances import SNAP_TOLERANCE
+from ._base import ArithmeticUnit, RawWeightUnit, load_raw_, matmul, snap_raw_
 from ._targets import (
     BINARY,
     SIGNED,
     DiscreteWeight,
     Targets,
-    _rounded,
-    _signed_rows,
     nearest_target,
+    rounded_within,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+#: The NMRU divides an input within this distance of 0, in training, as ±ε.
+_NMRU_EPS = 1e-7
+#: What the Real NPU takes for log 0: exp of it times any weight of magnitude 0.1
+#: or more (every nonzero multiple of ½) underflows to 0 or overflows to inf, in
+#: float32 and float64.
+_LOG_ZERO = -1e4
+#: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
+_START_GRID = 2.0**30
+
+
+def _signed_rows(v: torch.Tensor, tolerance: float) -> torch.Tensor | None:
+    """Rows of ``v`` divided by their largest entry and rounded to {-1, 0, 1}."""
+    if not bool(v.any(dim=-1).all()):
+        return None
+    return rounded_within(divided_by_largest(v), SIGNED, tolerance)
 
 
 def powers_of_sums(
@@ -117,17 +91,17 @@ def powers_of_sums(
     exponents : Tensor of shape (k,)
         Their exponents.
     """
-    x, y = _finite_rows(x, y)
+    x, y = finite_rows(x, y)
     if y.shape[1] != 1 or len(x) <= 2 * x.shape[1]:
         return
     target = y[:, 0]
     for power in powers:
-        root = _root(target, power)
+        root = real_root(target, power)
         if root is None:
             continue
         row = least_squares(x, root[:, None])
         if rounded:
-            row = _rounded(row, SIGNED, tolerance)
+            row = rounded_within(row, SIGNED, tolerance)
         elif row is not None:
             # LAPACK's last bits depend on the memory layout of x; quantised, the
             # start is the same on every run with the same data.
@@ -148,14 +122,14 @@ class _PowerProductMixin:
     """A unit whose solved formula is ``z_o = Π_j h_j ^ E_oj`` (NMU, NMRU, Real NPU).
 
     It declares the exponents it can give one input (``exponent_targets``) and
-    writes an exponent matrix into its weights (``_load_exponents_``); from those,
+    writes an exponent matrix into its weights (``load_exponents_``); from those,
     :meth:`refit_` solves the exponents by least squares in logarithms and
     :meth:`refit_with_linear_` solves powers and ratios of sums in closed form.
     """
 
     exponent_targets: Targets = BINARY
 
-    def _load_exponents_(self, exponents: torch.Tensor) -> int:
+    def load_exponents_(self, exponents: torch.Tensor) -> int:
         raise NotImplementedError
 
     @classmethod
@@ -163,15 +137,18 @@ class _PowerProductMixin:
         return bool(nearest_target(torch.tensor(exponent), cls.exponent_targets) == exponent)
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
-        exponents = _rounded(log_least_squares(x, y), self.exponent_targets, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
+        exponents = rounded_within(log_least_squares(x, y), self.exponent_targets, tolerance)
         if exponents is None:
             return 0
-        return self._load_exponents_(exponents)
+        return self.load_exponents_(exponents)
 
     def _expanded(self, rows, exponents):
-        """``rows``, ``exponents`` in this unit's exponents: ``h²`` as ``h · h`` where
-        only 0 and ±1 are allowed; None where the unit cannot express them."""
+        """``rows`` and ``exponents`` in the exponents this unit allows.
+
+        ``h²`` becomes ``h · h`` where only 0 and ±1 are allowed; None where the
+        unit cannot express them.
+        """
         out_rows, out_exponents = [], []
         for row, e in zip(rows, exponents.tolist(), strict=True):
             if self._allows(e):
@@ -187,7 +164,7 @@ class _PowerProductMixin:
         return torch.stack(out_rows), torch.tensor(out_exponents).to(rows)
 
     @torch.no_grad()
-    def refit_with_linear_(self, first, x, y, tolerance=0.1, start=False):
+    def refit_with_linear_(self, first, x, y, tolerance=SNAP_TOLERANCE, start=False):
         if first.linear_map() is None or self.out_features != 1:
             return 0
         probe = torch.zeros(1, 1)
@@ -220,10 +197,10 @@ class _PowerProductMixin:
         all_exponents[0, : len(rows)] = exponents
         moved = int((first_weight != first.linear_map().reshape(first_weight.shape)).sum())
         first.load_linear_map_(first_weight)
-        return moved + self._load_exponents_(all_exponents)
+        return moved + self.load_exponents_(all_exponents)
 
 
-class NMU(_PowerProductMixin, _RawWeightUnit):
+class NMU(_PowerProductMixin, RawWeightUnit):
     """Neural multiplication unit (Madsen & Johansen 2020, eq. 2).
 
     ``z_o = Π_i (W_oi x_i + 1 - W_oi)`` with ``W`` clamped to ``[0, 1]``: a weight
@@ -255,8 +232,8 @@ class NMU(_PowerProductMixin, _RawWeightUnit):
         return exponents
 
     @torch.no_grad()
-    def _load_exponents_(self, exponents):
-        return _load_(self.W, self._weight_of_exponents(exponents))
+    def load_exponents_(self, exponents):
+        return load_raw_(self.W, self._weight_of_exponents(exponents))
 
     def formula(self, xs, reader, gate_range=None):
         return reader.products(reader.numbers(self.weight, self.weight_targets), xs)
@@ -296,8 +273,8 @@ class NMRU(NMU):
         if self.training:
             # Away from the pole: an input within ε of 0 is divided as ±ε. Every other
             # reciprocal is exact, so training and prediction agree on those rows.
-            near_zero = x.abs() < _NAC_MUL_EPS
-            divisor = torch.where(near_zero, torch.where(x < 0, -_NAC_MUL_EPS, _NAC_MUL_EPS), x)
+            near_zero = x.abs() < _NMRU_EPS
+            divisor = torch.where(near_zero, torch.where(x < 0, -_NMRU_EPS, _NMRU_EPS), x)
         x = torch.cat([x, 1 / divisor], dim=-1)
         w = self.weight
         factors = w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)
@@ -306,7 +283,7 @@ class NMRU(NMU):
             # zero (0 · ∞ would be NaN). Not in training: the gradient that lets a
             # weight leave 0 must flow.
             factors = torch.where(w.unsqueeze(-3) == 0, 1.0, factors)
-        sign = torch.cos(math.pi * _matmul((x < 0).to(x.dtype), w))
+        sign = torch.cos(math.pi * matmul((x < 0).to(x.dtype), w))
         return factors.prod(-1) * sign
 
     def _weight_of_exponents(self, exponents):
@@ -383,7 +360,7 @@ class RealNPU(_PowerProductMixin, ArithmeticUnit):
         positive = r > 0
         log_r = torch.where(positive, torch.log(torch.where(positive, r, 1.0)), _LOG_ZERO)
         k = math.pi * g * (x < 0).to(x.dtype)
-        return torch.exp(_matmul(log_r, self.W)) * torch.cos(_matmul(k, self.W))
+        return torch.exp(matmul(log_r, self.W)) * torch.cos(matmul(k, self.W))
 
     def discrete_weights(self):
         return [
@@ -392,15 +369,15 @@ class RealNPU(_PowerProductMixin, ArithmeticUnit):
         ]
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
-        moved = _snap_raw_(self.W, self.W, self.weight_targets, tolerance)
-        return moved + _snap_raw_(self.g, self.relevance, BINARY, tolerance)
+    def snap_(self, tolerance=SNAP_TOLERANCE):
+        moved = snap_raw_(self.W, self.W, self.weight_targets, tolerance)
+        return moved + snap_raw_(self.g, self.relevance, BINARY, tolerance)
 
     @torch.no_grad()
-    def _load_exponents_(self, exponents):
+    def load_exponents_(self, exponents):
         # An input with an exponent of 0 everywhere is irrelevant: its gate closes.
         relevance = (exponents != 0).any(dim=0).to(exponents)
-        return _load_(self.W, exponents) + _load_(self.g, relevance)
+        return load_raw_(self.W, exponents) + load_raw_(self.g, relevance)
 
     def formula(self, xs, reader, gate_range=None):
         # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of

@@ -1,58 +1,19 @@
-"""Neural arithmetic units as plain torch modules.
+"""The regularisers of a unit's weights: sparsity and out of bounds.
 
-Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
-Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
-independently initialised copies of a network train in a single forward and
-backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
-unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
-``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
-``[K, batch, in]`` and the output is ``[K, batch, out]``.
-
-(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
-
-A unit owns everything that is specific to it, declared once on the unit:
-
-- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
-  initialisation);
-- ``bounds``: the range of each bounded raw parameter, which ``weight``,
-  ``constrain_`` (the projection after every optimiser step when
-  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
-- ``discrete_weights``: the weights its formula uses with their discrete values
-  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
-  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
-  read;
-- ``snap_``: moves every weight within a tolerance of a discrete value exactly
-  onto it, so that a trained unit computes exactly the formula its weights stand
-  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
-  snapped through their product; ``refit_`` solves a last layer's discrete
-  weights from its inputs and the targets, where the unit can;
-- ``formula``: reads the unit back as sympy expressions of its inputs';
-  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
-- ``input_labels``: the names of the columns of its weight matrix.
-
-Code outside this module never asks which unit it holds. :func:`register_unit`
-makes a unit available by name to the estimators (:data:`UNITS`).
-
-The units know nothing of scikit-learn or skorch. References:
-
-- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
-- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
-- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
-  Frontiers in Artificial Intelligence 2020.
-- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
-- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+The sparsity regulariser pulls each weight towards its discrete values, the
+out-of-bounds regulariser pulls each bounded raw parameter back into its bounds
+(Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020, section 2.5). Both are
+methods of every unit, through :class:`RegularizerMixin`; the sparsity
+regulariser's gradient is computed in closed form (:func:`sparsity_penalty`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import torch
 
-from ._targets import BINARY, GRIDS, SIGNED, Targets
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from ._targets import BINARY, GRIDS, SIGNED, Targets, nearest_target
 
 OOB_MODES = ("clip", "regularized")
 REGULARIZER_SHAPES = ("linear", "squared")
@@ -132,3 +93,124 @@ class _SparsityPenalty(torch.autograd.Function):
     def backward(ctx, grad):
         (slope,) = ctx.saved_tensors
         return slope * (grad / ctx.size).unsqueeze(-1).unsqueeze(-1), None, None
+
+
+def sparsity_penalty(
+    w: torch.Tensor, targets: Targets, shape: str, gradient_scale: float | None = None
+) -> torch.Tensor:
+    """Mean sparsity regulariser of the weight matrix ``w``, one value per copy.
+
+    Parameters
+    ----------
+    w : Tensor of shape (..., out, in)
+        The weights.
+    targets : tuple of float, "integer" or "half-integer"
+        Their discrete values.
+    shape : {"linear", "squared"}
+        Shape of the regulariser.
+    gradient_scale : float, optional
+        Without it, the value is returned differentiable. With it, ``w`` must be a
+        leaf tensor (a raw parameter): ``gradient_scale`` times the regulariser's
+        gradient is added to ``w.grad`` at once, and the value is returned
+        detached, with no autograd node to build and run at every optimiser step.
+
+    Returns
+    -------
+    Tensor
+        One value per copy (a scalar without copies).
+    """
+    if gradient_scale is None:
+        return _SparsityPenalty.apply(w, targets, shape)
+    with torch.no_grad():
+        distance, slope = _distance_terms(w, targets, shape)
+        scale = gradient_scale / (w.shape[-1] * w.shape[-2])
+        if w.grad is None:
+            w.grad = slope.mul_(scale)
+        else:
+            w.grad.add_(slope, alpha=scale)
+        return distance.mean(dim=(-1, -2))
+
+
+class RegularizerMixin:
+    """The regularisers and the bounds of an :class:`~sknalu.units.ArithmeticUnit`.
+
+    They read what the unit declares: ``bounds``, ``oob_mode``,
+    ``regularizer_shape`` and :meth:`~sknalu.units.ArithmeticUnit.discrete_weights`.
+    """
+
+    bounds: ClassVar[dict[str, tuple[float, float]]]
+    oob_mode: str
+    regularizer_shape: str
+    n_copies: int | None
+
+    def _per_copy_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean over everything but the copy dimension."""
+        if self.n_copies is None:
+            return t.mean()
+        return t.reshape(self.n_copies, -1).mean(dim=1)
+
+    def sparsity_loss(self, gradient_scale: float | None = None) -> torch.Tensor:
+        """Sparsity regulariser, one value per copy (a scalar without copies).
+
+        The mean over each weight (not gate) of :meth:`discrete_weights` of its
+        distance to its discrete values: ``min(|W|, |1 - |W||)`` (``"linear"``) or
+        ``W² (1 - |W|)²`` (``"squared"``) for {-1, 0, 1} (Madsen & Johansen 2020,
+        section 2.5), the same with ``W`` for {0, 1}, and the distance to the
+        nearest integer for integer weights; summed over the weights.
+
+        Parameters
+        ----------
+        gradient_scale : float, optional
+            The factor the caller multiplies the regulariser by in a loss it is about
+            to backpropagate. A unit that knows the regulariser's gradient in closed
+            form then adds ``gradient_scale`` times that gradient to its raw weights'
+            ``.grad`` at once and returns the value detached, with no autograd node;
+            the others return it differentiable, as without ``gradient_scale``.
+            Either way the loss's gradients are the same, so a training step calls it
+            after zeroing the gradients and before the backward pass.
+        """
+        weights = [w for w in self.discrete_weights() if not w.gate]
+        return sum(
+            (sparsity_penalty(w.value, w.targets, self.regularizer_shape) for w in weights),
+            torch.zeros((), dtype=weights[0].value.dtype, device=weights[0].value.device),
+        )
+
+    @torch.no_grad()
+    def sparsity_error(self) -> torch.Tensor:
+        """Largest distance of any weight (not gate) from its discrete values, per copy.
+
+        The sparsity error of Madsen & Johansen (2020, section 4.1), measured against
+        each weight's own discrete values.
+        """
+        errors = []
+        for w in self.discrete_weights():
+            if w.gate:
+                continue
+            distance = (w.value - nearest_target(w.value, w.targets)).abs()
+            errors.append(distance.amax(dim=(-1, -2)))
+        return torch.stack(errors).amax(dim=0)
+
+    def clipped_bounds(self) -> dict[str, tuple[float, float]]:
+        """The bounds :meth:`constrain_` projects onto: ``bounds`` when clipping, else none."""
+        return dict(self.bounds) if self.oob_mode == "clip" else {}
+
+    def oob_loss(self) -> torch.Tensor:
+        """Out-of-bounds regulariser, one value per copy.
+
+        The mean over each bounded raw parameter of how far it lies outside its
+        bounds (Madsen & Johansen 2020: ``relu(|W| - 1)`` for the NAU,
+        ``relu(|W - 0.5| - 0.5)`` for the NMU), summed over the parameters; zero
+        for a unit without bounds.
+        """
+        first = next(self.parameters())
+        total = torch.zeros(self._shape(), dtype=first.dtype, device=first.device)
+        for name, (lo, hi) in self.bounds.items():
+            outside = torch.relu((getattr(self, name) - (lo + hi) / 2).abs() - (hi - lo) / 2)
+            total = total + self._per_copy_mean(outside)
+        return total
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the bounded raw parameters into bounds (``oob_mode="clip"`` only)."""
+        for name, (lo, hi) in self.clipped_bounds().items():
+            getattr(self, name).clamp_(lo, hi)

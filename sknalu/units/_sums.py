@@ -1,71 +1,37 @@
-"""Neural arithmetic units as plain torch modules.
+"""The units that add: :class:`NAU`, :class:`Linear` and :class:`Weighted`.
 
-Every unit maps ``in_features`` inputs to ``out_features`` outputs without a bias.
-Its weights may carry a leading *copy* dimension of size ``n_copies`` so that many
-independently initialised copies of a network train in a single forward and
-backward pass (see :class:`sknalu.ArithmeticNetwork`). With ``n_copies=None`` the
-unit behaves like an ordinary ``torch.nn.Linear``: input ``[batch, in]``, output
-``[batch, out]``. With ``n_copies=K`` the input is ``[batch, in]`` or
-``[K, batch, in]`` and the output is ``[K, batch, out]``.
+Each computes ``z = W x`` with one raw weight matrix. The NAU and the plain linear
+layer read as sums with weights in {-1, 0, 1} (:class:`SumMixin`, shared with the
+NAC+); :class:`Weighted` reads as a sum with real coefficients. Reference:
 
-(The estimators call each copy a *restart*: ``n_restarts`` is ``n_copies``.)
-
-A unit owns everything that is specific to it, declared once on the unit:
-
-- ``forward`` (the unit's formula) and ``reset_parameters`` (its paper's
-  initialisation);
-- ``bounds``: the range of each bounded raw parameter, which ``weight``,
-  ``constrain_`` (the projection after every optimiser step when
-  ``oob_mode="clip"``), ``oob_loss`` and the saddle escape all read;
-- ``discrete_weights``: the weights its formula uses with their discrete values
-  (``weight_targets``: {-1, 0, 1}, {0, 1} or the multiples of ½), which the sparsity
-  regulariser (``sparsity_loss``), the sparsity error and the formula's exactness
-  read;
-- ``snap_``: moves every weight within a tolerance of a discrete value exactly
-  onto it, so that a trained unit computes exactly the formula its weights stand
-  for; ``linear_map`` and ``load_linear_map_`` let two linear units in a row be
-  snapped through their product; ``refit_`` solves a last layer's discrete
-  weights from its inputs and the targets, where the unit can;
-- ``formula``: reads the unit back as sympy expressions of its inputs';
-  ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
-- ``input_labels``: the names of the columns of its weight matrix.
-
-Code outside this module never asks which unit it holds. :func:`register_unit`
-makes a unit available by name to the estimators (:data:`UNITS`).
-
-The units know nothing of scikit-learn or skorch. References:
-
-- Trask et al., "Neural Arithmetic Logic Units", NeurIPS 2018 (NAC+, NAC•, NALU).
-- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU, NMU, regularisers).
-- Schlör, Ring & Hotho, "iNALU: Improved Neural Arithmetic Logic Unit",
-  Frontiers in Artificial Intelligence 2020.
-- Heim, Pevný & Šmídl, "Neural Power Units", NeurIPS 2020 (Real NPU).
-- Mistry, Farrahi & Hare, "A Primer for Neural Arithmetic Logic Modules", 2021 (NMRU).
+- Madsen & Johansen, "Neural Arithmetic Units", ICLR 2020 (NAU).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..exact._least_squares import _finite_rows, least_squares
+from ..exact._least_squares import finite_rows, least_squares
 from ..exact._numbers import simple_numbers
-from ..exact._tolerances import EXACT_LEAST_SQUARES, SIMPLE_RELATIVE
-from ._base import _matmul, _RawWeightUnit
-from ._targets import _rounded
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from ..exact._tolerances import SIMPLE_RELATIVE, SNAP_TOLERANCE, is_exact_least_squares
+from ._base import RawWeightUnit, matmul
+from ._targets import rounded_within
 
 
-class _SumMixin:
-    """``z = W x`` with {-1, 0, 1} targets: reads as a sum, snaps as a linear map."""
+class SumMixin:
+    """``z = W x`` with {-1, 0, 1} targets: reads as a sum, snaps as a linear map.
+
+    For a unit whose ``weight`` is the raw parameter ``W``, clipped or not (NAU,
+    Linear); the NAC+ writes its linear map by saturation instead
+    (``load_linear_map_``). :meth:`refit_` solves ``W`` by least squares.
+    """
 
     def forward(self, x):
-        return _matmul(x, self.weight)
+        return matmul(x, self.weight)
 
     def linear_map(self):
         return self.weight
@@ -76,8 +42,8 @@ class _SumMixin:
         self.W.copy_(weight.reshape(self.W.shape))
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
-        weight = _rounded(least_squares(x, y), self.weight_targets, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
+        weight = rounded_within(least_squares(x, y), self.weight_targets, tolerance)
         if weight is None:
             return 0
         moved = int((weight != self.linear_map().reshape(weight.shape)).sum())
@@ -89,7 +55,7 @@ class _SumMixin:
         return reader.sums(reader.numbers(self.weight, self.weight_targets), xs)
 
 
-class Linear(_SumMixin, _RawWeightUnit):
+class Linear(SumMixin, RawWeightUnit):
     """Plain linear layer without bias, ``z = W x``: the papers' baseline.
 
     Examples
@@ -103,7 +69,7 @@ class Linear(_SumMixin, _RawWeightUnit):
         self._glorot_uniform_(self.W, generator)
 
 
-class Weighted(_RawWeightUnit):
+class Weighted(RawWeightUnit):
     """A sum with real coefficients, ``z = W x``: the constants of a sum of terms.
 
     The one unit without discrete values: its weights are the constant factors of
@@ -130,7 +96,7 @@ class Weighted(_RawWeightUnit):
         self._glorot_uniform_(self.W, generator)
 
     def forward(self, x):
-        return _matmul(x, self.weight)
+        return matmul(x, self.weight)
 
     def discrete_weights(self):
         return []
@@ -143,7 +109,7 @@ class Weighted(_RawWeightUnit):
         return self.W.new_zeros(self._shape())
 
     @torch.no_grad()
-    def snap_(self, tolerance=0.1):
+    def snap_(self, tolerance=SNAP_TOLERANCE):
         w = self.W.detach()
         largest = w.abs().amax(dim=(-1, -2), keepdim=True)
         new = simple_numbers(w, SIMPLE_RELATIVE)
@@ -153,15 +119,15 @@ class Weighted(_RawWeightUnit):
         return moved
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=0.1):
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
         # Only coefficients that map x to y exactly: least squares on the rows that
         # judge the snap would otherwise fit their noise.
         weight = least_squares(x, y)
         if weight is None or not bool(torch.isfinite(weight).all()):
             return 0
-        x, y = _finite_rows(x, y)
+        x, y = finite_rows(x, y)
         residual = float((x @ weight.T - y).square().mean())
-        if not residual <= EXACT_LEAST_SQUARES * float(y.square().mean()):
+        if not is_exact_least_squares(residual, float(y.square().mean())):
             return 0
         moved = int((weight != self.W.reshape(weight.shape)).sum())
         self.W.copy_(weight.reshape(self.W.shape))
@@ -172,7 +138,7 @@ class Weighted(_RawWeightUnit):
         return reader.sums(coefficients, xs)
 
 
-class NAU(_SumMixin, _RawWeightUnit):
+class NAU(SumMixin, RawWeightUnit):
     """Neural addition unit, ``z = clamp(W, -1, 1) x`` (Madsen & Johansen 2020, eq. 1).
 
     Initialised Glorot-uniform with the half-width capped at 0.5.
