@@ -1,6 +1,8 @@
 """The arithmetic benchmark: task, threshold, metrics, runner, dask, command line."""
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -501,3 +503,34 @@ def test_speed_command_writes_its_table(tmp_path, capsys):
     assert main([*argv, "--speed-repeats", "1", "--output-dir", str(tmp_path)]) == 0
     assert "hand-written torch loop" in capsys.readouterr().out
     assert (tmp_path / "speed.csv").exists()
+
+
+# -- the public API only ------------------------------------------------------------
+
+
+def _imported_names(path, package: str):
+    """Every ``module`` and ``module.name`` a file imports, relative imports resolved."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0]
+                module = f"{base}.{module}" if module else base
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def test_benchmarks_use_only_the_public_api_of_sknalu():
+    # The benchmarks are sknalu's first user: what they need, users may need too.
+    import sknalu.benchmarks
+
+    private = []
+    for path in sorted(Path(sknalu.benchmarks.__file__).parent.glob("*.py")):
+        for name in _imported_names(path, "sknalu.benchmarks"):
+            parts = name.split(".")
+            inside = parts[:2] == ["sknalu", "benchmarks"]
+            if parts[0] == "sknalu" and not inside and any(p.startswith("_") for p in parts):
+                private.append(f"{path.name}: {name}")
+    assert not private, private

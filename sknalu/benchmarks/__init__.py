@@ -15,8 +15,9 @@ that of a nearly exact network (:func:`success_threshold`).
   :func:`write_report`: running it and reporting beside the published numbers;
 - :func:`run_operations`, :func:`summarize_operations`: the six operations on two
   inputs, scored on whether the formula read back is the true one;
-- :func:`run_formulas`, :func:`summarize_formulas`: textbook formulas, scored on
-  whether the formula read back is the true one, against other models;
+- :data:`FORMULAS`, :data:`FORMULA_MODELS`, :func:`run_formulas`,
+  :func:`summarize_formulas`: textbook formulas, scored on whether the formula
+  read back is the true one, against other models;
 - :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
@@ -32,7 +33,7 @@ Examples
 0  mul   nmu      2
 """
 
-from ._formula_suite import FORMULAS, run_formulas, summarize_formulas
+from ._formula_suite import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
 from ._operations import OPERATIONS_COLUMNS, run_operations, summarize_operations
@@ -45,6 +46,7 @@ from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_thresho
 __all__ = [
     "DEFAULT_RANGE",
     "FORMULAS",
+    "FORMULA_MODELS",
     "MODELS",
     "OPERATIONS_COLUMNS",
     "OPS",

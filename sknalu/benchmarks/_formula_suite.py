@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._estimators import NALURegressor, NMURegressor
-from .._validation import check_count, one_cpu_thread
+from .. import NALURegressor, NMURegressor
 from ._models import route
+from ._support import check_count, seed_list, single_threaded
 
 if TYPE_CHECKING:
     import sympy
@@ -143,7 +143,13 @@ class SuiteFormula:
         return tuple(self.train)
 
     def symbols(self) -> dict[str, sympy.Symbol]:
-        """A sympy symbol per variable, by name."""
+        """A sympy symbol per variable, by name.
+
+        Returns
+        -------
+        dict of str to sympy.Symbol
+            The symbols, in the order of :attr:`variables`.
+        """
         import sympy
 
         return {name: sympy.Symbol(name) for name in self.variables}
@@ -153,13 +159,29 @@ class SuiteFormula:
 
         The variables are passed to sympy as local names, so that a variable called
         ``E`` or ``S`` is a symbol, not Euler's number or sympy's singleton registry.
+
+        Parameters
+        ----------
+        text : str
+            The formula, e.g. ``"m*v**2/2"``.
+
+        Returns
+        -------
+        sympy.Expr
+            The formula in this formula's symbols.
         """
         import sympy
 
         return sympy.sympify(text, locals=self.symbols())
 
     def to_sympy(self) -> sympy.Expr:
-        """The formula as a sympy expression."""
+        """The formula as a sympy expression.
+
+        Returns
+        -------
+        sympy.Expr
+            :attr:`expression`, parsed by :meth:`parse`.
+        """
         return self.parse(self.expression)
 
     @property
@@ -200,7 +222,21 @@ class SuiteFormula:
         )
 
     def evaluate(self, X: pd.DataFrame, expression: sympy.Expr | None = None) -> np.ndarray:
-        """The formula (or ``expression``, in the same variables) on the rows of ``X``."""
+        """The formula (or ``expression``, in the same variables) on the rows of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            A column per variable.
+        expression : sympy.Expr or None, default=None
+            What to evaluate instead of the formula.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The values; NaN where they are not real (or ``expression`` divides by
+            zero).
+        """
         import sympy
 
         expression = self.to_sympy() if expression is None else expression
@@ -391,6 +427,16 @@ FORMULAS: tuple[SuiteFormula, ...] = (
 
 def check_formula(formula: str | SuiteFormula) -> SuiteFormula:
     """A formula of :data:`FORMULAS`, from its name (or the formula itself).
+
+    Parameters
+    ----------
+    formula : str or SuiteFormula
+        The name of a formula of :data:`FORMULAS`, or a formula.
+
+    Returns
+    -------
+    SuiteFormula
+        The formula.
 
     Examples
     --------
@@ -617,6 +663,18 @@ def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> b
     A formula that is no rational function of ``symbols`` (a square root, say) has
     no structure to compare and is never the same.
 
+    Parameters
+    ----------
+    found, truth : sympy.Expr
+        The formula read back and the true one.
+    symbols : sequence of sympy.Symbol
+        The variables.
+
+    Returns
+    -------
+    bool
+        Whether the monomials are the same.
+
     Examples
     --------
     >>> import sympy
@@ -671,7 +729,13 @@ FORMULAS_COLUMNS = [
 ]
 
 
-def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n_test) -> dict:
+def _draw_rows(formula: SuiteFormula, seed: int, noise: float, n_train: int, n_test: int):
+    """A seed's training rows, test rows and checking points, each drawn in turn.
+
+    Returns ``X, y, X_test, y_test, X_check``: ``y`` with its noise, ``y_test``
+    exact, ``X_check`` the :data:`EXACT_POINTS` points of the test ranges on which
+    the formula read back is compared to the truth.
+    """
     rng = np.random.RandomState(seed)
     X = formula.sample(n_train, rng, "train")
     X_test = formula.sample(n_test, rng, "test")
@@ -679,7 +743,12 @@ def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n
     y, y_test = formula.evaluate(X), formula.evaluate(X_test)
     if noise > 0:
         y = y + rng.normal(scale=noise * y.std(), size=len(y))
-    row = {
+    return X, y, X_test, y_test, X_check
+
+
+def _blank_row(formula: SuiteFormula, model: str, seed: int, noise: float) -> dict[str, Any]:
+    """The row of a fit before it is run: not exact, nothing measured."""
+    return {
         "formula": formula.name,
         "domain": formula.domain,
         "kind": formula.kind,
@@ -697,38 +766,72 @@ def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n
         "found": None,
         "error": None,
     }
+
+
+def _fit_and_read_back(estimator, formula: SuiteFormula, model: str, X, y, X_test, y_test, row):
+    """Fit, measure the extrapolation and read the formula back, into ``row``.
+
+    Fills ``fit_time``, ``extrapolation_error``, ``max_extrapolation_error``,
+    ``found`` and ``formula_exact`` as they become known; returns the sympy form
+    of the formula read back (None for a model that reads back none).
+    """
+    with warnings.catch_warnings(), single_threaded():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        row["fit_time"] = time.perf_counter() - start
+        errors = _relative(np.asarray(estimator.predict(X_test), dtype=float), y_test)
+        row["extrapolation_error"] = float(np.median(errors))
+        row["max_extrapolation_error"] = float(errors.max())
+        found, expression, marked_exact = _read_back(estimator, formula, model)
+    row["found"], row["formula_exact"] = found, marked_exact
+    return expression
+
+
+def _score_read_back(row, formula: SuiteFormula, expression, X_check) -> None:
+    """Set ``exact``, ``structure`` and ``formula_error`` of ``row`` (see the module)."""
+    if expression is None:
+        row["exact"] = row["max_extrapolation_error"] < EXACT_PREDICTION_REL_ERROR
+        row["structure"] = row["exact"]
+        return
+    truth = formula.to_sympy()
+    if expression.free_symbols <= truth.free_symbols:  # else it cannot be computed
+        found_values = formula.evaluate(X_check, expression)
+        difference = _relative(found_values, formula.evaluate(X_check))
+        row["formula_error"] = float(difference.max())
+    row["exact"] = bool(
+        expression.free_symbols == truth.free_symbols
+        and row["formula_error"] < EXACT_FORMULA_REL_ERROR
+    )
+    row["structure"] = row["exact"] or same_structure(
+        expression, truth, list(formula.symbols().values())
+    )
+
+
+def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n_test) -> dict:
+    """Fit ``model`` on one seed of ``formula``: the row of the results.
+
+    A fit that fails is a result, not the end of the run: the row keeps what was
+    measured before the failure, is not exact and names the error.
+    """
+    X, y, X_test, y_test, X_check = _draw_rows(formula, seed, noise, n_train, n_test)
+    row = _blank_row(formula, model, seed, noise)
     try:
         estimator = FORMULA_MODELS[model](seed, params)
-        with warnings.catch_warnings(), one_cpu_thread():
-            warnings.simplefilter("ignore")
-            start = time.perf_counter()
-            estimator.fit(X, y)
-            row["fit_time"] = time.perf_counter() - start
-            errors = _relative(np.asarray(estimator.predict(X_test), dtype=float), y_test)
-            row["extrapolation_error"] = float(np.median(errors))
-            row["max_extrapolation_error"] = float(errors.max())
-            found, expression, marked_exact = _read_back(estimator, formula, model)
-        row["found"], row["formula_exact"] = found, marked_exact
-        if expression is None:
-            row["exact"] = row["max_extrapolation_error"] < EXACT_PREDICTION_REL_ERROR
-            row["structure"] = row["exact"]
-        else:
-            truth = formula.to_sympy()
-            if expression.free_symbols <= truth.free_symbols:  # else it cannot be computed
-                found_values = formula.evaluate(X_check, expression)
-                difference = _relative(found_values, formula.evaluate(X_check))
-                row["formula_error"] = float(difference.max())
-            row["exact"] = bool(
-                expression.free_symbols == truth.free_symbols
-                and row["formula_error"] < EXACT_FORMULA_REL_ERROR
-            )
-            row["structure"] = row["exact"] or same_structure(
-                expression, truth, list(formula.symbols().values())
-            )
-    except Exception as exc:  # one failed fit is a result, not the end of the run
+        expression = _fit_and_read_back(estimator, formula, model, X, y, X_test, y_test, row)
+        _score_read_back(row, formula, expression, X_check)
+    except Exception as exc:  # sympy, gplearn and the fits fail in many ways
         row["exact"] = row["structure"] = False
         row["error"] = f"{type(exc).__name__}: {exc}"
     return row
+
+
+def _require_sympy() -> None:
+    """Raise an ImportError that says how to install sympy when it is missing."""
+    try:
+        import sympy  # noqa: F401
+    except ImportError:
+        raise ImportError("the formulas suite needs sympy: pip install sknalu[formula].") from None
 
 
 def run_formulas(
@@ -791,17 +894,10 @@ def run_formulas(
     """
     import joblib
 
-    try:
-        import sympy  # noqa: F401
-    except ImportError:
-        raise ImportError("the formulas suite needs sympy: pip install sknalu[formula].") from None
+    _require_sympy()
     formulas = [check_formula(f) for f in (FORMULAS if formulas is None else formulas)]
     models = _check_models(models)
-    seeds = (
-        list(range(check_count("run_formulas", "seeds", seeds, 1)))
-        if isinstance(seeds, int)
-        else list(seeds)
-    )
+    seeds = seed_list("run_formulas", seeds)
     n_train = check_count("run_formulas", "n_train", n_train, 2)
     n_test = check_count("run_formulas", "n_test", n_test, 1)
     if not noise >= 0:
@@ -853,26 +949,35 @@ def summarize_formulas(results: pd.DataFrame, by: str | None = "kind") -> pd.Dat
     1  linear  power     2      0               0
     2  linear    sum     2      1               1
     """
-    rows = []
-    for model, frame in results.groupby("model", sort=False):
-        groups = [("all", frame)]
-        if by is not None:
-            order = KINDS if by == "kind" else sorted(frame[by].unique())
-            groups += [(g, frame[frame[by] == g]) for g in order if (frame[by] == g).any()]
-        for group, part in groups:
-            rows.append(
-                {
-                    "model": model,
-                    "group": group,
-                    "formulas": part["formula"].nunique(),
-                    "fits": len(part),
-                    "exact": int(part["exact"].sum()),
-                    "formulas_exact": int(part.groupby("formula")["exact"].any().sum()),
-                    "exact_share": float(part["exact"].mean()),
-                    "structure_share": float(part["structure"].mean()),
-                    "errors": int(part["error"].notna().sum()),
-                    "fit_time_median": float(part["fit_time"].median()),
-                    "extrapolation_error_median": float(part["extrapolation_error"].median()),
-                }
-            )
+    rows = [
+        _summary_row(model, group, part)
+        for model, frame in results.groupby("model", sort=False)
+        for group, part in _groups(frame, by)
+    ]
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, pd.DataFrame]]:
+    """A model's rows: all of them (group ``"all"``), then those of each kind or domain."""
+    groups = [("all", frame)]
+    if by is not None:
+        order = KINDS if by == "kind" else sorted(frame[by].unique())
+        groups += [(g, frame[frame[by] == g]) for g in order if (frame[by] == g).any()]
+    return groups
+
+
+def _summary_row(model: str, group: str, part: pd.DataFrame) -> dict[str, Any]:
+    """The figures of :func:`summarize_formulas` for a model's rows of a group."""
+    return {
+        "model": model,
+        "group": group,
+        "formulas": part["formula"].nunique(),
+        "fits": len(part),
+        "exact": int(part["exact"].sum()),
+        "formulas_exact": int(part.groupby("formula")["exact"].any().sum()),
+        "exact_share": float(part["exact"].mean()),
+        "structure_share": float(part["structure"].mean()),
+        "errors": int(part["error"].notna().sum()),
+        "fit_time_median": float(part["fit_time"].median()),
+        "extrapolation_error_median": float(part["extrapolation_error"].median()),
+    }

@@ -14,8 +14,6 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ..exact._errors import evaluate_mse
-
 __all__ = [
     "ExtrapolationMonitor",
     "first_solved_step",
@@ -140,18 +138,15 @@ def first_solved_step(steps: Sequence[int], test_mse: Sequence[float], threshold
     return float(steps[below[0]]) if below.size else math.nan
 
 
-def _per_copy(mse: torch.Tensor) -> np.ndarray:
-    return mse.reshape(-1).cpu().numpy()
-
-
 class ExtrapolationMonitor(Callback):
     """Records every copy's validation and test error at every evaluation.
 
     A skorch callback for the nets of :class:`~sknalu.NMURegressor` and
     :class:`~sknalu.NALURegressor`. At the end of each epoch (every evaluation)
-    it measures, for each of the network's copies, the mean squared error on the
-    validation data the estimator held out and on a test set given here, so that
-    the step at which the task was first solved can be found after training.
+    it measures, for each of the network's copies, the mean squared error
+    (:meth:`~sknalu.ArithmeticNetwork.per_copy_mse`) on the validation data the
+    estimator held out and on a test set given here, so that the step at which the
+    task was first solved can be found after training.
 
     Parameters
     ----------
@@ -190,6 +185,13 @@ class ExtrapolationMonitor(Callback):
         self.y_test = y_test
 
     def initialize(self):
+        """Start with empty records (skorch calls it when the net is initialised).
+
+        Returns
+        -------
+        ExtrapolationMonitor
+            This callback.
+        """
         self.steps_ = []
         self.valid_mse_ = []
         self.test_mse_ = []
@@ -197,30 +199,60 @@ class ExtrapolationMonitor(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
+        """Put the test data on the network's device, in its dtype.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The estimator's net.
+        **kwargs
+            skorch's other arguments, unused.
+        """
         param = next(net.module_.parameters())
         X, y = np.asarray(self.X_test), np.asarray(self.y_test)
         self._X = torch.as_tensor(X, dtype=param.dtype, device=param.device)
         self._y = torch.as_tensor(y.reshape(len(y), -1), dtype=param.dtype, device=param.device)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Record every copy's validation and test error, and the step.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The estimator's net.
+        dataset_train, dataset_valid : dataset or None, default=None
+            The training rows and the rows held out (None when none are).
+        **kwargs
+            skorch's other arguments, unused.
+        """
         dataset = dataset_valid if dataset_valid is not None else dataset_train
-        module = net.module_
-        training = module.training
-        module.eval()
-        try:
-            self.valid_mse_.append(_per_copy(evaluate_mse(module, dataset.X, dataset.y)))
-            self.test_mse_.append(_per_copy(evaluate_mse(module, self._X, self._y)))
-        finally:
-            module.train(training)
+        network = net.module_  # an ArithmeticNetwork
+        self.valid_mse_.append(network.per_copy_mse(dataset.X, dataset.y).cpu().numpy())
+        self.test_mse_.append(network.per_copy_mse(self._X, self._y).cpu().numpy())
         self.steps_.append(int(net.n_steps_))
         self.n_valid_ = len(dataset)
 
     def on_train_end(self, net, **kwargs):
-        # The test tensors are a copy of X_test; no need to keep them with the model.
+        """Drop the test tensors: a copy of ``X_test``, not to be kept with the model.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The estimator's net.
+        **kwargs
+            skorch's other arguments, unused.
+        """
         del self._X, self._y
 
     def selected_test_mse(self) -> np.ndarray:
-        """Test error of the copy with the lowest validation error, per evaluation."""
+        """Test error of the copy with the lowest validation error, per evaluation.
+
+        Returns
+        -------
+        ndarray of shape (n_evaluations,)
+            The test error of the copy best on validation (NaN never is) at each
+            evaluation.
+        """
         valid = np.nan_to_num(np.array(self.valid_mse_), nan=np.inf)
         best = np.argmin(valid, axis=1)
         return np.array(self.test_mse_)[np.arange(len(best)), best]
@@ -228,6 +260,14 @@ class ExtrapolationMonitor(Callback):
     def solved_at(self, threshold: float) -> float:
         """The first step at which the copy best on validation is below ``threshold``.
 
-        NaN when it never is.
+        Parameters
+        ----------
+        threshold : float
+            The success threshold.
+
+        Returns
+        -------
+        float
+            The step, or NaN when it never is.
         """
         return first_solved_step(self.steps_, self.selected_test_mse(), threshold)

@@ -10,7 +10,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPRegressor
 
-from .._estimators import NALURegressor, NMURegressor
+from .. import NALURegressor, NMURegressor
 from ._task import check_op
 
 __all__ = [
@@ -89,6 +89,16 @@ _RESERVED = {
 def check_model(model: str) -> str:
     """The key of a model of :data:`MODELS`, from its key or report name.
 
+    Parameters
+    ----------
+    model : str
+        A key or report name, in any case.
+
+    Returns
+    -------
+    str
+        The key.
+
     Examples
     --------
     >>> check_model("NAC+"), check_model("NMU"), check_model("nac_mul")
@@ -107,6 +117,18 @@ def check_model(model: str) -> str:
 
 def parse_param(text: str) -> tuple[str, Any]:
     """Read ``"[MODEL.]NAME=VALUE"``; the value as a Python literal, else a string.
+
+    Parameters
+    ----------
+    text : str
+        The parameter as written on the command line.
+
+    Returns
+    -------
+    name : str
+        ``NAME`` or ``MODEL.NAME``.
+    value : object
+        The value.
 
     Examples
     --------
@@ -168,12 +190,28 @@ def route(
     plain: Iterable[str] | None = None,
     resolve=lambda model: model,
 ) -> dict[str, dict[str, Any]]:
-    """Send ``NAME=VALUE`` to every model of ``plain`` that accepts ``NAME`` (all of
-    ``accepted`` by default) and ``MODEL.NAME=VALUE`` to ``MODEL`` only.
+    """Send ``NAME=VALUE`` to the models of ``plain`` that take ``NAME``, ``MODEL.NAME`` to one.
 
-    ``accepted`` maps each model run to the parameters it takes, ``reserved`` the
-    names no one may set to the reason, and ``resolve`` turns a name written before
-    the dot into a model key. Returns every model's parameters (maybe none).
+    A name no model takes, a reserved name or a model not run is an error, so a
+    typo never passes silently.
+
+    Parameters
+    ----------
+    params : mapping of str to object or None
+        The overrides, ``"NAME"`` or ``"MODEL.NAME"`` to the value.
+    accepted : mapping of str to set
+        Each model run, to the parameters it takes.
+    reserved : mapping of str to str
+        The names no one may set, to the reason.
+    plain : iterable of str or None, default=None
+        The models ``"NAME"`` goes to; all of ``accepted`` when None.
+    resolve : callable, default=identity
+        Turns a name written before the dot into a model key.
+
+    Returns
+    -------
+    dict
+        Every model run, to its parameters (maybe none).
     """
     models = list(accepted)
     plain = models if plain is None else [m for m in models if m in set(plain)]
@@ -235,7 +273,20 @@ def make_model(
 
 
 def models_for(op: str, models: Iterable[str] | Mapping[str, Iterable[str]] | None) -> list[str]:
-    """The model keys to run on ``op``: the papers' when ``models`` is None."""
+    """The model keys to run on ``op``: the papers' when ``models`` is None.
+
+    Parameters
+    ----------
+    op : str
+        The operation.
+    models : iterable of str, mapping or None
+        Models for every operation, a mapping from operation to models, or None.
+
+    Returns
+    -------
+    list of str
+        The keys, each once.
+    """
     op = check_op(op)
     if models is None:
         return list(PAPER_MODELS[op])

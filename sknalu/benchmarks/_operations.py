@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validation import check_count, one_cpu_thread
 from ._models import check_model, make_model, route_params
 from ._run import _range_pair
+from ._support import seed_list, single_threaded
 from ._task import DEFAULT_RANGE, apply_op, check_op
 
 __all__ = ["OPERATIONS_COLUMNS", "run_operations", "summarize_operations"]
@@ -77,7 +77,7 @@ def _one(op, model, value_range, seed, params, n_train, n_test) -> dict:
     )
     estimator = make_model(model, params, random_state=seed)
     start = time.perf_counter()
-    with warnings.catch_warnings(), one_cpu_thread():
+    with warnings.catch_warnings(), single_threaded():
         warnings.simplefilter("ignore")
         estimator.fit(X, y)
         fit_time = time.perf_counter() - start
@@ -139,11 +139,7 @@ def run_operations(
 
     ops = [check_op(op) for op in ops]
     models = [check_model(m) for m in models]
-    seeds = (
-        list(range(check_count("run_operations", "seeds", seeds, 1)))
-        if isinstance(seeds, int)
-        else list(seeds)
-    )
+    seeds = seed_list("run_operations", seeds)
     routed = route_params(params, models)
     jobs = [
         joblib.delayed(_one)(op, m, value_range, s, routed.get(m), n_train, n_test)
@@ -156,7 +152,19 @@ def run_operations(
 
 
 def summarize_operations(results: pd.DataFrame) -> pd.DataFrame:
-    """Per operation and model: exact fits, median test error and median fit time."""
+    """Per operation and model: exact fits, median test error and median fit time.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The table of :func:`run_operations`.
+
+    Returns
+    -------
+    DataFrame
+        One row per operation, model and range: ``seeds``, ``exact`` (exact fits),
+        ``test_rel_error_median`` and ``fit_time_median`` (seconds).
+    """
     grouped = results.groupby(["op", "model", "range"], sort=False)
     return grouped.agg(
         seeds=("seed", "size"),

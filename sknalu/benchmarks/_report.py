@@ -146,6 +146,42 @@ def _success(rate: float, low: float, high: float) -> str:
     return f"{pct}% (+{round(100 * high) - pct}/-{pct - round(100 * low)})"
 
 
+#: The columns of the markdown table.
+_HEADER = [
+    "op",
+    "model",
+    "range",
+    "seeds",
+    "threshold",
+    "success",
+    "paper",
+    "solved at",
+    "paper",
+    "sparsity error",
+    "paper",
+    "fit s",
+    "steps",
+    "restarts",
+]
+
+#: The report's title and what its columns mean, before the table.
+_INTRODUCTION = [
+    "# sknalu arithmetic benchmark",
+    "",
+    "The static function task of Madsen & Johansen (2020): t = a op b, with a and b",
+    "sums of two overlapping subsets of the input. Success: test (extrapolation) MSE",
+    "at the model-selection step (lowest validation MSE) below the threshold; rates",
+    "with their 95% Wilson interval. Solved at: median over the seeds that succeeded",
+    "of the first evaluated step below the threshold. Sparsity error: mean over the",
+    "seeds that succeeded. Fit s: median fit time in seconds.",
+    "",
+    "Paper: Madsen & Johansen (2020), 100 seeds of 5,000,000 steps, one model per",
+    "seed. Our runs use the settings below, usually far fewer steps: compare success",
+    "rates and sparsity errors, not solved-at steps.",
+    "",
+]
+
+
 def to_markdown(summary: pd.DataFrame, config: dict | None = None) -> str:
     """A markdown report of a summary, beside the published numbers.
 
@@ -176,68 +212,46 @@ def to_markdown(summary: pd.DataFrame, config: dict | None = None) -> str:
     >>> cells[5:11]
     ['90% (+8/-30)', '98% (+1/-5)', '1.2e4', '1.4e6', '2.0e-7', '4.2e-7']
     """
-    header = [
-        "op",
-        "model",
-        "range",
-        "seeds",
-        "threshold",
-        "success",
-        "paper",
-        "solved at",
-        "paper",
-        "sparsity error",
-        "paper",
-        "fit s",
-        "steps",
-        "restarts",
-    ]
-    lines = [
-        "# sknalu arithmetic benchmark",
-        "",
-        "The static function task of Madsen & Johansen (2020): t = a op b, with a and b",
-        "sums of two overlapping subsets of the input. Success: test (extrapolation) MSE",
-        "at the model-selection step (lowest validation MSE) below the threshold; rates",
-        "with their 95% Wilson interval. Solved at: median over the seeds that succeeded",
-        "of the first evaluated step below the threshold. Sparsity error: mean over the",
-        "seeds that succeeded. Fit s: median fit time in seconds.",
-        "",
-        "Paper: Madsen & Johansen (2020), 100 seeds of 5,000,000 steps, one model per",
-        "seed. Our runs use the settings below, usually far fewer steps: compare success",
-        "rates and sparsity errors, not solved-at steps.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for row in summary.itertuples(index=False):
-        cells = [
-            OPS.get(row.op, row.op),
-            MODELS[row.model].name if row.model in MODELS else row.model,
-            row.range,
-            str(row.seeds),
-            _sci(row.threshold),
-            _success(row.success_rate, row.success_low, row.success_high),
-            row.paper_success,
-            _sci(row.solved_at_median),
-            row.paper_solved_at,
-            _sci(row.sparsity_error_mean),
-            row.paper_sparsity_error,
-            f"{row.fit_time_median:.1f}",
-            _sci(float(row.n_steps)),
-            str(row.n_restarts),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [*_INTRODUCTION, "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += [_table_row(row) for row in summary.itertuples(index=False)]
     if config:
-        lines += ["", "## Settings", ""]
-        for key, value in config.items():
-            if key == "models":
-                for model, params in value.items():
-                    shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
-                    lines.append(f"- {MODELS[model].name}: {shown}")
-            else:
-                lines.append(f"- {key}: {value}")
-        lines.append("- every other estimator parameter: its default")
+        lines += _settings_section(config)
     return "\n".join(lines) + "\n"
+
+
+def _table_row(row) -> str:
+    """A row of :func:`summarize` as a line of the markdown table."""
+    cells = [
+        OPS.get(row.op, row.op),
+        MODELS[row.model].name if row.model in MODELS else row.model,
+        row.range,
+        str(row.seeds),
+        _sci(row.threshold),
+        _success(row.success_rate, row.success_low, row.success_high),
+        row.paper_success,
+        _sci(row.solved_at_median),
+        row.paper_solved_at,
+        _sci(row.sparsity_error_mean),
+        row.paper_sparsity_error,
+        f"{row.fit_time_median:.1f}",
+        _sci(float(row.n_steps)),
+        str(row.n_restarts),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _settings_section(config: dict) -> list[str]:
+    """The settings of a run (``results.attrs["config"]``) as a markdown section."""
+    lines = ["", "## Settings", ""]
+    for key, value in config.items():
+        if key == "models":
+            for model, params in value.items():
+                shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
+                lines.append(f"- {MODELS[model].name}: {shown}")
+        else:
+            lines.append(f"- {key}: {value}")
+    lines.append("- every other estimator parameter: its default")
+    return lines
 
 
 def write_report(results: pd.DataFrame, directory: str | Path) -> dict[str, Path]:

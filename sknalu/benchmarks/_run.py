@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from .._validation import check_count, one_cpu_thread
 from ._metrics import ExtrapolationMonitor
 from ._models import MODELS, check_model, make_model, models_for, route_params
+from ._support import check_count, single_threaded
 from ._task import DEFAULT_RANGE, RANGES, ArithmeticTask, RangePair, check_op
 from ._threshold import success_threshold
 
@@ -111,36 +111,74 @@ def run_one(
         the MLP), ``fit_time`` in seconds, ...
     """
     op, model, pair = check_op(op), check_model(model), _range_pair(value_range)
-    spec = MODELS[model]
     seed = check_count("run_one", "seed", seed, 0)
-    n_train = check_count("run_one", "n_train", n_train, 20)
-    n_test = check_count("run_one", "n_test", n_test, 1)
-    n_valid = check_count("run_one", "n_valid", n_valid, 1)
+    sizes = _run_sizes("run_one", n_train, n_valid, n_test, input_size, subset_size, overlap)
+    task, (X, y), (X_test, y_test), model_seed = _draw_seed(op, pair, seed, sizes)
+    est = make_model(model, params, random_state=model_seed)
+    if MODELS[model].arithmetic:
+        measures = _fit_arithmetic(est, X, y, X_test, y_test, sizes["n_valid"], threshold)
+    else:
+        measures = _fit_mlp(est, X, y, X_test, y_test, sizes["n_train"], threshold)
+    return {
+        "op": op,
+        "model": model,
+        "range": pair.name,
+        "seed": seed,
+        "offset": task.offset,
+        "threshold": float(threshold),
+        **measures,
+    }
+
+
+def _run_sizes(
+    caller: str,
+    n_train: int,
+    n_valid: int,
+    n_test: int,
+    input_size: int,
+    subset_size: int,
+    overlap: int,
+) -> dict[str, int]:
+    """The rows per seed, checked, and the task's sizes (checked by the task)."""
+    n_train = check_count(caller, "n_train", n_train, 20)
+    n_valid = check_count(caller, "n_valid", n_valid, 1)
     if n_valid > n_train:
         # The estimators hold out at most half of what they are given.
         raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
+    n_test = check_count(caller, "n_test", n_test, 1)
+    return {
+        "n_train": n_train,
+        "n_valid": n_valid,
+        "n_test": n_test,
+        "input_size": input_size,
+        "subset_size": subset_size,
+        "overlap": overlap,
+    }
+
+
+def _draw_seed(op: str, pair: RangePair, seed: int, sizes: Mapping[str, int]):
+    """A seed's task, rows of the training range, rows of the test range, model seed.
+
+    The training range's ``n_train + n_valid`` rows and the test range's ``n_test``
+    rows are each an ``(X, y)`` pair.
+    """
     task_seed, data_seed, model_seed = _seed_streams(seed)
     task = ArithmeticTask.draw(
-        op, task_seed, input_size=input_size, subset_size=subset_size, overlap=overlap
+        op,
+        task_seed,
+        input_size=sizes["input_size"],
+        subset_size=sizes["subset_size"],
+        overlap=sizes["overlap"],
     )
     rng = np.random.RandomState(data_seed)
-    X, y = task.sample(n_train + n_valid, pair.train, rng)
-    X_test, y_test = task.sample(n_test, pair.test, rng)
+    train = task.sample(sizes["n_train"] + sizes["n_valid"], pair.train, rng)
+    test = task.sample(sizes["n_test"], pair.test, rng)
+    return task, train, test, model_seed
 
-    est = make_model(model, params, random_state=model_seed)
-    monitor = None
-    if spec.arithmetic:
-        # The rows are iid, so holding out a random n_valid of them is the same as
-        # drawing a separate validation set of n_valid rows.
-        monitor = ExtrapolationMonitor(X_test, y_test)
-        est.set_params(
-            validation_fraction=n_valid / (n_train + n_valid),
-            callbacks=[("extrapolation_monitor", monitor)],
-        )
-    else:
-        X, X_valid, y, y_valid = X[:n_train], X[n_train:], y[:n_train], y[n_train:]
 
-    with one_cpu_thread(), warnings.catch_warnings():
+def _fit_and_test(est, X, y, X_test, y_test) -> tuple[float, float]:
+    """Fit ``est`` on one thread; the fit's seconds and the test mean squared error."""
+    with single_threaded(), warnings.catch_warnings():
         # NAC• and NALU overflow on some seeds: the benchmark counts that as a
         # failure, not an error. The MLP's iteration limit is a setting.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -149,52 +187,70 @@ def run_one(
         est.fit(X, y)
         fit_time = time.perf_counter() - start
         test_mse = float(np.mean((est.predict(X_test) - y_test) ** 2))
+    return fit_time, test_mse
 
-    success = bool(test_mse < threshold)  # NaN is never a success
-    if spec.arithmetic:
-        if monitor.n_valid_ != n_valid:
-            # Model selection must see exactly the validation rows of the protocol.
-            raise RuntimeError(
-                f"{type(est).__name__} held out {monitor.n_valid_} rows for model "
-                f"selection instead of n_valid={n_valid}."
-            )
-        valid_mse = float(est.validation_loss_)
-        n_steps = int(est.n_steps_)
-        selected_step = int(est.best_step_)
-        solved_at = monitor.solved_at(threshold)
+
+def _fit_arithmetic(est, X, y, X_test, y_test, n_valid: int, threshold: float) -> dict[str, Any]:
+    """Fit an arithmetic-unit estimator that holds out ``n_valid`` rows; its measures.
+
+    The estimator keeps the restart and step with the lowest error on the rows it
+    holds out (model selection); a monitor records every copy's test error.
+    """
+    # The rows are iid, so holding out a random n_valid of them is the same as
+    # drawing a separate validation set of n_valid rows.
+    monitor = ExtrapolationMonitor(X_test, y_test)
+    est.set_params(
+        validation_fraction=n_valid / len(X),
+        callbacks=[("extrapolation_monitor", monitor)],
+    )
+    fit_time, test_mse = _fit_and_test(est, X, y, X_test, y_test)
+    if monitor.n_valid_ != n_valid:
+        # Model selection must see exactly the validation rows of the protocol.
+        raise RuntimeError(
+            f"{type(est).__name__} held out {monitor.n_valid_} rows for model "
+            f"selection instead of n_valid={n_valid}."
+        )
+    return {
+        "success": bool(test_mse < threshold),  # NaN is never a success
+        "test_mse": test_mse,
+        "valid_mse": float(est.validation_loss_),
+        "selected_step": int(est.best_step_),
+        "solved_at": monitor.solved_at(threshold),
         # Each unit's distance to its own discrete values: the paper's
         # max min(|W|, |1 - |W||) for the NAU, NMU and NAC, multiples of ½ for
         # the Real NPU's exponents.
-        sparsity = float(est.sparsity_error_)
-        n_restarts = est.n_restarts
-    else:
-        valid_mse = float(np.mean((est.predict(X_valid) - y_valid) ** 2))
-        batch = min(200, n_train) if est.batch_size == "auto" else min(est.batch_size, n_train)
-        n_steps = selected_step = est.n_iter_ * math.ceil(n_train / batch)
-        # The MLP is measured in its final state only.
-        solved_at = float(n_steps) if success else math.nan
-        sparsity = math.nan
-        n_restarts = 1
-    return {
-        "op": op,
-        "model": model,
-        "range": pair.name,
-        "seed": int(seed),
-        "offset": task.offset,
-        "threshold": float(threshold),
-        "success": success,
-        "test_mse": test_mse,
-        "valid_mse": valid_mse,
-        "selected_step": selected_step,
-        "solved_at": solved_at,
-        "sparsity_error": sparsity,
-        "n_steps": n_steps,
-        "n_restarts": n_restarts,
+        "sparsity_error": float(est.sparsity_error_),
+        "n_steps": int(est.n_steps_),
+        "n_restarts": est.n_restarts,
         "fit_time": fit_time,
     }
 
 
-def _seeds(seeds: int | Iterable[int]) -> list[int]:
+def _fit_mlp(est, X, y, X_test, y_test, n_train: int, threshold: float) -> dict[str, Any]:
+    """Fit the MLP on the first ``n_train`` rows, validate on the rest; its measures.
+
+    The MLP is measured in its final state only.
+    """
+    X, X_valid, y, y_valid = X[:n_train], X[n_train:], y[:n_train], y[n_train:]
+    fit_time, test_mse = _fit_and_test(est, X, y, X_test, y_test)
+    success = bool(test_mse < threshold)  # NaN is never a success
+    batch = min(200, n_train) if est.batch_size == "auto" else min(est.batch_size, n_train)
+    n_steps = est.n_iter_ * math.ceil(n_train / batch)
+    return {
+        "success": success,
+        "test_mse": test_mse,
+        "valid_mse": float(np.mean((est.predict(X_valid) - y_valid) ** 2)),
+        "selected_step": n_steps,
+        "solved_at": float(n_steps) if success else math.nan,
+        "sparsity_error": math.nan,
+        "n_steps": n_steps,
+        "n_restarts": 1,
+        "fit_time": fit_time,
+    }
+
+
+def _check_seeds(seeds: int | Iterable[int]) -> list[int]:
+    """The seeds: ``0 .. seeds - 1`` for a count, else the distinct seeds given."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         return list(range(check_count("run_benchmark", "seeds", seeds, 1)))
     try:
@@ -241,18 +297,17 @@ def run_benchmark(
 ) -> pd.DataFrame:
     """Run the arithmetic benchmark of Madsen & Johansen (2020).
 
-    Every model is fitted on every seed of every operation and range; the fits
-    run in parallel through joblib, on a dask.distributed cluster when
-    ``scheduler`` is given.
+    Every model is fitted on every seed of every operation and range, in parallel
+    through joblib (on a dask.distributed cluster when ``scheduler`` is given).
 
     Parameters
     ----------
     ops : sequence of str, default=("add", "sub", "mul")
         Operations, keys of :data:`~sknalu.benchmarks.OPS` or their symbols.
     models : sequence of str, mapping or None, default=None
-        Keys of :data:`~sknalu.benchmarks.MODELS`, run on every operation; a
-        mapping from operation to keys; or None for the papers' models of each
-        operation (:data:`~sknalu.benchmarks.PAPER_MODELS`).
+        Keys of :data:`~sknalu.benchmarks.MODELS` run on every operation, a mapping
+        from operation to keys, or None for the papers' models of each operation
+        (:data:`~sknalu.benchmarks.PAPER_MODELS`).
     ranges : sequence of RangePair or str, default=("U[1,2]->U[2,6]",)
         Training → test ranges, by name (see :data:`~sknalu.benchmarks.RANGES`).
     seeds : int or iterable of int, default=10
@@ -269,9 +324,8 @@ def run_benchmark(
     threshold_samples : int, default=1_000_000
         Monte-Carlo samples of the success threshold.
     n_jobs : int or None, default=None
-        Fits run at once (joblib's ``n_jobs``): -1 for all cores, or with a
-        scheduler all the cluster's worker threads. None means 1, or -1 with a
-        scheduler.
+        Fits run at once (joblib's ``n_jobs``): -1 for all cores (with a scheduler,
+        all the cluster's worker threads); None means 1, or -1 with a scheduler.
     scheduler : str, distributed.Client or None, default=None
         Address of a dask.distributed scheduler (or a client) to run the fits on.
     verbose : int, default=0
@@ -281,7 +335,7 @@ def run_benchmark(
     -------
     DataFrame
         One row per operation, model, range and seed, with the columns
-        ``RESULT_COLUMNS`` (see :func:`run_one`). ``attrs["config"]`` holds the
+        ``RESULT_COLUMNS`` (see :func:`run_one`); ``attrs["config"]`` holds the
         settings of the run and each model's parameters.
 
     Examples
@@ -293,52 +347,112 @@ def run_benchmark(
         op model           range  seed  n_steps
     0  add   nau  U[1,2]->U[2,6]     0      500
     """
+    ops, pairs, seeds = _check_ops(ops), _check_ranges(ranges), _check_seeds(seeds)
+    sizes = _run_sizes("run_benchmark", n_train, n_valid, n_test, input_size, subset_size, overlap)
+    models_of, all_models = _models_of(ops, models)
+    model_params = route_params(params, all_models)
+    thresholds = _success_thresholds(ops, pairs, sizes, epsilon, threshold_samples)
+    calls = _fit_calls(models_of, pairs, seeds, thresholds, model_params, sizes)
+    settings = {"seeds": seeds, "epsilon": epsilon, "threshold_samples": threshold_samples}
+    config = _run_config(sizes, settings, all_models, model_params)
+    return _results_table(_parallel(calls, n_jobs, scheduler, verbose), config)
+
+
+def _results_table(rows: list[dict[str, Any]], config: dict[str, Any]) -> pd.DataFrame:
+    """The rows of :func:`run_one` as a table, the run's settings in ``attrs["config"]``."""
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    results.attrs["config"] = config
+    return results
+
+
+def _run_config(
+    sizes: Mapping[str, int],
+    settings: Mapping[str, Any],
+    models: list[str],
+    model_params: Mapping[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The settings of a run, and each model's parameters, for ``attrs["config"]``."""
+    return {
+        **sizes,
+        **settings,
+        "models": {m: {**MODELS[m].params, **model_params.get(m, {})} for m in models},
+    }
+
+
+def _check_ops(ops: Sequence[str]) -> list[str]:
+    """The canonical names of ``ops``, each once; at least one."""
     ops = list(dict.fromkeys(check_op(op) for op in ops))
     if not ops:
         raise ValueError("ops must name at least one operation.")
+    return ops
+
+
+def _check_ranges(ranges: Sequence[RangePair | str]) -> list[RangePair]:
+    """The range pairs of ``ranges``, each once; at least one."""
     pairs = list(dict.fromkeys(_range_pair(r) for r in ranges))
     if not pairs:
         raise ValueError("ranges must name at least one range.")
-    seeds = _seeds(seeds)
-    n_train = check_count("run_benchmark", "n_train", n_train, 20)
-    n_valid = check_count("run_benchmark", "n_valid", n_valid, 1)
-    if n_valid > n_train:
-        raise ValueError(f"n_valid ({n_valid}) cannot exceed n_train ({n_train}).")
-    n_test = check_count("run_benchmark", "n_test", n_test, 1)
+    return pairs
+
+
+def _models_of(
+    ops: list[str], models: Sequence[str] | Mapping[str, Sequence[str]] | None
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The models to run on each operation (at least one in all), and all of them."""
     models_of = {op: models_for(op, models) for op in ops}
     if not any(models_of.values()):
         raise ValueError(f"no model to run: models={models!r}.")
-    all_models = list(dict.fromkeys(m for ms in models_of.values() for m in ms))
-    model_params = route_params(params, all_models)
+    return models_of, list(dict.fromkeys(m for ms in models_of.values() for m in ms))
+
+
+def _check_sqrt_ranges(ops: list[str], pairs: list[RangePair]) -> None:
+    """Refuse the square root on ranges with negative values."""
     for op in ops:
         for pair in pairs:
             if op == "sqrt" and min(pair.train.low, pair.test.low) < 0:
                 raise ValueError(
                     f"the operation 'sqrt' needs ranges without negative values: {pair}."
                 )
-    # The same thresholds for every fit: computed once, here, not in each worker.
-    thresholds = {
+
+
+def _success_thresholds(
+    ops: list[str],
+    pairs: list[RangePair],
+    sizes: Mapping[str, int],
+    epsilon: float,
+    threshold_samples: int,
+) -> dict[tuple[str, RangePair], float]:
+    """The success threshold of each operation and range pair.
+
+    The same thresholds for every fit: computed once, here, not in each worker.
+    The square root has none on ranges with negative values: an error.
+    """
+    _check_sqrt_ranges(ops, pairs)
+    return {
         (op, pair): success_threshold(
             op,
             pair.test,
-            input_size=input_size,
-            subset_size=subset_size,
-            overlap=overlap,
+            input_size=sizes["input_size"],
+            subset_size=sizes["subset_size"],
+            overlap=sizes["overlap"],
             epsilon=epsilon,
             n_samples=threshold_samples,
         )
         for op in ops
         for pair in pairs
     }
-    sizes = dict(
-        n_train=n_train,
-        n_valid=n_valid,
-        n_test=n_test,
-        input_size=input_size,
-        subset_size=subset_size,
-        overlap=overlap,
-    )
-    calls = [
+
+
+def _fit_calls(
+    models_of: Mapping[str, list[str]],
+    pairs: list[RangePair],
+    seeds: list[int],
+    thresholds: Mapping[tuple[str, RangePair], float],
+    model_params: Mapping[str, dict[str, Any]],
+    sizes: Mapping[str, int],
+) -> list:
+    """One delayed :func:`run_one` per operation, range, model and seed, in that order."""
+    return [
         joblib.delayed(run_one)(
             op,
             model,
@@ -348,18 +462,8 @@ def run_benchmark(
             params=model_params.get(model),
             **sizes,
         )
-        for op in ops
+        for op in models_of
         for pair in pairs
         for model in models_of[op]
         for seed in seeds
     ]
-    rows = _parallel(calls, n_jobs, scheduler, verbose)
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    results.attrs["config"] = {
-        **sizes,
-        "seeds": seeds,
-        "epsilon": epsilon,
-        "threshold_samples": threshold_samples,
-        "models": {m: {**MODELS[m].params, **model_params.get(m, {})} for m in all_models},
-    }
-    return results

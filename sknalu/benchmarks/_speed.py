@@ -13,10 +13,8 @@ import pandas as pd
 import torch
 from skorch import NeuralNetRegressor
 
-from .._estimators import NMURegressor
-from ..training._private import _supports_fused
-from ..units._products import NMU
-from ..units._sums import NAU
+from .. import NMURegressor
+from ..units import NAU, NMU
 
 __all__ = ["measure_speed"]
 
@@ -32,6 +30,19 @@ def _model(device: str) -> torch.nn.Module:
     return torch.nn.Sequential(NAU(_N_FEATURES, 2), NMU(2, 1)).to(device)
 
 
+def _adam(model: torch.nn.Module) -> torch.optim.Adam:
+    """The fit's optimiser: Adam, fused where this torch has it for the model's device.
+
+    The estimators use fused Adam by default where torch supports it; torch
+    refuses ``fused=True`` for a device (or a torch) without the fused kernel.
+    """
+    params = list(model.parameters())
+    try:
+        return torch.optim.Adam(params, lr=1e-2, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=1e-2)
+
+
 def hand_written_loop(
     X: np.ndarray,
     y: np.ndarray,
@@ -45,8 +56,27 @@ def hand_written_loop(
     Data of type ``dtype`` on the device, a random batch per step, Adam (fused
     where torch has it for the device, as in the fit), the squared sparsity
     regulariser on its schedule and the clipping of both layers: the same work as
-    one step of :class:`~sknalu.NMURegressor`. ``threads`` sets torch's CPU
-    threads for the measurement (torch's default when None).
+    one step of :class:`~sknalu.NMURegressor`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 100)
+        Inputs.
+    y : ndarray of shape (n_samples,)
+        Targets.
+    n_steps : int
+        Optimiser steps measured (after 20 steps of warm-up).
+    device : str, default="cpu"
+        Device of the data and the model.
+    dtype : {"float64", "float32"}, default="float64"
+        Floating-point type of the data and the model.
+    threads : int or None, default=None
+        torch's CPU threads for the measurement; torch's default when None.
+
+    Returns
+    -------
+    float
+        Optimiser steps per second.
     """
     torch.manual_seed(0)
     previous = torch.get_num_threads()
@@ -56,9 +86,7 @@ def hand_written_loop(
         X_t = torch.tensor(X, dtype=getattr(torch, dtype), device=device)
         y_t = torch.tensor(y, dtype=getattr(torch, dtype), device=device).reshape(-1, 1)
         model = _model(device).to(X_t.dtype)
-        # The fit's optimiser: Adam, fused where this torch has it for the device.
-        fused = {"fused": True} if _supports_fused(torch.optim.Adam, torch.device(device)) else {}
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, **fused)
+        optimizer = _adam(model)
 
         def step(t: int) -> float:
             rows = torch.randint(0, len(X_t), (_BATCH,), device=device)
@@ -96,7 +124,23 @@ def _steps_per_second(step, n_steps: int, device: str) -> float:
 def plain_skorch(X: np.ndarray, y: np.ndarray, n_steps: int, device: str = "cpu") -> float:
     """Steps per second of skorch's ``NeuralNetRegressor`` as it comes.
 
-    A ``DataLoader`` over the rows, the default callbacks, no regulariser.
+    A ``DataLoader`` over the rows, the default callbacks, no regulariser, float32.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 100)
+        Inputs.
+    y : ndarray of shape (n_samples,)
+        Targets.
+    n_steps : int
+        About the optimiser steps to take: whole epochs of batches of 128 rows.
+    device : str, default="cpu"
+        Device of the training.
+
+    Returns
+    -------
+    float
+        Optimiser steps per second.
     """
     n_epochs = max(1, round(n_steps * _BATCH / len(X)))
     net = NeuralNetRegressor(
@@ -132,9 +176,29 @@ def sknalu_fit(
     saddle escape, a cost the hand-written loop does not have; it is returned on
     its own. A fit that ends early, exact, counts the steps it took.
 
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 100)
+        Inputs.
+    y : ndarray of shape (n_samples,)
+        Targets.
+    n_steps : int
+        The estimator's ``max_steps``.
+    device : str, default="cpu"
+        The estimator's ``device``.
+    n_restarts : int, default=1
+        The estimator's ``n_restarts``.
+    dtype : {"float64", "float32"}, default="float64"
+        The estimator's ``dtype``.
+
     Returns
     -------
-    steps_per_s, fit_seconds, escape_seconds : float
+    steps_per_s : float
+        Training steps per second, without the saddle escape.
+    fit_seconds : float
+        Wall seconds of the whole fit.
+    escape_seconds : float
+        Seconds of its saddle escape.
     """
     est = NMURegressor(
         n_restarts=n_restarts, max_steps=n_steps, device=device, dtype=dtype, random_state=0
@@ -194,9 +258,26 @@ def measure_speed(
     rng = np.random.default_rng(random_state)
     X = rng.uniform(1, 2, size=(_N_ROWS, _N_FEATURES))
     y = X[:, 0:25].sum(1) * X[:, 13:38].sum(1)
-
     default_threads = torch.get_num_threads()
-    thread_settings = sorted({1, default_threads})
+    loops, fits = _repeat_measurements(X, y, n_steps, restarts, device, repeats, dtype)
+    threads = max(loops, key=lambda t: np.median(loops[t]))
+    loop = np.array(loops[threads])
+    rows = [
+        _loop_row(float(np.median(loop)), dtype, threads),
+        _skorch_row(plain_skorch(X, y, n_steps, device), float(np.median(loop)), default_threads),
+        *(_fit_row(k, fits[k], loop, dtype) for k in restarts),
+    ]
+    return _add_restart_ratios(pd.DataFrame(rows))
+
+
+def _repeat_measurements(X, y, n_steps, restarts, device, repeats, dtype):
+    """Measure the hand-written loop and every fit, one after the other, per repeat.
+
+    Returns the loop's steps per second on each number of threads (one and torch's
+    default) and the results of :func:`sknalu_fit` for each ``n_restarts``, one
+    per repeat.
+    """
+    thread_settings = sorted({1, torch.get_num_threads()})
     loops = {threads: [] for threads in thread_settings}
     fits = {k: [] for k in restarts}
     for _ in range(repeats):
@@ -204,41 +285,53 @@ def measure_speed(
             loops[threads].append(hand_written_loop(X, y, n_steps, device, dtype, threads))
         for k in restarts:
             fits[k].append(sknalu_fit(X, y, n_steps, device, k, dtype))
-    threads = max(loops, key=lambda t: np.median(loops[t]))
-    loop = np.array(loops[threads])
-    rows = [
-        {
-            "method": "hand-written torch loop",
-            "dtype": dtype,
-            "threads": threads,
-            "n_restarts": 1,
-            "steps_per_s": float(np.median(loop)),
-            "vs_hand_written": 1.0,
-        },
-        {
-            "method": "skorch NeuralNetRegressor",
-            "dtype": "float32",
-            "threads": default_threads,
-            "n_restarts": 1,
-            "steps_per_s": plain_skorch(X, y, n_steps, device),
-        },
-    ]
-    rows[1]["vs_hand_written"] = rows[1]["steps_per_s"] / rows[0]["steps_per_s"]
-    for k in restarts:
-        steps, seconds, escape = (np.array(column) for column in zip(*fits[k], strict=True))
-        rows.append(
-            {
-                "method": "sknalu NMURegressor.fit",
-                "dtype": dtype,
-                "threads": 1,
-                "n_restarts": k,
-                "steps_per_s": float(np.median(steps)),
-                "fit_seconds": float(np.median(seconds)),
-                "escape_seconds": float(np.median(escape)),
-                "vs_hand_written": float(np.median(steps / loop)),
-            }
-        )
-    table = pd.DataFrame(rows)
+    return loops, fits
+
+
+def _loop_row(steps_per_s: float, dtype: str, threads: int) -> dict:
+    """The row of the hand-written loop, on the number of threads it was fastest on."""
+    return {
+        "method": "hand-written torch loop",
+        "dtype": dtype,
+        "threads": threads,
+        "n_restarts": 1,
+        "steps_per_s": steps_per_s,
+        "vs_hand_written": 1.0,
+    }
+
+
+def _skorch_row(steps_per_s: float, loop_steps_per_s: float, threads: int) -> dict:
+    """The row of plain skorch, which trains in float32 on torch's default threads."""
+    return {
+        "method": "skorch NeuralNetRegressor",
+        "dtype": "float32",
+        "threads": threads,
+        "n_restarts": 1,
+        "steps_per_s": steps_per_s,
+        "vs_hand_written": steps_per_s / loop_steps_per_s,
+    }
+
+
+def _fit_row(n_restarts: int, fits: list, loop: np.ndarray, dtype: str) -> dict:
+    """The row of ``NMURegressor.fit`` with ``n_restarts``: medians over the repeats.
+
+    ``vs_hand_written`` is the median of the ratios to the loop of the same repeat.
+    """
+    steps, seconds, escape = (np.array(column) for column in zip(*fits, strict=True))
+    return {
+        "method": "sknalu NMURegressor.fit",
+        "dtype": dtype,
+        "threads": 1,
+        "n_restarts": n_restarts,
+        "steps_per_s": float(np.median(steps)),
+        "fit_seconds": float(np.median(seconds)),
+        "escape_seconds": float(np.median(escape)),
+        "vs_hand_written": float(np.median(steps / loop)),
+    }
+
+
+def _add_restart_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``seed_steps_per_s`` and, with a one-restart fit, ``vs_one_restart``."""
     table["seed_steps_per_s"] = table["steps_per_s"] * table["n_restarts"]
     one = table.loc[(table["method"] == "sknalu NMURegressor.fit") & (table["n_restarts"] == 1)]
     if len(one):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import check_count
+from ._support import check_count
 
 __all__ = [
     "DEFAULT_RANGE",
@@ -357,7 +357,18 @@ class ArithmeticTask:
         )
 
     def ab(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The two subset sums ``a`` and ``b`` of every row of ``X``."""
+        """The two subset sums ``a`` and ``b`` of every row of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, input_size)
+            Inputs.
+
+        Returns
+        -------
+        a, b : ndarray of shape (n_samples,)
+            The sums over the two subsets.
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.input_size:
             raise ValueError(f"X must have shape (n, {self.input_size}), got {X.shape}.")
@@ -412,7 +423,25 @@ class ArithmeticTask:
 
 
 def apply_op(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a op b`` for an operation name of :data:`OPS` (``b`` unused by a² and √a)."""
+    """``a op b`` for an operation name of :data:`OPS`.
+
+    Parameters
+    ----------
+    op : str
+        A key of :data:`OPS`.
+    a, b : ndarray
+        The operands; ``b`` is unused by a² and √a.
+
+    Returns
+    -------
+    ndarray
+        ``a op b``.
+
+    Examples
+    --------
+    >>> apply_op("div", np.array([3.0]), np.array([2.0]))
+    array([1.5])
+    """
     if op == "add":
         return a + b
     if op == "sub":

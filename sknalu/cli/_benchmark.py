@@ -6,13 +6,22 @@ import argparse
 import time
 from typing import Any
 
-from ..benchmarks._formula_suite import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
-from ..benchmarks._models import MODELS, parse_param
-from ..benchmarks._operations import run_operations, summarize_operations
-from ..benchmarks._report import write_report
-from ..benchmarks._run import run_benchmark
-from ..benchmarks._speed import measure_speed
-from ..benchmarks._task import DEFAULT_RANGE, OPS, RANGES
+from ..benchmarks import (
+    DEFAULT_RANGE,
+    FORMULA_MODELS,
+    FORMULAS,
+    MODELS,
+    OPS,
+    RANGES,
+    measure_speed,
+    parse_param,
+    run_benchmark,
+    run_formulas,
+    run_operations,
+    summarize_formulas,
+    summarize_operations,
+    write_report,
+)
 
 __all__ = ["QUICK_PROFILE", "add_benchmark_command"]
 
@@ -182,7 +191,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_benchmark_command(subparsers) -> None:
-    """Add the ``benchmark`` sub-command to the ``sknalu`` parser."""
+    """Add the ``benchmark`` sub-command to the ``sknalu`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse action
+        What :meth:`argparse.ArgumentParser.add_subparsers` returned for the
+        ``sknalu`` parser.
+    """
     p = subparsers.add_parser(
         "benchmark",
         help="run the arithmetic benchmark of the NAU/NMU paper",
@@ -199,6 +215,15 @@ def add_benchmark_command(subparsers) -> None:
         "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_suite_arguments(p)
+    _add_task_arguments(p)
+    _add_run_arguments(p)
+    _add_speed_arguments(p)
+    p.set_defaults(func=_run, parser=p)
+
+
+def _add_suite_arguments(p: argparse.ArgumentParser) -> None:
+    """``--suite`` and the options of the formulas suite."""
     p.add_argument(
         "--suite",
         choices=("task", "operations", "formulas"),
@@ -224,6 +249,10 @@ def add_benchmark_command(subparsers) -> None:
         help="--suite formulas: Gaussian noise on the training target, as a fraction of "
         "its standard deviation (default: 0)",
     )
+
+
+def _add_task_arguments(p: argparse.ArgumentParser) -> None:
+    """What to run: operations, models, ranges, seeds and estimator parameters."""
     p.add_argument(
         "--ops",
         nargs="+",
@@ -258,6 +287,10 @@ def add_benchmark_command(subparsers) -> None:
         help="an estimator parameter for every model that has it, or for one model; "
         "repeatable (e.g. max_steps=50000, nmu.n_restarts=1)",
     )
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """How to run: parallel fits, where results go, rows, the CI profile, progress."""
     p.add_argument("--n-jobs", type=int, help="fits at once (default: 1; all with --scheduler)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     p.add_argument(
@@ -287,6 +320,10 @@ def add_benchmark_command(subparsers) -> None:
         "(options given explicitly still apply)",
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="joblib's progress")
+
+
+def _add_speed_arguments(p: argparse.ArgumentParser) -> None:
+    """``--speed`` and its options, in a group of their own."""
     speed = p.add_argument_group(
         "training speed",
         "--speed measures optimiser steps per second of NMURegressor against a "
@@ -310,4 +347,3 @@ def add_benchmark_command(subparsers) -> None:
     speed.add_argument(
         "--speed-repeats", type=int, default=5, help="repeats, median kept (default: 5)"
     )
-    p.set_defaults(func=_run, parser=p)
