@@ -1,7 +1,19 @@
 """Shared test helpers."""
 
+import os
+
 import pytest
 import torch
+
+
+def slow_seeds(n: int) -> int:
+    """The seeds a statistical (slow) test runs: ``n``, at most ``SKNALU_SLOW_SEEDS``.
+
+    CI runs the slow tests in a reduced form, with ``SKNALU_SLOW_SEEDS=2``; unset,
+    every test runs all its seeds.
+    """
+    cap = os.environ.get("SKNALU_SLOW_SEEDS")
+    return min(n, int(cap)) if cap else n
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ on U[2, 6], with the estimators' defaults: ``NMURegressor()`` solves × and a²,
 ``NMURegressor(units=("nau", "nau"))`` and ``NALURegressor(units="nac")`` solve +
 and −, ``NMURegressor(units=("nau", "nmru"))`` solves ÷, and ``NALURegressor()``
 solves ÷, a² and √a, each on 20 of 20 seeds, exactly (every weight on its discrete
-values, test error at float rounding). The fast tests check a few fixed seeds;
-``pytest -m slow`` checks all 20 of each.
+values, test error at float rounding). These are full-size benchmark fits, so all
+are marked slow: ``pytest -m slow`` checks a few fixed seeds and all 20 of each
+(CI fewer, see ``slow_seeds`` in conftest.py).
 """
 
 import pytest
+from conftest import slow_seeds
 
 from sknalu import NALURegressor, NMURegressor
 from sknalu.benchmarks import (
@@ -57,6 +59,7 @@ def test_the_benchmark_models_are_the_estimators_of_the_claims(model):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("op", "model", "seed"),
     [
@@ -84,12 +87,14 @@ def test_a_few_seeds_are_solved_exactly(op, model, seed):
 @pytest.mark.parametrize("model", CLAIMS)
 def test_twenty_of_twenty_seeds_are_solved_exactly(model):
     ops, _ = CLAIMS[model]
-    results = run_benchmark(ops, [model], seeds=20, n_jobs=2)
-    assert len(results) == 20 * len(ops)
+    seeds = slow_seeds(20)
+    results = run_benchmark(ops, [model], seeds=seeds, n_jobs=2)
+    assert len(results) == seeds * len(ops)
     for _, row in results.iterrows():
         _assert_solved_exactly(row)
 
 
+@pytest.mark.slow
 def test_the_product_is_solved_on_a_narrow_range():
     # U[1.1, 1.2] is badly conditioned: gradient descent alone does not reach the
     # saddle in 10,000 steps; the closed-form symmetric start does at once.
@@ -101,6 +106,7 @@ def test_the_product_is_solved_on_a_narrow_range():
 
 @pytest.mark.slow
 def test_the_product_is_solved_on_the_nine_ranges():
-    results = run_benchmark(["mul"], ["nmu"], ranges=list(RANGES), seeds=10, n_jobs=2)
+    seeds = slow_seeds(10)
+    results = run_benchmark(["mul"], ["nmu"], ranges=list(RANGES), seeds=seeds, n_jobs=2)
     rates = results.groupby("range").success.mean()
     assert (rates >= 0.95).all(), rates

@@ -27,6 +27,7 @@ def test_the_gallery_has_examples():
     assert len(EXAMPLES) >= 3, f"no examples found in {EXAMPLES_DIR}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(example, tmp_path):
     env = dict(os.environ, SKNALU_EXAMPLES_FAST="1", MPLBACKEND="Agg")

@@ -166,9 +166,9 @@ def test_a_save_path_without_write_permission_fails_before_training(
     ],
 )
 def test_the_extension_picks_the_model_format(name, expected):
-    from sknalu.cli._common import _model_format
+    from sknalu.cli._common import model_format
 
-    assert _model_format(name) == expected
+    assert model_format(name) == expected
 
 
 # -- predict ------------------------------------------------------------------------------

@@ -66,15 +66,9 @@ def test_signed_sum_reads_exactly():
 
 def test_nac_sum_reads_exactly_after_saturating_snap():
     X = frame("pq")
-    est = NALURegressor(
-        units=("nac",),
-        n_restarts=4,
-        regularizer_strength=1.0,
-        regularizer_start=500,
-        regularizer_end=1500,
-        max_steps=2000,
-        random_state=0,
-    ).fit(X, X.p + X.q)
+    schedule = {"regularizer_strength": 1.0, "regularizer_start": 500, "regularizer_end": 1500}
+    est = NALURegressor(units=("nac",), n_restarts=4, max_steps=2000, random_state=0, **schedule)
+    est.fit(X, X.p + X.q)
     assert to_sympy_without_warning(est) == sympy.sympify("p + q")
     assert est.snapped_ and est.formula_ == "p + q"
     X_far = frame("pq", seed=1, value_range=(-1e6, 1e6))

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import sympy
 import torch
+from conftest import slow_seeds
 
 from sknalu import NALURegressor, NMURegressor
 from sknalu.benchmarks import run_operations
@@ -37,7 +38,7 @@ def test_nalu_regressor_learns_each_operation_exactly_at_its_defaults(op):
 
 @pytest.mark.slow
 def test_nalu_regressor_defaults_on_ten_seeds_of_each_operation():
-    results = run_operations(OPS, ["npu"], seeds=10, n_jobs=2)
+    results = run_operations(OPS, ["npu"], seeds=slow_seeds(10), n_jobs=2)
     assert results.exact.sum() >= 57, results.to_string()  # at least 95% of 60
 
 
@@ -47,7 +48,7 @@ def test_nmru_learns_division_exactly():
 
 @pytest.mark.slow
 def test_nmru_learns_division_on_twenty_seeds():
-    results = run_operations(["div"], ["nmru"], seeds=20, n_jobs=2)
+    results = run_operations(["div"], ["nmru"], seeds=slow_seeds(20), n_jobs=2)
     assert results.exact.sum() >= 19, results.to_string()
 
 
