@@ -167,7 +167,7 @@ _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
 
 
 def document(cls: type) -> type:
-    """Fill ``{parameters}`` and ``{attributes}`` in an estimator's docstring.
+    """Fill ``{parameters_and_attributes}`` in an estimator's docstring.
 
     The parameters are documented once, in :data:`_PARAMETER_DOCS`; each estimator's
     defaults come from its own signature and its units from the registry, so that
@@ -184,6 +184,11 @@ def document(cls: type) -> type:
             shown = "(" + ", ".join(f'"{u}"' for u in default) + ")"
         text = text.replace("{units}", units)
         entries.append(f"{name} : {kind}, default={shown}\n        {text}")
-    doc = cls.__doc__.replace("{parameters}", "\n    ".join(entries))
-    cls.__doc__ = doc.replace("{attributes}", _ATTRIBUTES_DOC)
+    sections = (
+        "Parameters\n    ----------\n    "
+        + "\n    ".join(entries)
+        + "\n\n    Attributes\n    ----------\n    "
+        + _ATTRIBUTES_DOC
+    )
+    cls.__doc__ = cls.__doc__.replace("{parameters_and_attributes}", sections)
     return cls

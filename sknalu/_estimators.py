@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -148,6 +149,35 @@ def _check_device(name) -> torch.device:
                 f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
             )
     return device
+
+
+def _with_defaults(init, **defaults):
+    """``init`` with other defaults, and the signature that says so.
+
+    scikit-learn reads an estimator's hyperparameters and their defaults from the
+    signature of its ``__init__`` (``get_params``, ``clone``, the repr); the one
+    made here lists the same hyperparameters as ``init`` with ``defaults`` in
+    place, so that each is written, and documented, once.
+    """
+    signature = inspect.signature(init)
+    unknown = set(defaults) - set(signature.parameters)
+    if unknown:
+        raise TypeError(f"not hyperparameters of {init.__qualname__}: {sorted(unknown)}")
+    signature = signature.replace(
+        parameters=[
+            p.replace(default=defaults[p.name]) if p.name in defaults else p
+            for p in signature.parameters.values()
+        ]
+    )
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        init(**bound.arguments)
+
+    __init__.__signature__ = signature
+    __init__.__doc__ = init.__doc__
+    return __init__
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
@@ -442,94 +472,6 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
 
 
 @document
-class NALURegressor(_ArithmeticRegressor):
-    """Regressor built from units of the NALU family (Trask et al. 2018).
-
-    A small network of the units of the NALU line of work, trained through skorch,
-    that learns the arithmetic behind the data so that it extrapolates beyond the
-    training range. The default network, an NAU followed by a Real NPU (Heim, Pevný
-    & Šmídl 2020) with 32 restarts, learns each of +, −, ×, ÷, squares and square
-    roots of its inputs exactly: the NAU selects and adds inputs, the Real NPU
-    raises them to powers that are multiples of ½ and multiplies them. The units of
-    Trask et al. (2018) are there too: additions (``"nac"``), products and
-    quotients of positive inputs (``"nac_mul"``), or a gated choice between both
-    (``"nalu"``). The user guide's "Which units for which operation" says what
-    each solves.
-
-    Parameters
-    ----------
-    {parameters}
-
-    Attributes
-    ----------
-    {attributes}
-
-    See Also
-    --------
-    NMURegressor : The NAU, NMU and NMRU units: sums, products and quotients of
-        sums.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sknalu import NALURegressor
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(0, 10, size=(500, 3))
-    >>> y = X.sum(axis=1)
-    >>> est = NALURegressor(units="nac", random_state=0).fit(X, y)
-    >>> X_far = np.array([[100.0, 200.0, 300.0]])
-    >>> bool(abs(est.predict(X_far)[0] - 600) < 1)
-    True
-    """
-
-    _unit_family = "nalu"
-    #: units="auto": the units that hold a formula found in closed form, whether a
-    #: single product may take square roots, and the stacks (and widths) trained
-    #: when no such formula fits.
-    _auto_roles: ClassVar[dict[str, str]] = {
-        "product": "npu",
-        "selector": "nau",
-        "sum": "weighted",
-    }
-    _auto_half_powers = True
-    _auto_stacks: ClassVar[tuple] = (
-        (("nau", "npu"), 2),
-        (("nau", "nau"), 2),
-        (("npu", "weighted"), 2),
-        (("npu", "weighted"), 4),
-    )
-
-    def __init__(
-        self,
-        units=("nau", "npu"),
-        *,
-        hidden_size=2,
-        n_restarts=32,
-        regularizer_strength=0.0,
-        regularizer_start=0,
-        regularizer_end=0,
-        regularizer_shape="linear",
-        oob_mode="clip",
-        optimizer="adam",
-        lr=1e-2,
-        lr_schedule="constant",
-        batch_size=128,
-        max_steps=5000,
-        validation_fraction=0.1,
-        device="cpu",
-        dtype="float64",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        snap=True,
-        escape_saddles=False,
-        constants=True,
-        n_jobs=None,
-    ):
-        store_params(self, locals())
-
-
-@document
 class NMURegressor(_ArithmeticRegressor):
     """Regressor built from neural addition and multiplication units.
 
@@ -540,13 +482,7 @@ class NMURegressor(_ArithmeticRegressor):
     network, NAU → NMU, learns products of sums; ``units=("nau", "nau")`` learns sums
     and differences.
 
-    Parameters
-    ----------
-    {parameters}
-
-    Attributes
-    ----------
-    {attributes}
+    {parameters_and_attributes}
 
     See Also
     --------
@@ -606,3 +542,70 @@ class NMURegressor(_ArithmeticRegressor):
         n_jobs=None,
     ):
         store_params(self, locals())
+
+
+@document
+class NALURegressor(_ArithmeticRegressor):
+    """Regressor built from units of the NALU family (Trask et al. 2018).
+
+    A small network of the units of the NALU line of work, trained through skorch,
+    that learns the arithmetic behind the data so that it extrapolates beyond the
+    training range. The default network, an NAU followed by a Real NPU (Heim, Pevný
+    & Šmídl 2020) with 32 restarts, learns each of +, −, ×, ÷, squares and square
+    roots of its inputs exactly: the NAU selects and adds inputs, the Real NPU
+    raises them to powers that are multiples of ½ and multiplies them. The units of
+    Trask et al. (2018) are there too: additions (``"nac"``), products and
+    quotients of positive inputs (``"nac_mul"``), or a gated choice between both
+    (``"nalu"``). The user guide's "Which units for which operation" says what
+    each solves.
+
+    {parameters_and_attributes}
+
+    See Also
+    --------
+    NMURegressor : The NAU, NMU and NMRU units: sums, products and quotients of
+        sums.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknalu import NALURegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(0, 10, size=(500, 3))
+    >>> y = X.sum(axis=1)
+    >>> est = NALURegressor(units="nac", random_state=0).fit(X, y)
+    >>> X_far = np.array([[100.0, 200.0, 300.0]])
+    >>> bool(abs(est.predict(X_far)[0] - 600) < 1)
+    True
+    """
+
+    _unit_family = "nalu"
+    #: units="auto": the units that hold a formula found in closed form, whether a
+    #: single product may take square roots, and the stacks (and widths) trained
+    #: when no such formula fits.
+    _auto_roles: ClassVar[dict[str, str]] = {
+        "product": "npu",
+        "selector": "nau",
+        "sum": "weighted",
+    }
+    _auto_half_powers = True
+    _auto_stacks: ClassVar[tuple] = (
+        (("nau", "npu"), 2),
+        (("nau", "nau"), 2),
+        (("npu", "weighted"), 2),
+        (("npu", "weighted"), 4),
+    )
+
+    # NMURegressor's hyperparameters, with the defaults of Trask et al.'s units.
+    __init__ = _with_defaults(
+        NMURegressor.__init__,
+        units=("nau", "npu"),
+        n_restarts=32,
+        regularizer_strength=0.0,
+        regularizer_start=0,
+        regularizer_end=0,
+        regularizer_shape="linear",
+        lr_schedule="constant",
+        max_steps=5000,
+        escape_saddles=False,
+    )

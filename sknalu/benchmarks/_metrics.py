@@ -199,15 +199,7 @@ class ExtrapolationMonitor(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        """Put the test data on the network's device, in its dtype.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The estimator's net.
-        **kwargs
-            skorch's other arguments, unused.
-        """
+        """Put the test data on the network's device, in its dtype."""
         param = next(net.module_.parameters())
         X, y = np.asarray(self.X_test), np.asarray(self.y_test)
         self._X = torch.as_tensor(X, dtype=param.dtype, device=param.device)
@@ -233,15 +225,7 @@ class ExtrapolationMonitor(Callback):
         self.n_valid_ = len(dataset)
 
     def on_train_end(self, net, **kwargs):
-        """Drop the test tensors: a copy of ``X_test``, not to be kept with the model.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The estimator's net.
-        **kwargs
-            skorch's other arguments, unused.
-        """
+        """Drop the test tensors: a copy of ``X_test``, not to be kept with the model."""
         del self._X, self._y
 
     def selected_test_mse(self) -> np.ndarray:

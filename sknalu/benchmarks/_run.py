@@ -65,13 +65,13 @@ def run_one(
     seed: int,
     *,
     threshold: float,
+    input_size: int = 100,
+    subset_size: int = 25,
+    overlap: int = 12,
     params: Mapping[str, Any] | None = None,
     n_train: int = 20_000,
     n_valid: int = 10_000,
     n_test: int = 10_000,
-    input_size: int = 100,
-    subset_size: int = 25,
-    overlap: int = 12,
 ) -> dict[str, Any]:
     """Fit one model on one seed of the task and measure it.
 

@@ -128,10 +128,8 @@ def plain_skorch(X: np.ndarray, y: np.ndarray, n_steps: int, device: str = "cpu"
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, 100)
-        Inputs.
-    y : ndarray of shape (n_samples,)
-        Targets.
+    X, y : ndarray
+        Inputs and targets, as for :func:`hand_written_loop`.
     n_steps : int
         About the optimiser steps to take: whole epochs of batches of 128 rows.
     device : str, default="cpu"
@@ -178,10 +176,8 @@ def sknalu_fit(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, 100)
-        Inputs.
-    y : ndarray of shape (n_samples,)
-        Targets.
+    X, y : ndarray
+        Inputs and targets, as for :func:`hand_written_loop`.
     n_steps : int
         The estimator's ``max_steps``.
     device : str, default="cpu"

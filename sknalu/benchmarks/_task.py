@@ -375,17 +375,9 @@ class ArithmeticTask:
         return X[:, self.a_slice].sum(axis=1), X[:, self.b_slice].sum(axis=1)
 
     def target(self, X: np.ndarray) -> np.ndarray:
-        """The target ``a op b`` of every row of ``X``.
+        """The target ``a op b`` of every row of ``X``, of shape (n_samples,).
 
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, input_size)
-            Inputs.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Targets.
+        ``X`` is as for :meth:`ab`.
         """
         a, b = self.ab(X)
         return apply_op(self.op, a, b)

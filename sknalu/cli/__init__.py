@@ -1,45 +1,20 @@
-"""The ``sknalu`` command line."""
+"""The ``sknalu`` command line.
+
+Each sub-command is a module of this package (``_demo``, ``_fit``, ``_predict``,
+``_benchmark``) with the same three names: ``PARSER``, the keywords of its
+sub-parser (help, description); ``add_arguments(parser)``; and ``run(args)``,
+which returns the exit status. A new command is a new such module, listed in
+:data:`COMMANDS`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 
-from ._fit import add_fit_command
-from ._predict import add_predict_command
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from ._demo import TEST_RANGE, TRAIN_RANGE, run_demo
-
-    start = time.perf_counter()
-    print(
-        f"Training on inputs in U{list(TRAIN_RANGE)}, testing on U{list(TRAIN_RANGE)} "
-        f"(interpolation) and U{list(TEST_RANGE)} (extrapolation).\n"
-        "Errors are median relative errors |prediction - truth| / |truth|.\n"
-    )
-    table = run_demo(n_samples=args.n_samples, random_state=args.random_state)
-    formats = {
-        "interpolation": "{:.2e}".format,
-        "extrapolation": "{:.2e}".format,
-        "fit seconds": "{:.1f}".format,
-    }
-    print(table.to_string(index=False, formatters=formats))
-    print(f"\nTotal time: {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def _add_demo(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="fit the arithmetic units and an MLP on built-in data, compare extrapolation",
-        description="Fit NMURegressor, NALURegressor and MLPRegressor on built-in "
-        "arithmetic data and print their interpolation and extrapolation errors.",
-    )
-    p.add_argument("--n-samples", type=int, default=2000, help="rows per data set")
-    p.add_argument("--random-state", type=int, default=0, help="seed of data and models")
-    p.set_defaults(func=_demo)
+#: The sub-commands, in the order ``sknalu --help`` lists them, and their modules.
+COMMANDS = {"demo": "_demo", "fit": "_fit", "predict": "_predict", "benchmark": "_benchmark"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,19 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in COMMANDS:
-        add(subparsers)
+    for name, module_name in COMMANDS.items():
+        command = importlib.import_module(f".{module_name}", __name__)
+        sub = subparsers.add_parser(name, **command.PARSER)
+        command.add_arguments(sub)
+        sub.set_defaults(func=command.run, parser=sub)
     return parser
-
-
-def _add_benchmark(subparsers) -> None:
-    from ._benchmark import add_benchmark_command
-
-    add_benchmark_command(subparsers)
-
-
-#: Functions that add one sub-command each to the parser.
-COMMANDS = [_add_demo, add_fit_command, add_predict_command, _add_benchmark]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from ..benchmarks import (
     write_report,
 )
 
-__all__ = ["QUICK_PROFILE", "add_benchmark_command"]
+__all__ = ["PARSER", "QUICK_PROFILE", "add_arguments", "run"]
 
 #: ``--quick``: small enough for continuous integration (well under a minute on two
 #: cores): NAU on +, NMU on ×, two seeds, few steps, few rows.
@@ -154,7 +154,7 @@ def _run_formulas(args: argparse.Namespace) -> int:
     return _write_table(results, summarize_formulas(results), args.output_dir, "formulas", start)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.speed:
         return _run_speed(args)
     if args.suite == "operations":
@@ -190,36 +190,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_benchmark_command(subparsers) -> None:
-    """Add the ``benchmark`` sub-command to the ``sknalu`` parser.
+#: How ``sknalu benchmark`` presents itself in the command line's help.
+PARSER = {
+    "help": "run the arithmetic benchmark of the NAU/NMU paper",
+    "description": "Run the static arithmetic task of Madsen & Johansen (2020) over "
+    "operations, models, ranges and seeds; write results.csv and summary.md "
+    "(success rates, solved-at steps, sparsity errors beside the published "
+    "numbers).",
+    "epilog": "examples:\n"
+    "  sknalu benchmark --quick\n"
+    "  sknalu benchmark --suite operations --seeds 10\n"
+    "  sknalu benchmark --suite formulas --models nmu_auto linear gplearn --n-jobs 2\n"
+    "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
+    "      --param max_steps=50000\n"
+    "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
 
-    Parameters
-    ----------
-    subparsers : argparse action
-        What :meth:`argparse.ArgumentParser.add_subparsers` returned for the
-        ``sknalu`` parser.
-    """
-    p = subparsers.add_parser(
-        "benchmark",
-        help="run the arithmetic benchmark of the NAU/NMU paper",
-        description="Run the static arithmetic task of Madsen & Johansen (2020) over "
-        "operations, models, ranges and seeds; write results.csv and summary.md "
-        "(success rates, solved-at steps, sparsity errors beside the published "
-        "numbers).",
-        epilog="examples:\n"
-        "  sknalu benchmark --quick\n"
-        "  sknalu benchmark --suite operations --seeds 10\n"
-        "  sknalu benchmark --suite formulas --models nmu_auto linear gplearn --n-jobs 2\n"
-        "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
-        "      --param max_steps=50000\n"
-        "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``sknalu benchmark`` to its parser ``p``."""
     _add_suite_arguments(p)
     _add_task_arguments(p)
     _add_run_arguments(p)
     _add_speed_arguments(p)
-    p.set_defaults(func=_run, parser=p)
 
 
 def _add_suite_arguments(p: argparse.ArgumentParser) -> None:

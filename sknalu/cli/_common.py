@@ -26,23 +26,23 @@ INTERRUPTED = 130
 
 #: Extensions of joblib files, each optionally followed by one of joblib's
 #: compression extensions (joblib compresses by the file name).
-_JOBLIB_SUFFIXES = (".joblib", ".pkl", ".pickle")
-_JOBLIB_COMPRESSION = (".z", ".gz", ".bz2", ".xz", ".lzma")
+JOBLIB_SUFFIXES = (".joblib", ".pkl", ".pickle")
+JOBLIB_COMPRESSION = (".z", ".gz", ".bz2", ".xz", ".lzma")
 #: Compression extensions pandas understands after ``.csv`` without extra packages.
-_CSV_COMPRESSION = (".gz", ".bz2", ".xz", ".zip")
+CSV_COMPRESSION = (".gz", ".bz2", ".xz", ".zip")
 
 
-class _InputError(Exception):
+class InputError(Exception):
     """A mistake in the command's input, reported in one line without a traceback."""
 
 
-def _reports_input_errors(name: str) -> Callable:
+def reports_input_errors(name: str) -> Callable:
     def decorate(command: Callable[[argparse.Namespace], int]) -> Callable:
         @functools.wraps(command)
         def run(args: argparse.Namespace) -> int:
             try:
                 return command(args)
-            except _InputError as exc:
+            except InputError as exc:
                 message = " ".join(str(exc).split())  # always a single line
                 print(f"sknalu {name}: error: {message}", file=sys.stderr)
                 return USAGE_ERROR
@@ -52,59 +52,60 @@ def _reports_input_errors(name: str) -> Callable:
     return decorate
 
 
-def _read_csv(path: str) -> pd.DataFrame:
+def read_csv(path: str) -> pd.DataFrame:
     if not Path(path).is_file():
-        raise _InputError(f"no such file: {path}")
+        raise InputError(f"no such file: {path}")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise _InputError(f"{path} is empty") from None
+        raise InputError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise _InputError(f"cannot read {path} as CSV: {exc}") from None
+        raise InputError(f"cannot read {path} as CSV: {exc}") from None
     if frame.empty:
-        raise _InputError(f"{path} has no rows")
+        raise InputError(f"{path} has no rows")
     return frame
 
 
-def _check_numeric(frame: pd.DataFrame, path: str) -> None:
+def check_numeric(frame: pd.DataFrame, path: str) -> None:
     text = [str(c) for c in frame.columns if not is_numeric_dtype(frame[c])]
     if text:
-        raise _InputError(
+        raise InputError(
             f"{path} has non-numeric columns: {', '.join(text)}; "
             "sknalu learns arithmetic on numbers only"
         )
     missing = [str(c) for c in frame.columns if frame[c].isna().any()]
     if missing:
-        raise _InputError(f"{path} has missing values in columns: {', '.join(missing)}")
+        raise InputError(f"{path} has missing values in columns: {', '.join(missing)}")
 
 
-def _suffixes(path: str) -> list[str]:
+def path_suffixes(path: str) -> list[str]:
+    """The lower-case extensions of ``path``, e.g. [".csv", ".gz"]."""
     return [suffix.lower() for suffix in Path(path).suffixes]
 
 
-def _model_format(path: str) -> str:
+def model_format(path: str) -> str:
     """``"skops"`` or ``"joblib"``, told by the extension of ``path``."""
-    suffixes = _suffixes(path)
+    suffixes = path_suffixes(path)
     if suffixes[-1:] == [".skops"]:
         return "skops"
-    if suffixes[-1:] and suffixes[-1] in _JOBLIB_COMPRESSION:
+    if suffixes[-1:] and suffixes[-1] in JOBLIB_COMPRESSION:
         suffixes = suffixes[:-1]
-    if suffixes[-1:] and suffixes[-1] in _JOBLIB_SUFFIXES:
+    if suffixes[-1:] and suffixes[-1] in JOBLIB_SUFFIXES:
         return "joblib"
-    raise _InputError(
+    raise InputError(
         f"cannot tell the model format of {path} from its extension: use .skops "
         "(safe to load from anywhere) or .joblib (only for files you trust)"
     )
 
 
-def _check_writable(path: str, what: str) -> None:
+def check_writable(path: str, what: str) -> None:
     """Fail now, not after the work, if ``path`` cannot be written."""
     target = Path(path)
     directory = target.parent
     if target.is_dir():
-        raise _InputError(f"cannot write {what} to {path}: it is a directory")
+        raise InputError(f"cannot write {what} to {path}: it is a directory")
     if not directory.is_dir():
-        raise _InputError(f"cannot write {what} to {path}: no such directory: {directory}")
+        raise InputError(f"cannot write {what} to {path}: no such directory: {directory}")
     writable = os.access(directory, os.W_OK | os.X_OK)
     if not writable or (target.exists() and not os.access(target, os.W_OK)):
-        raise _InputError(f"cannot write {what} to {path}: permission denied")
+        raise InputError(f"cannot write {what} to {path}: permission denied")

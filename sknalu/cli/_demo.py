@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -75,3 +76,36 @@ def run_demo(n_samples: int = 2000, random_state: int = 0) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+#: How ``sknalu demo`` presents itself in the command line's help.
+PARSER = {
+    "help": "fit the arithmetic units and an MLP on built-in data, compare extrapolation",
+    "description": "Fit NMURegressor, NALURegressor and MLPRegressor on built-in "
+    "arithmetic data and print their interpolation and extrapolation errors.",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``sknalu demo`` to its parser ``p``."""
+    p.add_argument("--n-samples", type=int, default=2000, help="rows per data set")
+    p.add_argument("--random-state", type=int, default=0, help="seed of data and models")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print its table."""
+    start = time.perf_counter()
+    print(
+        f"Training on inputs in U{list(TRAIN_RANGE)}, testing on U{list(TRAIN_RANGE)} "
+        f"(interpolation) and U{list(TEST_RANGE)} (extrapolation).\n"
+        "Errors are median relative errors |prediction - truth| / |truth|.\n"
+    )
+    table = run_demo(n_samples=args.n_samples, random_state=args.random_state)
+    formats = {
+        "interpolation": "{:.2e}".format,
+        "extrapolation": "{:.2e}".format,
+        "fit seconds": "{:.1f}".format,
+    }
+    print(table.to_string(index=False, formatters=formats))
+    print(f"\nTotal time: {time.perf_counter() - start:.1f} s")
+    return 0

@@ -11,15 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import (
-    INTERRUPTED,
-    _check_numeric,
-    _check_writable,
-    _InputError,
-    _model_format,
-    _read_csv,
-    _reports_input_errors,
-)
+from . import _common as common
 
 # -- fit ----------------------------------------------------------------------------
 
@@ -42,7 +34,7 @@ def _estimator(args: argparse.Namespace):
 
 def _save(estimator, path: str) -> None:
     try:
-        if _model_format(path) == "skops":
+        if common.model_format(path) == "skops":
             from .._persistence import save_model
 
             save_model(estimator, path)
@@ -51,32 +43,36 @@ def _save(estimator, path: str) -> None:
 
             joblib.dump(estimator, path)
     except OSError as exc:
-        raise _InputError(f"cannot save the model to {path}: {exc}") from None
+        raise common.InputError(f"cannot save the model to {path}: {exc}") from None
 
 
-@_reports_input_errors("fit")
-def _fit(args: argparse.Namespace) -> int:
+@common.reports_input_errors("fit")
+def run(args: argparse.Namespace) -> int:
     if args.save:
-        _model_format(args.save)  # an extension it does not know is an error
-        _check_writable(args.save, "the model")
-    frame = _read_csv(args.data)
+        common.model_format(args.save)  # an extension it does not know is an error
+        common.check_writable(args.save, "the model")
+    frame = common.read_csv(args.data)
     if args.target not in frame.columns:
         columns = ", ".join(str(c) for c in frame.columns)
-        raise _InputError(f"{args.data} has no column {args.target!r}; its columns are: {columns}")
-    _check_numeric(frame, args.data)
+        raise common.InputError(
+            f"{args.data} has no column {args.target!r}; its columns are: {columns}"
+        )
+    common.check_numeric(frame, args.data)
     X, y = frame.drop(columns=[args.target]), frame[args.target]
     if X.shape[1] == 0:
-        raise _InputError(f"{args.data} has no feature column besides the target {args.target!r}")
+        raise common.InputError(
+            f"{args.data} has no feature column besides the target {args.target!r}"
+        )
 
     estimator = _estimator(args)
     try:
         estimator.fit(X, y)
     except ValueError as exc:  # bad hyperparameters or data, named by the estimator
-        raise _InputError(str(exc)) from None
+        raise common.InputError(str(exc)) from None
     except KeyboardInterrupt:
         # Ctrl-C stops the fit; a half-trained model is not what --save promised.
         print("sknalu fit: interrupted; nothing saved", file=sys.stderr)
-        return INTERRUPTED
+        return common.INTERRUPTED
 
     formula = estimator.formula_
     if formula is None:
@@ -95,16 +91,20 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_fit_command(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sknalu fit`` to the command line's sub-commands."""
-    p = subparsers.add_parser(
-        "fit",
-        help="fit an estimator on a CSV file and print the formula it learned",
-        description="Fit NMURegressor or NALURegressor on the numeric columns of a CSV "
+#: How ``sknalu fit`` presents itself in the command line's help.
+PARSER = {
+    "help": "fit an estimator on a CSV file and print the formula it learned",
+    "description": (
+        "Fit NMURegressor or NALURegressor on the numeric columns of a CSV "
         "file, print the learned formula, the R² on the training data and the sparsity "
         "error, and optionally save the fitted model: as a .skops file, safe to share "
-        "and to load anywhere, or as a .joblib file (pickle), only for files you trust.",
-    )
+        "and to load anywhere, or as a .joblib file (pickle), only for files you trust."
+    ),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``sknalu fit`` to its parser ``p``."""
     p.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
     p.add_argument("--target", required=True, metavar="COLUMN", help="column to predict")
     p.add_argument(
@@ -129,4 +129,3 @@ def add_fit_command(subparsers: argparse._SubParsersAction) -> None:
         "(safe to load from anywhere) or .joblib/.pkl (pickle: only for files you trust); "
         "checked before training",
     )
-    p.set_defaults(func=_fit)

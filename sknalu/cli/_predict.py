@@ -13,16 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._common import (
-    _CSV_COMPRESSION,
-    _check_numeric,
-    _check_writable,
-    _InputError,
-    _model_format,
-    _read_csv,
-    _reports_input_errors,
-    _suffixes,
-)
+from . import _common as common
 
 # -- predict --------------------------------------------------------------------------
 
@@ -38,65 +29,67 @@ def _load_skops(path: str):
     except UntrustedTypesFoundException:
         # Listing the types builds nothing either: skops only reads the schema.
         types = sorted(set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES))
-        raise _InputError(
+        raise common.InputError(
             f"{path} holds types sknalu does not trust ({', '.join(types)}); refusing to load it"
         ) from None
     except ValueError:
-        raise _InputError(f"{path} is not a model saved by sknalu fit") from None
+        raise common.InputError(f"{path} is not a model saved by sknalu fit") from None
 
 
 def _load_model(path: str):
     from .._estimators import _ArithmeticRegressor
 
     if not Path(path).is_file():
-        raise _InputError(f"no such file: {path}")
-    if _model_format(path) == "skops":
+        raise common.InputError(f"no such file: {path}")
+    if common.model_format(path) == "skops":
         return _load_skops(path)
     import joblib
 
     try:
         model = joblib.load(path)
     except Exception:  # a file that is not a pickle fails in many ways
-        raise _InputError(f"{path} is not a model saved by sknalu fit") from None
+        raise common.InputError(f"{path} is not a model saved by sknalu fit") from None
     if not isinstance(model, _ArithmeticRegressor):
-        raise _InputError(
+        raise common.InputError(
             f"{path} holds a {type(model).__name__}, not a sknalu estimator "
             "(NMURegressor or NALURegressor)"
         )
     if not hasattr(model, "net_"):
-        raise _InputError(f"{path} holds a {type(model).__name__} that was never fitted")
+        raise common.InputError(f"{path} holds a {type(model).__name__} that was never fitted")
     return model
 
 
 def _check_output(path: str) -> None:
-    suffixes = _suffixes(path)
-    if suffixes[-1:] and suffixes[-1] in _CSV_COMPRESSION:
+    suffixes = common.path_suffixes(path)
+    if suffixes[-1:] and suffixes[-1] in common.CSV_COMPRESSION:
         suffixes = suffixes[:-1]
     if suffixes[-1:] != [".csv"]:
-        raise _InputError(f"cannot write the predictions to {path}: they are CSV, use a .csv file")
-    _check_writable(path, "the predictions")
+        raise common.InputError(
+            f"cannot write the predictions to {path}: they are CSV, use a .csv file"
+        )
+    common.check_writable(path, "the predictions")
 
 
-@_reports_input_errors("predict")
-def _predict(args: argparse.Namespace) -> int:
+@common.reports_input_errors("predict")
+def run(args: argparse.Namespace) -> int:
     if args.output:
         _check_output(args.output)
     model = _load_model(args.model)
-    frame = _read_csv(args.data)
+    frame = common.read_csv(args.data)
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         missing = [str(n) for n in names if n not in frame.columns]
         if missing:
-            raise _InputError(
+            raise common.InputError(
                 f"{args.data} lacks the model's feature columns: {', '.join(missing)}"
             )
         # Other columns, such as the target, are ignored.
         frame = frame[list(names)]
-    _check_numeric(frame, args.data)
+    common.check_numeric(frame, args.data)
     try:
         predictions = model.predict(frame)
     except ValueError as exc:
-        raise _InputError(str(exc)) from None
+        raise common.InputError(str(exc)) from None
     if predictions.ndim == 1:
         out = pd.DataFrame({"prediction": predictions})
     else:
@@ -107,23 +100,27 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             out.to_csv(args.output, index=False)
         except OSError as exc:
-            raise _InputError(f"cannot write {args.output}: {exc}") from None
+            raise common.InputError(f"cannot write {args.output}: {exc}") from None
     else:
         out.to_csv(sys.stdout, index=False)
     return 0
 
 
-def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sknalu predict`` to the command line's sub-commands."""
-    p = subparsers.add_parser(
-        "predict",
-        help="predict with a model saved by sknalu fit",
-        description="Load a model saved by 'sknalu fit --save' and write its predictions "
+#: How ``sknalu predict`` presents itself in the command line's help.
+PARSER = {
+    "help": "predict with a model saved by sknalu fit",
+    "description": (
+        "Load a model saved by 'sknalu fit --save' and write its predictions "
         "for the rows of a CSV file as CSV (column 'prediction'). A .skops file is "
         "checked before it is loaded and refused if it holds anything but a sknalu "
         "model's data, so it may come from anywhere; a .joblib or .pkl file runs code "
-        "when loaded: only load those you trust.",
-    )
+        "when loaded: only load those you trust."
+    ),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``sknalu predict`` to its parser ``p``."""
     p.add_argument(
         "model", metavar="MODEL.skops", help="model saved by sknalu fit --save (.skops or .joblib)"
     )
@@ -133,4 +130,3 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
         metavar="PREDS.csv",
         help="where to write (.csv, optionally .gz/.bz2/.xz/.zip); stdout by default",
     )
-    p.set_defaults(func=_predict)

@@ -80,8 +80,7 @@ def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.T
     >>> import torch
     >>> from sknalu.units import NAU
     >>> unit = NAU(1, 1)
-    >>> with torch.no_grad():
-    ...     _ = unit.W.fill_(1.0)
+    >>> _ = unit.W.data.fill_(1.0)
     >>> float(evaluate_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0)))
     4.0
     """

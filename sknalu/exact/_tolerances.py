@@ -162,17 +162,6 @@ def not_significantly_worse(after: torch.Tensor, before: torch.Tensor) -> bool:
     return bool(after.mean() <= (1 + NOISE_RTOL) * before.mean() and difference.mean() <= bound)
 
 
-def is_exact_fit(mse: float, mean_square: float) -> bool:
-    """Whether a held-out mean squared error counts as an exact fit of the copies.
-
-    Examples
-    --------
-    >>> is_exact_fit(1e-14, 1.0), is_exact_fit(1e-6, 1.0)
-    (True, False)
-    """
-    return mse <= EXACT_FIT * mean_square
-
-
 def is_exact_least_squares(residual: float, mean_square: float) -> bool:
     """Whether a least-squares residual (a mean square) counts as exact.
 
