@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -123,6 +125,11 @@ def _optimizer_class(optimizer) -> type:
     """The optimiser class a name or class stands for."""
     if isinstance(optimizer, str) and optimizer.lower() in _OPTIMIZERS:
         return _OPTIMIZERS[optimizer.lower()]
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.SparseAdam):
+        raise ValueError(
+            "optimizer=SparseAdam needs sparse gradients, and the units' gradients are "
+            "dense: use 'adam' (or another torch optimiser) instead."
+        )
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
         return optimizer
     raise ValueError(
@@ -178,6 +185,27 @@ def _with_defaults(init, **defaults):
     __init__.__signature__ = signature
     __init__.__doc__ = init.__doc__
     return __init__
+
+
+_FITTING: set[int] = set()
+_FITTING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_fit_at_a_time(est):
+    """Refuse a second ``fit`` of ``est`` while one runs (in another thread)."""
+    with _FITTING_LOCK:
+        if id(est) in _FITTING:
+            raise RuntimeError(
+                f"This {type(est).__name__} is being fitted in another thread; fit a "
+                "copy in each thread instead (sklearn.base.clone(estimator))."
+            )
+        _FITTING.add(id(est))
+    try:
+        yield
+    finally:
+        with _FITTING_LOCK:
+            _FITTING.discard(id(est))
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
@@ -236,12 +264,13 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             When the fitted network's predictions are not finite on some training
             rows.
         """
-        try:
-            self._fit(X, y)
-        except BaseException:
-            # An error, or Ctrl-C: leave no state from a fit that did not finish.
-            self._forget_fit()
-            raise
+        with _one_fit_at_a_time(self):
+            try:
+                self._fit(X, y)
+            except BaseException:
+                # An error, or Ctrl-C: leave no state from a fit that did not finish.
+                self._forget_fit()
+                raise
         return self
 
     def _forget_fit(self) -> None:

@@ -223,6 +223,7 @@ def test_fit_does_not_modify_its_input(Estimator, data):
         ({"lr_schedule": "linear"}, "'lr_schedule' parameter .* must be a str among"),
         ({"snap": "yes"}, "'snap' parameter .* must be an instance of 'bool'"),
         ({"optimizer": "adamax2"}, "optimizer must be one of"),
+        ({"optimizer": torch.optim.SparseAdam}, "SparseAdam needs sparse gradients"),
         ({"validation_fraction": 0.9}, "'validation_fraction' parameter .* must be a float"),
         ({"device": "tpu:x"}, "device must be"),
     ],

@@ -6,6 +6,7 @@ import math
 import pickle
 import re
 import signal
+import threading
 import warnings
 
 import numpy as np
@@ -422,3 +423,26 @@ def test_history_keeps_epoch_losses_and_per_batch_records_only_when_asked(capsys
     ).fit(X, y)
     assert len(est.history_[-1]["batches"]) == 501  # 500 steps and the held-out batch
     assert est.history_[-1, "batches", 0, "seen"] is True
+
+
+def test_a_second_thread_fitting_the_same_estimator_is_refused():
+    started, release = threading.Event(), threading.Event()
+
+    class Gate(Callback):
+        # Holds the first fit inside training until the second one has been tried.
+        def on_train_begin(self, net, **kwargs):
+            started.set()
+            assert release.wait(timeout=60)
+
+    X = np.random.default_rng(0).uniform(1, 2, (300, 2))
+    est = NMURegressor(max_steps=1000, random_state=0, callbacks=[("gate", Gate())])
+    first = threading.Thread(target=est.fit, args=(X, X[:, 0] * X[:, 1]))
+    first.start()
+    assert started.wait(timeout=60)
+    try:
+        with pytest.raises(RuntimeError, match="being fitted in another thread"):
+            est.fit(X, X[:, 0] * X[:, 1])
+    finally:
+        release.set()
+        first.join()
+    assert est.formula_ == "x0*x1"

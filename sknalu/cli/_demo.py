@@ -86,9 +86,22 @@ PARSER = {
 }
 
 
+def _at_least_20(text: str) -> int:
+    """``--n-samples``: a whole number of rows, enough to hold some out."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 20:
+        raise argparse.ArgumentTypeError(f"must be at least 20, got {value}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the arguments of ``sknalu demo`` to its parser ``p``."""
-    p.add_argument("--n-samples", type=int, default=2000, help="rows per data set")
+    p.add_argument(
+        "--n-samples", type=_at_least_20, default=2000, help="rows per data set (at least 20)"
+    )
     p.add_argument("--random-state", type=int, default=0, help="seed of data and models")
 
 

@@ -26,7 +26,7 @@ import time
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -116,7 +116,9 @@ def fit_auto(est, X, y) -> None:
     if not good_enough:
         stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
         jobs = [clone(base).set_params(units=units, hidden_size=width) for units, width in stacks]
-        results = Parallel(n_jobs=est.n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
+        # No more workers than fits: each process costs a copy of torch.
+        n_jobs = min(effective_n_jobs(est.n_jobs), len(jobs))
+        results = Parallel(n_jobs=n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
         for (units, width), (fitted, seconds, error) in zip(stacks, results, strict=True):
             tried.append(("trained", units, width, fitted, seconds, error))
 

@@ -218,6 +218,12 @@ class ArithmeticNet(NeuralNetRegressor):
         earlier = [row[key] for row in self.history[:-1] if not math.isnan(row.get(key, math.nan))]
         self.history.record(key, loss)
         self.history.record(key + "_best", bool(loss < min(earlier, default=math.inf)))
+        if not notify:
+            # One record for the whole pass where skorch keeps one per batch: its
+            # callbacks (Checkpoint's file names, for one) read the last batch.
+            self.history.new_batch()
+            self.history.record_batch(key, loss)
+            self.history.record_batch(prefix + "_batch_size", sum(sizes))
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train further; Ctrl-C stops the fit and reaches the caller.
@@ -316,6 +322,31 @@ class ArithmeticNet(NeuralNetRegressor):
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
+
+    def validation_step(self, batch, **fit_params):
+        """The held-out loss of ``batch``, and the predictions of its best copy.
+
+        The loss is the best copy's (:meth:`get_loss`); ``y_pred``, which skorch's
+        scoring callbacks cache, is that copy's, one prediction per row.
+        """
+        step = super().validation_step(batch, **fit_params)
+        y_pred, y_true = step["y_pred"], batch[1]
+        if y_pred.dim() == 3 and y_true is not None:
+            step["y_pred"] = y_pred[int(copy_mse(y_pred, y_true).argmin())]
+        return step
+
+    def evaluation_step(self, batch, training=False):
+        """The network's output for ``batch``; of the copy kept so far, while training.
+
+        skorch's ``predict`` (and callbacks that score with it, such as
+        ``EpochScoring``) then sees one prediction per row, as from the fitted
+        network, rather than one per restart.
+        """
+        y = super().evaluation_step(batch, training=training)
+        if y.dim() == 3:
+            kept = self.history[-1].get("best_copy", 0) if len(self.history) else 0
+            y = y[kept]
+        return y
 
     def infer(self, x, **fit_params):
         # The batches are tensors on the training device already: no conversion.

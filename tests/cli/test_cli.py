@@ -1,5 +1,9 @@
 """The fit and predict commands of the sknalu command line."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -295,3 +299,25 @@ def test_missing_target_option_is_an_argparse_usage_error(shop_csv, capsys):
         main(["fit", str(shop_csv), "--random-state", "0"])
     assert exit_info.value.code == 2
     assert "--target" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_predict_to_a_full_disk_says_so(saved_models, shop_csv):
+    command = [sys.executable, "-m", "sknalu", "predict", str(saved_models["model.skops"])]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*command, str(shop_csv)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "sknalu predict: error: cannot write the predictions to standard output: "
+        "No space left on device"
+    )
+
+
+@pytest.mark.parametrize("n_samples", ["0", "-5", "7", "many"])
+def test_demo_refuses_too_few_rows_by_name(n_samples, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--n-samples", n_samples])
+    assert exc.value.code == 2
+    assert "argument --n-samples" in capsys.readouterr().err

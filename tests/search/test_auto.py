@@ -224,3 +224,24 @@ def test_a_noisy_ratio_of_polynomials_keeps_its_terms():
     den = dict(zip(map(tuple, best.denominator.tolist()), best.denominator_coef, strict=True))
     assert coef[(0, 1, 0, 1)] / coef[(1, 0, 1, 0)] == pytest.approx(2, rel=0.05)
     assert den[(0, 1, 0, 0)] / den[(1, 0, 0, 0)] == pytest.approx(1, rel=0.05)
+
+
+def test_the_stacks_train_in_no_more_processes_than_there_are_stacks(monkeypatch):
+    from sknalu.search import _auto
+
+    used = []
+
+    class Recording(_auto.Parallel):
+        def __init__(self, n_jobs=None, **kwargs):
+            used.append(n_jobs)
+            super().__init__(n_jobs=1, **kwargs)
+
+    monkeypatch.setattr(_auto, "Parallel", Recording)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, (200, 2))
+    est = NMURegressor(units="auto", n_jobs=100, max_steps=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, np.sin(5 * X[:, 0]) + rng.normal(0, 0.1, 200))
+    n_stacks = len(NMURegressor._auto_stacks)
+    assert used == [n_stacks]

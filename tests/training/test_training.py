@@ -281,3 +281,18 @@ def test_fit_leaves_torch_thread_setting_as_it_was():
     before = torch.get_num_threads()
     NMURegressor(max_steps=100, random_state=0).fit(X, y)
     assert torch.get_num_threads() == before
+
+
+def test_skorchs_scoring_and_checkpoint_callbacks_work_inside_a_fit(tmp_path):
+    # Both read what skorch's own nets record: one prediction per row (not one per
+    # restart) and the last batch of an epoch.
+    from skorch.callbacks import Checkpoint, EpochScoring
+
+    X, y = make_arithmetic("x0 * x1", n_samples=500, random_state=0)
+    callbacks = [
+        ("r2", EpochScoring("r2", lower_is_better=False)),
+        ("checkpoint", Checkpoint(dirname=str(tmp_path), monitor="valid_loss_best")),
+    ]
+    est = NMURegressor(max_steps=1000, random_state=0, callbacks=callbacks).fit(X, y)
+    assert est.history_[-1, "r2"] > 0.99
+    assert (tmp_path / "params.pt").exists()
