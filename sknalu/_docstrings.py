@@ -148,14 +148,23 @@ _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
     formula_exact_ : bool
         Whether ``formula_`` is exact: every weight is within 0.01 of its unit's
         discrete values and every gate is saturated, the network fits the held-out
-        rows (``validation_score_ >= 1 - 1e-9``), and the formula computes what
-        :meth:`predict` computes on the training rows (relative 1e-6).
+        rows to float rounding (``validation_score_ >= 1 - 1e-9`` and a held-out
+        mean squared error at most 1e-20 of the mean squared target in float64,
+        1e-9 in float32), the table has at least 20 rows, and the formula computes
+        what :meth:`predict` computes on the training rows (relative 1e-6). A
+        formula with fitted constants that only approximates the target on the
+        training range (say a ratio of polynomials for a sine) is not exact.
     formula_ : str or None
         The learned formula (see :meth:`to_sympy`), e.g. ``"price*qty"``; prefixed
         with ``"≈ "`` when it is not exact, its coefficients then written with 4, 8
         or all digits, the fewest that compute what :meth:`predict` computes
         (relative 1e-6 on the training rows), else followed by how much it
         differs; None when sympy is not installed.
+    formula_symbols_ : dict or None
+        The symbol of each column in ``formula_`` and :meth:`to_sympy`, as
+        ``{symbol name: column name}``: a column name that is not a safe sympy
+        symbol (``"unit price"``, ``"2"``, ``"pi"``) gets one (``unit_price``,
+        ``_2``, ``pi_``); None when sympy is not installed.
     search_results_ : dict of lists
         Only with ``units="auto"``: one entry per structure tried (``source``:
         ``"closed form"`` or ``"trained"``, ``units``, ``hidden_size``,

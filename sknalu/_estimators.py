@@ -29,7 +29,7 @@ from ._validation import (
     one_cpu_thread,
     store_params,
 )
-from .exact._errors import lowest_r2
+from .exact._errors import lowest_r2, relative_mse
 from .exact._snap import snap_network_
 from .exact._tolerances import NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
 from .formula._estimator import FormulaMixin
@@ -206,6 +206,28 @@ def _one_fit_at_a_time(est):
     finally:
         with _FITTING_LOCK:
             _FITTING.discard(id(est))
+
+
+def _warn_if_unusable(est, n_not_finite: int, n_rows: int) -> None:
+    """Warn, from ``fit``, about a fit that overflows on some rows or did not learn."""
+    if n_not_finite:
+        warnings.warn(
+            f"The fitted network's predictions are not finite (inf or NaN) on "
+            f"{n_not_finite} of the {n_rows} training rows: its sums and products of "
+            "their features overflow float64, or divide by zero.",
+            RuntimeWarning,
+            stacklevel=6,
+        )
+    if not est.validation_score_ > 0:
+        warnings.warn(
+            f"{type(est).__name__} did not learn the target: the held-out R² of "
+            f"the kept network is {est.validation_score_:.3g}, no better than "
+            "predicting the target's mean (R² = 0), so its formula is not the "
+            "target's. Try a smaller lr, more max_steps or n_restarts, or other "
+            'units (units="auto" tries several).',
+            ConvergenceWarning,
+            stacklevel=6,
+        )
 
 
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
@@ -406,29 +428,19 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         """Set ``validation_score_``; warn about a fit that did not learn or overflows."""
         _, valid = split(dataset)
         held_out = valid if valid is not None else dataset
-        self.validation_score_ = lowest_r2(
-            held_out.y.cpu().numpy(), self._forward(held_out.X).cpu().numpy()
+        y_held_out = held_out.y.cpu().numpy()
+        predicted_held_out = self._forward(held_out.X).cpu().numpy()
+        self.validation_score_ = lowest_r2(y_held_out, predicted_held_out)
+        # What decides, with the weights, whether the formula is exact: how close the
+        # fit comes to the held-out rows, how many rows those are, and how many the
+        # table has (see FormulaMixin._fit_formula).
+        self._exactness_evidence = (
+            relative_mse(y_held_out, predicted_held_out),
+            len(dataset),
+            str(held_out.y.dtype).removeprefix("torch."),
         )
         predicted = self._forward(dataset.X).reshape(len(dataset), -1)
-        n_bad = int((~torch.isfinite(predicted).all(1)).sum())
-        if n_bad:
-            warnings.warn(
-                f"The fitted network's predictions are not finite (inf or NaN) on {n_bad} "
-                f"of the {len(dataset)} training rows: its sums and products of their "
-                "features overflow float64, or divide by zero.",
-                RuntimeWarning,
-                stacklevel=5,
-            )
-        if not self.validation_score_ > 0:
-            warnings.warn(
-                f"{type(self).__name__} did not learn the target: the held-out R² of "
-                f"the kept network is {self.validation_score_:.3g}, no better than "
-                "predicting the target's mean (R² = 0), so its formula is not the "
-                "target's. Try a smaller lr, more max_steps or n_restarts, or other "
-                'units (units="auto" tries several).',
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+        _warn_if_unusable(self, int((~torch.isfinite(predicted).all(1)).sum()), len(dataset))
 
     def _forward(self, X: torch.Tensor) -> torch.Tensor:
         """The kept network's outputs for ``X``, in slices that bound the memory."""
@@ -458,13 +470,15 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         Warns
         -----
         RuntimeWarning
-            When some predictions are not finite (the network's output overflows
-            float64 for their inputs), saying for how many rows.
+            When some predictions are not finite, saying for how many rows; when some
+            rows lie outside the domain of the formula, naming them, the unit and why.
         """
         check_is_fitted(self)
         _check_numbers(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
+        with self.net_.module_.checking_domain(self._feature_names()) as outside:
+            y = self._predict_tensor(X).cpu().numpy().astype(np.float64, copy=False)
+        outside.warn(stacklevel=2)
         n_bad = int((~np.isfinite(y.reshape(len(y), -1)).all(1)).sum())
         if n_bad:
             warnings.warn(

@@ -9,14 +9,150 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from .exact._errors import per_copy_mse
 from .units._base import ArithmeticUnit
 from .units._registry import UNITS, iter_units
+
+#: Rows a message names before it only counts the others.
+_ROWS_NAMED = 5
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    """``"row 3"``, ``"rows 0, 4, 9"`` or ``"rows 0, 4, 9, 12, 17, ... (250 rows)"``."""
+    named = ", ".join(str(int(r)) for r in rows[:_ROWS_NAMED])
+    if len(rows) == 1:
+        return f"row {named}"
+    more = f", ... ({len(rows)} rows)" if len(rows) > _ROWS_NAMED else ""
+    return f"rows {named}{more}"
+
+
+class DomainReport:
+    """The rows of a network's inputs outside the domain of its formula, and why.
+
+    Filled by :meth:`ArithmeticNetwork.checking_domain`: each forward pass in its
+    block asks every layer's unit
+    (:meth:`~sknalu.units.ArithmeticUnit.domain_violations`) about that layer's
+    inputs, the outputs of the layer before. The rows of successive passes are
+    numbered on, so that a prediction in slices reports the rows of the whole.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        The names of the network's inputs; ``"x0"``, ``"x1"``, ... when None. The
+        inputs of a later layer are ``"h0"``, ``"h1"``, ..., the outputs of the
+        layer before.
+
+    Attributes
+    ----------
+    n_rows : int
+        The rows seen.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ArithmeticNetwork(1, 1, units=("npu",), n_copies=1)
+    >>> with torch.no_grad():
+    ...     _ = net.layers[0].W.fill_(0.5)  # √x
+    ...     _ = net.layers[0].g.fill_(1.0)
+    >>> with net.checking_domain(["a"]) as report:
+    ...     _ = net(torch.tensor([[4.0], [-4.0]]))
+    >>> report.rows.tolist()
+    [1]
+    >>> print(report.message())  # doctest: +NORMALIZE_WHITESPACE
+    1 of 2 rows lie outside the domain of the fitted network's formula, where its
+    predictions are no values of the formula: row 1. Layer 0 (RealNPU) raises its
+    input a to the power 1/2 (a square root) where a is negative: a non-integer
+    power of a negative input is no real number; in row 1.
+    """
+
+    def __init__(self, names: Sequence[str] | None = None) -> None:
+        self.names = None if names is None else [str(n) for n in names]
+        self.n_rows = 0
+        self._offset = 0
+        self._found: dict[str, list[torch.Tensor]] = {}
+
+    def add_(self, index: int, layer: ArithmeticUnit, x: torch.Tensor) -> None:
+        """Record the rows of ``x``, the inputs of layer ``index``, outside its domain."""
+        batch = x.shape[-2]
+        if index == 0:
+            self._offset, self.n_rows = self.n_rows, self.n_rows + batch
+            names = self.names
+        else:
+            names = [f"h{j}" for j in range(layer.in_features)]
+        for violation in layer.domain_violations(x, names):
+            rows = violation.rows.reshape(-1, batch).any(0)
+            if bool(rows.any()):
+                where = f"layer {index} ({type(layer).__name__}) {violation.reason}"
+                found = rows.nonzero()[:, 0].cpu() + self._offset
+                self._found.setdefault(where, []).append(found)
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    @property
+    def reasons(self) -> dict[str, np.ndarray]:
+        """For each unit and reason, the sorted indices of the rows outside."""
+        return {where: np.unique(torch.cat(rows).numpy()) for where, rows in self._found.items()}
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sorted indices of the rows outside, for any reason."""
+        reasons = list(self.reasons.values())
+        return np.unique(np.concatenate(reasons)) if reasons else np.array([], dtype=np.int64)
+
+    def warn(self, stacklevel: int = 1) -> None:
+        """Warn with :meth:`message` (a ``RuntimeWarning``) where some rows lie outside.
+
+        ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+        """
+        if self:
+            warnings.warn(self.message(), RuntimeWarning, stacklevel=stacklevel + 1)
+
+    def message(self) -> str:
+        """What the rows outside are, and why, in words; ``""`` when there are none."""
+        if not self:
+            return ""
+        rows = self.rows
+        lines = [
+            f"{len(rows)} of {self.n_rows} rows lie outside the domain of the fitted "
+            "network's formula, where its predictions are no values of the formula: "
+            f"{_rows_text(rows)}."
+        ]
+        for where, outside in self.reasons.items():
+            lines.append(f"{where[0].upper()}{where[1:]}; in {_rows_text(outside)}.")
+        if any(not where.startswith("layer 0 ") for where in self._found):
+            lines.append("(h0, h1, ... are the outputs of the layer before.)")
+        return " ".join(lines)
+
+
+@contextlib.contextmanager
+def _checking_domain(
+    layers: Sequence[ArithmeticUnit], report: DomainReport
+) -> Iterator[DomainReport]:
+    """Fill ``report`` from every forward pass of ``layers`` in this thread, in the block."""
+    thread = threading.get_ident()
+
+    def checker(index: int):
+        def check(layer, args):
+            if threading.get_ident() == thread:
+                report.add_(index, layer, args[0])
+
+        return check
+
+    handles = [layer.register_forward_pre_hook(checker(i)) for i, layer in enumerate(layers)]
+    try:
+        yield report
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class ArithmeticNetwork(nn.Module):
@@ -126,6 +262,46 @@ class ArithmeticNetwork(nn.Module):
         escape of :mod:`sknalu.exact` reach the units through this method only.
         """
         return list(iter_units(self))
+
+    def checking_domain(
+        self, names: Sequence[str] | None = None
+    ) -> contextlib.AbstractContextManager[DomainReport]:
+        """A block in which every forward pass reports the rows outside the formula's domain.
+
+        Before each layer computes, its unit says which rows of its inputs (the
+        network's, or the outputs of the layer before) lie outside the domain where
+        it computes its formula (:meth:`~sknalu.units.ArithmeticUnit.domain_violations`).
+        The :class:`DomainReport` yielded gathers them over the block's passes, in
+        the thread that entered it.
+
+        Parameters
+        ----------
+        names : sequence of str, optional
+            The names of the network's inputs; ``"x0"``, ``"x1"``, ... when None.
+
+        Returns
+        -------
+        context manager yielding DomainReport
+        """
+        return _checking_domain(self.layers, DomainReport(names))
+
+    @torch.no_grad()
+    def domain_violations(
+        self, X: torch.Tensor, names: Sequence[str] | None = None
+    ) -> DomainReport:
+        """The rows of ``X`` outside the domain of the network's formula, and why.
+
+        One forward pass in evaluation mode within :meth:`checking_domain`, on ``X``
+        of shape (n_samples, in_features), with ``names`` as there.
+        """
+        training = self.training
+        self.eval()
+        try:
+            with self.checking_domain(names) as report:
+                self(X)
+        finally:
+            self.train(training)
+        return report
 
     @torch.no_grad()
     def fit_constants_(self, X: torch.Tensor, y: torch.Tensor, offset: bool = False) -> None:

@@ -12,13 +12,36 @@ beyond the builtins and numpy arrays it trusts anyway (:data:`SKOPS_TRUSTED_TYPE
 is empty), and :func:`load_model` rebuilds the skorch net from it the way skorch
 restores a net from its parameters: initialise a net with the same settings, then
 load the weights.
+
+Plain data can still be the wrong data, so :func:`load_model` checks a file in
+three steps before it builds anything from it:
+
+1. The archive: its number of members, the uncompressed size of each and of all
+   (:data:`MAX_UNCOMPRESSED_BYTES`), and the array each numpy member declares,
+   which must fit in the member, all read from the zip directory and the members'
+   headers before skops reads a member.
+2. The data, against the tables of checks below: the exact hyperparameters,
+   fitted attributes, settings and attributes of the net an estimator of this
+   version has, each with its type and range (arrays: dtype, shape and size);
+   the network's shape (layers, features, outputs, hidden size) against
+   :data:`LIMITS` and against the weight arrays the file holds. Anything else, a
+   callable or an estimator as an attribute, a method's name, is refused with the
+   name of the attribute.
+3. What is derived from the weights is recomputed rather than read: the sparsity
+   error, whether the formula is exact, the formula itself and the formula's
+   private state, by the code ``fit`` runs (``FormulaMixin._fit_formula``) on the
+   sample of training rows the estimator keeps.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import warnings
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +50,22 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from ._estimators import NALURegressor, NMURegressor, _ArithmeticRegressor
+from ._estimators import (
+    _DTYPES,
+    _OPTIMIZERS,
+    NALURegressor,
+    NMURegressor,
+    _ArithmeticRegressor,
+    _layer_units,
+)
 from ._network import ArithmeticNetwork
+from .formula._estimator import _CHECK_ROWS
 from .training._net import ArithmeticNet
+from .training._schedules import LR_SCHEDULES
 from .units._registry import UNITS
+from .units._regularizers import OOB_MODES, REGULARIZER_SHAPES
 
-__all__ = ["SKOPS_TRUSTED_TYPES", "load_model", "save_model"]
+__all__ = ["LIMITS", "MAX_UNCOMPRESSED_BYTES", "SKOPS_TRUSTED_TYPES", "load_model", "save_model"]
 
 #: Types, beyond those skops trusts by default (builtins, numpy arrays and scalars),
 #: that :func:`load_model` lets a skops file hold. A file written by
@@ -41,11 +74,395 @@ __all__ = ["SKOPS_TRUSTED_TYPES", "load_model", "save_model"]
 #: :func:`load_model` refuse it before anything in it is constructed.
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = ()
 
+#: Largest uncompressed size, in bytes, of all the members of a skops file together
+#: (256 MiB). A model of the largest network :data:`LIMITS` allows, 2**24 float64
+#: weights, takes 128 MiB; a model of ordinary size takes well under 1 MiB.
+MAX_UNCOMPRESSED_BYTES = 256 * 2**20
+#: Most members a skops file may have: one per array, and the schema.
+_MAX_MEMBERS = 1024
+
+#: Largest network :func:`load_model` builds: layers, input features, outputs,
+#: hidden size, and the number of weights of the kept network. They are checked,
+#: with the weight arrays in the file, before the network is built.
+LIMITS: Mapping[str, int] = {
+    "layers": 16,
+    "in_features": 100_000,
+    "out_features": 10_000,
+    "hidden_size": 4096,
+    "weights": 2**24,
+}
+#: Other bounds on the data of a file: restarts, characters of a string (feature
+#: names, formulas in ``search_results_``), structures tried by ``units="auto"``,
+#: epochs in the history and characters of the history's JSON.
+_MAX_COPIES = 1_000_000
+_MAX_TEXT = 10_000
+_MAX_TRIED = 256
+_MAX_EPOCHS = 10_000_000
+_MAX_HISTORY_CHARS = 64 * 2**20
+_MAX_INT = 2**63 - 1
+
 #: Version of the layout of the saved data; a file of another layout is refused.
 _FORMAT_VERSION = 1
 _ESTIMATORS = {cls.__name__: cls for cls in (NMURegressor, NALURegressor)}
-#: Fitted attributes saved in their own form rather than as plain data.
-_REBUILT = ("net_", "history_")
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+class _InvalidModel(ValueError):
+    """A file that is not a model saved by :func:`save_model`, and why."""
+
+    def __init__(self, path, reason: str | None = None) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"{path} is not a model saved by sknalu.save_model" + (f": {reason}" if reason else ".")
+        )
+
+
+class _Refused(Exception):
+    """Raised by a check with the reason; :func:`load_model` adds the file's name."""
+
+
+# -- checks of single values -------------------------------------------------------------
+
+_Check = Callable[[str, Any], None]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.dtype} and shape {value.shape}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _refuse(name: str, value: Any, expected: str) -> None:
+    raise _Refused(f"{name} must be {expected}, not {_describe(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _int(low: int = 0, high: int = _MAX_INT) -> _Check:
+    def check(name, value):
+        if not (_is_int(value) and low <= value <= high):
+            _refuse(name, value, f"an int in [{low}, {high}]")
+
+    return check
+
+
+def _float(low: float = -math.inf, high: float = math.inf, nan: bool = False) -> _Check:
+    def check(name, value):
+        ok = _is_float(value) and (low <= value <= high or (nan and math.isnan(value)))
+        if not ok:
+            _refuse(name, value, f"a float in [{low}, {high}]" + (" or nan" if nan else ""))
+
+    return check
+
+
+def _bool(name, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        _refuse(name, value, "a bool")
+
+
+def _one_of(*options) -> _Check:
+    def check(name, value):
+        same_type = [o for o in options if type(o) is type(value)]
+        if value not in same_type:
+            _refuse(name, value, "one of " + ", ".join(map(repr, options)))
+
+    return check
+
+
+def _text(name, value) -> None:
+    if not (isinstance(value, str) and len(value) <= _MAX_TEXT):
+        _refuse(name, value, f"a string of at most {_MAX_TEXT} characters")
+
+
+def _optional(check: _Check) -> _Check:
+    def optional(name, value):
+        if value is not None:
+            check(name, value)
+
+    return optional
+
+
+def _unit_names(name, value) -> None:
+    if not (
+        type(value) is tuple
+        and 1 <= len(value) <= LIMITS["layers"]
+        and all(isinstance(u, str) and len(u) <= _MAX_TEXT for u in value)
+    ):
+        _refuse(name, value, f"a tuple of 1 to {LIMITS['layers']} unit names")
+
+
+def _array(name, value, dtypes: tuple[str, ...], shape: tuple[int, ...]) -> None:
+    """``value`` an ndarray of one of ``dtypes`` and of ``shape`` (-1: any length)."""
+    ok = (
+        type(value) is np.ndarray
+        and value.dtype.name in dtypes
+        and value.ndim == len(shape)
+        and all(s == -1 or s == n for s, n in zip(shape, value.shape, strict=True))
+    )
+    if not ok:
+        dims = ", ".join("n" if s == -1 else str(s) for s in shape)
+        _refuse(name, value, f"an array of {' or '.join(dtypes)} and shape ({dims})")
+
+
+def _check_all(what: str, values: Any, checks: Mapping[str, _Check], optional=()) -> None:
+    """``values`` a dict holding exactly the names of ``checks`` (some ``optional``)."""
+    if type(values) is not dict:
+        raise _Refused(f"{what} must be a dict, not {_describe(values)}")
+    unknown = sorted(str(k)[:60] for k in values if k not in checks)
+    if unknown:
+        raise _Refused(
+            f"{what} hold {', '.join(map(repr, unknown))}, which a model saved by this "
+            "version of sknalu does not have"
+        )
+    missing = sorted(k for k in checks if k not in values and k not in optional)
+    if missing:
+        raise _Refused(f"{what} lack {', '.join(map(repr, missing))}")
+    for key, value in values.items():
+        checks[key](key, value)
+
+
+# -- the schema -------------------------------------------------------------------------
+
+_FLOAT_DTYPES = tuple(_DTYPES)
+
+#: The hyperparameters, checked for type here and for range by the estimator's own
+#: ``_validate_params``. Only plain values are saved: an optimiser by name, no
+#: callbacks.
+_PARAMS: dict[str, _Check] = {
+    "units": lambda n, v: _text(n, v) if isinstance(v, str) else _unit_names(n, v),
+    "hidden_size": _int(1),
+    "n_restarts": _int(1, _MAX_COPIES),
+    "regularizer_strength": _float(0),
+    "regularizer_start": _int(0),
+    "regularizer_end": _int(0),
+    "regularizer_shape": _one_of(*REGULARIZER_SHAPES),
+    "oob_mode": _one_of(*OOB_MODES),
+    "optimizer": lambda n, v: _one_of(*_OPTIMIZERS)(n, v.lower() if isinstance(v, str) else v),
+    "lr": _float(0),
+    "lr_schedule": _one_of(*LR_SCHEDULES),
+    "batch_size": _int(1),
+    "max_steps": _int(1),
+    "validation_fraction": _float(0, 0.5),
+    "device": _text,
+    "dtype": _one_of(*_DTYPES),
+    "random_state": _optional(_int(0, 2**32 - 1)),
+    "verbose": _int(0),
+    "callbacks": _one_of(None),
+    "snap": _bool,
+    "escape_saddles": _bool,
+    "constants": _bool,
+    "n_jobs": _optional(_int(-_MAX_INT)),
+}
+
+
+def _feature_names(name, value) -> None:
+    _array(name, value, ("object",), (-1,))
+    for item in value:
+        _text(f"an item of {name}", item)
+
+
+def _gate_ranges_shape(name, value) -> None:
+    if not (type(value) is list and len(value) <= LIMITS["layers"]):
+        _refuse(name, value, f"a list of at most {LIMITS['layers']} layers")
+    for i, gate in enumerate(value):
+        if gate is None:
+            continue
+        if not (type(gate) in (tuple, list) and len(gate) == 2):
+            _refuse(f"{name}[{i}]", gate, "None or a (min, max) pair of arrays")
+        for bound in gate:
+            _array(f"{name}[{i}]", bound, _FLOAT_DTYPES, (-1,))
+
+
+def _exactness_evidence(name, value) -> None:
+    if not (type(value) is tuple and len(value) == 3):
+        _refuse(name, value, "a tuple (relative error, rows, dtype)")
+    error, rows, dtype = value
+    _float(0)(f"{name}[0]", error)
+    _int(0)(f"{name}[1]", rows)
+    _one_of(*_DTYPES)(f"{name}[2]", dtype)
+
+
+def _search_results(name, value) -> None:
+    columns = {
+        "source": _one_of("closed form", "linear model", "trained"),
+        "units": _unit_names,
+        "hidden_size": _int(1, LIMITS["hidden_size"]),
+        "validation_loss": _float(0, nan=True),
+        "validation_score": _float(high=1, nan=True),
+        "formula_exact": _bool,
+        "formula": _optional(_text),
+        "complexity": _optional(_int(0)),
+        "fit_time": _float(0),
+        "chosen": _bool,
+        "error": _optional(_text),
+    }
+
+    def column_of(check: _Check) -> _Check:
+        def check_column(column, items):
+            if type(items) is not list or len(items) > _MAX_TRIED:
+                _refuse(f"{name}[{column!r}]", items, f"a list of at most {_MAX_TRIED} items")
+            for item in items:
+                check(f"an item of {name}[{column!r}]", item)
+
+        return check_column
+
+    _check_all(name, value, {column: column_of(check) for column, check in columns.items()})
+    if len({len(items) for items in value.values()}) > 1:
+        raise _Refused(f"the columns of {name} differ in length")
+
+
+#: The fitted attributes that hold data and are restored as saved, once checked.
+#: Every other fitted attribute (``net_``, ``history_``, ``sparsity_error_``,
+#: ``formula_exact_`` and the formula's private state) is rebuilt or recomputed.
+_KEPT: dict[str, _Check] = {
+    "n_features_in_": _int(1, LIMITS["in_features"]),
+    "feature_names_in_": _feature_names,
+    "_y_ndim": _one_of(1, 2),
+    "n_outputs_": _int(1, LIMITS["out_features"]),
+    "n_steps_": _int(0),
+    "best_restart_": _int(0, _MAX_COPIES),
+    "best_step_": _int(0),
+    # Measured on held-out rows the model does not keep: checked, not recomputed.
+    "validation_loss_": _float(0, nan=True),
+    "validation_score_": _float(high=1.0),
+    "snapped_": _bool,
+    # The data the formula's exactness is judged on (the rows kept, the gates' ranges
+    # over all training rows, and how close the held-out fit came) are checked here
+    # and against each other and the network once it is built.
+    "_check_rows": lambda n, v: _array(n, v, _FLOAT_DTYPES, (-1, -1)),
+    "_gate_ranges": _gate_ranges_shape,
+    "_exactness_evidence": _exactness_evidence,
+    # units="auto" only.
+    "search_results_": _search_results,
+    "units_": _unit_names,
+    "hidden_size_": _int(1, LIMITS["hidden_size"]),
+}
+_AUTO = ("search_results_", "units_", "hidden_size_")
+#: Derived from the weights: a file may hold them (save_model wrote them before), of
+#: the right type, but they are recomputed on load.
+_DERIVED: dict[str, _Check] = {
+    "sparsity_error_": _float(0, nan=True),
+    "formula_exact_": _bool,
+    "_distance": _float(0, nan=True),
+    "_formula_text": _optional(_text),
+    "_rounding_difference": _float(0, nan=True),
+}
+_ATTRIBUTES = {**_KEPT, **_DERIVED}
+
+#: The settings of the skorch net that rebuild it. The network's shape is checked
+#: against LIMITS here, and against the weight arrays in :func:`_check_network`.
+_NET_PARAMS: dict[str, _Check] = {
+    "lr": _float(0),
+    "max_epochs": _int(0),
+    "batch_size": _int(1),
+    "predict_nonlinearity": _one_of("auto"),
+    "warm_start": _bool,
+    "verbose": _int(0),
+    "compile": _one_of(False),
+    "use_caching": _one_of("auto"),
+    "torch_load_kwargs": _one_of(None),
+    "module__in_features": _int(1, LIMITS["in_features"]),
+    "module__out_features": _int(1, LIMITS["out_features"]),
+    "module__units": _unit_names,
+    "module__hidden_size": _int(1, LIMITS["hidden_size"]),
+    "module__n_copies": _int(1, _MAX_COPIES),
+    "module__oob_mode": _one_of(*OOB_MODES),
+    "module__regularizer_shape": _one_of(*REGULARIZER_SHAPES),
+    "module__seed": _int(0),
+    "module__constants": _bool,
+    "regularizer_strength": _float(0),
+    "target_scale": _float(0),
+    "regularizer_start": _int(0),
+    "regularizer_end": _int(0),
+    "oob_strength": _float(0),
+    "max_steps": _int(0),
+    "lr_schedule": _one_of(*LR_SCHEDULES),
+    "steps_per_epoch": _int(1),
+    "seed": _int(0),
+}
+
+
+def _str_list(name, value) -> None:
+    if not (type(value) is list and len(value) <= 64 and all(isinstance(v, str) for v in value)):
+        _refuse(name, value, "a list of names")
+
+
+def _no_listeners(name, value) -> None:
+    if not (type(value) is dict and all(v == [] for v in value.values()) and len(value) <= 64):
+        _refuse(name, value, "a dict of empty lists")
+
+
+#: The net's fitted attributes: those restored, then those the rebuilt net sets
+#: itself (checked for type, not set from the file).
+_NET_KEPT: dict[str, _Check] = {
+    "n_steps_": _int(0),
+    "scheduled_lr_": _optional(_float(0)),
+    "needs_oob_loss_": _bool,
+}
+_NET_ATTRIBUTES: dict[str, _Check] = {
+    **_NET_KEPT,
+    "initialized_": _one_of(True),
+    "init_context_": _one_of(None),
+    "prefixes_": _str_list,
+    "cuda_dependent_attributes_": _str_list,
+    "batch_listeners_": _no_listeners,
+}
+_NET_OPTIONAL = ("batch_listeners_", "needs_oob_loss_", "init_context_")
+
+
+def _device_name(name, value) -> None:
+    _text(name, value)
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        _refuse(name, value, "'cpu' or a CUDA device")
+
+
+def _json_data(name: str, value: Any, depth: int) -> None:
+    """History data: numbers, strings, lists and dicts of them, nested at most 4 deep."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if depth < 4 and type(value) is list:
+        for item in value:
+            _json_data(name, item, depth + 1)
+        return
+    if depth < 4 and type(value) is dict:
+        for item in value.values():
+            _json_data(name, item, depth + 1)
+        return
+    _refuse(name, value, "numbers, strings, and lists and dicts of them")
+
+
+def _history(text: Any) -> list:
+    if not (isinstance(text, str) and len(text) <= _MAX_HISTORY_CHARS):
+        _refuse("history", text, f"a JSON string of at most {_MAX_HISTORY_CHARS} characters")
+    try:
+        epochs = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _Refused("the history is not JSON") from None
+    if not (type(epochs) is list and len(epochs) <= _MAX_EPOCHS):
+        _refuse("history", epochs, "a list of epochs")
+    for epoch in epochs:
+        if type(epoch) is not dict:
+            _refuse("an epoch of the history", epoch, "a dict")
+        _json_data("an epoch of the history", epoch, 1)
+    return epochs
+
+
+# -- saving -----------------------------------------------------------------------------
 
 
 def _is_plain(value: Any) -> bool:
@@ -75,36 +492,29 @@ def _plain_or_raise(values: dict[str, Any], what: str, estimator) -> dict[str, A
 
 
 def _state(estimator: _ArithmeticRegressor) -> dict[str, Any]:
-    """A fitted estimator as plain data."""
+    """A fitted estimator as plain data: what :func:`load_model` checks and rebuilds."""
     if type(estimator) not in _ESTIMATORS.values():
         raise TypeError(
             f"save_model saves NMURegressor and NALURegressor, got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
     params = _plain_or_raise(estimator.get_params(deep=False), "hyperparameter", estimator)
-    attributes = {
-        name: value
-        for name, value in vars(estimator).items()
-        if name not in params and name not in _REBUILT
-    }
+    # The fitted attributes load_model restores; what it recomputes is not saved.
+    attributes = {name: value for name, value in vars(estimator).items() if name in _KEPT}
     _plain_or_raise(attributes, "fitted attribute", estimator)
     net = estimator.net_
     module = net.module_
     if not (module.n_copies == 1 and module.squeeze_copies):
         raise ValueError("the estimator's network still holds all its restarts; fit it again.")
-    # The settings that rebuild the net: its own and its module's, where plain.
-    # Callbacks, optimiser and split only matter while fitting, which starts afresh.
+    # The settings that rebuild the net. Callbacks, optimiser and split only matter
+    # while fitting, which starts afresh.
     net_params = {
-        name: value
-        for name, value in net.get_params(deep=False).items()
-        if not name.startswith("_")
-        and ("__" not in name or name.startswith("module__"))
-        and _is_plain(value)
+        name: value for name, value in net.get_params(deep=False).items() if name in _NET_PARAMS
     }
     net_attributes = {
         name: value
         for name, value in vars(net).items()
-        if name.endswith("_") and not name.startswith("_") and _is_plain(value)
+        if name in _NET_ATTRIBUTES and _is_plain(value)
     }
     return {
         "sknalu_model": _FORMAT_VERSION,
@@ -128,16 +538,192 @@ def _json_number(value):
     raise TypeError(f"cannot save {value!r} in the history")
 
 
-def _not_a_model(path) -> ValueError:
-    return ValueError(f"{path} is not a model saved by sknalu.save_model.")
+# -- loading: the archive ---------------------------------------------------------------
 
 
-def _set_attributes(obj, attributes: dict, path) -> None:
-    for name, value in attributes.items():
-        # Names from the file become attributes: only ordinary ones, never dunders.
-        if not (isinstance(name, str) and name.isidentifier()) or name.startswith("__"):
-            raise _not_a_model(path)
-        setattr(obj, name, value)
+def _check_archive(path) -> None:
+    """Refuse an archive too large to read, before skops reads any of it.
+
+    The sizes come from the zip directory (zipfile reads no more of a member than
+    the size it declares) and each numpy member's header, which declares the array
+    numpy allocates before it reads the data.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > _MAX_MEMBERS:
+                raise _Refused(f"it has {len(members)} members, more than {_MAX_MEMBERS}")
+            total = sum(m.file_size for m in members)
+            if total > MAX_UNCOMPRESSED_BYTES:
+                raise _Refused(
+                    f"its members take {total} bytes uncompressed, more than the "
+                    f"{MAX_UNCOMPRESSED_BYTES} bytes (256 MiB) a model may take"
+                )
+            for member in members:
+                if member.filename.endswith(".npy"):
+                    with archive.open(member) as file:
+                        _check_npy_header(file, member)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        raise _Refused("it is not a skops file") from None
+
+
+def _check_npy_header(file, member: zipfile.ZipInfo) -> None:
+    fmt = np.lib.format
+    version = fmt.read_magic(file)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(file)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(file)
+    else:
+        raise _Refused(f"its member {member.filename} is not a numpy array of a known format")
+    if dtype.hasobject or math.prod(shape) * dtype.itemsize > member.file_size:
+        raise _Refused(
+            f"its member {member.filename} declares an array of shape {shape} and dtype "
+            f"{dtype}, larger than the member's {member.file_size} bytes"
+        )
+
+
+# -- loading: the data ------------------------------------------------------------------
+
+
+def _check_units_known(state) -> None:
+    """Refuse, saying what to do, a model whose units are not registered here."""
+    try:
+        names = state["net"]["params"]["module__units"]
+    except (KeyError, TypeError):
+        return  # not a model: said below
+    if type(names) is not tuple or len(names) > LIMITS["layers"]:
+        return  # said below
+    missing = [n for n in names if isinstance(n, str) and n not in UNITS]
+    if missing:
+        raise ValueError(
+            f"The model uses the unit(s) {', '.join(map(repr, missing))}, which are not "
+            "registered in this process: call sknalu.units.register_unit with the same "
+            "name and class before load_model."
+        )
+
+
+def _check_state(state) -> None:
+    """Check everything in ``state`` that can be checked before anything is built."""
+    if type(state) is not dict or state.get("sknalu_model") != _FORMAT_VERSION:
+        raise _Refused("it holds no sknalu model of this format")
+    top = {"sknalu_model": _one_of(_FORMAT_VERSION), "estimator": _one_of(*_ESTIMATORS)}
+    top |= {name: lambda n, v: None for name in ("params", "attributes", "history", "net")}
+    _check_all("the file's entries", state, top)
+    _check_all("the hyperparameters", state["params"], _PARAMS)
+    params = state["params"]
+    auto = params["units"] == "auto"
+    attributes = state["attributes"]
+    optional = ("feature_names_in_", "_exactness_evidence", *_DERIVED)
+    if not auto:
+        extra = [name for name in _AUTO if name in attributes]
+        if extra:
+            raise _Refused(f"the attribute {extra[0]!r} belongs to units='auto' only")
+        optional += _AUTO
+    _check_all("the fitted attributes", attributes, _ATTRIBUTES, optional)
+    net = state["net"]
+    net_entries = ("params", "attributes", "device", "weights")
+    _check_all("the net's entries", net, {name: lambda n, v: None for name in net_entries})
+    _check_all("the net's settings", net["params"], _NET_PARAMS)
+    _check_all("the net's attributes", net["attributes"], _NET_ATTRIBUTES, _NET_OPTIONAL)
+    _device_name("the device", net["device"])
+    _check_consistency(params, attributes, net["params"])
+    _check_weights(net["weights"], net["params"], params["dtype"])
+    if params["dtype"] != attributes["_check_rows"].dtype.name:
+        raise _Refused("_check_rows is not of the model's dtype")
+
+
+def _check_consistency(params: dict, attributes: dict, net_params: dict) -> None:
+    """The attributes and settings that describe one thing twice must agree."""
+    module_units = net_params["module__units"]
+    n_features = attributes["n_features_in_"]
+    pairs = [
+        ("module__in_features", net_params["module__in_features"], n_features),
+        ("module__out_features", net_params["module__out_features"], attributes["n_outputs_"]),
+        ("_check_rows", attributes["_check_rows"].shape[1], n_features),
+    ]
+    if attributes["_y_ndim"] == 1:
+        pairs.append(("n_outputs_", attributes["n_outputs_"], 1))
+    if "feature_names_in_" in attributes:
+        pairs.append(("feature_names_in_", len(attributes["feature_names_in_"]), n_features))
+    if params["units"] == "auto":
+        pairs += [
+            ("units_", attributes["units_"], module_units),
+            ("hidden_size_", attributes["hidden_size_"], net_params["module__hidden_size"]),
+        ]
+    else:
+        pairs += [
+            ("module__hidden_size", net_params["module__hidden_size"], params["hidden_size"]),
+            ("module__n_copies", net_params["module__n_copies"], params["n_restarts"]),
+        ]
+    for name, value, expected in pairs:
+        if value != expected:
+            raise _Refused(f"{name} disagrees with the rest of the model")
+    if not 1 <= len(attributes["_check_rows"]) <= _CHECK_ROWS:
+        raise _Refused(f"_check_rows must hold 1 to {_CHECK_ROWS} rows")
+    if attributes["best_restart_"] >= net_params["module__n_copies"]:
+        raise _Refused("best_restart_ is not one of the network's restarts")
+    gates = attributes["_gate_ranges"]
+    if len(gates) != len(module_units):
+        raise _Refused("_gate_ranges must hold one entry per layer")
+    evidence = attributes.get("_exactness_evidence")
+    if evidence is not None and evidence[2] != params["dtype"]:
+        raise _Refused("_exactness_evidence is not of the model's dtype")
+
+
+def _layer_sizes(net_params: dict) -> list[tuple[int, int]]:
+    n_layers = len(net_params["module__units"])
+    sizes = [net_params["module__in_features"]]
+    sizes += [net_params["module__hidden_size"]] * (n_layers - 1)
+    sizes.append(net_params["module__out_features"])
+    return list(itertools.pairwise(sizes))
+
+
+def _check_weights(weights: Any, net_params: dict, dtype: str) -> None:
+    """The weight arrays, and the network's shape against them, before building it."""
+    if type(weights) is not dict or not weights or len(weights) > _MAX_MEMBERS:
+        raise _Refused("the weights must be a dict of arrays")
+    n_values = 0
+    for name, array in weights.items():
+        _text("the name of a weight", name)
+        if not (type(array) is np.ndarray and array.dtype.name == dtype and array.ndim >= 1):
+            _refuse(f"the weight {name!r}", array, f"an array of {dtype}")
+        if array.shape[0] != 1:
+            _refuse(f"the weight {name!r}", array, "the weights of one kept network")
+        n_values += array.size
+    if n_values > LIMITS["weights"]:
+        raise _Refused(f"it holds {n_values} weights, more than {LIMITS['weights']}")
+    # Every unit has at least one weight per input and output of its layer: a
+    # network larger than the weights in the file is not the file's network.
+    nominal = sum(n_in * n_out for n_in, n_out in _layer_sizes(net_params))
+    if nominal > n_values:
+        raise _Refused(
+            f"its network ({len(net_params['module__units'])} layers, "
+            f"{net_params['module__in_features']} inputs, hidden size "
+            f"{net_params['module__hidden_size']}, {net_params['module__out_features']} "
+            f"outputs) needs at least {nominal} weights, but the file holds {n_values}"
+        )
+    layers = {name.split(".")[1] for name in weights if name.startswith("layers.")}
+    if layers != {str(i) for i in range(len(net_params["module__units"]))}:
+        raise _Refused("the weights are not those of one layer per unit")
+
+
+def _check_params(estimator: _ArithmeticRegressor, net_params: dict) -> None:
+    """The estimator's own checks of its hyperparameters; its units the network's."""
+    try:
+        estimator._validate_params()
+        units = None if estimator._auto() else _layer_units(estimator)
+    except (ValueError, TypeError) as exc:
+        raise _Refused(f"a hyperparameter is invalid: {exc}") from None
+    if units is not None and tuple(units) != net_params["module__units"]:
+        raise _Refused("module__units disagrees with the hyperparameter units")
+    accepted = estimator._accepted_units()
+    wrong = [u for u in net_params["module__units"] if u not in accepted]
+    if wrong:
+        raise _Refused(f"{type(estimator).__name__} does not take the unit {wrong[0]!r}")
+
+
+# -- loading: building ------------------------------------------------------------------
 
 
 def _device(name: str) -> torch.device:
@@ -148,67 +734,139 @@ def _device(name: str) -> torch.device:
             "The model was saved from a CUDA device, but torch finds none here; "
             "it is loaded onto the CPU.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return torch.device("cpu")
     return device
 
 
-def _check_units_known(state) -> None:
-    """Refuse, saying what to do, a model whose units are not registered here."""
+def _module_settings(net_params: dict, dtype: torch.dtype) -> dict[str, Any]:
+    """The network's arguments; one copy, the one the file holds."""
+    settings = {k.removeprefix("module__"): v for k, v in net_params.items() if "__" in k}
+    return {**settings, "n_copies": 1, "dtype": dtype}
+
+
+def _check_shapes(weights: dict, settings: dict[str, Any]) -> None:
+    """The weights' shapes against those of the network, built without memory."""
     try:
-        names = list(state["net"]["params"]["module__units"])
-    except (KeyError, TypeError):
-        return  # not a model: said below
-    missing = [n for n in names if isinstance(n, str) and n not in UNITS]
-    if missing:
-        raise ValueError(
-            f"The model uses the unit(s) {', '.join(map(repr, missing))}, which are not "
-            "registered in this process: call sknalu.units.register_unit with the same "
-            "name and class before load_model."
-        )
+        with torch.device("meta"):
+            module = ArithmeticNetwork(**settings)
+    except Exception:
+        return  # a unit that cannot be built on the meta device: load_state_dict checks
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != got:
+        raise _Refused("its weight arrays are not those of its network")
+
+
+def _build_net(saved: dict, dtype: torch.dtype) -> ArithmeticNet:
+    weights = saved["weights"]
+    settings = _module_settings(saved["params"], dtype)
+    _check_shapes(weights, settings)
+    net_params = {**saved["params"], "module__n_copies": 1, "module__dtype": dtype}
+    net = ArithmeticNet(ArithmeticNetwork, **net_params, device=_device(saved["device"]))
+    net.initialize()
+    # The fitted network is the one copy the restart selection kept.
+    net.module_.keep_copy_(0)
+    try:
+        net.module_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
+    except RuntimeError:
+        raise _Refused("its weight arrays are not those of its network") from None
+    # The setting as fitted: how many restarts were trained.
+    net.module__n_copies = saved["params"]["module__n_copies"]
+    for name in _NET_KEPT:
+        if name in saved["attributes"]:
+            setattr(net, name, saved["attributes"][name])
+    return net
+
+
+class _SavedGateRanges:
+    """The gates' ranges over all training rows, in place of those over the kept rows.
+
+    ``FormulaMixin._fit_formula`` measures every gate that depends on the input over
+    the rows it is given; the file keeps only a sample of them, and the ranges over
+    all. Those are used while it runs, once checked to hold the ranges over the
+    sample (the sample is part of the training rows).
+    """
+
+    def __init__(self, module: ArithmeticNetwork, saved: list, rows: torch.Tensor) -> None:
+        from .formula._reader import gate_ranges
+
+        measured = gate_ranges(module, rows)
+        self.layers = []
+        for i, (layer, mine, theirs) in enumerate(zip(module.layers, measured, saved, strict=True)):
+            if (mine is None) != (theirs is None):
+                raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
+            if mine is None:
+                continue
+            if any(np.shape(t) != np.shape(m) for t, m in zip(theirs, mine, strict=True)):
+                raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
+            (lo, hi), (my_lo, my_hi) = theirs, mine
+            with np.errstate(invalid="ignore"):
+                holds = (lo <= my_lo) & (hi >= my_hi) & (lo >= 0) & (hi <= 1)
+            if not (holds | np.isnan(lo) | np.isnan(hi)).all():
+                raise _Refused(f"_gate_ranges[{i}] does not hold the gate's range on _check_rows")
+            self.layers.append((layer, (lo, hi)))
+
+    def __enter__(self):
+        for layer, gate_range in self.layers:
+            # An attribute of this one network, which nothing else holds yet.
+            layer.gate_range = lambda x, r=gate_range: r
+        return self
+
+    def __exit__(self, *exc_info):
+        for layer, _ in self.layers:
+            del layer.gate_range
+
+
+def _recompute_formula_state(estimator: _ArithmeticRegressor, attributes: dict) -> None:
+    """The sparsity error, exactness and formula state, computed as ``fit`` does."""
+    rows = attributes["_check_rows"]
+    module = estimator.net_.module_
+    param = next(module.parameters())
+    X = torch.as_tensor(rows, dtype=param.dtype, device=param.device)
+    with _SavedGateRanges(module, attributes["_gate_ranges"], X):
+        estimator._fit_formula(X)
+    # fit keeps a sample of its rows: the file's rows must be that sample of themselves.
+    if not np.array_equal(estimator._check_rows, rows, equal_nan=True):
+        raise _Refused("_check_rows holds more rows than a fit keeps")
 
 
 def _from_state(state, path) -> _ArithmeticRegressor:
-    """The estimator that :func:`_state` turned into ``state``."""
+    """The estimator that :func:`_state` turned into ``state``, once it is checked."""
     _check_units_known(state)
     try:
-        if not isinstance(state, dict) or state.get("sknalu_model") != _FORMAT_VERSION:
-            raise _not_a_model(path)
-        estimator = _ESTIMATORS[state["estimator"]](**state["params"])
-        _set_attributes(estimator, state["attributes"], path)
-        saved = state["net"]
-        weights = {k: torch.from_numpy(np.asarray(v)) for k, v in saved["weights"].items()}
-        dtype = next(iter(weights.values())).dtype
-        net = ArithmeticNet(
-            ArithmeticNetwork,
-            **saved["params"],
-            module__dtype=dtype,
-            device=_device(saved["device"]),
-        )
-        net.initialize()
-        # The fitted network is the one copy the restart selection kept.
-        net.module_.keep_copy_(0)
-        net.module_.load_state_dict(weights)
-        _set_attributes(net, saved["attributes"], path)
-        net.history = History(json.loads(state["history"]))
-    except (KeyError, TypeError, ValueError, RuntimeError, StopIteration, AttributeError):
-        # A file of the right format but the wrong content: a version mismatch, or
-        # an edited file. Nothing in it can have run code; it just is no model.
-        raise _not_a_model(path) from None
-    estimator.net_ = net
-    estimator.history_ = net.history
+        _check_state(state)
+        params, attributes, saved = state["params"], state["attributes"], state["net"]
+        estimator = _ESTIMATORS[state["estimator"]](**params)
+        _check_params(estimator, saved["params"])
+        history = _history(state["history"])
+        net = _build_net(saved, _DTYPES[params["dtype"]])
+        for name, value in attributes.items():
+            if name in _KEPT:
+                setattr(estimator, name, value)
+        net.history = History(history)
+        estimator.net_ = net
+        estimator.history_ = net.history
+        _recompute_formula_state(estimator, attributes)
+    except _Refused as exc:
+        raise _InvalidModel(path, str(exc)) from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError):
+        # Checked data the network still cannot take: a version mismatch, or an
+        # edited file. Nothing in it can have run code; it just is no model.
+        raise _InvalidModel(path) from None
     return estimator
 
 
 def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None:
     """Save a fitted estimator to a skops file that is safe to load from anywhere.
 
-    The file holds the estimator's hyperparameters, its fitted attributes, its
-    history and the weights of its network, all as plain data (numbers, strings and
-    numpy arrays), so that :func:`load_model` reads it without running code from it.
-    Use it for models you share or receive; joblib and pickle files run code when
-    loaded and are only for files you trust.
+    The file holds the estimator's hyperparameters, the fitted attributes that are
+    data (what the formula is checked on among them), its history and the weights of
+    its network, all as plain data (numbers, strings and numpy arrays), so that
+    :func:`load_model` reads it without running code from it. Use it for models you
+    share or receive; joblib and pickle files run code when loaded and are only for
+    files you trust.
 
     Parameters
     ----------
@@ -233,9 +891,12 @@ def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None
     Notes
     -----
     The loaded estimator predicts exactly as the saved one and has the same
-    hyperparameters, fitted attributes and history. Its ``net_`` is rebuilt around
-    the kept network; the optimiser's state and the callbacks, which only matter
-    while fitting, are not saved (``fit`` starts from scratch anyway).
+    hyperparameters, fitted attributes, formula and history. Its ``net_`` is
+    rebuilt around the kept network; the optimiser's state and the callbacks, which
+    only matter while fitting, are not saved (``fit`` starts from scratch anyway).
+    What follows from the weights (``sparsity_error_``, ``formula_exact_``,
+    ``formula_``) is not saved but computed again when the model is loaded.
+    Attributes set on the estimator by hand are not saved.
 
     Examples
     --------
@@ -266,9 +927,24 @@ def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None
 def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
     """Load an estimator saved by :func:`save_model`.
 
-    The file is checked before anything in it is built: a file holding any type
-    skops does not trust by default (and :data:`SKOPS_TRUSTED_TYPES` does not
-    name) is refused, so loading a file from elsewhere cannot run its code.
+    The file is checked before anything in it is built, so that loading a file
+    from elsewhere can neither run its code nor exhaust the memory:
+
+    - a file holding any type skops does not trust by default (and
+      :data:`SKOPS_TRUSTED_TYPES` does not name) is refused;
+    - the archive's members may take at most :data:`MAX_UNCOMPRESSED_BYTES`
+      (256 MiB) uncompressed, and each numpy array must fit in its member; both
+      are read from the archive's directory and the arrays' headers first;
+    - the hyperparameters, fitted attributes and the net's settings and attributes
+      must be exactly those a fitted estimator of this version has, each of its
+      type and range (no callables, estimators or other objects), and the network's
+      shape must be within :data:`LIMITS` and match the weight arrays in the file.
+
+    What follows from the weights is not read from the file but computed again:
+    ``sparsity_error_``, ``formula_exact_``, ``formula_`` and the formula's private
+    state, by the code ``fit`` runs, on the sample of training rows the model keeps.
+    ``validation_score_`` and ``validation_loss_``, measured on held-out rows the
+    model does not keep, are checked to be floats in range.
 
     Parameters
     ----------
@@ -285,7 +961,9 @@ def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
     skops.io.exceptions.UntrustedTypesFoundException
         When the file holds types that are not trusted; nothing of it was built.
     ValueError
-        When the file is not a skops file, or not one written by :func:`save_model`.
+        When the file is not a skops file, is too large, or is not one written by
+        :func:`save_model`; the message names the attribute or limit at fault. Also
+        when the model's units are not registered in this process.
     FileNotFoundError
         When there is no such file.
 
@@ -299,9 +977,13 @@ def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
+        _check_archive(path)
+    except _Refused as exc:
+        raise _InvalidModel(path, str(exc)) from None
+    try:
         state = skops.io.load(path, trusted=list(SKOPS_TRUSTED_TYPES))
     except UntrustedTypesFoundException:
         raise
     except Exception:  # a file that is not a skops archive fails in many ways
-        raise _not_a_model(path) from None
+        raise _InvalidModel(path) from None
     return _from_state(state, path)

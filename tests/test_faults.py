@@ -412,7 +412,11 @@ def test_history_keeps_epoch_losses_and_per_batch_records_only_when_asked(capsys
     X, y = make_arithmetic("x0 * x1", n_samples=300, random_state=0)
     est = NMURegressor(max_steps=1000, snap=False, random_state=0, verbose=2).fit(X, y)
     row = est.history_[-1]
-    assert row["batches"] == []
+    # One record per pass (training, held-out), not one per batch.
+    assert [sorted(batch) for batch in row["batches"]] == [
+        ["train_batch_size", "train_loss"],
+        ["valid_batch_size", "valid_loss"],
+    ]
     assert row["train_batch_count"] == 500 and row["valid_batch_count"] == 1
     assert est.history_[:, "valid_loss_best"][0] is True
     assert all(np.isfinite(est.history_[:, key]).all() for key in ("train_loss", "valid_loss"))
@@ -446,3 +450,29 @@ def test_a_second_thread_fitting_the_same_estimator_is_refused():
         release.set()
         first.join()
     assert est.formula_ == "x0*x1"
+
+
+@pytest.mark.parametrize("n_rows", [2, 3, 5, 8, 13])
+def test_a_few_rows_of_noise_never_make_an_exact_formula(n_rows):
+    rng = np.random.default_rng(n_rows)
+    X = rng.uniform(1, 2, (n_rows, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NMURegressor(units="auto", max_steps=300, random_state=0)
+        est.fit(X, rng.normal(size=n_rows))
+        assert not est.formula_exact_
+        reason = f"The table has {n_rows} rows|does not fit the held-out data"
+        with pytest.warns(FormulaWarning, match=reason):
+            est.to_sympy()
+
+
+def test_targets_whose_squares_underflow_are_judged_as_any_other():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, (200, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NMURegressor(random_state=0, max_steps=500).fit(X, 1e-300 * X[:, 0] * X[:, 1])
+    # Training cannot learn a target this small, and the fit says so: no formula
+    # '0' called exact, no R² of 1 from squares that vanish.
+    assert est.validation_score_ < 0.999
+    assert not est.formula_exact_

@@ -29,9 +29,12 @@ STAGES = (
 )
 MAX_FUNCTION_LINES = 80
 MAX_CLASS_LINES = 300
-#: Classes allowed past the limit, each with its reason: none today. (skorch's net,
-#: sknalu/training/_net.py, whose hooks belong together, would be the candidate.)
-LARGE_CLASSES: set[str] = set()
+#: Classes allowed past the limit, each with its reason.
+LARGE_CLASSES = {
+    # skorch's net (sknalu/training/_net.py): the hooks it overrides, documented
+    # skorch hooks each, belong together in one subclass.
+    "ArithmeticNet",
+}
 
 
 def _modules():

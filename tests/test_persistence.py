@@ -182,3 +182,222 @@ def test_hyperparameters_that_are_not_plain_data_are_named(data, params, named, 
     with pytest.raises(TypeError, match=named):
         save_model(est, tmp_path / "model.skops")
     assert not (tmp_path / "model.skops").exists()
+
+
+# -- what a file may hold ---------------------------------------------------------------------
+
+
+def _edited(fitted, tmp_path, edit, name="nmu"):
+    """A skops file of ``fitted[name]``'s saved data, changed by ``edit(state)``."""
+    from sknalu._persistence import _state
+
+    state = _state(fitted[name])
+    edit(state)
+    path = tmp_path / "edited.skops"
+    skops.io.dump(state, path)
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, last, value = keys_and_value
+
+    def edit(state):
+        for key in keys:
+            state = state[key]
+        state[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (_set("attributes", "predict", np.negative), "'predict'"),
+        (_set("attributes", "model", LinearRegression()), "'model'"),
+        (_set("attributes", "__class__", "NALURegressor"), "'__class__'"),
+        (_set("attributes", "n_features_in_", "2"), "n_features_in_ must be an int"),
+        (_set("attributes", "n_outputs_", 2), "module__out_features disagrees"),
+        (_set("attributes", "snapped_", np.negative), "snapped_ must be a bool"),
+        (_set("attributes", "validation_score_", 2.0), r"validation_score_ must be a float in"),
+        (_set("attributes", "validation_score_", np.nan), r"validation_score_ must be a float in"),
+        (_set("attributes", "units_", ("nau", "nmu")), "'units_' belongs to units='auto'"),
+        (_set("attributes", "_check_rows", np.ones((3, 5))), "_check_rows disagrees"),
+        (_set("params", "optimizer", np.negative), "optimizer must be one of"),
+        (_set("params", "callbacks", [np.negative]), "callbacks must be one of None"),
+        (_set("params", "max_steps", -1), "max_steps must be an int"),
+        (_set("net", "params", "predict_nonlinearity", np.exp), "predict_nonlinearity"),
+        (_set("net", "params", "compile", True), "compile must be one of False"),
+        (_set("net", "params", "module__units", ("nau", "npu")), "module__units disagrees"),
+        (_set("net", "params", "iterator_train", "x"), "'iterator_train'"),
+        (_set("net", "attributes", "forward", np.negative), "'forward'"),
+        (_set("net", "device", "meta"), "the device must be 'cpu' or a CUDA device"),
+        (_set("net", "weights", "layers.0.W", np.zeros((1, 2, 2), np.float32)), "layers.0.W"),
+    ],
+)
+def test_a_file_holding_what_no_fitted_estimator_holds_is_refused_by_name(
+    fitted, tmp_path, edit, named
+):
+    path = _edited(fitted, tmp_path, edit)
+    with pytest.raises(ValueError, match=r"edited\.skops is not a model saved by sknalu") as info:
+        load_model(path)
+    assert named.replace("\\", "") in str(info.value) or pytest.fail(str(info.value))
+
+
+@pytest.mark.parametrize(
+    ("name", "forged"),
+    [
+        ("_formula_text", "price + 42"),
+        ("formula_exact_", True),
+        ("sparsity_error_", 0.0),
+        ("_distance", 0.0),
+        ("_rounding_difference", 0.0),
+    ],
+)
+def test_what_follows_from_the_weights_is_recomputed_not_read(data, tmp_path, name, forged):
+    X, y = data
+    units = ("nac", "nac_mul")
+    est = NALURegressor(units=units, n_restarts=2, max_steps=20, random_state=0).fit(X, y)
+    # Its formula is not exact: forging it exact must not stick.
+    assert not est.formula_exact_ and est.sparsity_error_ > 0.01
+    path = _edited({"nalu": est}, tmp_path, _set("attributes", name, forged), name="nalu")
+    loaded = load_model(path)
+    assert loaded.formula_ == est.formula_ and loaded.formula_.startswith("≈ ")
+    assert loaded.formula_exact_ is False
+    assert loaded.sparsity_error_ == est.sparsity_error_
+    assert loaded._distance == est._distance
+    assert loaded._rounding_difference == est._rounding_difference
+
+
+def test_saved_files_hold_no_derived_results(fitted, tmp_path):
+    path = tmp_path / "model.skops"
+    save_model(fitted["nalu"], path)
+    held = skops.io.load(path)["attributes"]
+    for name in ("formula_exact_", "sparsity_error_", "_formula_text", "_distance"):
+        assert name not in held
+
+
+def test_gate_ranges_that_do_not_hold_the_kept_rows_are_refused(data, tmp_path):
+    X, y = data
+    est = NALURegressor(units=("nalu",), n_restarts=2, max_steps=50, random_state=0).fit(X, y)
+    path = tmp_path / "model.skops"
+    save_model(est, path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.formula_ == est.formula_
+    assert loaded.formula_exact_ == est.formula_exact_
+    # A gate claimed saturated (its range a point at 1) that the kept rows open.
+    lo, hi = est._gate_ranges[0]
+    forged = [(np.ones_like(lo), np.ones_like(hi))]
+    edited = _edited({"nmu": est}, tmp_path, _set("attributes", "_gate_ranges", forged))
+    with pytest.raises(ValueError, match=r"_gate_ranges\[0\] does not hold the gate's range"):
+        load_model(edited)
+
+
+# -- sizes -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def never_builds(monkeypatch):
+    """Make building any network fail the test."""
+
+    def fail(self, *args, **kwargs):
+        raise AssertionError("load_model built a network before checking its size")
+
+    monkeypatch.setattr("sknalu._network.ArithmeticNetwork.__init__", fail)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("net", "params", "module__hidden_size", 12_000), r"hidden_size must be an int in"),
+        (_set("net", "params", "module__hidden_size", 4000), "hidden size 4000, 1 outputs"),
+        (_set("net", "params", "module__n_copies", 10**9), r"must be an int in \[1, 1000000\]"),
+        (_set("net", "params", "module__units", ("nau",) * 40), "module__units must be"),
+        (_set("net", "params", "module__in_features", 10**6), "module__in_features must be"),
+    ],
+)
+def test_a_network_larger_than_its_weights_or_the_limits_is_never_built(
+    fitted, tmp_path, edit, message, never_builds
+):
+    def edit_consistently(state):
+        edit(state)
+        net = state["net"]["params"]
+        state["params"]["hidden_size"] = net["module__hidden_size"]
+        state["params"]["n_restarts"] = net["module__n_copies"]
+
+    path = _edited(fitted, tmp_path, edit_consistently)
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+
+
+def _npy_header(shape) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def test_a_file_of_compressed_zeros_is_refused_before_it_is_read(tmp_path):
+    import tracemalloc
+
+    from sknalu._persistence import MAX_UNCOMPRESSED_BYTES
+
+    n = MAX_UNCOMPRESSED_BYTES // 8 + 2**20
+    path = tmp_path / "zeros.skops"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("schema.json", skops.io.dumps({"a": 1}))
+        with archive.open("1.npy", "w", force_zip64=True) as member:
+            member.write(_npy_header((n,)))
+            zeros = bytes(2**22)
+            for _ in range(0, 8 * n, len(zeros)):
+                member.write(zeros)
+    assert path.stat().st_size < 2**21  # a small file, with 264 MiB inside
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"more than the \d+ bytes \(256 MiB\)"):
+            load_model(path)
+        assert tracemalloc.get_traced_memory()[1] < 2**24
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_array_header_larger_than_its_data_is_refused(fitted, tmp_path):
+    path = tmp_path / "model.skops"
+    save_model(fitted["nmu"], path)
+    forged = tmp_path / "forged.skops"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(forged, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name.endswith(".npy"):
+                content = _npy_header((10**10,)) + content[-64:]
+            target.writestr(name, content)
+    with pytest.raises(ValueError, match=r"declares an array of shape \(10000000000,\)"):
+        load_model(forged)
+
+
+# -- what keeps working ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"units": "auto", "max_steps": 300},
+        {"dtype": "float32", "max_steps": 2000},
+        {"units": ("nau", "nmu"), "n_restarts": 2, "max_steps": 300},
+    ],
+)
+def test_round_trips_of_other_settings(data, params, tmp_path):
+    X, y = data
+    est = NMURegressor(random_state=0, **params).fit(X.to_numpy(), y.to_numpy())
+    path = tmp_path / "model.skops"
+    save_model(est, path)
+    loaded = load_model(path)
+    for rows in (X.to_numpy(), 100 * X.to_numpy()):
+        np.testing.assert_array_equal(loaded.predict(rows), est.predict(rows))
+    assert loaded.formula_ == est.formula_
+    assert loaded.formula_exact_ == est.formula_exact_
+    assert loaded.sparsity_error_ == est.sparsity_error_
+    assert loaded.get_params() == est.get_params()
+    for name in ("units_", "hidden_size_", "search_results_", "validation_score_"):
+        assert getattr(loaded, name, None) == getattr(est, name, None)

@@ -1,8 +1,8 @@
 """The ``sknalu predict`` command.
 
-It loads a model saved by ``sknalu fit`` (a skops file without trusting any type
-beyond plain data, or a joblib file one trusts) and writes its predictions for
-another CSV file.
+It loads a model saved by ``sknalu fit`` (a skops file, checked before anything in
+it is built, or a joblib file, only with ``--trust-pickle``: unpickling it runs
+whatever code it holds) and writes its predictions for another CSV file.
 """
 
 from __future__ import annotations
@@ -23,27 +23,37 @@ def _load_skops(path: str):
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    from .._persistence import SKOPS_TRUSTED_TYPES, load_model
+    from .._persistence import SKOPS_TRUSTED_TYPES, _InvalidModel, load_model
 
     try:
         return load_model(path)
+    except _InvalidModel as exc:
+        reason = f": {exc.reason}" if exc.reason else ""
+        raise common.InputError(f"{path} is not a model saved by sknalu fit{reason}") from None
     except UntrustedTypesFoundException:
         # Listing the types builds nothing either: skops only reads the schema.
         types = sorted(set(skops.io.get_untrusted_types(file=path)) - set(SKOPS_TRUSTED_TYPES))
         raise common.InputError(
             f"{path} holds types sknalu does not trust ({', '.join(types)}); refusing to load it"
         ) from None
-    except ValueError:
-        raise common.InputError(f"{path} is not a model saved by sknalu fit") from None
+    except ValueError as exc:  # units not registered here
+        raise common.InputError(f"cannot load {path}: {exc}") from None
 
 
-def _load_model(path: str):
+def _load_model(path: str, trust_pickle: bool = False):
     from .._estimators import _ArithmeticRegressor
 
     if not Path(path).is_file():
         raise common.InputError(f"no such file: {path}")
     if common.model_format(path) == "skops":
         return _load_skops(path)
+    if not trust_pickle:
+        # Unpickling runs whatever code the file holds, before anything can be checked.
+        raise common.InputError(
+            f"{path} is a joblib/pickle file, and loading one runs any code it holds: "
+            "refusing to load it. Pass --trust-pickle if you trust this file, or save "
+            "the model as .skops (sknalu fit --save MODEL.skops), which loads safely"
+        )
     import joblib
 
     try:
@@ -75,7 +85,7 @@ def _check_output(path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output:
         _check_output(args.output)
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.trust_pickle)
     frame = common.read_csv(args.data)
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
@@ -131,8 +141,8 @@ PARSER = {
         "Load a model saved by 'sknalu fit --save' and write its predictions "
         "for the rows of a CSV file as CSV (column 'prediction'). A .skops file is "
         "checked before it is loaded and refused if it holds anything but a sknalu "
-        "model's data, so it may come from anywhere; a .joblib or .pkl file runs code "
-        "when loaded: only load those you trust."
+        "model's data, so it may come from anywhere; a .joblib or .pkl file runs any "
+        "code it holds when loaded, and is refused unless --trust-pickle is given."
     ),
 }
 
@@ -147,4 +157,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         metavar="PREDS.csv",
         help="where to write (.csv, optionally .gz/.bz2/.xz/.zip); stdout by default",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help=(
+            "load a .joblib/.pkl/.pickle model, which runs any code the file holds: "
+            "only for files you made or trust"
+        ),
     )

@@ -97,6 +97,42 @@ def held_out(dataset_train, dataset_valid):
     return dataset_valid if dataset_valid is not None else dataset_train
 
 
+def _scaled(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both divided, per output, by a power of two near the largest ``|y_true|``.
+
+    Dividing by a power of two is exact, so the errors of targets of ordinary size
+    are those of the unscaled values to the bit; tiny or huge targets no longer
+    underflow or overflow when squared.
+    """
+    y_true = np.asarray(y_true)
+    with np.errstate(all="ignore"):
+        largest = np.max(np.abs(y_true), axis=0) if len(y_true) else np.ones(y_true.shape[1:])
+    usable = np.isfinite(largest) & (largest > 0)
+    _, exponent = np.frexp(np.where(usable, largest, 1.0))
+    scale = np.ldexp(np.ones_like(largest, dtype=y_true.dtype), exponent - 1)
+    return y_true / scale, np.asarray(y_pred) / scale
+
+
+def relative_mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The mean squared error over the mean squared target, the largest over the outputs.
+
+    Computed on values scaled by a power of two, so that it neither underflows nor
+    overflows; a non-finite prediction gives inf.
+
+    Examples
+    --------
+    >>> y = np.array([[1e-300], [2e-300]])
+    >>> relative_mse(y, y), relative_mse(y, np.zeros_like(y))
+    (0.0, 1.0)
+    """
+    y_true, y_pred = _scaled(y_true, y_pred.reshape(np.shape(y_true)))
+    with np.errstate(all="ignore"):
+        mse = np.mean(np.square(y_pred - y_true), axis=0)
+        mean_square = np.mean(np.square(y_true), axis=0)
+        ratio = np.where(mean_square > 0, mse / mean_square, np.where(mse == 0, 0.0, np.inf))
+    return float(np.nan_to_num(ratio, nan=np.inf).max())
+
+
 def lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The coefficient of determination R², the lowest over the outputs.
 
@@ -109,7 +145,7 @@ def lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     >>> lowest_r2(y, y), lowest_r2(y, np.full_like(y, 2.0))
     (1.0, 0.0)
     """
-    y_pred = y_pred.reshape(y_true.shape)
+    y_true, y_pred = _scaled(y_true, y_pred.reshape(y_true.shape))
     with np.errstate(all="ignore"):
         mse = np.mean(np.square(y_pred - y_true), axis=0)
         variance = np.var(y_true, axis=0)

@@ -14,6 +14,8 @@ name                       value       decides
 ``EXACT_LEAST_SQUARES``    1e-20       a least-squares solution or closed-form
                                        formula fits exactly
 ``EXACT_R2``               1 - 1e-9    a formula with discrete weights is exact
+``EXACT_RELATIVE_MSE``     1e-20 (f64) ... and fits the held-out rows to rounding
+``MIN_EXACT_ROWS``         20          ... judged on at least this many rows
 ``AGREEMENT``              1e-6        the formula computes what ``predict`` does
 ``SNAP_TOLERANCE``         0.1         how far the snap moves a weight
 ``FORMULA_TOLERANCE``      0.01        how far a weight read as a discrete value
@@ -56,6 +58,19 @@ EXACT_LEAST_SQUARES = 1e-20
 #: 1e-16 relative, squared), far below what leaving out or adding a whole term or
 #: factor costs, unless that term is itself that small.
 EXACT_R2 = 1 - 1e-9
+
+#: Held-out mean squared error, over the mean squared target, under which a network
+#: with discrete weights counts as exact, by floating-point type. float64: the exact
+#: fits of the formula suites reach at most 5e-28 (float rounding); a formula with
+#: fitted constants that only approximates a smooth function (a ratio of polynomials
+#: for a sine or an exponential on a narrow range) stays above 1e-16, so 1e-20 lies
+#: between them with orders to spare. float32 keeps about 7 digits: rounding and a
+#: close approximation cannot be told apart below ``1 - EXACT_R2``.
+EXACT_RELATIVE_MSE = {"float64": 1e-20, "float32": 1e-9}
+
+#: Fewer rows than this never make a fit exact: a formula with a few constants fits
+#: a few rows of anything to rounding.
+MIN_EXACT_ROWS = 20
 
 #: Largest relative difference between the formula and ``predict`` on the training
 #: rows that counts as computing the same: float32 rounding stays below it.

@@ -10,6 +10,7 @@ built.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,22 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..exact._tolerances import AGREEMENT, EXACT_R2, FORMULA_TOLERANCE
+from ..exact._tolerances import (
+    AGREEMENT,
+    EXACT_R2,
+    EXACT_RELATIVE_MSE,
+    FORMULA_TOLERANCE,
+    MIN_EXACT_ROWS,
+)
 from ..exceptions import FormulaWarning
-from ._reader import _check_tolerance, _import_sympy, gate_ranges, max_distance, network_formula
+from ._reader import (
+    _check_tolerance,
+    _import_sympy,
+    gate_ranges,
+    max_distance,
+    network_formula,
+    symbol_names,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import sympy
@@ -58,6 +72,40 @@ def _format_r2(score: float) -> str:
     return f"1 - {1 - score:.2g}" if 0.99 < score < 1 else f"{score:.3g}"
 
 
+def _fits_to_rounding(est) -> bool:
+    """Whether the fit is close enough, on enough rows, for its formula to be exact.
+
+    The held-out R² at least ``EXACT_R2``, the held-out mean squared error at most
+    ``EXACT_RELATIVE_MSE`` of the mean squared target (float rounding, for the
+    network's floating-point type), and a table of at least ``MIN_EXACT_ROWS``
+    rows: a formula with fitted constants can approximate a smooth function to
+    1e-12 on a narrow range, or fit a few rows of anything, but not to rounding.
+    """
+    error, n_rows, dtype = getattr(est, "_exactness_evidence", (math.inf, 0, "float64"))
+    return bool(
+        est.validation_score_ >= EXACT_R2
+        and error <= EXACT_RELATIVE_MSE.get(dtype, EXACT_RELATIVE_MSE["float32"])
+        and n_rows >= MIN_EXACT_ROWS
+    )
+
+
+def _not_to_rounding_reason(est) -> str:
+    """Why a fit with a high held-out R² is still not called exact."""
+    error, n_rows, dtype = getattr(est, "_exactness_evidence", (math.inf, 0, "float64"))
+    if n_rows < MIN_EXACT_ROWS:
+        return (
+            f"The table has {n_rows} rows, fewer than the {MIN_EXACT_ROWS} it takes to "
+            "tell a formula from a fit: a few constants fit a few rows of anything."
+        )
+    return (
+        f"The fit is close but not exact: its held-out mean squared error is "
+        f"{error:.3g} of the mean squared target, above the "
+        f"{EXACT_RELATIVE_MSE.get(dtype, EXACT_RELATIVE_MSE['float32']):g} of {dtype} "
+        "rounding, as when a formula only approximates the target on this range; it "
+        "may be far off outside it."
+    )
+
+
 class FormulaMixin:
     """Reading the formula of a fitted arithmetic-unit regressor.
 
@@ -73,6 +121,7 @@ class FormulaMixin:
         "_check_rows",
         "_formula_text",
         "_rounding_difference",
+        "_exactness_evidence",
     )
 
     def _feature_names(self) -> list[str]:
@@ -80,6 +129,11 @@ class FormulaMixin:
         if names is None:
             return [f"x{i}" for i in range(self.n_features_in_)]
         return [str(n) for n in names]
+
+    def _symbols(self) -> list:
+        """The features' sympy Symbols, named by :func:`symbol_names`."""
+        sympy = _import_sympy()
+        return [sympy.Symbol(name) for name in symbol_names(self._feature_names())]
 
     def _is_vector(self) -> bool:
         return getattr(self, "_y_ndim", 1) != 1
@@ -105,7 +159,7 @@ class FormulaMixin:
         # the training rows.
         self._rounding_difference = 0.0
         discrete = self._distance <= FORMULA_TOLERANCE
-        fits = self.validation_score_ >= EXACT_R2
+        fits = _fits_to_rounding(self)
         if discrete and fits:
             # A formula is marked exact only if it computes what the network computes
             # (the reading may round weights or gates that are not exactly discrete).
@@ -131,11 +185,14 @@ class FormulaMixin:
         with torch.no_grad():
             X = torch.as_tensor(rows, dtype=param.dtype, device=param.device)
             predicted = module(X).cpu().numpy().reshape(len(rows), -1)
-        symbols = [sympy.Symbol(name) for name in self._feature_names()]
+        symbols = self._symbols()
         columns = []
         with np.errstate(all="ignore"):
             for expression in expressions:
-                value = sympy.lambdify(symbols, expression, "numpy")(*rows.T)
+                # Dummy arguments: a symbol named like a name of the generated code
+                # (``e``, ``numpy``) would shadow it.
+                function = sympy.lambdify(symbols, expression, "numpy", dummify=True)
+                value = function(*rows.T)
                 columns.append(np.broadcast_to(np.asarray(value, dtype=np.float64), len(rows)))
         return _relative_difference(np.stack(columns, axis=1), predicted)
 
@@ -182,6 +239,8 @@ class FormulaMixin:
                 f"{_format_r2(score)}, and an exact formula has at least 1 - 1e-09. The "
                 "formula is not the one behind the target."
             )
+        elif not _fits_to_rounding(self):
+            reasons.append(_not_to_rounding_reason(self))
         if difference > AGREEMENT:
             reasons.append(
                 f"The formula differs from predict by up to {100 * difference:.3g}% on "
@@ -196,8 +255,52 @@ class FormulaMixin:
         return reasons
 
     @property
+    def formula_symbols_(self) -> dict[str, str] | None:
+        """The feature of each symbol of the formula: ``{symbol name: feature name}``.
+
+        A feature's symbol is named after its column, or ``x0``, ``x1``, ... for an
+        array, where sympy reads that name back as the symbol: ``price`` stays
+        ``price``. A name that is not a Python identifier, is a keyword, or that sympy
+        gives a meaning to gets a safe name instead: each run of other characters
+        becomes ``_`` (``"unit price"`` reads ``unit_price``, ``"qty-2"``
+        ``qty_2``), a leading digit gets a ``_`` before it (``"2"`` reads ``_2``), a
+        keyword or sympy name a ``_`` after it (``"pi"`` reads ``pi_``, ``"E"``
+        ``E_``, ``"lambda"`` ``lambda_``), and a name already taken a suffix ``_1``,
+        ``_2``, ... (``"x y"`` reads ``x_y_1`` next to a column ``x_y``). ``None``
+        without sympy, like ``formula_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from sknalu import NMURegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame(rng.uniform(1, 2, (200, 2)), columns=["unit price", "qty"])
+        >>> est = NMURegressor(max_steps=2000, random_state=0)
+        >>> est = est.fit(X, X["unit price"] * X["qty"])
+        >>> est.formula_
+        'qty*unit_price'
+        >>> est.formula_symbols_
+        {'unit_price': 'unit price', 'qty': 'qty'}
+        """
+        check_is_fitted(self)
+        names = self._feature_names()
+        try:
+            return dict(zip(symbol_names(names), names, strict=True))
+        except ImportError:
+            return None
+
+    @property
     def formula_(self) -> str | None:
-        """The learned formula as a string; ``None`` without sympy (see Attributes)."""
+        """The learned formula as a string; ``None`` without sympy (see Attributes).
+
+        The string is what ``str`` writes of the expression :meth:`to_sympy`
+        returns, in the same symbols (``formula_symbols_`` says which feature each
+        one is), so that ``sympy.sympify(est.formula_)`` reads an exact formula back
+        as that expression, whatever the column names. An approximate one starts
+        with ``"≈ "``, which has to be removed first, and may end with how much it
+        differs from :meth:`predict`.
+        """
         check_is_fitted(self)
         if self._formula_text is None:
             try:
@@ -238,19 +341,20 @@ class FormulaMixin:
         Returns
         -------
         sympy.Expr or sympy.Matrix
-            An expression of the features (named after ``feature_names_in_``, else
-            ``x0``, ``x1``, ...) when ``y`` was one-dimensional, else a column Matrix
-            with one expression per output.
+            An expression of the features when ``y`` was one-dimensional, else a
+            column Matrix with one expression per output. Each feature is a Symbol
+            named after its column (``x0``, ``x1``, ... for an array), or after a safe
+            name made from it (``unit_price`` for ``"unit price"``, ``pi_`` for
+            ``"pi"``): ``formula_symbols_`` maps the symbols to the columns, and
+            ``formula_`` reads back with ``sympy.sympify``.
 
         Warns
         -----
         FormulaWarning
-            When the formula is not exact, saying why: a weight is farther than
-            ``tolerance`` from every discrete value or a gate is not saturated (such
-            weights then appear as Float coefficients), or the network does not fit
-            the held-out data (its R² there is below 1 - 1e-9), or the formula
-            differs from ``predict`` on the training rows by more than a relative
-            1e-6 (it says by how much); see ``formula_exact_``.
+            When the formula is not exact, saying why (see ``formula_exact_``): a
+            weight is farther than ``tolerance`` from every discrete value or a gate
+            is not saturated, or the network does not fit the held-out rows to
+            rounding, or the formula differs from ``predict`` on the training rows.
 
         Raises
         ------
@@ -269,6 +373,14 @@ class FormulaMixin:
         price*qty
         >>> est.formula_
         'price*qty'
+
+        Values substitute through the symbols of ``formula_symbols_``:
+
+        >>> import sympy
+        >>> row = {"price": 3.0, "qty": 2.0}
+        >>> symbols = {sympy.Symbol(s): row[c] for s, c in est.formula_symbols_.items()}
+        >>> est.to_sympy().subs(symbols)
+        6.00000000000000
         """
         check_is_fitted(self)
         default = tolerance is None

@@ -9,13 +9,20 @@ within the tolerance of one of its unit's discrete values (``weight_targets``:
 is 0 drops out. A weight farther away stays as a floating-point coefficient, and
 the formula is then not exact.
 
+Every input is a sympy Symbol named by :func:`symbol_names`: its column name where
+sympy reads that name back as the symbol, else a safe name made from it, so that
+``sympy.sympify(str(expression))`` is the expression again.
+
 sympy is an optional dependency (``pip install "sknalu[formula]"``), imported only
 when a formula is built.
 """
 
 from __future__ import annotations
 
+import functools
+import keyword
 import numbers
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -41,6 +48,93 @@ def _import_sympy():
             'pip install "sknalu[formula]" (or pip install sympy).'
         ) from exc
     return sympy
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_as_itself(name: str) -> bool:
+    """Whether ``sympy.sympify(name)`` is the Symbol named ``name``.
+
+    False for what is not a Python identifier (``"unit price"``, ``"2"``), for a
+    keyword (``"lambda"``), for a name that Python would normalise (``"ﬁ"``) and for
+    every name sympy gives a meaning to (``"pi"``, ``"E"``, ``"I"``, ``"S"``,
+    ``"beta"``, ``"max"``, ...).
+    """
+    if (
+        not name.isidentifier()
+        or keyword.iskeyword(name)
+        or unicodedata.normalize("NFKC", name) != name
+    ):
+        return False
+    sympy = _import_sympy()
+    try:
+        parsed = sympy.sympify(name)
+    except Exception:  # SympifyError, or whatever evaluating a sympy name raises
+        return False
+    return isinstance(parsed, sympy.Symbol) and parsed.name == name
+
+
+def _stem(name: str) -> str:
+    """``name`` as a Python identifier: each run of other characters becomes one
+    ``_`` (none at either end), and ``_`` goes before a leading digit."""
+    name = unicodedata.normalize("NFKC", name)
+    kept = "".join(c if ("_" + c).isidentifier() else " " for c in name)
+    stem = "_".join(kept.split())
+    return stem if stem.isidentifier() else "_" + stem
+
+
+def symbol_names(feature_names: Sequence[str]) -> list[str]:
+    """The name of each feature's symbol in a formula: a name sympy reads back.
+
+    A feature name that is a Python identifier and that ``sympy.sympify`` reads as
+    the symbol of that name is its own symbol's name, so ``price`` stays ``price``.
+    Any other name is made safe: every run of characters that cannot be in an
+    identifier becomes one ``_`` (``"unit price"`` gives ``unit_price``,
+    ``"qty-2"`` gives ``qty_2``), a leading digit gets a ``_`` before it (``"2"``
+    gives ``_2``), and a name that is a Python keyword or that sympy gives a
+    meaning to gets a ``_`` after it (``"pi"`` gives ``pi_``, ``"lambda"`` gives
+    ``lambda_``). A safe name already taken, by a feature that keeps its own name
+    or by an earlier feature, gets the first free suffix ``_1``, ``_2``, ...
+    (``"x y"`` gives ``x_y_1`` next to a feature ``x_y``). The names are unique,
+    and the same features always get the same names.
+
+    Parameters
+    ----------
+    feature_names : sequence of str
+        One name per input.
+
+    Returns
+    -------
+    list of str
+        One symbol name per input.
+
+    Raises
+    ------
+    ImportError
+        When sympy is not installed.
+
+    Examples
+    --------
+    >>> symbol_names(["price", "unit price", "qty-2", "2", "pi", "x y", "x_y"])
+    ['price', 'unit_price', 'qty_2', '_2', 'pi_', 'x_y_1', 'x_y']
+    """
+    _import_sympy()  # whatever names are cached, the symbols need sympy
+    names = [str(name) for name in feature_names]
+    own = {name for name in names if _reads_as_itself(name)}
+    taken: set[str] = set()
+    symbols = []
+    for name in names:
+        if name in own and name not in taken:
+            symbol = name
+        else:
+            stem = _stem(name)
+            symbol = stem if _reads_as_itself(stem) else stem + "_"
+            k = 0
+            while symbol in own or symbol in taken or not _reads_as_itself(symbol):
+                k += 1
+                symbol = f"{stem}_{k}"
+        taken.add(symbol)
+        symbols.append(symbol)
+    return symbols
 
 
 def _check_tolerance(tolerance) -> float:
@@ -247,14 +341,15 @@ def network_formula(
     gates: Sequence[_GateRange | None] | None = None,
     digits: int | None = None,
 ) -> list[sympy.Expr]:
-    """The expression of every output of a network, in the features' names.
+    """The expression of every output of a network, in the features' symbols.
 
     Parameters
     ----------
     module : ArithmeticNetwork
         A network reduced to one copy.
     feature_names : sequence of str
-        One name per input.
+        One name per input; each input's symbol is named after it by
+        :func:`symbol_names`.
     tolerance : float, default=FORMULA_TOLERANCE
         A weight at most this far from a discrete value is read as that value.
     gates : list, optional
@@ -291,7 +386,7 @@ def network_formula(
             f"{layers[0].in_features} inputs."
         )
     gates = list(gates) if gates is not None else [None] * len(layers)
-    xs = [sympy.Symbol(str(name)) for name in feature_names]
+    xs = [sympy.Symbol(name) for name in symbol_names(feature_names)]
     for layer, gate in zip(layers, gates, strict=True):
         xs = layer.formula(xs, FormulaReader(sympy, tolerance, digits, layer.n_copies), gate)
     if getattr(module, "constants", False):

@@ -28,7 +28,10 @@ A unit owns everything that is specific to it, declared once on the unit:
   weights from its inputs and the targets, where the unit can;
 - ``formula``: reads the unit back as sympy expressions of its inputs';
   ``gate_range`` and ``gate_distance`` judge a gate that depends on the input;
-- ``input_labels``: the names of the columns of its weight matrix.
+- ``input_labels``: the names of the columns of its weight matrix;
+- ``domain_violations``: the rows of its inputs outside the domain where it
+  computes its formula (a square root of a negative input, a division by zero,
+  a logarithm that loses the sign), judged on its discrete weights.
 
 Code outside :mod:`sknalu.units` never asks which unit it holds.
 :func:`~sknalu.units.register_unit` makes a unit available by name to the
@@ -45,14 +48,15 @@ whose weight is one raw matrix. :func:`matmul`, :func:`snap_raw_` and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..exact._tolerances import SNAP_TOLERANCE
+from ..exact._tolerances import FORMULA_TOLERANCE, SNAP_TOLERANCE
 from ._regularizers import OOB_MODES, REGULARIZER_SHAPES, RegularizerMixin, sparsity_penalty
 from ._targets import SIGNED, DiscreteWeight, Targets, nearest_target
 
@@ -139,6 +143,122 @@ def load_raw_(raw: torch.Tensor, value: torch.Tensor) -> int:
     return moved
 
 
+class DomainViolation(NamedTuple):
+    """Rows of a unit's inputs outside the domain where it computes its formula.
+
+    Attributes
+    ----------
+    rows : Tensor of bool, shape (batch,)
+        True for each row outside (for some copy, where the unit has copies).
+    reason : str
+        What the unit computes wrong there, and why, as a phrase whose subject is
+        the unit: "raises its input h1 to the power 1/2 (a square root) where h1
+        is negative, ...".
+    """
+
+    rows: torch.Tensor
+    reason: str
+
+
+def input_names(names: Sequence[str] | None, n: int) -> list[str]:
+    """``names`` as a list, or ``"x0"``, ``"x1"``, ... for ``n`` inputs when None."""
+    return [f"x{j}" for j in range(n)] if names is None else [str(name) for name in names]
+
+
+def number_text(value: float) -> str:
+    """A small constant as a reason writes it: ``1e-7``, ``0.1``."""
+    return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{value:g}").replace("e+", "e")
+
+
+def exponent_text(value: float) -> str:
+    """An exponent as the formula reads it: ``"2"``, ``"-1/2"``, or the float.
+
+    A value within ``FORMULA_TOLERANCE`` of a multiple of ½ is written as that
+    multiple, others with four significant digits.
+    """
+    half = round(2 * value) / 2
+    if abs(value - half) > FORMULA_TOLERANCE:
+        return f"{value:.4g}"
+    return f"{half:g}" if half == int(half) else f"{round(2 * half)}/2"
+
+
+class InputRange:
+    """The smallest and the largest of a unit's inputs, over every input, row and copy.
+
+    Computed in one pass over ``x`` when first asked for, so that a rule can tell
+    cheaply that no row can lie outside it (every input positive, say) and skip
+    computing its rows: one reduction over the whole tensor is several times
+    faster than one per input column.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, in) or (copies, batch, in)
+        The unit's inputs.
+    """
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self._bounds: tuple[float, float] | None = None
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(min, max)`` of ``x``; NaN where it holds a NaN, ``(inf, -inf)`` if empty."""
+        if self._bounds is None:
+            if self.x.numel():
+                lo, hi = torch.aminmax(self.x)
+                self._bounds = float(lo), float(hi)
+            else:
+                self._bounds = math.inf, -math.inf
+        return self._bounds
+
+
+def weight_violations(
+    x: torch.Tensor,
+    applies: torch.Tensor,
+    outside: Callable[[torch.Tensor, tuple[int, ...]], torch.Tensor],
+    reason: Callable[[tuple[int, ...]], str],
+    possible: Callable[[float, float], bool],
+    span: InputRange | None = None,
+) -> list[DomainViolation]:
+    """The rows outside a rule that each weight ``(o, j)`` it ``applies`` to sets on input ``j``.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, in) or (copies, batch, in)
+        The unit's inputs.
+    applies : Tensor of bool, shape (out, in) or (copies, out, in)
+        Where the rule applies, read from the weights; nothing else is computed
+        where it applies nowhere.
+    outside : callable
+        ``outside(column, index)``: the rows of ``column`` (input ``j`` of the
+        copy, shape (batch,)) outside for the weight at ``index``
+        (``(o, j)`` or ``(copy, o, j)``).
+    reason : callable
+        ``reason(index)``: the reason, for the weight at ``index``. Weights with
+        the same reason share one entry, whose rows are the union.
+    possible : callable
+        ``possible(lo, hi)``: whether inputs ranging over ``[lo, hi]`` may have
+        rows outside; where not, ``outside`` is not computed.
+    span : InputRange, optional
+        The range of ``x``, shared by the rules of one unit.
+
+    Returns
+    -------
+    list of DomainViolation
+        One per reason, for the rules that may have rows outside.
+    """
+    indices = applies.nonzero().tolist()
+    if not indices or not possible(*(InputRange(x) if span is None else span).bounds):
+        return []
+    found: dict[str, torch.Tensor] = {}
+    for index in map(tuple, indices):
+        column = x[index[0], :, index[-1]] if len(index) == 3 == x.dim() else x[..., index[-1]]
+        rows = outside(column, index)
+        text = reason(index)
+        found[text] = found[text] | rows if text in found else rows
+    return [DomainViolation(rows, text) for text, rows in found.items()]
+
+
 class ReadBackMixin:
     """How an :class:`ArithmeticUnit` reads back: its formula, gates and column labels."""
 
@@ -179,6 +299,43 @@ class ReadBackMixin:
         """Names of the columns of ``weight``, given the names of the inputs."""
         return list(names)
 
+    @torch.no_grad()
+    def domain_violations(
+        self, x: torch.Tensor, names: Sequence[str] | None = None
+    ) -> list[DomainViolation]:
+        """The rows of ``x`` outside the domain where the unit computes its formula.
+
+        The formula is the one :meth:`formula` reads from the unit's discrete
+        weights. A row lies outside where that formula is undefined (a half-integer
+        power of a negative input, a division by zero) or where the unit computes
+        something else (a product through ``log(|x| + ε)`` for ``|x|`` near ``ε``
+        or a negative ``x`` whose sign matters, an input the unit clamps). Outside,
+        the unit's output is no value of the formula. Each rule applies only where
+        the weights use the input that way, and its rows are computed only where
+        the range of the inputs (:class:`InputRange`, one pass over ``x``) reaches
+        outside: a unit whose weights use no input that way returns ``[]`` without
+        looking at ``x``, and inputs inside cost one pass. The common case stays
+        cheap.
+
+        The default, for the units whose formula is defined and computed
+        everywhere (sums, the NMU), is ``[]``: every row inside.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, in) or (copies, batch, in)
+            The unit's inputs.
+        names : sequence of str, optional
+            The inputs' names, for the reasons; ``"x0"``, ``"x1"``, ... when None.
+
+        Returns
+        -------
+        list of DomainViolation
+            One entry per rule that the weights make apply and whose rows may lie
+            outside, each with those rows (possibly none) and the reason; several
+            entries may flag the same row.
+        """
+        return []
+
 
 class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
     """Base class of the arithmetic units.
@@ -188,14 +345,15 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
     there: ``bounds`` and ``weight_targets`` (class attributes), ``_build``,
     ``reset_parameters``, ``weight``, ``forward``, ``snap_`` and ``formula``; and,
     where they differ from the defaults, ``discrete_weights``, ``sparsity_loss``,
-    ``linear_map`` / ``load_linear_map_``, ``gate_range`` / ``gate_distance`` and
-    ``input_labels``. The user guide's "Adding a unit" walks through one.
+    ``linear_map`` / ``load_linear_map_``, ``gate_range`` / ``gate_distance``,
+    ``input_labels`` and ``domain_violations``. The user guide's "Adding a unit"
+    walks through one.
 
     The regularisers and the bounds (``sparsity_loss``, ``sparsity_error``,
     ``oob_loss``, ``clipped_bounds``, ``constrain_``) are inherited from
     :class:`~sknalu.units._regularizers.RegularizerMixin`, the read-back hooks
-    (``formula``, ``gate_range``, ``gate_distance``, ``input_labels``) from
-    :class:`ReadBackMixin`.
+    (``formula``, ``gate_range``, ``gate_distance``, ``input_labels``,
+    ``domain_violations``) from :class:`ReadBackMixin`.
 
     Parameters
     ----------

@@ -13,19 +13,34 @@ NALU and the iNALU gate between an adding and a multiplying path. References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..exact._least_squares import log_least_squares
-from ..exact._tolerances import SNAP_TOLERANCE
-from ._base import ArithmeticUnit, matmul
+from ..exact._tolerances import AGREEMENT, FORMULA_TOLERANCE, SNAP_TOLERANCE
+from ._base import (
+    ArithmeticUnit,
+    DomainViolation,
+    InputRange,
+    input_names,
+    matmul,
+    number_text,
+    weight_violations,
+)
 from ._sums import SumMixin
 from ._targets import BINARY, SIGNED, DiscreteWeight, nearest_target, rounded_within
 
 #: ε of NAC•: the multiplicative path takes ``log(|x| + ε)``.
 _NAC_MUL_EPS = 1e-7
+#: Below this magnitude ``log(|x| + ε)`` differs from ``log |x|`` by more than
+#: ``AGREEMENT``, and a NAC• power of ``x`` from the formula's by as much relatively
+#: (``(1 + ε / |x|)^w``): the inputs near 0 where it does not compute its formula.
+_LOG_NEAR_ZERO = _NAC_MUL_EPS / AGREEMENT
+#: The iNALU clips ``W log |x|`` of its multiplicative path at this value.
+_INALU_CLIP = 20.0
 #: A raw weight this large saturates tanh and σ *exactly* in float32 and float64:
 #: tanh(±1000) = ±1, σ(1000) = 1 and σ(-1000) = 0 (σ(-40) would still be 4e-18).
 #: Snapping a tanh·σ weight or a σ gate sets its raw weights to ±_SATURATED.
@@ -136,6 +151,75 @@ def _log_magnitude(x: torch.Tensor) -> torch.Tensor:
     return torch.log(x.abs() + _NAC_MUL_EPS)
 
 
+def _per_row(values: torch.Tensor, index: tuple[int, ...]) -> torch.Tensor:
+    """Column ``o`` of ``values`` ([batch, out] or [copies, batch, out]) for the copy
+    of ``index`` (``(o, j)`` or ``(copy, o, j)``)."""
+    if len(index) == 3 == values.dim():
+        return values[index[0], :, index[1]]
+    return values[..., index[-2]]
+
+
+def _magnitude_violations(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    names: list[str],
+    counts: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
+) -> list[DomainViolation]:
+    """Where ``exp(W log(|x| + ε))`` is not the product ``Π x^W``: near 0, or of wrong sign.
+
+    ``counts(index)``, where given, says for the weight at ``index`` on which rows
+    the multiplicative path counts (a gate that does not pick the sum).
+    """
+    span = InputRange(x)
+    if span.bounds[0] >= _LOG_NEAR_ZERO:  # every input positive and away from 0
+        return []
+    used = weight.abs() > FORMULA_TOLERANCE  # [..., out, in]
+
+    def near_zero(column, index):
+        rows = column.abs() < _LOG_NEAR_ZERO
+        if counts is not None and bool(rows.any()):
+            rows &= counts(index)
+        return rows
+
+    found = weight_violations(
+        x,
+        used,
+        near_zero,
+        lambda i: (
+            f"takes log(|{names[i[-1]]}| + ε), ε = {number_text(_NAC_MUL_EPS)}, where "
+            f"|{names[i[-1]]}| < {number_text(_LOG_NEAR_ZERO)}: its power of {names[i[-1]]} is "
+            f"off there by more than a relative {number_text(AGREEMENT)}"
+        ),
+        lambda lo, hi: lo < _LOG_NEAR_ZERO and hi > -_LOG_NEAR_ZERO,
+        span,
+    )
+    # The sign: a product of magnitudes is wrong where an odd number of the factors
+    # it multiplies or divides by (weights read as ±1) is negative; other weights
+    # read as floats, powers of magnitudes that the formula writes as such.
+    negative = None
+    odd = (weight.abs() - 1).abs() <= FORMULA_TOLERANCE  # weights read as ±1
+    for index in map(tuple, odd.any(dim=-1).nonzero().tolist()):
+        if not span.bounds[0] < 0:
+            break
+        factors = [j for j, u in enumerate(odd[index].tolist()) if u]
+        if negative is None:
+            negative = (x < 0).to(x.dtype)
+        uses = odd[index].to(x.dtype)
+        signs = negative[index[0]] if len(index) == 2 and x.dim() == 3 else negative
+        rows = (signs @ uses) % 2 == 1
+        if counts is not None and bool(rows.any()):
+            rows &= counts((*index, 0))
+        found.append(
+            DomainViolation(
+                rows,
+                f"multiplies the magnitudes of {', '.join(names[j] for j in factors)}, "
+                "losing their signs: the product's sign is wrong where an odd number of "
+                "them is negative",
+            )
+        )
+    return found
+
+
 class NAC(SumMixin, ArithmeticUnit):
     """Additive neural accumulator NAC+ (Trask et al. 2018, eq. 1).
 
@@ -218,6 +302,10 @@ class NACMul(NAC):
         moved = int((weight != self.weight.reshape(weight.shape)).sum())
         _load_nac_(weight, self.W_hat, self.M_hat)
         return moved
+
+    @torch.no_grad()
+    def domain_violations(self, x, names=None):
+        return _magnitude_violations(x, self.weight, input_names(names, self.in_features))
 
     def formula(self, xs, reader, gate_range=None):
         # exp(W log|x|) loses the sign of x (Trask et al. 2018).
@@ -318,6 +406,20 @@ class NALU(ArithmeticUnit):
             return math.inf
         return float(_gate_distance(*gate_range).max(initial=0.0))
 
+    @torch.no_grad()
+    def domain_violations(self, x, names=None):
+        # The multiplicative path counts on the rows where the gate does not pick
+        # the sum: 1 - g above the tolerance of the formula.
+        gate = []
+
+        def counts(index):
+            if not gate:
+                gate.append(self.gate(x))
+            return 1 - _per_row(gate[0], index) > FORMULA_TOLERANCE
+
+        names = input_names(names, self.in_features)
+        return _magnitude_violations(x, self.weight_mul, names, counts)
+
     def formula(self, xs, reader, gate_range=None):
         added = reader.sums(reader.numbers(self.weight, SIGNED), xs)
         c_mul = reader.numbers(self.weight_mul, SIGNED)
@@ -404,6 +506,53 @@ class INALU(ArithmeticUnit):
         moved += _snap_nac_(self.weight_mul, self.W_hat_mul, self.M_hat_mul, tolerance)
         gate_values = {0.0: [(self.g_hat, -_SATURATED)], 1.0: [(self.g_hat, _SATURATED)]}
         return moved + _snap_saturating_(self.gate(), BINARY, tolerance, gate_values)
+
+    @torch.no_grad()
+    def domain_violations(self, x, names=None):
+        names = input_names(names, self.in_features)
+        w_m = self.weight_mul
+        span = InputRange(x)
+        # The multiplicative path counts for the outputs whose gate is not 1.
+        used = (w_m.abs() > FORMULA_TOLERANCE) & (1 - self.gate() > FORMULA_TOLERANCE)[..., None]
+
+        def clamped(column, index):
+            # max(|x|, ε) is |x| from ε on; 0 to a positive power is still 0 (the
+            # sign term is 0 there), to a negative one it is no longer a division.
+            small = column.abs() < _NAC_MUL_EPS
+            return small & (column != 0) if w_m[index] > 0 else small
+
+        found = weight_violations(
+            x,
+            used,
+            clamped,
+            lambda i: (
+                f"takes log max(|{names[i[-1]]}|, ε), ε = {number_text(_NAC_MUL_EPS)}, where "
+                f"|{names[i[-1]]}| < ε: its power of {names[i[-1]]} is that of ε there"
+            ),
+            lambda lo, hi: lo < _NAC_MUL_EPS and hi > -_NAC_MUL_EPS,
+            span,
+        )
+        # The clip of W log max(|x|, ε) at 20, where the inputs' ranges may reach it.
+        clipped = None
+        for index in map(tuple, used.any(dim=-1).nonzero().tolist()):
+            lo, hi = span.bounds
+            smallest = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+            log_lo = math.log(max(smallest, _NAC_MUL_EPS))
+            log_hi = math.log(max(abs(lo), abs(hi), _NAC_MUL_EPS))
+            bound = sum(max(w * log_lo, w * log_hi) for w in w_m[index].tolist())
+            if not bound > _INALU_CLIP:
+                continue
+            if clipped is None:
+                log_x = torch.log(x.abs().clamp_min(_NAC_MUL_EPS))
+                clipped = matmul(log_x, w_m) > _INALU_CLIP  # [..., batch, out]
+            found.append(
+                DomainViolation(
+                    _per_row(clipped, (*index, 0)),
+                    f"clips its product to exp({number_text(_INALU_CLIP)}) = "
+                    f"{math.exp(_INALU_CLIP):.3g} where it is larger",
+                )
+            )
+        return found
 
     def formula(self, xs, reader, gate_range=None):
         added = reader.sums(reader.numbers(self.weight, SIGNED), xs)

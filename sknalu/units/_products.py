@@ -22,8 +22,20 @@ from torch import nn
 
 from ..exact._least_squares import finite_rows, least_squares, log_least_squares, real_root
 from ..exact._numbers import divided_by_largest
-from ..exact._tolerances import SNAP_TOLERANCE
-from ._base import ArithmeticUnit, RawWeightUnit, load_raw_, matmul, snap_raw_
+from ..exact._tolerances import FORMULA_TOLERANCE, SNAP_TOLERANCE
+from ._base import (
+    ArithmeticUnit,
+    DomainViolation,
+    InputRange,
+    RawWeightUnit,
+    exponent_text,
+    input_names,
+    load_raw_,
+    matmul,
+    number_text,
+    snap_raw_,
+    weight_violations,
+)
 from ._targets import (
     BINARY,
     SIGNED,
@@ -39,6 +51,15 @@ _NMRU_EPS = 1e-7
 #: or more (every nonzero multiple of ½) underflows to 0 or overflows to inf, in
 #: float32 and float64.
 _LOG_ZERO = -1e4
+#: What the exponents ±½ of the Real NPU stand for, in the reasons of its domain.
+_ROOT_NAMES = {"1/2": " (a square root)", "-1/2": " (one over a square root)"}
+
+
+def _gated(column: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The Real NPU's formula's base ``g x + 1 - g`` of an input with relevance ``g``."""
+    return g * column + 1 - g
+
+
 #: Grid of the unrounded rows of :func:`powers_of_sums` (2**-30).
 _START_GRID = 2.0**30
 
@@ -300,6 +321,29 @@ class NMRU(NMU):
     def input_labels(self, names):
         return [*names, *(f"1/{n}" for n in names)]
 
+    @torch.no_grad()
+    def domain_violations(self, x, names=None):
+        # A weight on a reciprocal divides: an input within ε of 0 is at the pole,
+        # where training divides by ±ε instead.
+        span = InputRange(x)
+        lo, hi = span.bounds
+        if lo >= _NMRU_EPS or hi <= -_NMRU_EPS:
+            return []
+        names = input_names(names, self.in_features)
+        divides = self.weight[..., self.in_features :] > FORMULA_TOLERANCE
+        return weight_violations(
+            x,
+            divides,
+            lambda column, _: column.abs() < _NMRU_EPS,
+            lambda i: (
+                f"divides by its input {names[i[-1]]} where |{names[i[-1]]}| < "
+                f"ε = {number_text(_NMRU_EPS)}: at the pole of the quotient, where training "
+                "divides by ±ε instead"
+            ),
+            lambda lo, hi: lo < _NMRU_EPS and hi > -_NMRU_EPS,
+            span,
+        )
+
 
 class RealNPU(_PowerProductMixin, ArithmeticUnit):
     """Real neural power unit (Heim, Pevný & Šmídl 2020, eq. 8).
@@ -378,6 +422,66 @@ class RealNPU(_PowerProductMixin, ArithmeticUnit):
         # An input with an exponent of 0 everywhere is irrelevant: its gate closes.
         relevance = (exponents != 0).any(dim=0).to(exponents)
         return load_raw_(self.W, exponents) + load_raw_(self.g, relevance)
+
+    @torch.no_grad()
+    def domain_violations(self, x, names=None):
+        span = InputRange(x)
+        if span.bounds[0] > 0:  # no input negative or 0: inside whatever the weights
+            return []
+        names = input_names(names, self.in_features)
+        w, g = self.W, self.relevance.unsqueeze(-2)  # [..., out, in], [..., 1, in]
+        # A half-integer power (a root) of an input that the gate keeps, where the
+        # formula's base g x + 1 - g is negative: the cos term then gives a number,
+        # but no real power is it. Only discrete weights: others read as floats.
+        half = (w - w.round()).abs()
+        root = (g > FORMULA_TOLERANCE) & ((half - 0.5).abs() <= FORMULA_TOLERANCE)
+        relevance = self.relevance
+
+        def power(i):
+            return exponent_text(float(w[i]))
+
+        found = weight_violations(
+            x,
+            root,
+            lambda column, i: _gated(column, relevance[(*i[:-2], i[-1])]) < 0,
+            lambda i: (
+                f"raises its input {names[i[-1]]} to the power {power(i)}"
+                f"{_ROOT_NAMES.get(power(i), '')} where {names[i[-1]]} is negative: "
+                "a non-integer power of a negative input is no real number"
+            ),
+            lambda lo, hi: lo < 0,
+            span,
+        )
+        # A negative power of a zero input that the gate keeps: log 0 is taken as a
+        # large negative number, so the product is inf (a division by zero), 1 (0/0)
+        # or, where the gate is not quite 1, a number. Only where the positive
+        # powers of the zero inputs outweigh the negative ones is it 0, the limit
+        # (x · x^(-1/2) = √x at 0).
+        kept = g >= 1 - FORMULA_TOLERANCE
+        pole = kept & (w < -FORMULA_TOLERANCE)
+        for index in map(tuple, pole.any(dim=-1).nonzero().tolist()):
+            lo, hi = span.bounds
+            if not lo <= 0 <= hi:
+                break
+            poles = pole[index].tolist()
+            copy = x[index[0]] if len(index) == 2 and x.dim() == 3 else x
+            zero = (copy == 0) & kept[index[:-1]]
+            divides = (zero & pole[index]).any(dim=-1)
+            if bool(divides.any()):
+                divides &= zero.to(w.dtype) @ w[index] <= FORMULA_TOLERANCE
+            divisors = [
+                f"{name} (power {exponent_text(e)})"
+                for name, e, p in zip(names, w[index].tolist(), poles, strict=True)
+                if p
+            ]
+            found.append(
+                DomainViolation(
+                    divides,
+                    f"divides by its input {' or '.join(divisors)} where that input is 0: "
+                    "the product is infinite or 0/0 there",
+                )
+            )
+        return found
 
     def formula(self, xs, reader, gate_range=None):
         # A relevance of 1 keeps the input, 0 replaces it by 1; an integer power of

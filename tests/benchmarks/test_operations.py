@@ -38,8 +38,10 @@ def test_nalu_regressor_learns_each_operation_exactly_at_its_defaults(op):
 
 @pytest.mark.slow
 def test_nalu_regressor_defaults_on_ten_seeds_of_each_operation():
-    results = run_operations(OPS, ["npu"], seeds=slow_seeds(10), n_jobs=2)
-    assert results.exact.sum() >= 57, results.to_string()  # at least 95% of 60
+    seeds = slow_seeds(10)
+    results = run_operations(OPS, ["npu"], seeds=seeds, n_jobs=2)
+    assert results.exact.mean() >= 0.95, results.to_string()
+    assert len(results) == seeds * len(OPS)
 
 
 def test_nmru_learns_division_exactly():
@@ -49,7 +51,7 @@ def test_nmru_learns_division_exactly():
 @pytest.mark.slow
 def test_nmru_learns_division_on_twenty_seeds():
     results = run_operations(["div"], ["nmru"], seeds=slow_seeds(20), n_jobs=2)
-    assert results.exact.sum() >= 19, results.to_string()
+    assert results.exact.mean() >= 0.95, results.to_string()
 
 
 def _with_zeros(seed):

@@ -51,6 +51,12 @@ def never_fits(monkeypatch):
     monkeypatch.setattr(_ArithmeticRegressor, "predict", fail)
 
 
+def _predict(model, *args):
+    """The arguments of ``sknalu predict`` for ``model``; a joblib file is trusted."""
+    trust = ["--trust-pickle"] if Path(model).suffix != ".skops" else []
+    return ["predict", str(model), *map(str, args), *trust]
+
+
 def _one_line_error(capsys, *words):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -180,7 +186,7 @@ def test_the_extension_picks_the_model_format(name, expected):
 
 def test_predict_writes_predictions_to_a_file(saved_model, shop_csv, tmp_path):
     output = tmp_path / "preds.csv"
-    assert main(["predict", str(saved_model), str(shop_csv), "--output", str(output)]) == 0
+    assert main(_predict(saved_model, shop_csv, "--output", output)) == 0
     preds = pd.read_csv(output)
     frame = pd.read_csv(shop_csv)
     assert list(preds.columns) == ["prediction"] and len(preds) == len(frame)
@@ -207,14 +213,13 @@ def test_a_bad_output_path_fails_before_predicting(
     saved_model, shop_csv, tmp_path, capsys, never_fits, output, message
 ):
     (tmp_path / "a_directory.csv").mkdir()
-    args = ["predict", str(saved_model), str(shop_csv), "--output", str(tmp_path / output)]
-    assert main(args) == 2
+    assert main(_predict(saved_model, shop_csv, "--output", tmp_path / output)) == 2
     _one_line_error(capsys, "sknalu predict: error:", message.format(tmp=tmp_path))
 
 
 def test_predict_writes_compressed_csv(saved_model, shop_csv, tmp_path):
     output = tmp_path / "preds.csv.gz"
-    assert main(["predict", str(saved_model), str(shop_csv), "--output", str(output)]) == 0
+    assert main(_predict(saved_model, shop_csv, "--output", output)) == 0
     assert len(pd.read_csv(output)) == len(pd.read_csv(shop_csv))
 
 
@@ -223,7 +228,7 @@ def test_predict_writes_csv_to_stdout(saved_model, tmp_path, capsys):
     pd.DataFrame({"noise": [0.0, 9.0], "qty": [3.0, -2.0], "price": [100.0, 0.5]}).to_csv(
         data, index=False
     )
-    assert main(["predict", str(saved_model), str(data)]) == 0
+    assert main(_predict(saved_model, data)) == 0
     assert capsys.readouterr().out.splitlines() == ["prediction", "300.0", "-1.0"]
 
 
@@ -271,26 +276,26 @@ def test_bad_unit_name_is_reported_by_the_estimator(shop_csv, capsys):
 def test_model_file_that_is_not_a_sknalu_estimator(shop_csv, tmp_path, capsys):
     other = tmp_path / "linear.joblib"
     joblib.dump(LinearRegression(), other)
-    assert main(["predict", str(other), str(shop_csv)]) == 2
+    assert main(_predict(other, shop_csv)) == 2
     _one_line_error(capsys, "holds a LinearRegression, not a sknalu estimator")
     assert main(["predict", str(shop_csv), str(shop_csv)]) == 2
     _one_line_error(capsys, "cannot tell the model format of", "shop.csv")
     csv_named_joblib = tmp_path / "data.joblib"
     csv_named_joblib.write_text(shop_csv.read_text())
-    assert main(["predict", str(csv_named_joblib), str(shop_csv)]) == 2
+    assert main(_predict(csv_named_joblib, shop_csv)) == 2
     _one_line_error(capsys, "data.joblib is not a model saved by sknalu fit")
     csv_named_skops = tmp_path / "data.skops"
     csv_named_skops.write_text(shop_csv.read_text())
     assert main(["predict", str(csv_named_skops), str(shop_csv)]) == 2
     _one_line_error(capsys, "data.skops is not a model saved by sknalu fit")
-    assert main(["predict", str(tmp_path / "none.joblib"), str(shop_csv)]) == 2
+    assert main(_predict(tmp_path / "none.joblib", shop_csv)) == 2
     _one_line_error(capsys, "no such file:", "none.joblib")
 
 
 def test_predict_data_without_the_feature_columns(saved_model, tmp_path, capsys):
     data = tmp_path / "partial.csv"
     pd.DataFrame({"price": [1.0]}).to_csv(data, index=False)
-    assert main(["predict", str(saved_model), str(data)]) == 2
+    assert main(_predict(saved_model, data)) == 2
     _one_line_error(capsys, "lacks the model's feature columns: qty, noise")
 
 
@@ -321,3 +326,44 @@ def test_demo_refuses_too_few_rows_by_name(n_samples, capsys):
         main(["demo", "--n-samples", n_samples])
     assert exc.value.code == 2
     assert "argument --n-samples" in capsys.readouterr().err
+
+
+# -- files from elsewhere -------------------------------------------------------------------
+
+
+class _CreateFile:
+    """Unpickled, it creates a file: a stand-in for any code a pickle can run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "model.pkl", "model.pickle.gz"])
+def test_predict_refuses_a_pickle_unless_trusted_and_runs_nothing(name, shop_csv, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    path = tmp_path / name
+    joblib.dump(_CreateFile(marker), path)
+    assert main(["predict", str(path), str(shop_csv)]) == 2
+    err = _one_line_error(capsys, f"sknalu predict: error: {path} is a joblib/pickle file")
+    assert "--trust-pickle" in err and ".skops" in err
+    assert not marker.exists()
+    # Trusted, it is loaded, and the code in it runs: the flag is what stands between.
+    assert main(["predict", str(path), str(shop_csv), "--trust-pickle"]) == 2
+    _one_line_error(capsys, "holds a TextIOWrapper, not a sknalu estimator")
+    assert marker.exists()
+
+
+def test_predict_names_what_is_wrong_with_an_edited_skops_file(saved_models, shop_csv, capsys):
+    import skops.io
+
+    from sknalu._persistence import _state
+
+    state = _state(load_model(saved_models["model.skops"]))
+    state["attributes"]["predict"] = np.negative
+    path = saved_models["model.skops"].with_name("edited.skops")
+    skops.io.dump(state, path)
+    assert main(["predict", str(path), str(shop_csv)]) == 2
+    _one_line_error(capsys, f"{path} is not a model saved by sknalu fit:", "'predict'")

@@ -11,7 +11,7 @@ import torch
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
 from sknalu.exceptions import FormulaWarning
-from sknalu.formula._reader import gate_ranges, max_distance, network_formula
+from sknalu.formula._reader import gate_ranges, max_distance, network_formula, symbol_names
 
 
 def frame(columns, n_samples=200, seed=0, value_range=(1.0, 2.0)):
@@ -91,6 +91,109 @@ def test_multi_output_gives_a_column_matrix():
     assert est.formula_ == "[a + b, a - b]"
 
 
+# -- column names that are not sympy symbols ------------------------------------------------
+
+
+def substitute(expr, symbols, rows):
+    """``expr`` evaluated on every row of ``rows`` through ``{symbol: column}``."""
+    return np.array(
+        [
+            float(expr.subs({sympy.Symbol(s): row[c] for s, c in symbols.items()}))
+            for _, row in rows.iterrows()
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "columns, operation",
+    [
+        (("2", "3"), "product"),
+        (("unit price", "qty-2"), "product"),
+        (("unit price", "qty-2"), "sum"),
+        (("pi", "b"), "pi product"),  # a column named pi next to the constant π
+        (("E", "b"), "product"),
+        (("lambda", "b"), "product"),
+        (("x y", "x_y"), "product"),
+        (("x y", "x_y"), "sum"),
+        (("größe", "€ rate"), "product"),
+    ],
+)
+def test_any_column_names_read_back(columns, operation):
+    X = frame(columns)
+    a, b = X[columns[0]], X[columns[1]]
+    if operation == "sum":
+        est = NMURegressor(units=("nau", "nau"), max_steps=3000, random_state=0)
+        est.fit(X, a + b)
+    else:
+        est = NMURegressor(max_steps=3000, random_state=0)
+        est.fit(X, (np.pi if operation == "pi product" else 1.0) * a * b)
+    assert est.formula_exact_
+    expr = to_sympy_without_warning(est)
+    symbols = est.formula_symbols_
+    assert list(symbols.values()) == list(columns)
+    assert {s.name for s in expr.free_symbols} <= set(symbols)
+    # The string reads back as the expression, in the same symbols.
+    read = sympy.sympify(est.formula_)
+    assert read.free_symbols == expr.free_symbols
+    assert sympy.simplify(read - expr) == 0
+    rows = X.iloc[:5]
+    predicted = est.predict(rows)
+    np.testing.assert_allclose(substitute(read, symbols, rows), predicted, rtol=1e-12)
+    np.testing.assert_allclose(substitute(expr, symbols, rows), predicted, rtol=1e-12)
+
+
+def test_a_column_named_like_a_sympy_constant_reads_as_a_symbol():
+    X = frame(["pi", "r"])
+    est = NMURegressor(max_steps=3000, random_state=0).fit(X, np.pi * X.pi * X.r)
+    assert est.formula_symbols_ == {"pi_": "pi", "r": "r"}
+    assert est.formula_ == "pi*pi_*r"
+    assert to_sympy_without_warning(est) == sympy.pi * sympy.Symbol("pi_") * sympy.Symbol("r")
+
+
+def test_array_features_are_their_own_symbols():
+    X = frame("ab").to_numpy()
+    est = NMURegressor(max_steps=2000, random_state=0).fit(X, X[:, 0] * X[:, 1])
+    assert est.formula_symbols_ == {"x0": "x0", "x1": "x1"}
+
+
+def test_symbol_names_keep_names_sympy_reads_back():
+    names = ["price", "qty", "x0", "größe", "e", "C", "match", "_"]
+    assert symbol_names(names) == names
+
+
+@pytest.mark.parametrize(
+    "names, symbols",
+    [
+        (["2", "3"], ["_2", "_3"]),
+        (["unit price", "qty-2"], ["unit_price", "qty_2"]),
+        (["price ($)", " a  b ", "", "$"], ["price", "a_b", "_", "__1"]),
+        (["pi", "E", "I", "S", "N", "oo", "beta", "max"], None),
+        (["lambda", "if", "True", "None"], ["lambda_", "if_", "True_", "None_"]),
+        (["x y", "x_y", "x-y", "x_y_1"], ["x_y_2", "x_y", "x_y_3", "x_y_1"]),
+        (["a", "a", "a_1"], ["a", "a_2", "a_1"]),
+        (["pi", "pi_"], ["pi_1", "pi_"]),
+        (["ﬁ", "fi"], ["fi_1", "fi"]),
+    ],
+)
+def test_symbol_names_make_other_names_safe_and_unique(names, symbols):
+    got = symbol_names(names)
+    if symbols is None:
+        symbols = [name + "_" for name in names]
+    assert got == symbols
+    assert len(set(got)) == len(got)
+    for name in got:
+        assert name.isidentifier()
+        assert sympy.sympify(name) == sympy.Symbol(name)
+
+
+def test_network_formula_names_symbols_safely():
+    net = _network(("nmu",), 3)
+    _set(net.layers[0].W, [1.0, 1.0, 1.0])
+    expr = network_formula(net, ["pi", "E", "2"])[0]
+    assert expr == sympy.Symbol("pi_") * sympy.Symbol("E_") * sympy.Symbol("_2")
+    assert sympy.sympify(str(expr)) == expr
+
+
 # -- a model that did not converge ---------------------------------------------------------
 
 
@@ -138,7 +241,7 @@ def test_fit_works_without_sympy_and_to_sympy_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sympy", None)  # makes `import sympy` fail
     X = frame("ab")
     est = NMURegressor(max_steps=1000, random_state=0).fit(X, X.a * X.b)
-    assert est.formula_ is None
+    assert est.formula_ is None and est.formula_symbols_ is None
     assert isinstance(est.formula_exact_, bool)
     with pytest.raises(ImportError, match=r"pip install \"sknalu\[formula\]\""):
         est.to_sympy()

@@ -10,6 +10,7 @@ import pytest
 import sympy
 
 from sknalu import NALURegressor, NMURegressor
+from sknalu.exceptions import FormulaWarning
 from sknalu.search._closed_form import find_formulas
 
 ESTIMATORS = [NMURegressor, NALURegressor]
@@ -245,3 +246,30 @@ def test_the_stacks_train_in_no_more_processes_than_there_are_stacks(monkeypatch
         est.fit(X, np.sin(5 * X[:, 0]) + rng.normal(0, 0.1, 200))
     n_stacks = len(NMURegressor._auto_stacks)
     assert used == [n_stacks]
+
+
+@pytest.mark.parametrize(
+    ("Estimator", "function", "extra"),
+    [
+        (NMURegressor, np.sin, {}),
+        (NALURegressor, np.exp, {}),
+        (NMURegressor, np.log, {"validation_fraction": 0.0}),
+        (NALURegressor, np.cbrt, {"noise_columns": 3}),
+    ],
+    ids=["sin", "exp", "log-nothing-held-out", "cbrt-noise-columns"],
+)
+def test_an_approximation_on_a_narrow_range_is_not_called_exact(Estimator, function, extra):
+    # A ratio of polynomials fits these to a held-out R² of 1 - 1e-12 on [1, 2], and
+    # is far off at 5: a close fit, not the formula.
+    extra = dict(extra)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, (500, 1 + extra.pop("noise_columns", 0)))
+    est = Estimator(units="auto", random_state=0, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, function(X[:, 0]))
+    assert est.validation_score_ > 0.999
+    assert not est.formula_exact_
+    assert est.formula_.startswith("≈ ")
+    with pytest.warns(FormulaWarning, match="close but not exact|does not fit the held-out"):
+        est.to_sympy()

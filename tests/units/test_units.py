@@ -340,3 +340,98 @@ def test_load_linear_map_writes_the_map_exactly(unit):
     weight = torch.tensor([[[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]]])
     layer.load_linear_map_(weight)
     assert torch.equal(layer.linear_map().detach(), weight)
+
+
+def _outside(unit, x):
+    """The rows of ``x`` outside the unit's domain, for any reason, as a list of bools."""
+    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    rows = torch.zeros(x.shape[-2], dtype=torch.bool)
+    for violation in unit.domain_violations(x):
+        rows |= violation.rows.reshape(-1, x.shape[-2]).any(0)
+    return rows.tolist()
+
+
+@pytest.mark.parametrize("unit", [NAU, NAC, NMU, Linear])
+def test_units_defined_everywhere_have_no_domain(unit):
+    layer = unit(2, 1)
+    assert layer.domain_violations(torch.tensor([[-3.0, 0.0], [1e-300, -1e300]])) == []
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+@pytest.mark.parametrize("n_copies", [None, 3])
+def test_every_unit_reports_one_flag_per_row(name, n_copies):
+    unit = UNITS[name](4, 2, n_copies=n_copies, generator=torch.Generator().manual_seed(0))
+    x = torch.tensor([[-2.0, 0.0, 1e-9, 3.0]]).repeat(5, 1)
+    if n_copies is not None:
+        x = x.expand(n_copies, 5, 4)
+    for violation in unit.domain_violations(x, ["a", "b", "c", "d"]):
+        assert violation.rows.dtype == torch.bool and violation.rows.shape[-1] == 5
+        assert isinstance(violation.reason, str) and violation.reason
+
+
+def test_real_npu_flags_a_square_root_of_a_negative_input():
+    unit = RealNPU(1, 1)
+    set_weights(unit.W, [0.5])
+    set_weights(unit.g, [1.0])
+    assert _outside(unit, [[-4.0], [0.0], [4.0]]) == [True, False, False]
+    (violation,) = unit.domain_violations(torch.tensor([[-4.0]]), ["a"])
+    assert "a to the power 1/2 (a square root)" in violation.reason
+    assert "negative input" in violation.reason
+
+
+def test_real_npu_integer_powers_and_closed_gates_are_defined_everywhere():
+    unit = RealNPU(2, 1)
+    set_weights(unit.W, [2.0, 0.5])
+    set_weights(unit.g, [1.0, 0.0])  # the root's input is switched off
+    assert _outside(unit, [[-3.0, -4.0], [0.0, 0.0]]) == [False, False]
+
+
+def test_real_npu_flags_a_division_by_zero_unless_the_product_is_zero():
+    unit = RealNPU(2, 1)
+    set_weights(unit.W, [1.0, -1.0])
+    set_weights(unit.g, [1.0, 1.0])
+    assert _outside(unit, [[1.0, 0.0], [0.0, 0.0], [1.0, 1e-300]]) == [True, True, False]
+    # x · x^(-1/2) is √x, 0 at 0: a positive total power of the zero inputs.
+    set_weights(unit.W, [1.0, -0.5])
+    assert _outside(unit, [[0.0, 0.0], [1.0, 0.0]]) == [False, True]
+
+
+def test_nmru_flags_a_divisor_within_its_eps_of_zero():
+    unit = NMRU(2, 1)
+    set_weights(unit.W, [1.0, 0.0, 0.0, 1.0])  # a / b
+    rows = [[0.0, 2.0], [1.0, 0.0], [1.0, -5e-8], [1.0, 1e-6]]
+    assert _outside(unit, rows) == [False, True, True, False]
+    set_weights(unit.W, [1.0, 1.0, 0.0, 0.0])  # a · b: no division
+    assert _outside(unit, rows) == [False, False, False, False]
+
+
+def test_nac_mul_flags_inputs_near_zero_and_an_odd_number_of_negative_factors():
+    unit = NACMul(2, 1)
+    set_weights(unit.W_hat, [1000.0, 1000.0])
+    set_weights(unit.M_hat, [1000.0, 1000.0])  # |x0| · |x1|
+    rows = [[2.0, 3.0], [1e-7, 3.0], [-2.0, 3.0], [-2.0, -3.0], [0.5, 0.5]]
+    assert _outside(unit, rows) == [False, True, True, False, False]
+    reasons = [v.reason for v in unit.domain_violations(torch.tensor(rows), ["a", "b"])]
+    assert any("log(|a| + ε)" in r for r in reasons) and any("sign" in r for r in reasons)
+
+
+def test_nalu_flags_its_multiplicative_path_only_where_the_gate_opens_it():
+    unit = NALU(2, 1)
+    set_weights(unit.W_hat, [1000.0, 1000.0])
+    set_weights(unit.M_hat, [1000.0, 1000.0])
+    rows = [[-2.0, 3.0], [1e-8, 3.0]]
+    set_weights(unit.G, [0.0, -1000.0])  # the gate picks the product
+    assert _outside(unit, rows) == [True, True]
+    set_weights(unit.G, [0.0, 1000.0])  # the gate picks the sum
+    assert _outside(unit, rows) == [False, False]
+
+
+def test_inalu_flags_clamped_inputs_and_its_clip_but_not_negative_inputs():
+    unit = INALU(2, 1)
+    for p in (unit.W_hat_mul, unit.M_hat_mul):
+        set_weights(p, [1000.0, 1000.0])
+    set_weights(unit.g_hat, [-1000.0])  # the product path only
+    rows = [[-2.0, 3.0], [0.0, 3.0], [1e-9, 3.0], [1e5, 1e5]]
+    assert _outside(unit, rows) == [False, False, True, True]
+    set_weights(unit.g_hat, [1000.0])  # the sum path only
+    assert _outside(unit, rows) == [False, False, False, False]
