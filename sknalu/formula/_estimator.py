@@ -271,11 +271,11 @@ class FormulaMixin:
 
         Examples
         --------
+        >>> from sknalu import NMURegressor
         >>> import numpy as np
         >>> import pandas as pd
-        >>> from sknalu import NMURegressor
         >>> rng = np.random.default_rng(0)
-        >>> X = pd.DataFrame(rng.uniform(1, 2, (200, 2)), columns=["unit price", "qty"])
+        >>> X = pd.DataFrame({"unit price": rng.uniform(1, 2, 200), "qty": rng.uniform(1, 2, 200)})
         >>> est = NMURegressor(max_steps=2000, random_state=0)
         >>> est = est.fit(X, X["unit price"] * X["qty"])
         >>> est.formula_

@@ -110,7 +110,7 @@ def symbol_names(feature_names: Sequence[str]) -> list[str]:
     Raises
     ------
     ImportError
-        When sympy is not installed.
+        Without sympy, which tells which names it reads as something else.
 
     Examples
     --------
