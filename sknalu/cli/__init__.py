@@ -10,7 +10,10 @@ which returns the exit status. A new command is a new such module, listed in
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import os
 import sys
 
 #: The sub-commands, in the order ``sknalu --help`` lists them, and their modules.
@@ -32,10 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors of writing to standard output: full, closed by the reader, gone.
+_OUTPUT_ERRORS = (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EBADF)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sknalu`` command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        status = args.func(args)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRORS:
+            raise
+        # Point standard output at nothing, so that Python's own flush at exit does
+        # not fail again; a reader that stopped reading (``| head``) is no error.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        print(
+            f"sknalu {args.command}: error: cannot write to standard output: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

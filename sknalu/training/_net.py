@@ -87,6 +87,19 @@ def _watch_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
+def _one_prediction_per_row(step: dict, batch) -> dict:
+    """``step`` with ``y_pred`` of the copy that fits ``batch`` best, if it holds copies.
+
+    skorch's scoring callbacks cache ``y_pred`` per batch and score it against the
+    targets, one prediction per row, as from the fitted network.
+    """
+    y_pred, y_true = step.get("y_pred"), batch[1]
+    if y_pred is None or y_true is None or y_pred.dim() != 3:
+        return step
+    best = int(copy_mse(y_pred.detach(), y_true).argmin())
+    return {**step, "y_pred": y_pred[best]}
+
+
 class ArithmeticNet(NeuralNetRegressor):
     """skorch regressor that trains an :class:`~sknalu.ArithmeticNetwork`.
 
@@ -207,6 +220,10 @@ class ArithmeticNet(NeuralNetRegressor):
                 losses.append(step["loss"].detach())
                 sizes.append(len(batch[0]))
                 if notify:
+                    # As skorch records and reports a batch, one prediction per row.
+                    self.history.record_batch(prefix + "_loss", float(losses[-1]))
+                    self.history.record_batch(prefix + "_batch_size", sizes[-1])
+                    step = _one_prediction_per_row(step, batch)
                     self.notify("on_batch_end", batch=batch, training=training, **step)
         self.history.record(prefix + "_batch_count", len(losses))
         if not losses:
@@ -322,18 +339,6 @@ class ArithmeticNet(NeuralNetRegressor):
         if self.needs_oob_loss_:
             loss = loss + self.oob_strength * self.module_.oob_loss().sum()
         return loss
-
-    def validation_step(self, batch, **fit_params):
-        """The held-out loss of ``batch``, and the predictions of its best copy.
-
-        The loss is the best copy's (:meth:`get_loss`); ``y_pred``, which skorch's
-        scoring callbacks cache, is that copy's, one prediction per row.
-        """
-        step = super().validation_step(batch, **fit_params)
-        y_pred, y_true = step["y_pred"], batch[1]
-        if y_pred.dim() == 3 and y_true is not None:
-            step["y_pred"] = y_pred[int(copy_mse(y_pred, y_true).argmin())]
-        return step
 
     def evaluation_step(self, batch, training=False):
         """The network's output for ``batch``; of the copy kept so far, while training.

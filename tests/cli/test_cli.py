@@ -367,3 +367,20 @@ def test_predict_names_what_is_wrong_with_an_edited_skops_file(saved_models, sho
     skops.io.dump(state, path)
     assert main(["predict", str(path), str(shop_csv)]) == 2
     _one_line_error(capsys, f"{path} is not a model saved by sknalu fit:", "'predict'")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_fit_to_a_full_disk_says_so(shop_csv):
+    command = [sys.executable, "-m", "sknalu", "fit", str(shop_csv), "--target", "total"]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*command, "--max-steps", "200", "--random-state", "0"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "sknalu fit: error: cannot write to standard output: No space left on device"
+    )

@@ -286,13 +286,18 @@ def test_fit_leaves_torch_thread_setting_as_it_was():
 def test_skorchs_scoring_and_checkpoint_callbacks_work_inside_a_fit(tmp_path):
     # Both read what skorch's own nets record: one prediction per row (not one per
     # restart) and the last batch of an epoch.
-    from skorch.callbacks import Checkpoint, EpochScoring
+    from skorch.callbacks import BatchScoring, Checkpoint, EpochScoring
 
     X, y = make_arithmetic("x0 * x1", n_samples=500, random_state=0)
     callbacks = [
         ("r2", EpochScoring("r2", lower_is_better=False)),
+        ("train_r2", EpochScoring("r2", False, on_train=True, name="train_r2")),
+        ("batch_r2", BatchScoring("r2", False, name="batch_r2")),
         ("checkpoint", Checkpoint(dirname=str(tmp_path), monitor="valid_loss_best")),
     ]
     est = NMURegressor(max_steps=1000, random_state=0, callbacks=callbacks).fit(X, y)
-    assert est.history_[-1, "r2"] > 0.99
+    # Scores of the kept copy: the last held-out ones exact, the epoch's training rows
+    # scored as the copies learned.
+    assert est.history_[-1, "r2"] > 0.999 and est.history_[-1, "batch_r2"] > 0.999
+    assert est.history_[-1, "train_r2"] > 0.9
     assert (tmp_path / "params.pt").exists()
