@@ -307,6 +307,7 @@ def test_missing_target_option_is_an_argparse_usage_error(shop_csv, capsys):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.slow  # a fresh Python process
 def test_predict_to_a_full_disk_says_so(saved_models, shop_csv):
     command = [sys.executable, "-m", "sknalu", "predict", str(saved_models["model.skops"])]
     with open("/dev/full", "w") as full:
@@ -370,6 +371,7 @@ def test_predict_names_what_is_wrong_with_an_edited_skops_file(saved_models, sho
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.slow  # a fresh Python process
 def test_fit_to_a_full_disk_says_so(shop_csv):
     command = [sys.executable, "-m", "sknalu", "fit", str(shop_csv), "--target", "total"]
     with open("/dev/full", "w") as full:

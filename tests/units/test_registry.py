@@ -64,6 +64,7 @@ def test_a_registered_unit_is_known_in_joblib_workers(selector):
     assert formulas == ["x0 + x2", "x0 + x2"]
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_a_pickled_model_brings_its_registered_unit_to_a_fresh_process(fitted, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump(fitted, path)
@@ -76,6 +77,7 @@ def test_a_pickled_model_brings_its_registered_unit_to_a_fresh_process(fitted, t
     assert result.stdout.strip() == "x0 + x2 True"
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_a_skops_model_with_an_unregistered_unit_is_refused_with_what_to_do(fitted, tmp_path):
     path = tmp_path / "model.skops"
     save_model(fitted, path)
