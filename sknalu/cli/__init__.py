@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         if isinstance(exc, BrokenPipeError):
             return 0
+        reason = exc.strerror or str(exc)
         print(
-            f"sknalu {args.command}: error: cannot write to standard output: "
-            f"{exc.strerror or exc}",
+            f"sknalu {args.command}: error: cannot write to standard output: {reason}",
             file=sys.stderr,
         )
         return 2
