@@ -3,8 +3,9 @@
 Each sub-command is a module of this package (``_demo``, ``_fit``, ``_predict``,
 ``_benchmark``) with the same three names: ``PARSER``, the keywords of its
 sub-parser (help, description); ``add_arguments(parser)``; and ``run(args)``,
-which returns the exit status. A new command is a new such module, listed in
-:data:`COMMANDS`.
+which returns the exit status; optionally ``OUTPUT``, what it writes to standard
+output, named in the error when that cannot be written. A new command is a new
+such module, listed in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = importlib.import_module(f".{module_name}", __name__)
         sub = subparsers.add_parser(name, **command.PARSER)
         command.add_arguments(sub)
-        sub.set_defaults(func=command.run, parser=sub)
+        sub.set_defaults(func=command.run, parser=sub, stdout_name=getattr(command, "OUTPUT", None))
     return parser
 
 
@@ -54,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         if isinstance(exc, BrokenPipeError):
             return 0
+        what = f"{args.stdout_name} " if args.stdout_name else ""
         reason = exc.strerror or str(exc)
         print(
-            f"sknalu {args.command}: error: cannot write to standard output: {reason}",
+            f"sknalu {args.command}: error: cannot write {what}to standard output: {reason}",
             file=sys.stderr,
         )
         return 2

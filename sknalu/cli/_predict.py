@@ -8,7 +8,6 @@ whatever code it holds) and writes its predictions for another CSV file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -113,26 +112,12 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise common.InputError(f"cannot write {args.output}: {exc}") from None
     else:
-        _write_stdout(out)
+        out.to_csv(sys.stdout, index=False)
     return 0
 
 
-def _write_stdout(out) -> None:
-    """Write the predictions to standard output, or say why they could not be."""
-    try:
-        out.to_csv(sys.stdout, index=False)
-        sys.stdout.flush()
-    except OSError as exc:
-        # Standard output is full or closed: point it at nothing, so that Python's
-        # own flush at exit does not fail again, and say what happened.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if isinstance(exc, BrokenPipeError):
-            return  # the reader stopped reading (``| head``): nothing to report
-        reason = exc.strerror or str(exc)
-        raise common.InputError(
-            f"cannot write the predictions to standard output: {reason}"
-        ) from None
-
+#: What ``sknalu predict`` writes to standard output, named when that fails.
+OUTPUT = "the predictions"
 
 #: How ``sknalu predict`` presents itself in the command line's help.
 PARSER = {

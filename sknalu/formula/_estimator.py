@@ -72,6 +72,16 @@ def _format_r2(score: float) -> str:
     return f"1 - {1 - score:.2g}" if 0.99 < score < 1 else f"{score:.3g}"
 
 
+def _rounding_evidence(est) -> tuple[float, int, str, float]:
+    """The held-out relative error, the table's rows, the dtype, and the dtype's bound.
+
+    Set by the estimator's fit (``_exactness_evidence``); a fit without it has no
+    evidence of exactness.
+    """
+    error, n_rows, dtype = getattr(est, "_exactness_evidence", (math.inf, 0, "float64"))
+    return error, n_rows, dtype, EXACT_RELATIVE_MSE.get(dtype, EXACT_RELATIVE_MSE["float32"])
+
+
 def _fits_to_rounding(est) -> bool:
     """Whether the fit is close enough, on enough rows, for its formula to be exact.
 
@@ -81,17 +91,13 @@ def _fits_to_rounding(est) -> bool:
     rows: a formula with fitted constants can approximate a smooth function to
     1e-12 on a narrow range, or fit a few rows of anything, but not to rounding.
     """
-    error, n_rows, dtype = getattr(est, "_exactness_evidence", (math.inf, 0, "float64"))
-    return bool(
-        est.validation_score_ >= EXACT_R2
-        and error <= EXACT_RELATIVE_MSE.get(dtype, EXACT_RELATIVE_MSE["float32"])
-        and n_rows >= MIN_EXACT_ROWS
-    )
+    error, n_rows, _, bound = _rounding_evidence(est)
+    return bool(est.validation_score_ >= EXACT_R2 and error <= bound and n_rows >= MIN_EXACT_ROWS)
 
 
 def _not_to_rounding_reason(est) -> str:
     """Why a fit with a high held-out R² is still not called exact."""
-    error, n_rows, dtype = getattr(est, "_exactness_evidence", (math.inf, 0, "float64"))
+    error, n_rows, dtype, bound = _rounding_evidence(est)
     if n_rows < MIN_EXACT_ROWS:
         return (
             f"The table has {n_rows} rows, fewer than the {MIN_EXACT_ROWS} it takes to "
@@ -100,7 +106,7 @@ def _not_to_rounding_reason(est) -> str:
     return (
         f"The fit is close but not exact: its held-out mean squared error is "
         f"{error:.3g} of the mean squared target, above the "
-        f"{EXACT_RELATIVE_MSE.get(dtype, EXACT_RELATIVE_MSE['float32']):g} of {dtype} "
+        f"{bound:g} of {dtype} "
         "rounding, as when a formula only approximates the target on this range; it "
         "may be far off outside it."
     )
