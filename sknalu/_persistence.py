@@ -780,43 +780,30 @@ def _build_net(saved: dict, dtype: torch.dtype) -> ArithmeticNet:
     return net
 
 
-class _SavedGateRanges:
-    """The gates' ranges over all training rows, in place of those over the kept rows.
+def _checked_gate_ranges(module: ArithmeticNetwork, saved: list, rows: torch.Tensor) -> list:
+    """The gates' saved ranges over all training rows, once checked against the sample.
 
     ``FormulaMixin._fit_formula`` measures every gate that depends on the input over
     the rows it is given; the file keeps only a sample of them, and the ranges over
-    all. Those are used while it runs, once checked to hold the ranges over the
-    sample (the sample is part of the training rows).
+    all. Those are used, once checked to hold the ranges over the sample (the sample
+    is part of the training rows) and to lie in [0, 1].
     """
+    from .formula._reader import gate_ranges
 
-    def __init__(self, module: ArithmeticNetwork, saved: list, rows: torch.Tensor) -> None:
-        from .formula._reader import gate_ranges
-
-        measured = gate_ranges(module, rows)
-        self.layers = []
-        for i, (layer, mine, theirs) in enumerate(zip(module.layers, measured, saved, strict=True)):
-            if (mine is None) != (theirs is None):
-                raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
-            if mine is None:
-                continue
-            if any(np.shape(t) != np.shape(m) for t, m in zip(theirs, mine, strict=True)):
-                raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
-            (lo, hi), (my_lo, my_hi) = theirs, mine
-            with np.errstate(invalid="ignore"):
-                holds = (lo <= my_lo) & (hi >= my_hi) & (lo >= 0) & (hi <= 1)
-            if not (holds | np.isnan(lo) | np.isnan(hi)).all():
-                raise _Refused(f"_gate_ranges[{i}] does not hold the gate's range on _check_rows")
-            self.layers.append((layer, (lo, hi)))
-
-    def __enter__(self):
-        for layer, gate_range in self.layers:
-            # An attribute of this one network, which nothing else holds yet.
-            layer.gate_range = lambda x, r=gate_range: r
-        return self
-
-    def __exit__(self, *exc_info):
-        for layer, _ in self.layers:
-            del layer.gate_range
+    measured = gate_ranges(module, rows)
+    for i, (mine, theirs) in enumerate(zip(measured, saved, strict=True)):
+        if (mine is None) != (theirs is None):
+            raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
+        if mine is None:
+            continue
+        if any(np.shape(t) != np.shape(m) for t, m in zip(theirs, mine, strict=True)):
+            raise _Refused(f"_gate_ranges[{i}] does not match the layer's gate")
+        (lo, hi), (my_lo, my_hi) = theirs, mine
+        with np.errstate(invalid="ignore"):
+            holds = (lo <= my_lo) & (hi >= my_hi) & (lo >= 0) & (hi <= 1)
+        if not (holds | np.isnan(lo) | np.isnan(hi)).all():
+            raise _Refused(f"_gate_ranges[{i}] does not hold the gate's range on _check_rows")
+    return [None if theirs is None else tuple(theirs) for theirs in saved]
 
 
 def _recompute_formula_state(estimator: _ArithmeticRegressor, attributes: dict) -> None:
@@ -825,8 +812,7 @@ def _recompute_formula_state(estimator: _ArithmeticRegressor, attributes: dict) 
     module = estimator.net_.module_
     param = next(module.parameters())
     X = torch.as_tensor(rows, dtype=param.dtype, device=param.device)
-    with _SavedGateRanges(module, attributes["_gate_ranges"], X):
-        estimator._fit_formula(X)
+    estimator._fit_formula(X, _checked_gate_ranges(module, attributes["_gate_ranges"], X))
     # fit keeps a sample of its rows: the file's rows must be that sample of themselves.
     if not np.array_equal(estimator._check_rows, rows, equal_nan=True):
         raise _Refused("_check_rows holds more rows than a fit keeps")

@@ -144,15 +144,20 @@ class FormulaMixin:
     def _is_vector(self) -> bool:
         return getattr(self, "_y_ndim", 1) != 1
 
-    def _fit_formula(self, X: torch.Tensor) -> None:
+    def _fit_formula(self, X: torch.Tensor, known_gate_ranges: list | None = None) -> None:
         """Set ``sparsity_error_`` and ``formula_exact_`` after fit.
 
         ``formula_`` itself is read from the network when first asked for: sympy's
         simplification costs more than a short fit, and a grid search never needs it.
         A sample of the training rows is kept to check it against ``predict`` then.
+        ``known_gate_ranges``, the gates' ranges over all the training rows, stand in
+        for those measured on ``X`` where ``X`` is only a sample of them (a model
+        loaded from a file).
         """
         module = self.net_.module_
-        self._gate_ranges = gate_ranges(module, X)
+        if known_gate_ranges is None:
+            known_gate_ranges = gate_ranges(module, X)
+        self._gate_ranges = known_gate_ranges
         with torch.no_grad():
             self.sparsity_error_ = float(module.sparsity_error().max())
         self._distance = max_distance(module, self._gate_ranges)
