@@ -386,6 +386,10 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
     #: :meth:`ArithmeticNetwork.projected <sknalu.ArithmeticNetwork.projected>`
     #: holds, by a training loop that projects them after every optimiser step.
     within_bounds: bool = False
+    #: The keyword options, beyond those of every unit, that the unit's constructor
+    #: takes (``("functions",)`` for :class:`~sknalu.units.FunctionUnit`): a network
+    #: built with ``unit_options`` passes each unit those it names here, and no other.
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -510,7 +514,13 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
         raise TypeError(f"{type(self).__name__} does not compute a linear map.")
 
     @torch.no_grad()
-    def refit_(self, x: torch.Tensor, y: torch.Tensor, tolerance: float = SNAP_TOLERANCE) -> int:
+    def refit_(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        tolerance: float = SNAP_TOLERANCE,
+        sample_weight: torch.Tensor | None = None,
+    ) -> int:
         """Solve for the discrete weights that map ``x`` to ``y`` exactly, where the unit can.
 
         Meant for the last layer of a network whose earlier layers are already
@@ -529,6 +539,11 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
             The outputs wanted.
         tolerance : float, default=SNAP_TOLERANCE
             Largest distance of a fitted weight from its discrete value.
+        sample_weight : Tensor of shape (n,), optional
+            The rows' weights, for a fit with ``sample_weight``: the least squares
+            weigh each row (:func:`~sknalu.units.least_squares` takes them). The
+            snap passes it only for a weighted fit, so a unit of one's own whose
+            ``refit_`` does not take it still snaps unweighted fits.
 
         Returns
         -------
@@ -545,6 +560,7 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
         y: torch.Tensor,
         tolerance: float = SNAP_TOLERANCE,
         start: bool = False,
+        sample_weight: torch.Tensor | None = None,
     ) -> int:
         """Solve this unit and the linear layer ``first`` before it together, where it can.
 
@@ -560,7 +576,7 @@ class ArithmeticUnit(RegularizerMixin, ReadBackMixin, nn.Module):
         ----------
         first : ArithmeticUnit
             The layer before, whose :meth:`linear_map` is not None.
-        x, y, tolerance
+        x, y, tolerance, sample_weight
             As for :meth:`refit_`, with ``x`` the inputs of ``first``.
         start : bool, default=False
             Instead of a formula, write the best fit of ``y = (w·x)²`` with real

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from torch import nn
 
 from ._base import ArithmeticUnit
+from ._functions import FunctionUnit
 from ._nac import INALU, NAC, NALU, NACMul
 from ._products import NMRU, NMU, RealNPU
 from ._sums import NAU, Linear, Weighted
@@ -37,6 +38,7 @@ _BUILTIN: dict[str, tuple[type[ArithmeticUnit], tuple[str, ...]]] = {
     "npu": (RealNPU, ("nalu",)),
     "linear": (Linear, ("nmu", "nalu")),
     "weighted": (Weighted, ("nmu", "nalu")),
+    "function": (FunctionUnit, ("nmu", "nalu")),
 }
 #: The built-in units by name; read-only.
 BUILTIN_UNITS: Mapping[str, type[ArithmeticUnit]] = MappingProxyType(
@@ -72,7 +74,7 @@ def register_unit(name: str, unit: type[ArithmeticUnit], families: Sequence[str]
     Examples
     --------
     >>> units_of_family("nmu")
-    ('nau', 'nmu', 'nmru', 'linear', 'weighted')
+    ('nau', 'nmu', 'nmru', 'linear', 'weighted', 'function')
     """
     if not (isinstance(unit, type) and issubclass(unit, ArithmeticUnit)):
         raise TypeError(f"unit must be a subclass of ArithmeticUnit, got {unit!r}.")
