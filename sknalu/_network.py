@@ -11,7 +11,8 @@ import contextlib
 import functools
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,6 +156,37 @@ def _checking_domain(
             handle.remove()
 
 
+def _constants(
+    h: torch.Tensor, y: torch.Tensor, offset: bool, sample_weight: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The least-squares ``scale`` and ``offset`` of ``y ≈ scale * h + offset``, per copy
+    and output, and where they hold (``h`` and ``y`` are ``[copies, n, out]``).
+
+    On the rows where ``h`` is finite (and, with ``sample_weight``, whose weight is
+    positive, each weighing its weight); without ``offset``, ``offset`` is 0.
+    """
+    finite = torch.isfinite(h)
+    if sample_weight is None:
+        # Times 1.0: the sums below are those of the unweighted rows, to the bit.
+        w, n = 1.0, finite.sum(-2).clamp_min(1)
+    else:
+        finite &= (sample_weight > 0).reshape(-1, 1)
+        w = torch.where(finite, sample_weight.to(h).reshape(-1, 1), 0.0)
+        n = w.sum(-2)
+    h0, y0 = torch.where(finite, h, 0.0), torch.where(finite, y, 0.0)
+    h_mean, y_mean = (h0 * w).sum(-2) / n, (y0 * w).sum(-2) / n
+    if not offset:
+        h_mean, y_mean = torch.zeros_like(h_mean), torch.zeros_like(y_mean)
+    dh = torch.where(finite, h - h_mean.unsqueeze(-2), 0.0)
+    dy = torch.where(finite, y - y_mean.unsqueeze(-2), 0.0)
+    variance = (dh.square() * w).sum(-2)
+    scale = (dh * dy * w).sum(-2) / variance
+    offset = y_mean - scale * h_mean
+    ok = torch.isfinite(scale) & torch.isfinite(offset) & (variance > 0)
+    ok &= finite.sum(-2) >= 2
+    return scale, offset, ok
+
+
 class ArithmeticNetwork(nn.Module):
     """Layers of arithmetic units with no activation between them.
 
@@ -187,6 +219,10 @@ class ArithmeticNetwork(nn.Module):
         without gradient) but set by :meth:`fit_constants_` in the snap: trained,
         it would let a product unit hold any weight on a single input,
         ``c (w h + 1 - w) + d`` being linear in ``h`` for every ``w``.
+    unit_options : mapping, optional
+        Options of some units, by name (``{"functions": ("sin", "exp")}``): each
+        unit is passed those its class names in
+        :attr:`~sknalu.units.ArithmeticUnit.options`, the others none.
 
     Examples
     --------
@@ -211,6 +247,7 @@ class ArithmeticNetwork(nn.Module):
         seed: int = 0,
         dtype: torch.dtype | None = None,
         constants: bool = False,
+        unit_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.in_features = in_features
@@ -221,15 +258,19 @@ class ArithmeticNetwork(nn.Module):
         generator = torch.Generator().manual_seed(int(seed))
         sizes = [in_features] + [hidden_size] * (len(self.units) - 1) + [out_features]
         layers: list[ArithmeticUnit] = []
+        unit_options = dict(unit_options or {})
         for name, n_in, n_out in zip(self.units, sizes[:-1], sizes[1:], strict=True):
+            unit = UNITS[name]
+            options = {k: v for k, v in unit_options.items() if k in unit.options}
             layers.append(
-                UNITS[name](
+                unit(
                     n_in,
                     n_out,
                     n_copies=n_copies,
                     oob_mode=oob_mode,
                     regularizer_shape=regularizer_shape,
                     generator=generator,
+                    **options,
                 )
             )
         self.layers = nn.ModuleList(layers).to(dtype or torch.get_default_dtype())
@@ -304,14 +345,15 @@ class ArithmeticNetwork(nn.Module):
         return report
 
     @torch.no_grad()
-    def fit_constants_(self, X: torch.Tensor, y: torch.Tensor, offset: bool = False) -> None:
+    def fit_constants_(self, X, y, offset: bool = False, sample_weight=None) -> None:
         """Set each copy's constant factor, and additive constant, by least squares.
 
         For every copy and output, ``scale`` becomes the least-squares fit of ``y``
         by ``scale * body(X)``, or with ``offset`` ``scale`` and ``offset`` that of
         ``scale * body(X) + offset``, on the rows where the layers' output is
-        finite. A copy whose output is constant or not finite keeps its constants.
-        Nothing happens without ``constants``.
+        finite; with ``sample_weight`` (one per row), the weighted fit. A copy
+        whose output is constant or not finite keeps its constants. Nothing
+        happens without ``constants``.
         """
         if not self.constants:
             return
@@ -321,20 +363,7 @@ class ArithmeticNetwork(nn.Module):
             h = self.body(X)
         finally:
             self.train(training)
-        y = y.to(h.dtype).expand_as(h)
-        finite = torch.isfinite(h)
-        n = finite.sum(-2).clamp_min(1)
-        h0, y0 = torch.where(finite, h, 0.0), torch.where(finite, y, 0.0)
-        h_mean, y_mean = h0.sum(-2) / n, y0.sum(-2) / n
-        if not offset:
-            h_mean, y_mean = torch.zeros_like(h_mean), torch.zeros_like(y_mean)
-        dh = torch.where(finite, h - h_mean.unsqueeze(-2), 0.0)
-        dy = torch.where(finite, y - y_mean.unsqueeze(-2), 0.0)
-        variance = dh.square().sum(-2)
-        scale = (dh * dy).sum(-2) / variance
-        offset = y_mean - scale * h_mean
-        ok = torch.isfinite(scale) & torch.isfinite(offset) & (variance > 0)
-        ok &= finite.sum(-2) >= 2
+        scale, offset, ok = _constants(h, y.to(h.dtype).expand_as(h), offset, sample_weight)
         shape = self.scale.shape
         self.scale.copy_(torch.where(ok, scale, self.scale.reshape(ok.shape)).reshape(shape))
         self.offset.copy_(torch.where(ok, offset, self.offset.reshape(ok.shape)).reshape(shape))
@@ -388,12 +417,18 @@ class ArithmeticNetwork(nn.Module):
 
     @torch.no_grad()
     def keep_copies_(self, indices: Sequence[int]) -> None:
-        """Discard every copy not in ``indices``, which become copies 0, 1, ..."""
+        """Discard every copy not in ``indices``, which become copies 0, 1, ...
+
+        Every parameter and buffer holds the copies along its first dimension.
+        """
         indices = list(indices)
         for unit in iter_units(self):
             unit.n_copies = len(indices)
         for param in self.parameters():
             param.data = param.data[indices].clone()
+        for module in self.modules():
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                setattr(module, name, buffer[indices].clone())
         self.n_copies = len(indices)
 
     @torch.no_grad()

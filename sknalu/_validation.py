@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.validation import _check_sample_weight
 from threadpoolctl import threadpool_limits
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "StrOptions",
     "at_least",
     "check_params",
+    "check_sample_weight",
     "one_cpu_thread",
     "store_params",
 ]
@@ -151,3 +153,37 @@ def _check_target_magnitude(y: np.ndarray) -> None:
             "exceeds float64's largest number (1.8e+308). Rescale the target and the "
             "features (e.g. divide them by powers of ten) and fit again."
         )
+
+
+def check_sample_weight(
+    sample_weight, X: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows of ``X`` and ``y`` that count, and their weights (None: all equal).
+
+    ``sample_weight`` is checked by scikit-learn's ``_check_sample_weight``: one
+    finite, non-negative number per row, not all 0 (a ``ValueError`` otherwise).
+    Rows of weight 0 are left out: they count nowhere, not even in the held-out
+    split. The weights of the rows left are returned divided by their mean (mean
+    1, the scale of the loss); where they are all equal, as with no weights, the
+    fit is the unweighted one and None is returned. Nothing passed in is modified.
+
+    Examples
+    --------
+    >>> X, y = np.arange(6.0).reshape(3, 2), np.arange(3.0)
+    >>> X_kept, y_kept, weight = check_sample_weight([1, 0, 3], X, y)
+    >>> y_kept, weight
+    (array([0., 2.]), array([0.5, 1.5]))
+    >>> check_sample_weight([2, 2, 2], X, y)[2] is None
+    True
+    """
+    if sample_weight is None:
+        return X, y, None
+    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    keep = weight > 0
+    if not keep.all():
+        X, y, weight = X[keep], y[keep], weight[keep]
+    if np.all(weight == weight[0]):
+        return X, y, None
+    # Divided by the largest first: the mean of huge weights would overflow.
+    weight = weight / weight.max()
+    return X, y, weight / weight.mean()

@@ -19,10 +19,44 @@ from torch import nn
 _EVALUATION_ROWS = 65536
 
 
-def copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+def weighted_mean(values: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean over the last dimension (the rows), weighted by ``sample_weight`` if given.
+
+    ``sum(sample_weight * values) / sum(sample_weight)``, one weight per row; a row
+    of weight 0 does not count, even where its value is infinite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> values = torch.tensor([1.0, 3.0])
+    >>> weighted_mean(values), weighted_mean(values, torch.tensor([3.0, 1.0]))
+    (tensor(2.), tensor(1.5000))
+    """
+    if sample_weight is None:
+        return values.mean(dim=-1)
+    weighted = torch.where(sample_weight > 0, values * sample_weight, 0.0)
+    return weighted.sum(dim=-1) / sample_weight.sum()
+
+
+def mean_square(y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> float:
+    """The mean squared target ``y`` (``[n, out]``), its rows weighted if ``sample_weight``.
+
+    The scale of the errors: the relative thresholds of :mod:`._tolerances` are
+    fractions of it.
+    """
+    if sample_weight is None:
+        return float(y.square().mean())
+    return float(weighted_mean(y.square().mean(dim=-1), sample_weight))
+
+
+def copy_mse(
+    y_pred: torch.Tensor, y_true: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error of each copy: ``[K, batch, out]`` against ``[batch, out]``.
 
     A scalar when ``y_pred`` has no copy dimension (a network reduced to one copy).
+    With ``sample_weight`` (``[batch]``), the mean over the rows is weighted
+    (:func:`weighted_mean`).
 
     Examples
     --------
@@ -30,6 +64,8 @@ def copy_mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     >>> copy_mse(torch.tensor([[[1.0], [3.0]], [[2.0], [2.0]]]), torch.tensor([[2.0], [2.0]]))
     tensor([1., 0.])
     """
+    if sample_weight is not None:
+        return weighted_mean((y_pred - y_true).square().mean(dim=-1), sample_weight)
     if y_pred.dim() == y_true.dim():
         return (y_pred - y_true).square().mean()
     return (y_pred - y_true).square().mean(dim=(-1, -2))
@@ -55,7 +91,9 @@ def row_errors(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Ten
 
 
 @torch.no_grad()
-def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def evaluate_mse(
+    module: nn.Module, X: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error of ``module`` on ``X``, ``y``, in evaluation mode.
 
     The one held-out error of sknalu: the restart selection, the snap, the saddle
@@ -68,6 +106,8 @@ def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.T
         The network, with any number of copies.
     X, y : Tensor
         Inputs ``[n, in]`` and targets ``[n, out]``.
+    sample_weight : Tensor of shape (n,), optional
+        The rows' weights (the fit's ``sample_weight``): the mean is weighted.
 
     Returns
     -------
@@ -84,12 +124,14 @@ def evaluate_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.T
     >>> float(evaluate_mse(unit, torch.ones(4, 1), torch.full((4, 1), 3.0)))
     4.0
     """
-    return row_errors(module, X, y).mean(dim=-1)
+    return weighted_mean(row_errors(module, X, y), sample_weight)
 
 
-def per_copy_mse(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def per_copy_mse(
+    module: nn.Module, X: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """:func:`evaluate_mse` as one value per copy (``[n_copies]``), also for one kept copy."""
-    return evaluate_mse(module, X, y).reshape(-1)
+    return evaluate_mse(module, X, y, sample_weight).reshape(-1)
 
 
 def held_out(dataset_train, dataset_valid):
@@ -113,11 +155,21 @@ def _scaled(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndar
     return y_true / scale, np.asarray(y_pred) / scale
 
 
-def relative_mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def _row_mean(values: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+    """The mean over the rows (axis 0), weighted by ``sample_weight`` if given."""
+    if sample_weight is None:
+        return np.mean(values, axis=0)
+    return np.average(values, axis=0, weights=sample_weight)
+
+
+def relative_mse(
+    y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
     """The mean squared error over the mean squared target, the largest over the outputs.
 
     Computed on values scaled by a power of two, so that it neither underflows nor
-    overflows; a non-finite prediction gives inf.
+    overflows; a non-finite prediction gives inf. With ``sample_weight``, both
+    means are weighted.
 
     Examples
     --------
@@ -127,17 +179,21 @@ def relative_mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """
     y_true, y_pred = _scaled(y_true, y_pred.reshape(np.shape(y_true)))
     with np.errstate(all="ignore"):
-        mse = np.mean(np.square(y_pred - y_true), axis=0)
-        mean_square = np.mean(np.square(y_true), axis=0)
+        mse = _row_mean(np.square(y_pred - y_true), sample_weight)
+        mean_square = _row_mean(np.square(y_true), sample_weight)
         ratio = np.where(mean_square > 0, mse / mean_square, np.where(mse == 0, 0.0, np.inf))
     return float(np.nan_to_num(ratio, nan=np.inf).max())
 
 
-def lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def lowest_r2(
+    y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
     """The coefficient of determination R², the lowest over the outputs.
 
     An output whose target is constant is measured against its mean square
-    instead of its variance; a non-finite prediction gives -inf.
+    instead of its variance; a non-finite prediction gives -inf. With
+    ``sample_weight``, the error, the variance and the mean square are weighted,
+    as in scikit-learn's ``r2_score``.
 
     Examples
     --------
@@ -147,8 +203,12 @@ def lowest_r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """
     y_true, y_pred = _scaled(y_true, y_pred.reshape(y_true.shape))
     with np.errstate(all="ignore"):
-        mse = np.mean(np.square(y_pred - y_true), axis=0)
-        variance = np.var(y_true, axis=0)
-        scale = np.where(variance > 0, variance, np.mean(np.square(y_true), axis=0))
+        mse = _row_mean(np.square(y_pred - y_true), sample_weight)
+        if sample_weight is None:
+            variance = np.var(y_true, axis=0)
+        else:
+            centred = y_true - np.average(y_true, axis=0, weights=sample_weight)
+            variance = _row_mean(np.square(centred), sample_weight)
+        scale = np.where(variance > 0, variance, _row_mean(np.square(y_true), sample_weight))
         score = np.where(scale > 0, 1 - mse / scale, np.where(mse == 0, 1.0, -np.inf))
     return float(np.nan_to_num(score, nan=-np.inf).min())

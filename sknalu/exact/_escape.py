@@ -31,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-from ._errors import copy_mse, per_copy_mse
+from ._errors import copy_mse, mean_square, per_copy_mse
 from ._snap import saved_state
 from ._tolerances import ESCAPE_IMPROVEMENT, FLAT_CURVATURE, no_worse
 
@@ -55,18 +55,18 @@ def leave_saddles_(
     max_parameters: int = 1024,
     margin: float = 1e-2,
     hessian_rows: int | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Move every copy of a network off saddle points of its error on ``X``, ``y``.
 
-    Each iteration computes, for every copy still moving, the Hessian of its mean
-    squared error over its parameter entries at least ``margin`` inside their
-    bounds (:func:`_copy_hessians`), and tries steps of several lengths, both ways,
-    along the eigenvectors of its (up to) four most negative eigenvalues
-    (:func:`_descent_directions`, :func:`_line_search`), projected into bounds.
-    Each copy takes the step that lowers its error most, and stops when no
-    eigenvalue is negative or no step lowers its error (:func:`_keep_if_lower`):
-    no copy's error ever increases. One Hessian computation gives all the copies,
-    and the line search evaluates all their candidates in a few batched passes.
+    Each iteration computes, for every copy still moving, the Hessian of its mean squared
+    error over its parameter entries at least ``margin`` inside their bounds
+    (:func:`_copy_hessians`), and tries steps of several lengths, both ways, along the
+    eigenvectors of its (up to) four most negative eigenvalues (:func:`_descent_directions`,
+    :func:`_line_search`), projected into bounds. Each copy takes the step that lowers its
+    error most, and stops when no eigenvalue is negative or no step lowers its error
+    (:func:`_keep_if_lower`): no copy's error ever increases. One Hessian computation
+    gives all the copies, and the line search evaluates all their candidates at once.
 
     Parameters
     ----------
@@ -82,9 +82,10 @@ def leave_saddles_(
     margin : float, default=1e-2
         Entries this close to a bound are held fixed.
     hessian_rows : int or None, default=None
-        The Hessian is computed on the first ``hessian_rows`` rows of ``X`` (all
-        when None); its cost grows with them, while the line search, which uses all
-        the rows, costs little.
+        The Hessian is computed on the first ``hessian_rows`` rows of ``X`` (all when
+        None): its cost grows with them; the line search uses all the rows, cheaply.
+    sample_weight : Tensor of shape (n,), optional
+        The rows' weights: every error is the weighted mean squared error.
 
     Returns
     -------
@@ -93,8 +94,7 @@ def leave_saddles_(
 
     Examples
     --------
-    NAU → NMU on ``x0 * x1`` at the symmetric saddle, both hidden units holding
-    ``(x0 + x1) / 2``:
+    NAU → NMU on ``x0 * x1`` at the symmetric saddle, both hidden units ``(x0 + x1) / 2``:
 
     >>> import torch
     >>> from sknalu import ArithmeticNetwork
@@ -121,7 +121,7 @@ def leave_saddles_(
     training = module.training
     module.eval()
     try:
-        _descend_(module, flat, steps, X, y, max_iterations, margin, hessian_rows)
+        _descend_(module, flat, steps, (X, y, sample_weight), max_iterations, margin, hessian_rows)
         _load(module, flat)
     finally:
         module.train(training)
@@ -132,36 +132,44 @@ def _descend_(
     module: nn.Module,
     flat: torch.Tensor,
     steps: torch.Tensor,
-    X: torch.Tensor,
-    y: torch.Tensor,
+    rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
     max_iterations: int,
     margin: float,
     hessian_rows: int | None,
 ) -> None:
     """The iterations of :func:`leave_saddles_`, on the copies' parameters ``flat``.
 
+    ``rows`` holds the inputs, the targets and the rows' weights (or None).
     ``flat`` (``[copy, P]``) and ``steps`` (``[copy]``) are updated in place. Each
     iteration is four steps for every copy still moving: its Hessian, its
     directions of negative curvature, the line search along them, and the step
     kept only where it lowers the error; a copy whose error no step lowers stops.
     Copies whose error is 0 or not finite do not move.
     """
+    X, y, sample_weight = rows
+    # The rows the Hessian is computed on.
+    head = slice(hessian_rows)
+    head_rows = (X[head], y[head], None if sample_weight is None else sample_weight[head])
     lo, hi = _bound_vectors(module, flat)
-    losses = per_copy_mse(module, X, y)
+    losses = per_copy_mse(module, X, y, sample_weight)
     moving = (torch.isfinite(losses) & (losses > 0)).nonzero().flatten()
     for _ in range(max_iterations):
         if len(moving) == 0:
             break
         current = flat[moving]
         free = (current - margin >= lo) & (current + margin <= hi)
-        hessians = _copy_hessians(module, current, X[:hessian_rows], y[:hessian_rows])
+        hessians = _copy_hessians(module, current, *head_rows)
         directions = _descent_directions(hessians, free)
-        best_loss, chosen = _line_search(module, current, directions, (lo, hi), X, y)
+        best_loss, chosen = _line_search(module, current, directions, (lo, hi), X, y, sample_weight)
         moving = _keep_if_lower(moving, best_loss, chosen, flat, losses, steps)
 
 
 def _copy_hessians(
-    module: nn.Module, values: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+    module: nn.Module,
+    values: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The Hessian of each copy's mean squared error at the rows of ``values``.
 
@@ -171,7 +179,7 @@ def _copy_hessians(
     """
 
     def total_loss(flat: torch.Tensor) -> torch.Tensor:
-        return _functional_mse(module, _unflatten(flat, module), X, y).sum()
+        return _functional_mse(module, _unflatten(flat, module), X, y, sample_weight).sum()
 
     def gradient_summed_over_copies(flat: torch.Tensor) -> torch.Tensor:
         return torch.func.grad(total_loss)(flat).sum(0)
@@ -222,6 +230,7 @@ def _line_search(
     bounds: tuple[torch.Tensor, torch.Tensor],
     X: torch.Tensor,
     y: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each copy's best step along its ``directions``, each of :data:`_STEP_SIZES` both ways.
 
@@ -234,7 +243,9 @@ def _line_search(
     lengths = torch.cat([sizes, -sizes]).reshape(1, -1, 1, 1)  # [1, 2S, 1, 1]
     candidates = (current + lengths * directions.unsqueeze(1)).clamp(*bounds)
     n_candidates, n_moving = candidates.shape[0] * candidates.shape[1], len(current)
-    losses = _candidate_losses(module, candidates.reshape(-1, current.shape[1]), X, y)
+    losses = _candidate_losses(
+        module, candidates.reshape(-1, current.shape[1]), X, y, sample_weight
+    )
     losses = losses.reshape(n_candidates, n_moving)
     best = losses.argmin(dim=0)
     best_loss = losses[best, torch.arange(n_moving)]
@@ -265,12 +276,15 @@ def _keep_if_lower(
 
 
 @torch.no_grad()
-def round_if_no_worse_(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def round_if_no_worse_(
+    module: nn.Module, X: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Round every copy's weights to its units' discrete values where no worse.
 
     Every unit's ``snap_`` reaches every weight, the constants are refitted, and a
     copy keeps its rounded weights where they changed and its error on ``X``, ``y``
-    is :func:`~sknalu.exact._tolerances.no_worse`; the others are restored.
+    (weighted by ``sample_weight``, if given) is
+    :func:`~sknalu.exact._tolerances.no_worse`; the others are restored.
 
     Returns
     -------
@@ -278,15 +292,15 @@ def round_if_no_worse_(module: nn.Module, X: torch.Tensor, y: torch.Tensor) -> t
         Per copy, whether the rounded weights were kept.
     """
     state = saved_state(module)
-    before = per_copy_mse(module, X, y)
+    before = per_copy_mse(module, X, y, sample_weight)
     for unit in module.arithmetic_units():
         unit.snap_(math.inf)
-    module.fit_constants_(X, y)
-    after = per_copy_mse(module, X, y)
+    module.fit_constants_(X, y, sample_weight=sample_weight)
+    after = per_copy_mse(module, X, y, sample_weight)
     changed = torch.zeros_like(before, dtype=torch.bool)
     for key, value in module.state_dict().items():
         changed |= (value != state[key]).reshape(len(before), -1).any(1)
-    keep = changed & no_worse(after, before, float(y.square().mean()))
+    keep = changed & no_worse(after, before, mean_square(y, sample_weight))
     for key, value in module.state_dict().items():
         value[~keep] = state[key][~keep]
     return keep
@@ -339,17 +353,23 @@ def _bound_vectors(module: nn.Module, flat: torch.Tensor) -> tuple[torch.Tensor,
     return lo, hi
 
 
-def _functional_mse(module: nn.Module, params, X: torch.Tensor, y: torch.Tensor):
+def _functional_mse(
+    module: nn.Module, params, X: torch.Tensor, y: torch.Tensor, sample_weight=None
+):
     """Each copy's mean squared error with ``params`` in place of the module's own."""
     out = torch.func.functional_call(module, params, (X,))
     if out.dim() == y.dim():  # a network reduced to one copy
         out = out.unsqueeze(0)
-    return copy_mse(out, y)
+    return copy_mse(out, y, sample_weight)
 
 
 @torch.no_grad()
 def _candidate_losses(
-    module: nn.Module, candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+    module: nn.Module,
+    candidates: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The mean squared error of every row of ``candidates`` (``[N, P]``) on ``X``, ``y``.
 
@@ -359,6 +379,7 @@ def _candidate_losses(
     """
     chunk = max(1, _CANDIDATE_ELEMENTS // (len(X) * candidates.shape[1]))
     losses = [
-        _functional_mse(module, _unflatten(part, module), X, y) for part in candidates.split(chunk)
+        _functional_mse(module, _unflatten(part, module), X, y, sample_weight)
+        for part in candidates.split(chunk)
     ]
     return torch.nan_to_num(torch.cat(losses), nan=math.inf, posinf=math.inf)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._errors import row_errors
+from ._errors import mean_square, row_errors
 from ._least_squares import least_squares
 from ._numbers import SIGNED, divided_by_largest, nearest_value, simple_numbers
 from ._tolerances import (
@@ -167,15 +167,22 @@ class _SnapRun:
     arithmetic unit), ``layers``, ``pairs`` (consecutive linear layers), and
     ``joint``: whether the network is a linear layer followed by a unit that is
     not linear, the two to be solved together in closed form (with ``closed_form``).
+    With ``sample_weight`` (the rows' weights), every error, the scale and every
+    least-squares solution weigh the rows.
     """
 
-    def __init__(self, module, X, y, tolerance, rtol, atol, closed_form) -> None:
-        self.module, self.X, self.y = module, X, y
+    def __init__(
+        self, module, X, y, tolerance, rtol, atol, closed_form, sample_weight=None
+    ) -> None:
+        self.module, self.X, self.y, self.sample_weight = module, X, y, sample_weight
         self.tolerance, self.rtol, self.atol = tolerance, rtol, atol
-        self.rows = row_errors(module, X, y)
+        # Each row's error times its weight over the mean weight: their mean is the
+        # weighted mean error, row by row as the noise test compares them.
+        self.row_weight = None if sample_weight is None else sample_weight / sample_weight.mean()
+        self.rows = self._row_errors()
         self.before = self.after = float(self.rows.mean())
         self.n_moved = 0
-        self.scale = float(y.square().mean())
+        self.scale = mean_square(y, sample_weight)
         self.constants = bool(getattr(module, "constants", False))
         self.units = module.arithmetic_units()
         self.layers = list(getattr(module, "layers", ()))
@@ -190,6 +197,18 @@ class _SnapRun:
             and not self.pairs
             and self.layers[0].linear_map() is not None
         )
+
+    def _row_errors(self) -> torch.Tensor:
+        """Each row's squared error, weighted (:attr:`row_weight`) where the rows are."""
+        rows = row_errors(self.module, self.X, self.y)
+        if self.row_weight is None:
+            return rows
+        return torch.where(self.row_weight > 0, rows * self.row_weight, 0.0)
+
+    def _weighted(self) -> dict:
+        """``sample_weight=`` for the units' refits, only for weighted rows: a unit of
+        one's own whose refits take no weights still snaps an unweighted fit."""
+        return {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
 
     @property
     def exact(self) -> bool:
@@ -216,8 +235,10 @@ class _SnapRun:
         if moved == 0:
             return
         if self.constants and refit_constants:
-            self.module.fit_constants_(self.X, self.y, offset=True)
-        rows = row_errors(self.module, self.X, self.y)
+            self.module.fit_constants_(
+                self.X, self.y, offset=True, sample_weight=self.sample_weight
+            )
+        rows = self._row_errors()
         loss = float(rows.mean())
         if no_worse(loss, self.after, self.scale, self.rtol, self.atol) or (
             self.fitting and not_significantly_worse(rows, self.rows)
@@ -230,12 +251,14 @@ class _SnapRun:
     def refit_last_layer(self) -> int:
         """The last layer solves for its discrete weights from what the others compute."""
         inputs = _last_layer_input(self.module, self.X)
-        return self.layers[-1].refit_(inputs, self.y, self.tolerance)
+        return self.layers[-1].refit_(inputs, self.y, self.tolerance, **self._weighted())
 
     def solve_jointly(self, start: bool = False) -> int:
         """The linear first layer and the second solved together (``refit_with_linear_``)."""
         first, second = self.layers
-        return second.refit_with_linear_(first, self.X, self.y, self.tolerance, start=start)
+        return second.refit_with_linear_(
+            first, self.X, self.y, self.tolerance, start=start, **self._weighted()
+        )
 
 
 @torch.no_grad()
@@ -247,6 +270,7 @@ def snap_network_(
     rtol: float = NO_WORSE_RTOL,
     atol: float = NO_WORSE_ATOL,
     closed_form: bool = True,
+    sample_weight: torch.Tensor | None = None,
 ) -> tuple[int, float, float]:
     """Snap a one-copy network's weights where that does not make its error worse.
 
@@ -280,6 +304,9 @@ def snap_network_(
         Whether to try the closed-form solution of a linear layer and a product
         unit together. It depends on ``X`` and ``y`` only, not on the trained
         weights, so trying it once per fit is enough.
+    sample_weight : Tensor of shape (n,), optional
+        The rows' weights (the fit's ``sample_weight``): the errors are weighted
+        means, and the least-squares refits weigh each row.
 
     Returns
     -------
@@ -288,7 +315,7 @@ def snap_network_(
     loss_before, loss_after : float
         The error before and after.
     """
-    run = _SnapRun(module, X, y, tolerance, rtol, atol, closed_form)
+    run = _SnapRun(module, X, y, tolerance, rtol, atol, closed_form, sample_weight)
     _snap_each_unit(run)
     _snap_linear_pairs(run)
     _round_least_squares_map(run)
@@ -319,7 +346,7 @@ def _round_least_squares_map(run: _SnapRun) -> None:
     map such a sum converges to, reached without waiting for training to converge.
     """
     if len(run.layers) == 2 and len(run.pairs) == 1 and not run.exact:
-        product = least_squares(run.X, run.y)
+        product = least_squares(run.X, run.y, run.sample_weight)
         if product is not None:
             run.attempt(lambda: snap_linear_pair_(*run.layers, run.tolerance, product))
 

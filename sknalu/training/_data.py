@@ -1,8 +1,10 @@
 """The data of a fit: tensors on the training device, random batches, the held-out split.
 
-- :class:`TensorDataset`: inputs and targets as tensors;
+- :class:`TensorDataset`: inputs, targets and, for a weighted fit, the rows' weights,
+  as tensors;
 - random batches, one per optimiser step, drawn on the data's device, and ordered
-  slices for evaluation;
+  slices for evaluation; a weighted batch's inputs are skorch's dict of ``data``
+  and ``sample_weight`` (:func:`batch_inputs`, :func:`batch_weight`);
 - :func:`fit_seeds`: the seeds of a fit's initialisation, batches and split, from
   ``random_state``;
 - :class:`HoldOut`: the held-out rows that choose the restart and judge the snap.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -19,17 +22,58 @@ from torch.utils.data import Dataset
 
 
 class TensorDataset(Dataset):
-    """Inputs and targets held as tensors, usually already on the training device."""
+    """Inputs and targets held as tensors, usually already on the training device.
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    ``sample_weight``, one positive weight per row (None: the rows weigh the same),
+    makes every error measured on the rows a weighted mean.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+    ) -> None:
         self.X = X
         self.y = y
+        self.sample_weight = sample_weight
 
     def __len__(self) -> int:
         return len(self.X)
 
     def __getitem__(self, i):
         return self.X[i], (None if self.y is None else self.y[i])
+
+
+def subset(dataset, rows: torch.Tensor) -> TensorDataset:
+    """The rows ``rows`` (indices) of ``dataset``, with their targets and weights."""
+    weight = getattr(dataset, "sample_weight", None)
+    return TensorDataset(dataset.X[rows], dataset.y[rows], None if weight is None else weight[rows])
+
+
+def batch_inputs(X: torch.Tensor, sample_weight: torch.Tensor | None) -> torch.Tensor | dict:
+    """A batch's inputs: ``X``, or skorch's ``{"data": X, "sample_weight": w}`` when weighted.
+
+    skorch's documented way to weigh rows: the weights travel with the inputs, and
+    ``get_loss`` reads them from there.
+    """
+    if sample_weight is None:
+        return X
+    return {"data": X, "sample_weight": sample_weight}
+
+
+def batch_weight(X) -> torch.Tensor | None:
+    """The weights of a batch whose inputs are ``X`` (:func:`batch_inputs`); None if unweighted."""
+    if isinstance(X, Mapping):
+        return X.get("sample_weight")
+    return None
+
+
+def batch_data(X):
+    """The inputs themselves of a batch whose inputs are ``X`` (see :func:`batch_inputs`)."""
+    if isinstance(X, Mapping) and "sample_weight" in X:
+        return X["data"]
+    return X
 
 
 class _RandomBatches:
@@ -54,15 +98,20 @@ class _RandomBatches:
         return self._n_steps()
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
+        X, y, weight = self.dataset.X, self.dataset.y, self.dataset.sample_weight
         n, batch_size, n_steps = len(X), self.net.batch_size, self._n_steps()
         if batch_size >= n:
             for _ in range(n_steps):
-                yield X, y
+                yield batch_inputs(X, weight), y
             return
         index = torch.randint(
             n, (n_steps, batch_size), generator=self.net.batch_generator_, device=X.device
         )
+        if weight is not None:
+            for rows in index:
+                inputs = batch_inputs(X.index_select(0, rows), weight.index_select(0, rows))
+                yield inputs, y.index_select(0, rows)
+            return
         for rows in index:
             yield X.index_select(0, rows), y.index_select(0, rows)
 
@@ -79,9 +128,11 @@ class _OrderedBatches:
 
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
+        weight = getattr(self.dataset, "sample_weight", None)
         for start in range(0, len(X), self.batch_size):
             stop = start + self.batch_size
-            yield X[start:stop], (None if y is None else y[start:stop])
+            inputs = batch_inputs(X[start:stop], None if weight is None else weight[start:stop])
+            yield inputs, (None if y is None else y[start:stop])
 
 
 def fit_seeds(random_state) -> tuple[int, int, int]:
@@ -106,6 +157,8 @@ class HoldOut:
         to no row, hold nothing out.
     seed : int
         Seed of the random choice of rows.
+
+    The rows' weights, if any, go with their rows.
     """
 
     def __init__(self, validation_fraction: float, seed: int) -> None:
@@ -125,7 +178,4 @@ class HoldOut:
         if split is None:
             return dataset, None
         train, valid = (torch.as_tensor(i, device=dataset.X.device) for i in split)
-        return (
-            TensorDataset(dataset.X[train], dataset.y[train]),
-            TensorDataset(dataset.X[valid], dataset.y[valid]),
-        )
+        return subset(dataset, train), subset(dataset, valid)

@@ -295,8 +295,8 @@ class NACMul(NAC):
         return None
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
-        weight = rounded_within(log_least_squares(x, y), SIGNED, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE, sample_weight=None):
+        weight = rounded_within(log_least_squares(x, y, sample_weight), SIGNED, tolerance)
         if weight is None:
             return 0
         moved = int((weight != self.weight.reshape(weight.shape)).sum())

@@ -20,7 +20,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..exact._least_squares import finite_rows, least_squares, log_least_squares, real_root
+from ..exact._errors import copy_mse
+from ..exact._least_squares import least_squares, log_least_squares, real_root, usable_rows
 from ..exact._numbers import divided_by_largest
 from ..exact._tolerances import FORMULA_TOLERANCE, SNAP_TOLERANCE
 from ._base import (
@@ -78,6 +79,7 @@ def powers_of_sums(
     ratio: bool,
     tolerance: float,
     rounded: bool = True,
+    sample_weight: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Candidate formulas ``y = Π_j (r_j · x)^e_j`` with rows ``r_j`` in {-1, 0, 1}.
 
@@ -104,6 +106,8 @@ def powers_of_sums(
         With False, the least-squares rows of the powers of one sum are given as
         they are, not rounded (and no ratio): the best fit of that shape, a point
         to start training from rather than a formula.
+    sample_weight : Tensor of shape (n,), optional
+        The rows' weights: each least-squares problem weighs its rows by them.
 
     Yields
     ------
@@ -112,7 +116,7 @@ def powers_of_sums(
     exponents : Tensor of shape (k,)
         Their exponents.
     """
-    x, y = finite_rows(x, y)
+    x, y, sample_weight = usable_rows(x, y, sample_weight)
     if y.shape[1] != 1 or len(x) <= 2 * x.shape[1]:
         return
     target = y[:, 0]
@@ -120,7 +124,7 @@ def powers_of_sums(
         root = real_root(target, power)
         if root is None:
             continue
-        row = least_squares(x, root[:, None])
+        row = least_squares(x, root[:, None], sample_weight)
         if rounded:
             row = rounded_within(row, SIGNED, tolerance)
         elif row is not None:
@@ -131,6 +135,8 @@ def powers_of_sums(
             yield row, torch.tensor([power], dtype=x.dtype, device=x.device)
     if ratio and rounded:
         system = torch.cat([x, -target[:, None] * x], dim=1)
+        if sample_weight is not None:
+            system = system * sample_weight.sqrt()[:, None]
         null = torch.linalg.svd(system, full_matrices=False).Vh[-1]
         rows = _signed_rows(null[None], tolerance)
         if rows is not None:
@@ -158,8 +164,10 @@ class _PowerProductMixin:
         return bool(nearest_target(torch.tensor(exponent), cls.exponent_targets) == exponent)
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
-        exponents = rounded_within(log_least_squares(x, y), self.exponent_targets, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE, sample_weight=None):
+        exponents = rounded_within(
+            log_least_squares(x, y, sample_weight), self.exponent_targets, tolerance
+        )
         if exponents is None:
             return 0
         return self.load_exponents_(exponents)
@@ -185,7 +193,9 @@ class _PowerProductMixin:
         return torch.stack(out_rows), torch.tensor(out_exponents).to(rows)
 
     @torch.no_grad()
-    def refit_with_linear_(self, first, x, y, tolerance=SNAP_TOLERANCE, start=False):
+    def refit_with_linear_(
+        self, first, x, y, tolerance=SNAP_TOLERANCE, start=False, sample_weight=None
+    ):
         if first.linear_map() is None or self.out_features != 1:
             return 0
         probe = torch.zeros(1, 1)
@@ -200,13 +210,14 @@ class _PowerProductMixin:
             powers = [p for p in powers if not self._allows(p)]
         ratio = self._allows(-1.0) and not start
         best, best_error = None, math.inf
-        for rows, exponents in powers_of_sums(x, y, powers, ratio, tolerance, rounded=not start):
+        candidates = powers_of_sums(x, y, powers, ratio, tolerance, not start, sample_weight)
+        for rows, exponents in candidates:
             expanded = self._expanded(rows, exponents)
             if expanded is None:
                 continue
             rows, exponents = expanded
             predicted = ((x @ rows.T) ** exponents).prod(dim=1, keepdim=True)
-            error = float(torch.nan_to_num((predicted - y).square().mean(), nan=math.inf))
+            error = float(torch.nan_to_num(copy_mse(predicted, y, sample_weight), nan=math.inf))
             if error < best_error:
                 best, best_error = expanded, error
         if best is None:

@@ -15,7 +15,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..exact._least_squares import finite_rows, least_squares
+from ..exact._errors import copy_mse, mean_square
+from ..exact._least_squares import least_squares, usable_rows
 from ..exact._numbers import simple_numbers
 from ..exact._tolerances import SIMPLE_RELATIVE, SNAP_TOLERANCE, is_exact_least_squares
 from ._base import RawWeightUnit, matmul
@@ -42,8 +43,8 @@ class SumMixin:
         self.W.copy_(weight.reshape(self.W.shape))
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
-        weight = rounded_within(least_squares(x, y), self.weight_targets, tolerance)
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE, sample_weight=None):
+        weight = rounded_within(least_squares(x, y, sample_weight), self.weight_targets, tolerance)
         if weight is None:
             return 0
         moved = int((weight != self.linear_map().reshape(weight.shape)).sum())
@@ -78,7 +79,8 @@ class Weighted(RawWeightUnit):
     within a relative 1e-9 of it (which the held-out check then accepts or not).
     As the last layer of a network it refits them by least squares where that
     fits the snap's rows exactly (not otherwise: those rows judge the snap). Its
-    formula reads each coefficient as that simple number where it is one exactly.
+    formula reads each coefficient as a simple number where it is one to rounding,
+    in an exact formula only (``FormulaReader.constant``).
 
     Examples
     --------
@@ -119,18 +121,18 @@ class Weighted(RawWeightUnit):
         return moved
 
     @torch.no_grad()
-    def refit_(self, x, y, tolerance=SNAP_TOLERANCE):
+    def refit_(self, x, y, tolerance=SNAP_TOLERANCE, sample_weight=None):
         # Only coefficients that map x to y exactly: least squares on the rows that
         # judge the snap would otherwise fit their noise.
-        weight = least_squares(x, y)
-        if weight is None or not bool(torch.isfinite(weight).all()):
+        coefficients = least_squares(x, y, sample_weight)
+        if coefficients is None or not bool(torch.isfinite(coefficients).all()):
             return 0
-        x, y = finite_rows(x, y)
-        residual = float((x @ weight.T - y).square().mean())
-        if not is_exact_least_squares(residual, float(y.square().mean())):
+        x, y, sample_weight = usable_rows(x, y, sample_weight)
+        residual = float(copy_mse(x @ coefficients.T, y, sample_weight))
+        if not is_exact_least_squares(residual, mean_square(y, sample_weight)):
             return 0
-        moved = int((weight != self.W.reshape(weight.shape)).sum())
-        self.W.copy_(weight.reshape(self.W.shape))
+        moved = int((coefficients != self.W.reshape(coefficients.shape)).sum())
+        self.W.copy_(coefficients.reshape(self.W.shape))
         return moved
 
     def formula(self, xs, reader, gate_range=None):
