@@ -112,8 +112,23 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise common.InputError(f"cannot write {args.output}: {exc}") from None
     else:
-        out.to_csv(sys.stdout, index=False)
+        out.to_csv(sys.stdout, index=False, float_format=_short_float)
     return 0
+
+
+def _short_float(value: float) -> str:
+    """``value`` as it is read, for the terminal: 12 significant digits, written as
+    ``repr`` writes the shortest float that rounds to them.
+
+    The last bits of a float product are rounding (``1789.59 * 5`` is
+    ``8947.949999999999``); a file written with ``--output`` keeps them.
+
+    Examples
+    --------
+    >>> _short_float(1789.59 * 5), _short_float(300.0), _short_float(1e20)
+    ('8947.95', '300.0', '1e+20')
+    """
+    return repr(float(f"{value:.12g}"))
 
 
 #: What ``sknalu predict`` writes to standard output, named when that fails.

@@ -3,7 +3,11 @@
 :class:`FormulaMixin` reads the fitted network back through
 :mod:`sknalu.formula._reader` and says whether the formula is the target's: its
 weights discrete, its held-out R² at least ``EXACT_R2`` and its values what
-``predict`` computes on the training rows (``AGREEMENT``). sympy is an optional
+``predict`` computes on the training rows (``AGREEMENT``). Only an exact formula
+writes its constants as simple numbers (fractions, multiples of π); every reading
+is tidied of the marks of floating point (``1.0*x``, ``+ 4.4e-16``). Its other
+forms, LaTeX and a numpy or torch function, come from
+:class:`~sknalu.formula._export.FormulaExportMixin`. sympy is an optional
 dependency (``pip install "sknalu[formula]"``), imported only when a formula is
 built.
 """
@@ -24,8 +28,10 @@ from ..exact._tolerances import (
     EXACT_RELATIVE_MSE,
     FORMULA_TOLERANCE,
     MIN_EXACT_ROWS,
+    NEGLIGIBLE,
 )
 from ..exceptions import FormulaWarning
+from ._export import FormulaExportMixin
 from ._reader import (
     _check_tolerance,
     _import_sympy,
@@ -66,6 +72,61 @@ def _relative_difference(f: np.ndarray, p: np.ndarray) -> float:
         d = np.abs(f - p) / np.maximum(np.abs(p), rms)
     d = np.where(f == p, 0.0, np.nan_to_num(d, nan=np.inf))
     return float(np.where(finite, d, 0.0).max(initial=0.0))
+
+
+def _integral_floats(expr, sympy):
+    """``expr`` with every Float that is written as a whole number made an Integer.
+
+    A Float is written with its own digits (``1.0000000000000002`` as
+    ``1.00000000000000``, ``2.00003`` with 4 digits as ``2.000``): one that shows a
+    whole number is that number, and ``1.0*x`` reads ``x``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x")
+    >>> _integral_floats(sympy.Float(1.0000000000000002) * x + sympy.Float(2.00003, 4), sympy)
+    x + 2
+    """
+    swap = {}
+    for f in expr.atoms(sympy.Float):
+        shown = float(str(f))
+        if shown.is_integer() and abs(shown) < 2**53:
+            swap[f] = sympy.Integer(int(shown))
+    return expr.xreplace(swap) if swap else expr
+
+
+def _rms(expr, symbols: list, rows: np.ndarray, sympy) -> float:
+    """Root mean square of ``expr`` over ``rows``; inf where it is not finite."""
+    function = sympy.lambdify(symbols, expr, "numpy", dummify=True)
+    with np.errstate(all="ignore"):
+        value = np.broadcast_to(np.asarray(function(*rows.T), dtype=np.float64), len(rows))
+        rms = float(np.sqrt(np.mean(np.square(value))))
+    return rms if math.isfinite(rms) else math.inf
+
+
+def _tidy(expressions: list, symbols: list, rows: np.ndarray, scales: np.ndarray) -> list:
+    """``expressions`` without the marks of floating-point rounding.
+
+    Floats that are written as whole numbers become Integers (no ``1.0*``), and a
+    term with a Float in it is dropped from an output's sum where it is at most
+    ``NEGLIGIBLE`` of the output's root mean square over ``rows`` (``scales``): a
+    constant ``+ 4.4e-16`` next to values near 1 is what rounding left, not part of
+    the formula.
+    """
+    sympy = _import_sympy()
+    tidy = []
+    for expr, scale in zip(expressions, scales, strict=True):
+        expr = _integral_floats(sympy.sympify(expr), sympy)
+        if isinstance(expr, sympy.Add):
+            terms = [
+                t
+                for t in expr.args
+                if not (t.has(sympy.Float) and _rms(t, symbols, rows, sympy) <= NEGLIGIBLE * scale)
+            ]
+            expr = sympy.Add(*terms)
+        tidy.append(expr)
+    return tidy
 
 
 def _format_r2(score: float) -> str:
@@ -112,23 +173,8 @@ def _not_to_rounding_reason(est) -> str:
     )
 
 
-class FormulaMixin:
-    """Reading the formula of a fitted arithmetic-unit regressor.
-
-    Expects ``net_`` (the skorch net holding the one-copy network), ``n_features_in_``,
-    ``validation_score_`` (the kept network's R² on the held-out rows) and,
-    optionally, ``feature_names_in_``.
-    """
-
-    #: Private attributes that :meth:`_fit_formula` sets.
-    _formula_state = (
-        "_gate_ranges",
-        "_distance",
-        "_check_rows",
-        "_formula_text",
-        "_rounding_difference",
-        "_exactness_evidence",
-    )
+class _FormulaReading(FormulaExportMixin):
+    """The readings of the formula behind :class:`FormulaMixin`'s attributes and methods."""
 
     def _feature_names(self) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -144,58 +190,32 @@ class FormulaMixin:
     def _is_vector(self) -> bool:
         return getattr(self, "_y_ndim", 1) != 1
 
-    def _fit_formula(self, X: torch.Tensor, known_gate_ranges: list | None = None) -> None:
-        """Set ``sparsity_error_`` and ``formula_exact_`` after fit.
-
-        ``formula_`` itself is read from the network when first asked for: sympy's
-        simplification costs more than a short fit, and a grid search never needs it.
-        A sample of the training rows is kept to check it against ``predict`` then.
-        ``known_gate_ranges``, the gates' ranges over all the training rows, stand in
-        for those measured on ``X`` where ``X`` is only a sample of them (a model
-        loaded from a file).
-        """
-        module = self.net_.module_
-        if known_gate_ranges is None:
-            known_gate_ranges = gate_ranges(module, X)
-        self._gate_ranges = known_gate_ranges
-        with torch.no_grad():
-            self.sparsity_error_ = float(module.sparsity_error().max())
-        self._distance = max_distance(module, self._gate_ranges)
-        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
-        n_rows = min(_CHECK_ROWS, max(16, _CHECK_VALUES // max(1, X.shape[1])))
-        rows = order[:n_rows].sort().values.to(X.device)
-        self._check_rows = X.index_select(0, rows).cpu().numpy()
-        self._formula_text = None
-        # How far the formula read with the default tolerance is from predict on
-        # the training rows.
-        self._rounding_difference = 0.0
-        discrete = self._distance <= FORMULA_TOLERANCE
-        fits = _fits_to_rounding(self)
-        if discrete and fits:
-            # A formula is marked exact only if it computes what the network computes
-            # (the reading may round weights or gates that are not exactly discrete).
-            try:
-                expressions = self._read(FORMULA_TOLERANCE)
-                self._rounding_difference = self._difference(expressions, X.cpu().numpy())
-            except ImportError:
-                pass  # Without sympy there is no formula to check.
-        self.formula_exact_ = bool(discrete and fits and self._rounding_difference <= AGREEMENT)
-
-    def _read(self, tolerance: float, digits: int | None = None) -> list:
-        return network_formula(
-            self.net_.module_, self._feature_names(), tolerance, self._gate_ranges, digits
+    def _read(self, tolerance: float, digits: int | None = None, simple: bool = True) -> list:
+        """The network's formula, tidied (:func:`_tidy`); its constants are simple
+        numbers only when ``simple``, which only a reading that may be exact asks for."""
+        expressions = network_formula(
+            self.net_.module_, self._feature_names(), tolerance, self._gate_ranges, digits, simple
         )
+        predicted = self._predicted(self._check_rows)
+        with np.errstate(all="ignore"):
+            finite = np.where(np.isfinite(predicted), predicted, 0.0)
+            scales = np.sqrt(np.mean(np.square(finite), axis=0))
+        return _tidy(expressions, self._symbols(), self._check_rows, scales)
 
-    def _difference(self, expressions: list, rows: np.ndarray | None = None) -> float:
-        """How far ``expressions`` are from ``predict`` (see :func:`_relative_difference`)."""
-        sympy = _import_sympy()
-        rows = self._check_rows if rows is None else rows
+    def _predicted(self, rows: np.ndarray) -> np.ndarray:
+        """What the network predicts for ``rows``, one column per output."""
         module = self.net_.module_
         param = next(module.parameters())
         module.eval()
         with torch.no_grad():
             X = torch.as_tensor(rows, dtype=param.dtype, device=param.device)
-            predicted = module(X).cpu().numpy().reshape(len(rows), -1)
+            return module(X).cpu().numpy().reshape(len(rows), -1)
+
+    def _difference(self, expressions: list, rows: np.ndarray | None = None) -> float:
+        """How far ``expressions`` are from ``predict`` (see :func:`_relative_difference`)."""
+        sympy = _import_sympy()
+        rows = self._check_rows if rows is None else rows
+        predicted = self._predicted(rows)
         symbols = self._symbols()
         columns = []
         with np.errstate(all="ignore"):
@@ -215,7 +235,8 @@ class FormulaMixin:
         digits, as long as the formula then computes what ``predict`` computes
         (relative ``AGREEMENT``); failing that, a network whose formula is not exact
         is read as its weights are. The reading closest to ``predict`` is returned
-        when none agrees.
+        when none agrees. Only an exact formula has simple constants (fractions,
+        multiples of π): the others are written as decimals.
         """
         if self.formula_exact_:
             expressions = self._read(FORMULA_TOLERANCE)
@@ -223,7 +244,7 @@ class FormulaMixin:
         closest = None
         for tolerance in (FORMULA_TOLERANCE, 0.0):
             for d in digits:
-                expressions = self._read(tolerance, d)
+                expressions = self._read(tolerance, d, simple=False)
                 difference = self._difference(expressions)
                 if difference <= AGREEMENT:
                     return expressions, difference
@@ -264,6 +285,96 @@ class FormulaMixin:
                 "they appear as they are."
             )
         return reasons
+
+    def _checked_reading(self, tolerance: float | None, shortest: bool = False) -> list:
+        """The formula's expressions read with ``tolerance``; warns when not exact.
+
+        By default (``tolerance`` None), the reading of ``formula_``: with the fewest
+        digits that agree with ``predict`` where ``shortest``, else with all. With a
+        tolerance, constants are simple numbers only where the reading is exact.
+        """
+        default = tolerance is None
+        tolerance = FORMULA_TOLERANCE if default else _check_tolerance(tolerance)
+        _import_sympy()
+        if default:
+            expressions, difference = self._default_reading(_DIGITS if shortest else (None,))
+        else:
+            distance = max_distance(self.net_.module_, self._gate_ranges)
+            simple = distance <= tolerance and _fits_to_rounding(self)
+            expressions = self._read(tolerance, simple=simple)
+            difference = self._difference(expressions)
+            if simple and difference > AGREEMENT:
+                expressions = self._read(tolerance, simple=False)
+                difference = self._difference(expressions)
+        reasons = self._inexact_reasons(tolerance, difference, default)
+        if reasons:
+            warnings.warn(" ".join(reasons), FormulaWarning, stacklevel=3)
+        return expressions
+
+
+class FormulaMixin(_FormulaReading):
+    """Reading the formula of a fitted arithmetic-unit regressor.
+
+    Expects ``net_`` (the skorch net holding the one-copy network), ``n_features_in_``,
+    ``validation_score_`` (the kept network's R² on the held-out rows) and,
+    optionally, ``feature_names_in_``.
+    """
+
+    #: Private attributes that :meth:`_fit_formula` sets.
+    _formula_state = (
+        "_gate_ranges",
+        "_distance",
+        "_check_rows",
+        "_formula_text",
+        "_rounding_difference",
+        "_exactness_evidence",
+    )
+
+    def _not_exact_(self, extrapolation_error: float) -> None:
+        """Mark the formula not exact: it fits the held-out rows to rounding but,
+        refitted on the rows in the middle of the table, misses the outer ones by
+        ``extrapolation_error`` (relative mean squared error): an approximation."""
+        error, n_rows, dtype = self._exactness_evidence
+        self._exactness_evidence = (max(error, extrapolation_error), n_rows, dtype)
+        self.formula_exact_ = False
+        self._formula_text = None
+
+    def _fit_formula(self, X: torch.Tensor, known_gate_ranges: list | None = None) -> None:
+        """Set ``sparsity_error_`` and ``formula_exact_`` after fit.
+
+        ``formula_`` itself is read from the network when first asked for: sympy's
+        simplification costs more than a short fit, and a grid search never needs it.
+        A sample of the training rows is kept to check it against ``predict`` then.
+        ``known_gate_ranges``, the gates' ranges over all the training rows, stand in
+        for those measured on ``X`` where ``X`` is only a sample of them (a model
+        loaded from a file).
+        """
+        module = self.net_.module_
+        if known_gate_ranges is None:
+            known_gate_ranges = gate_ranges(module, X)
+        self._gate_ranges = known_gate_ranges
+        with torch.no_grad():
+            self.sparsity_error_ = float(module.sparsity_error().max())
+        self._distance = max_distance(module, self._gate_ranges)
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+        n_rows = min(_CHECK_ROWS, max(16, _CHECK_VALUES // max(1, X.shape[1])))
+        rows = order[:n_rows].sort().values.to(X.device)
+        self._check_rows = X.index_select(0, rows).cpu().numpy()
+        self._formula_text = None
+        # How far the formula read with the default tolerance is from predict on
+        # the training rows.
+        self._rounding_difference = 0.0
+        discrete = self._distance <= FORMULA_TOLERANCE
+        fits = _fits_to_rounding(self)
+        if discrete and fits:
+            # A formula is marked exact only if it computes what the network computes
+            # (the reading may round weights or gates that are not exactly discrete).
+            try:
+                expressions = self._read(FORMULA_TOLERANCE)
+                self._rounding_difference = self._difference(expressions, X.cpu().numpy())
+            except ImportError:
+                pass  # Without sympy there is no formula to check.
+        self.formula_exact_ = bool(discrete and fits and self._rounding_difference <= AGREEMENT)
 
     @property
     def formula_symbols_(self) -> dict[str, str] | None:
@@ -394,17 +505,8 @@ class FormulaMixin:
         6.00000000000000
         """
         check_is_fitted(self)
-        default = tolerance is None
-        tolerance = FORMULA_TOLERANCE if default else _check_tolerance(tolerance)
         sympy = _import_sympy()
-        if default:
-            expressions, difference = self._default_reading((None,))
-        else:
-            expressions = self._read(tolerance)
-            difference = self._difference(expressions)
-        reasons = self._inexact_reasons(tolerance, difference, default)
-        if reasons:
-            warnings.warn(" ".join(reasons), FormulaWarning, stacklevel=2)
+        expressions = self._checked_reading(tolerance)
         if self._is_vector():
             return sympy.Matrix(expressions)
         return expressions[0]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..exact._numbers import form_value, simple_form
+from ..exact._numbers import simple_form
 from ..exact._tolerances import FORMULA_TOLERANCE
 from ..units._targets import nearest_target
 
@@ -37,6 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import sympy
 
 _GateRange = tuple[np.ndarray, np.ndarray]
+#: A constant of an exact formula within this relative distance of a simple number
+#: (a few dozen units in the last place of float64) reads as that number. A simple
+#: number of size S (``simple_form``) so near counts as a finding while S² times
+#: this stays at most 0.01; ``simple_form`` limits the size to 10⁶ for it.
+_ROUNDING = 1e-14
 
 
 def _import_sympy():
@@ -245,15 +250,26 @@ class FormulaReader:
         Significant digits of Float coefficients; all when None.
     n_copies : int or None, default=None
         The layers' copy dimension: None or 1.
+    simple : bool, default=True
+        Whether a constant that is a simple number to rounding reads as that number
+        (:meth:`constant`): only in a formula that is exact. An approximate formula
+        writes every constant as a decimal, so that it claims no π or fraction the
+        data do not show.
     """
 
     def __init__(
-        self, sympy, tolerance: float, digits: int | None, n_copies: int | None = None
+        self,
+        sympy,
+        tolerance: float,
+        digits: int | None,
+        n_copies: int | None = None,
+        simple: bool = True,
     ) -> None:
         self.sympy = sympy
         self.tolerance = tolerance
         self.digits = digits
         self.n_copies = n_copies
+        self.simple = simple
 
     def array(self, t: torch.Tensor) -> np.ndarray:
         """A weight of a one-copy layer as float64 numpy, without the copy dimension."""
@@ -281,14 +297,28 @@ class FormulaReader:
         return np.array(values, dtype=object).reshape(w.shape)
 
     def constant(self, v: float):
-        """A constant factor or term: the simple number it is exactly, else a Float.
+        """A constant factor or term: the simple number it is to rounding, else a Float.
 
         A rational or a rational multiple of a power of π (:func:`simple_form`)
-        where ``v`` is one to the last bit, as the snap writes them.
+        within a relative ``_ROUNDING`` of ``v``: the snap writes such a number to
+        the last bit, and least squares on exact data comes within a few units in
+        the last place of it (``3.858024691358027e-05`` reads ``1/25920``). Only
+        when the reader is ``simple``; otherwise, and for any other number, a Float.
+
+        Examples
+        --------
+        >>> import sympy
+        >>> reader = FormulaReader(sympy, 0.01, None)
+        >>> reader.constant(3.858024691358027e-05), reader.constant(0.00981)
+        (1/25920, 981/100000)
+        >>> reader.constant(2 * 3.141592653589793), reader.constant(0.123456789)
+        (2*pi, 0.123456789000000)
+        >>> FormulaReader(sympy, 0.01, 4, simple=False).constant(2 * 3.141592653589793)
+        6.283
         """
         v = float(v)
-        form = simple_form(v, 1e-15)
-        if form is None or form_value(*form) != v:
+        form = simple_form(v, _ROUNDING) if self.simple else None
+        if form is None:
             return self.float(v)
         c, k = form
         return self.sympy.Rational(c.numerator, c.denominator) * self.sympy.pi**k
@@ -340,6 +370,7 @@ def network_formula(
     tolerance: float = FORMULA_TOLERANCE,
     gates: Sequence[_GateRange | None] | None = None,
     digits: int | None = None,
+    simple: bool = True,
 ) -> list[sympy.Expr]:
     """The expression of every output of a network, in the features' symbols.
 
@@ -357,6 +388,10 @@ def network_formula(
         unsaturated.
     digits : int, optional
         Significant digits of the Float coefficients; all of them when None.
+    simple : bool, default=True
+        Whether constants that are simple numbers to rounding (a rational, times a
+        power of π) read as them; False for a formula that is not exact, whose
+        constants are then all decimals.
 
     Returns
     -------
@@ -388,9 +423,10 @@ def network_formula(
     gates = list(gates) if gates is not None else [None] * len(layers)
     xs = [sympy.Symbol(name) for name in symbol_names(feature_names)]
     for layer, gate in zip(layers, gates, strict=True):
-        xs = layer.formula(xs, FormulaReader(sympy, tolerance, digits, layer.n_copies), gate)
+        reader = FormulaReader(sympy, tolerance, digits, layer.n_copies, simple)
+        xs = layer.formula(xs, reader, gate)
     if getattr(module, "constants", False):
-        reader = FormulaReader(sympy, tolerance, digits, layers[-1].n_copies)
+        reader = FormulaReader(sympy, tolerance, digits, layers[-1].n_copies, simple)
         scales, offsets = reader.array(module.scale), reader.array(module.offset)
         xs = [
             (x if scale == 1 else reader.constant(scale) * x)
