@@ -31,10 +31,18 @@ three steps before it builds anything from it:
    error, whether the formula is exact, the formula itself and the formula's
    private state, by the code ``fit`` runs (``FormulaMixin._fit_formula``) on the
    sample of training rows the estimator keeps.
+
+A scikit-learn model that holds sknalu estimators (a ``Pipeline`` of scikit-learn
+transformers ending in one, a ``TransformedTargetRegressor`` around one, ...) is
+saved as that model, with each sknalu estimator in it replaced by the plain data
+above. skops reads the scikit-learn parts by the types it trusts by default
+(scikit-learn's estimators, numpy's functions) and refuses any other; the sknalu
+estimators are then checked and rebuilt one by one as above.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -47,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
@@ -103,6 +112,10 @@ _MAX_INT = 2**63 - 1
 
 #: Version of the layout of the saved data; a file of another layout is refused.
 _FORMAT_VERSION = 1
+#: Version of the layout of a scikit-learn model holding sknalu estimators.
+_COMPOSITE_VERSION = 1
+#: Deepest nesting of containers and estimators searched for sknalu estimators.
+_MAX_DEPTH = 32
 _ESTIMATORS = {cls.__name__: cls for cls in (NMURegressor, NALURegressor)}
 
 
@@ -202,6 +215,15 @@ def _unit_names(name, value) -> None:
         _refuse(name, value, f"a tuple of 1 to {LIMITS['layers']} unit names")
 
 
+def _function_names(name, value) -> None:
+    if not (
+        type(value) in (tuple, list)
+        and len(value) <= 16
+        and all(isinstance(f, str) and len(f) <= _MAX_TEXT for f in value)
+    ):
+        _refuse(name, value, "a tuple of at most 16 function names")
+
+
 def _array(name, value, dtypes: tuple[str, ...], shape: tuple[int, ...]) -> None:
     """``value`` an ndarray of one of ``dtypes`` and of ``shape`` (-1: any length)."""
     ok = (
@@ -242,6 +264,7 @@ _FLOAT_DTYPES = tuple(_DTYPES)
 _PARAMS: dict[str, _Check] = {
     "units": lambda n, v: _text(n, v) if isinstance(v, str) else _unit_names(n, v),
     "hidden_size": _int(1),
+    "functions": _function_names,
     "n_restarts": _int(1, _MAX_COPIES),
     "regularizer_strength": _float(0),
     "regularizer_start": _int(0),
@@ -263,6 +286,8 @@ _PARAMS: dict[str, _Check] = {
     "escape_saddles": _bool,
     "constants": _bool,
     "n_jobs": _optional(_int(-_MAX_INT)),
+    "max_time": _optional(_float(0)),
+    "selection": _one_of("best", "accuracy"),
 }
 
 
@@ -844,7 +869,130 @@ def _from_state(state, path) -> _ArithmeticRegressor:
     return estimator
 
 
-def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None:
+# -- scikit-learn models holding sknalu estimators --------------------------------------
+
+#: What a swap returns to keep a value and look inside it.
+_KEEP = object()
+
+
+def _is_sknalu(value: Any) -> bool:
+    return type(value) in _ESTIMATORS.values()
+
+
+def _is_sklearn(value: Any) -> bool:
+    """Whether ``value`` is an estimator of a class defined in scikit-learn itself."""
+    return isinstance(value, BaseEstimator) and type(value).__module__.startswith("sklearn.")
+
+
+def _swap(value: Any, swap: Callable[[Any], Any], depth: int = 0) -> Any:
+    """``value`` with ``swap`` applied to it and to everything it holds.
+
+    ``swap`` returns what to put in place of a value, or ``_KEEP`` to keep the value
+    and look inside it: into lists, tuples and dicts, and into the attributes of
+    scikit-learn's estimators. Containers and estimators are copied, never changed.
+    """
+    swapped = swap(value)
+    if swapped is not _KEEP:
+        return swapped
+    if depth >= _MAX_DEPTH:
+        raise _Refused(f"it nests estimators and containers more than {_MAX_DEPTH} deep")
+    if type(value) in (list, tuple):
+        return type(value)(_swap(item, swap, depth + 1) for item in value)
+    if type(value) is dict:
+        return {key: _swap(item, swap, depth + 1) for key, item in value.items()}
+    if _is_sklearn(value):
+        new = copy.copy(value)
+        vars(new).update({k: _swap(v, swap, depth + 1) for k, v in vars(value).items()})
+        return new
+    return value
+
+
+def _params_state(estimator: _ArithmeticRegressor) -> dict[str, Any]:
+    """An unfitted estimator held by a model (``TransformedTargetRegressor.regressor``)."""
+    params = _plain_or_raise(estimator.get_params(deep=False), "hyperparameter", estimator)
+    return {
+        "sknalu_model": _FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "params": params,
+    }
+
+
+def _composite_state(model: BaseEstimator) -> dict[str, Any]:
+    """A scikit-learn model with each sknalu estimator in it replaced by its data."""
+    check_is_fitted(model)
+    found = []
+
+    def to_data(value):
+        if _is_sknalu(value):
+            found.append(value)
+            return _state(value) if hasattr(value, "net_") else _params_state(value)
+        return _KEEP
+
+    try:
+        data = _swap(model, to_data)
+    except _Refused as exc:
+        raise ValueError(f"save_model cannot save this {type(model).__name__}: {exc}") from None
+    if not found:
+        raise TypeError(
+            f"save_model saves models that hold a sknalu estimator; this "
+            f"{type(model).__name__} holds none (save it with skops.io)."
+        )
+    return {"sknalu_composite": _COMPOSITE_VERSION, "model": data}
+
+
+def _from_params_state(state: dict) -> _ArithmeticRegressor:
+    """The unfitted estimator of :func:`_params_state`, once checked."""
+    entries = {"sknalu_model": _one_of(_FORMAT_VERSION), "estimator": _one_of(*_ESTIMATORS)}
+    _check_all("an unfitted estimator's entries", state, {**entries, "params": lambda n, v: None})
+    _check_all("the hyperparameters", state["params"], _PARAMS)
+    estimator = _ESTIMATORS[state["estimator"]](**state["params"])
+    try:
+        estimator._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise _Refused(f"a hyperparameter is invalid: {exc}") from None
+    return estimator
+
+
+def _from_composite(state: dict, path) -> BaseEstimator:
+    """The scikit-learn model of :func:`_composite_state`, each sknalu estimator checked."""
+    found = []
+
+    def to_estimator(value):
+        if type(value) is dict and "sknalu_model" in value:
+            found.append(value)
+            if "attributes" in value:
+                return _from_state(value, path)
+            return _from_params_state(value)
+        return _KEEP
+
+    try:
+        entries = {"sknalu_composite": _one_of(_COMPOSITE_VERSION), "model": lambda n, v: None}
+        _check_all("the file's entries", state, entries)
+        if not _is_sklearn(state["model"]):
+            raise _Refused(f"it holds {_describe(state['model'])}, not a scikit-learn model")
+        model = _swap(state["model"], to_estimator)
+        if not found:
+            raise _Refused("it holds no sknalu estimator")
+    except _Refused as exc:
+        raise _InvalidModel(path, str(exc)) from None
+    except (KeyError, TypeError, AttributeError):
+        raise _InvalidModel(path) from None
+    return model
+
+
+def _saved_state(model) -> dict[str, Any]:
+    """What :func:`save_model` writes for ``model``."""
+    if _is_sknalu(model) or isinstance(model, _ArithmeticRegressor):
+        return _state(model)
+    if _is_sklearn(model):
+        return _composite_state(model)
+    raise TypeError(
+        "save_model saves NMURegressor and NALURegressor, and scikit-learn models "
+        f"that hold them (a Pipeline, ...), got {type(model).__name__}."
+    )
+
+
+def save_model(estimator: _ArithmeticRegressor | BaseEstimator, path: str | os.PathLike) -> None:
     """Save a fitted estimator to a skops file that is safe to load from anywhere.
 
     The file holds the estimator's hyperparameters, the fitted attributes that are
@@ -854,11 +1002,17 @@ def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None
     share or receive; joblib and pickle files run code when loaded and are only for
     files you trust.
 
+    A scikit-learn model holding sknalu estimators (a ``Pipeline`` of scikit-learn's
+    transformers ending in one, a ``TransformedTargetRegressor`` around one, ...)
+    is saved too: each sknalu estimator as above, the rest as skops writes it, of
+    types skops trusts by default only (a transformer of one's own is refused).
+
     Parameters
     ----------
-    estimator : NMURegressor or NALURegressor
+    estimator : NMURegressor, NALURegressor or scikit-learn estimator
         A fitted estimator, with plain hyperparameters: an ``optimizer`` given by
-        name, no ``callbacks``, an int or None as ``random_state``.
+        name, no ``callbacks``, an int or None as ``random_state``; or a fitted
+        scikit-learn model that holds such estimators.
     path : str or path-like
         Where to write; the extension ``.skops`` is the convention.
 
@@ -867,8 +1021,10 @@ def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None
     sklearn.exceptions.NotFittedError
         When the estimator has not been fitted.
     TypeError
-        When the estimator is of another class, or a hyperparameter or fitted
-        attribute is not plain data (its name is in the message).
+        When the estimator is of another class, a scikit-learn model holds no sknalu
+        estimator or a type skops does not trust (named in the message), or a
+        hyperparameter or fitted attribute is not plain data (its name is in the
+        message).
 
     See Also
     --------
@@ -902,15 +1058,22 @@ def save_model(estimator: _ArithmeticRegressor, path: str | os.PathLike) -> None
     """
     import skops.io
 
-    state = _state(estimator)
-    data = skops.io.dumps(state)
+    state = _saved_state(estimator)
+    try:
+        data = skops.io.dumps(state)
+    except Exception as exc:  # skops cannot write the type of something in a model
+        raise TypeError(f"save_model cannot write this model: {exc}") from None
     untrusted = set(skops.io.get_untrusted_types(data=data)) - set(SKOPS_TRUSTED_TYPES)
-    if untrusted:  # pragma: no cover - _state keeps to plain data
-        raise TypeError(f"save_model would write types load_model refuses: {sorted(untrusted)}")
+    if untrusted:
+        raise TypeError(
+            f"save_model would write types that load_model refuses: {sorted(untrusted)}. "
+            "A model may hold scikit-learn's own estimators and sknalu's; save one of "
+            "your own classes with joblib (only for files you trust)."
+        )
     Path(path).write_bytes(data)
 
 
-def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
+def load_model(path: str | os.PathLike) -> _ArithmeticRegressor | BaseEstimator:
     """Load an estimator saved by :func:`save_model`.
 
     The file is checked before anything in it is built, so that loading a file
@@ -924,7 +1087,11 @@ def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
     - the hyperparameters, fitted attributes and the net's settings and attributes
       must be exactly those a fitted estimator of this version has, each of its
       type and range (no callables, estimators or other objects), and the network's
-      shape must be within :data:`LIMITS` and match the weight arrays in the file.
+      shape must be within :data:`LIMITS` and match the weight arrays in the file;
+    - in a scikit-learn model (a ``Pipeline``, ...), every part besides the sknalu
+      estimators is of a type skops trusts by default (scikit-learn's own
+      estimators, numpy's functions), and each sknalu estimator is checked as
+      above.
 
     What follows from the weights is not read from the file but computed again:
     ``sparsity_error_``, ``formula_exact_``, ``formula_`` and the formula's private
@@ -939,8 +1106,9 @@ def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
 
     Returns
     -------
-    NMURegressor or NALURegressor
-        The fitted estimator.
+    NMURegressor, NALURegressor or scikit-learn estimator
+        The fitted estimator, or the scikit-learn model (a ``Pipeline``, ...) that
+        holds such estimators, each of them checked and rebuilt as above.
 
     Raises
     ------
@@ -972,4 +1140,6 @@ def load_model(path: str | os.PathLike) -> _ArithmeticRegressor:
         raise
     except Exception:  # a file that is not a skops archive fails in many ways
         raise _InvalidModel(path) from None
+    if type(state) is dict and "sknalu_composite" in state:
+        return _from_composite(state, path)
     return _from_state(state, path)

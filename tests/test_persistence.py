@@ -3,6 +3,7 @@
 import io
 import os
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -10,8 +11,12 @@ import pandas as pd
 import pytest
 import skops.io
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from skops.io.exceptions import UntrustedTypesFoundException
 from skorch.callbacks import Callback
 
@@ -401,3 +406,107 @@ def test_round_trips_of_other_settings(data, params, tmp_path):
     assert loaded.get_params() == est.get_params()
     for name in ("units_", "hidden_size_", "search_results_", "validation_score_"):
         assert getattr(loaded, name, None) == getattr(est, name, None)
+
+
+# -- scikit-learn models holding sknalu estimators ----------------------------------------------
+
+
+class _OwnScaler(TransformerMixin, BaseEstimator):
+    """A transformer of a class of one's own: not a type skops trusts."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X
+
+
+@pytest.fixture(scope="module")
+def pipelines(data):
+    """A Pipeline of scikit-learn transformers ending in an NMURegressor, and one in a
+    TransformedTargetRegressor; both fitted, small and seeded."""
+    X, y = data
+    X = X.assign(noise=np.linspace(1, 2, len(X)))
+    columns = ColumnTransformer(
+        [("scaled", StandardScaler(), ["noise"]), ("kept", "passthrough", ["price", "qty"])]
+    )
+    nmu = NMURegressor(max_steps=300, n_restarts=2, random_state=0)
+    polynomial = make_pipeline(PolynomialFeatures(2), StandardScaler(), clone(nmu))
+    target = TransformedTargetRegressor(polynomial, func=np.log, inverse_func=np.exp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what the fits say of scaled columns: not tested here
+        models = {"pipeline": make_pipeline(columns, nmu).fit(X, y), "target": target.fit(X, y)}
+    return X, models
+
+
+@pytest.mark.parametrize("name", ["pipeline", "target"])
+def test_a_pipeline_of_scikit_learn_transformers_and_a_sknalu_estimator_round_trips(
+    pipelines, name, tmp_path
+):
+    X, models = pipelines
+    model = models[name]
+    path = tmp_path / "pipeline.skops"
+    save_model(model, path)
+    assert skops.io.get_untrusted_types(file=path) == []
+    loaded = load_model(path)
+    assert type(loaded) is type(model)
+    for rows in (X, X * 10):
+        np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+    assert repr(loaded.get_params()) == repr(model.get_params())
+    est = model[-1] if name == "pipeline" else model.regressor_[-1]
+    again = loaded[-1] if name == "pipeline" else loaded.regressor_[-1]
+    assert type(again) is NMURegressor and again is not est
+    assert again.formula_ == est.formula_ and again.n_steps_ == est.n_steps_
+    if name == "target":  # the unfitted template is an unfitted estimator again
+        assert not hasattr(loaded.regressor[-1], "net_")
+        assert loaded.regressor[-1].get_params() == model.regressor[-1].get_params()
+
+
+def test_saving_a_pipeline_leaves_it_as_it_was(pipelines, tmp_path):
+    X, models = pipelines
+    before = models["pipeline"].predict(X)
+    save_model(models["pipeline"], tmp_path / "pipeline.skops")
+    assert type(models["pipeline"][-1]) is NMURegressor
+    np.testing.assert_array_equal(models["pipeline"].predict(X), before)
+
+
+def test_a_pipeline_with_a_transformer_of_ones_own_is_refused(data, tmp_path):
+    X, y = data
+    own = make_pipeline(_OwnScaler(), NMURegressor(max_steps=10, random_state=0)).fit(X, y)
+    with pytest.raises(TypeError, match="_OwnScaler"):
+        save_model(own, tmp_path / "own.skops")
+    assert not (tmp_path / "own.skops").exists()
+    # Written by hand instead, the file is refused before anything in it is built.
+    from sknalu._persistence import _composite_state
+
+    forged = tmp_path / "forged.skops"
+    skops.io.dump(_composite_state(own), forged)
+    with pytest.raises(UntrustedTypesFoundException, match="_OwnScaler"):
+        load_model(forged)
+
+
+def test_models_that_hold_no_sknalu_estimator_are_refused(data, tmp_path):
+    X, y = data
+    linear = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
+    with pytest.raises(TypeError, match="holds none"):
+        save_model(linear, tmp_path / "linear.skops")
+    with pytest.raises(NotFittedError):
+        save_model(make_pipeline(StandardScaler(), NMURegressor()), tmp_path / "p.skops")
+    with pytest.raises(TypeError, match="got list"):
+        save_model([linear], tmp_path / "list.skops")
+    path = tmp_path / "linear.skops"
+    skops.io.dump({"sknalu_composite": 1, "model": linear}, path)
+    with pytest.raises(ValueError, match="holds no sknalu estimator"):
+        load_model(path)
+
+
+def test_an_edited_estimator_in_a_pipeline_is_refused_by_name(pipelines, tmp_path):
+    from sknalu._persistence import _composite_state
+
+    _, models = pipelines
+    state = _composite_state(models["pipeline"])
+    state["model"].steps[-1][1]["attributes"]["n_steps_"] = -1
+    path = tmp_path / "edited.skops"
+    skops.io.dump(state, path)
+    with pytest.raises(ValueError, match=r"edited\.skops is not a model saved by .*n_steps_"):
+        load_model(path)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ._models import check_model, make_model, route_params
 from ._run import _range_pair
-from ._support import seed_list, single_threaded
+from ._support import on_scheduler, run_jobs, seed_list, single_threaded
 from ._task import DEFAULT_RANGE, apply_op, check_op
 
 __all__ = ["OPERATIONS_COLUMNS", "run_operations", "summarize_operations"]
@@ -108,7 +108,8 @@ def run_operations(
     params: dict | None = None,
     n_train: int = 2000,
     n_test: int = 2000,
-    n_jobs: int = 1,
+    n_jobs: int | None = 1,
+    scheduler=None,
 ) -> pd.DataFrame:
     """Fit each model on each operation of two inputs, once per seed.
 
@@ -127,13 +128,22 @@ def run_operations(
         Estimator parameters (see :func:`route_params`).
     n_train, n_test : int, default=2000
         Rows per seed.
-    n_jobs : int, default=1
-        Fits at once (joblib).
+    n_jobs : int or None, default=1
+        Fits at once (joblib); None means 1, or all the cluster's worker threads
+        with a scheduler.
+    scheduler : str, distributed.Client or None, default=None
+        Address of a dask.distributed scheduler (or a client) to run the fits on;
+        one that does not answer within ten seconds raises ``ConnectionError``
+        before anything runs.
 
     Returns
     -------
     DataFrame
         One row per operation, model and seed, with :data:`OPERATIONS_COLUMNS`.
+
+    Notes
+    -----
+    On a terminal, a progress bar on standard error counts the fits done.
     """
     import joblib
 
@@ -147,7 +157,10 @@ def run_operations(
         for m in models
         for s in seeds
     ]
-    rows = joblib.Parallel(n_jobs=n_jobs)(jobs)
+    if n_jobs is None:
+        n_jobs = 1 if scheduler is None else -1
+    with on_scheduler(scheduler):
+        rows = run_jobs(jobs, n_jobs, what="operations")
     return pd.DataFrame(rows, columns=OPERATIONS_COLUMNS)
 
 

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._metrics import ExtrapolationMonitor
 from ._models import MODELS, check_model, make_model, models_for, route_params
-from ._support import check_count, single_threaded
+from ._support import check_count, on_scheduler, run_jobs, single_threaded
 from ._task import DEFAULT_RANGE, RANGES, ArithmeticTask, RangePair, check_op
 from ._threshold import success_threshold
 
@@ -263,17 +263,11 @@ def _check_seeds(seeds: int | Iterable[int]) -> list[int]:
 
 
 def _parallel(calls: list, n_jobs: int | None, scheduler, verbose: int) -> list:
-    if scheduler is None:
-        return joblib.Parallel(n_jobs=1 if n_jobs is None else n_jobs, verbose=verbose)(calls)
-    from distributed import Client
-
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-    try:
-        with joblib.parallel_config(backend="dask", client=client):
-            return joblib.Parallel(n_jobs=-1 if n_jobs is None else n_jobs, verbose=verbose)(calls)
-    finally:
-        if client is not scheduler:
-            client.close()
+    """Run the fits (on the scheduler, if one is given), with a progress bar on a terminal."""
+    if n_jobs is None:
+        n_jobs = 1 if scheduler is None else -1
+    with on_scheduler(scheduler):
+        return run_jobs(calls, n_jobs, what="benchmark", verbose=verbose)
 
 
 def run_benchmark(
@@ -329,7 +323,7 @@ def run_benchmark(
     scheduler : str, distributed.Client or None, default=None
         Address of a dask.distributed scheduler (or a client) to run the fits on.
     verbose : int, default=0
-        joblib's verbosity.
+        joblib's verbosity (a progress bar counts the fits on a terminal anyway).
 
     Returns
     -------

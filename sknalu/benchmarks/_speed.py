@@ -15,6 +15,7 @@ from skorch import NeuralNetRegressor
 
 from .. import NMURegressor
 from ..units import NAU, NMU
+from ._support import progress_bar
 
 __all__ = ["measure_speed"]
 
@@ -250,37 +251,50 @@ def measure_speed(
         (its saddle escape), ``vs_hand_written`` (the median over repeats of the
         ratio of steps per second to the loop's in the same repeat) and
         ``vs_one_restart`` (ratio of the whole fit's wall time).
+
+    Notes
+    -----
+    On a terminal, a progress bar on standard error counts the measurements.
     """
     rng = np.random.default_rng(random_state)
     X = rng.uniform(1, 2, size=(_N_ROWS, _N_FEATURES))
     y = X[:, 0:25].sum(1) * X[:, 13:38].sum(1)
     default_threads = torch.get_num_threads()
-    loops, fits = _repeat_measurements(X, y, n_steps, restarts, device, repeats, dtype)
+    thread_settings = sorted({1, default_threads})
+    total = repeats * (len(thread_settings) + len(restarts)) + 1
+    with progress_bar(total, "speed", unit="measurement") as bar:
+        loops, fits = _repeat_measurements(
+            X, y, n_steps, restarts, device, repeats, dtype, thread_settings, bar
+        )
+        skorch_steps = plain_skorch(X, y, n_steps, device)
+        bar.update()
     threads = max(loops, key=lambda t: np.median(loops[t]))
     loop = np.array(loops[threads])
     rows = [
         _loop_row(float(np.median(loop)), dtype, threads),
-        _skorch_row(plain_skorch(X, y, n_steps, device), float(np.median(loop)), default_threads),
+        _skorch_row(skorch_steps, float(np.median(loop)), default_threads),
         *(_fit_row(k, fits[k], loop, dtype) for k in restarts),
     ]
     return _add_restart_ratios(pd.DataFrame(rows))
 
 
-def _repeat_measurements(X, y, n_steps, restarts, device, repeats, dtype):
+def _repeat_measurements(X, y, n_steps, restarts, device, repeats, dtype, thread_settings, bar):
     """Measure the hand-written loop and every fit, one after the other, per repeat.
 
-    Returns the loop's steps per second on each number of threads (one and torch's
-    default) and the results of :func:`sknalu_fit` for each ``n_restarts``, one
-    per repeat.
+    Returns the loop's steps per second on each number of threads of
+    ``thread_settings`` (one and torch's default) and the results of
+    :func:`sknalu_fit` for each ``n_restarts``, one per repeat; ``bar`` counts the
+    measurements.
     """
-    thread_settings = sorted({1, torch.get_num_threads()})
     loops = {threads: [] for threads in thread_settings}
     fits = {k: [] for k in restarts}
     for _ in range(repeats):
         for threads in thread_settings:
             loops[threads].append(hand_written_loop(X, y, n_steps, device, dtype, threads))
+            bar.update()
         for k in restarts:
             fits[k].append(sknalu_fit(X, y, n_steps, device, k, dtype))
+            bar.update()
     return loops, fits
 
 

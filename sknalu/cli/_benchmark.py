@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from typing import Any
 
 from ..benchmarks import (
     DEFAULT_RANGE,
+    FORMULA_COLLECTIONS,
     FORMULA_MODELS,
-    FORMULAS,
     MODELS,
     OPS,
     RANGES,
+    formula_collection,
     measure_speed,
     parse_param,
     run_benchmark,
@@ -22,6 +24,8 @@ from ..benchmarks import (
     summarize_operations,
     write_report,
 )
+from ..benchmarks._support import SCHEDULER_WAIT, SchedulerUnreachable, on_scheduler
+from ._common import InputError, reports_input_errors
 
 __all__ = ["PARSER", "QUICK_PROFILE", "add_arguments", "run"]
 
@@ -140,7 +144,7 @@ def _run_formulas(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         results = run_formulas(
-            formulas=args.formulas,
+            formulas=args.formulas or formula_collection(args.collection),
             models=args.models or ["nmu_auto", "nalu_auto", "linear", "mlp"],
             seeds=args.seeds if args.seeds is not None else 2,
             noise=args.noise or 0.0,
@@ -154,13 +158,35 @@ def _run_formulas(args: argparse.Namespace) -> int:
     return _write_table(results, summarize_formulas(results), args.output_dir, "formulas", start)
 
 
+def _on_scheduler(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    """With ``--scheduler``, run the suite's fits there; fail at once if it is not there."""
+    if args.scheduler is None:
+        return
+    try:
+        stack.enter_context(on_scheduler(args.scheduler, args.scheduler_wait))
+    except (SchedulerUnreachable, ImportError) as exc:
+        raise InputError(str(exc)) from None
+    if args.n_jobs is None:
+        args.n_jobs = -1  # all the cluster's worker threads
+
+
+@reports_input_errors("benchmark")
 def run(args: argparse.Namespace) -> int:
     if args.speed:
+        if args.scheduler is not None:
+            args.parser.error("--speed measures this machine: --scheduler does not apply")
         return _run_speed(args)
-    if args.suite == "operations":
-        return _run_operations(args)
-    if args.suite == "formulas":
-        return _run_formulas(args)
+    with contextlib.ExitStack() as stack:
+        _on_scheduler(args, stack)
+        if args.suite == "operations":
+            return _run_operations(args)
+        if args.suite == "formulas":
+            return _run_formulas(args)
+        return _run_task(args)
+
+
+def _run_task(args: argparse.Namespace) -> int:
+    """The 100-input task of the paper (``--suite task``)."""
     settings = dict(_DEFAULTS)
     if args.quick:
         settings.update(QUICK_PROFILE)
@@ -177,7 +203,6 @@ def run(args: argparse.Namespace) -> int:
         results = run_benchmark(
             ranges=ranges,
             n_jobs=args.n_jobs,
-            scheduler=args.scheduler,
             verbose=args.verbose,
             **settings,
         )
@@ -201,6 +226,7 @@ PARSER = {
     "  sknalu benchmark --quick\n"
     "  sknalu benchmark --suite operations --seeds 10\n"
     "  sknalu benchmark --suite formulas --models nmu_auto linear gplearn --n-jobs 2\n"
+    "  sknalu benchmark --suite formulas --collection functions --models nalu_auto\n"
     "  sknalu benchmark --ops mul --models nmu nac_mul --seeds 20 --n-jobs 2 \\\n"
     "      --param max_steps=50000\n"
     "  sknalu benchmark --ranges all --ops add --scheduler tcp://host:8786",
@@ -224,24 +250,36 @@ def _add_suite_arguments(p: argparse.ArgumentParser) -> None:
         default="task",
         help="task: the 100-input task (default); operations: each operation on two "
         "inputs a and b, 2000 rows, scored on whether the formula read back is the "
-        "true one (default models: npu, i.e. NALURegressor()); formulas: "
-        f"{len(FORMULAS)} textbook formulas of physics, engineering, finance and "
-        "geometry, 1000 rows, scored on whether the formula read back is exact and "
-        "on extrapolation (default models: nmu_auto nalu_auto linear mlp; writes "
-        "formulas.csv and formulas.txt)",
+        "true one (default models: npu, i.e. NALURegressor()); formulas: formulas "
+        "of physics, engineering, finance and geometry (see --collection), 1000 rows, "
+        "scored on whether the formula read back is exact and on extrapolation "
+        "(default models: nmu_auto nalu_auto linear mlp; writes formulas.csv and "
+        "formulas.txt, with the median and largest fit times and the median fit time "
+        "of the fits that are not exact)",
+    )
+    sizes = ", ".join(f"{name}: {len(f)}" for name, f in FORMULA_COLLECTIONS.items())
+    p.add_argument(
+        "--collection",
+        choices=(*FORMULA_COLLECTIONS, "all"),
+        default="textbook",
+        help="--suite formulas: the formulas to run (default: textbook); textbook: "
+        "+ - * / and integer powers; algebraic: long polynomials, squared differences, "
+        "ratios of polynomials and roots (nmu_auto is not asked for the roots); "
+        f"functions: exp, log, sin, cos, tanh, asin ... ({sizes} formulas)",
     )
     p.add_argument(
         "--formulas",
         nargs="+",
         metavar="NAME",
-        help="--suite formulas: the formulas to run, by name (default: all)",
+        help="--suite formulas: the formulas to run, by name, of any collection "
+        "(default: those of --collection)",
     )
     p.add_argument(
         "--noise",
         type=_fraction,
         metavar="FRACTION",
-        help="--suite formulas: Gaussian noise on the training target, as a fraction of "
-        "its standard deviation (default: 0)",
+        help="--suite formulas: Gaussian noise on the training target, with a standard "
+        "deviation of FRACTION times the target's root mean square (default: 0)",
     )
 
 
@@ -286,7 +324,19 @@ def _add_task_arguments(p: argparse.ArgumentParser) -> None:
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """How to run: parallel fits, where results go, rows, the CI profile, progress."""
     p.add_argument("--n-jobs", type=int, help="fits at once (default: 1; all with --scheduler)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask.distributed scheduler to run the fits of any suite on (tcp://host:8786); "
+        "the command ends with an error if it does not answer",
+    )
+    p.add_argument(
+        "--scheduler-wait",
+        type=float,
+        default=SCHEDULER_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for --scheduler to answer (default: {SCHEDULER_WAIT:g})",
+    )
     p.add_argument(
         "--output-dir",
         default="benchmark-results",
@@ -313,7 +363,14 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="a profile small enough for CI: + and ×, NAU and NMU, 2 seeds, 3000 steps "
         "(options given explicitly still apply)",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0, help="joblib's progress")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="--suite task: joblib's progress lines (on a terminal a progress bar counts "
+        "the fits of every suite anyway; in a file or pipe nothing is drawn)",
+    )
 
 
 def _add_speed_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.neural_network import MLPRegressor
 
 from .._estimators import NALURegressor, NMURegressor
+from ..benchmarks._support import progress_bar
 from ..datasets import make_arithmetic
 
 #: The demo's tasks: a name and a formula of x0, x1, x2.
@@ -51,31 +52,40 @@ def run_demo(n_samples: int = 2000, random_state: int = 0) -> pd.DataFrame:
     DataFrame
         One row per task and model: the median relative error on the training range
         (``interpolation``) and beyond it (``extrapolation``), and the fit time.
+
+    Notes
+    -----
+    On a terminal, a progress bar on standard error counts the fits.
     """
     rows = []
-    for task, formula in DEMO_TASKS.items():
-        kwargs = dict(formula=formula, n_samples=n_samples, n_features=3)
-        X, y = make_arithmetic(**kwargs, value_range=TRAIN_RANGE, random_state=random_state)
-        X_in, y_in = make_arithmetic(
-            **kwargs, value_range=TRAIN_RANGE, random_state=random_state + 1
-        )
-        X_out, y_out = make_arithmetic(
-            **kwargs, value_range=TEST_RANGE, random_state=random_state + 2
-        )
-        for name, model in _models(random_state).items():
-            start = time.perf_counter()
-            model.fit(X, y)
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "task": task,
-                    "model": name,
-                    "interpolation": _relative_error(y_in, model.predict(X_in)),
-                    "extrapolation": _relative_error(y_out, model.predict(X_out)),
-                    "fit seconds": seconds,
-                }
-            )
+    with progress_bar(len(DEMO_TASKS) * len(_models(random_state)), "demo") as bar:
+        for task, formula in DEMO_TASKS.items():
+            rows += _fit_task(task, formula, n_samples, random_state, bar)
     return pd.DataFrame(rows)
+
+
+def _fit_task(task: str, formula: str, n_samples: int, random_state: int, bar) -> list[dict]:
+    """The rows of :func:`run_demo` for one task; ``bar`` counts the fits."""
+    kwargs = dict(formula=formula, n_samples=n_samples, n_features=3)
+    X, y = make_arithmetic(**kwargs, value_range=TRAIN_RANGE, random_state=random_state)
+    X_in, y_in = make_arithmetic(**kwargs, value_range=TRAIN_RANGE, random_state=random_state + 1)
+    X_out, y_out = make_arithmetic(**kwargs, value_range=TEST_RANGE, random_state=random_state + 2)
+    rows = []
+    for name, model in _models(random_state).items():
+        start = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - start
+        rows.append(
+            {
+                "task": task,
+                "model": name,
+                "interpolation": _relative_error(y_in, model.predict(X_in)),
+                "extrapolation": _relative_error(y_out, model.predict(X_out)),
+                "fit seconds": seconds,
+            }
+        )
+        bar.update()
+    return rows
 
 
 #: How ``sknalu demo`` presents itself in the command line's help.

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.data} has no feature column besides the target {args.target!r}"
         )
 
-    estimator = _estimator(args)
+    # verbose=1: a progress bar over the steps, drawn on a terminal only.
+    estimator = _estimator(args).set_params(verbose=1)
     try:
         estimator.fit(X, y)
     except ValueError as exc:  # bad hyperparameters or data, named by the estimator
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         # Ctrl-C stops the fit; a half-trained model is not what --save promised.
         print("sknalu fit: interrupted; nothing saved", file=sys.stderr)
         return common.INTERRUPTED
+    # The model saved fits quietly when fitted again, as an estimator does by default.
+    estimator.set_params(verbose=0)
 
     formula = estimator.formula_
     if formula is None:

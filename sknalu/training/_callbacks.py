@@ -17,12 +17,16 @@ they run):
   ``fit``);
 - :class:`LoadStructure` writes a formula found in closed form into the network;
 - :class:`StepProgressBar` shows the steps.
+
+In a weighted fit (the data's :class:`~sknalu.training._data.TensorDataset` holds
+``sample_weight``), every error they measure, and every snap, weighs the rows.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 
 import torch
@@ -30,7 +34,7 @@ from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
 from .._validation import store_params
-from ..exact._errors import evaluate_mse, held_out, per_copy_mse
+from ..exact._errors import evaluate_mse, held_out, mean_square, per_copy_mse
 from ..exact._escape import leave_saddles_, round_if_no_worse_
 from ..exact._snap import snap_network_
 from ..exact._tolerances import EXACT_FIT, NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
@@ -117,7 +121,13 @@ class SnapWeights(Callback):
         if dataset is None or dataset.y is None:
             return
         self.n_moved_, self.loss_before_, self.loss_after_ = snap_network_(
-            net.module_, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol
+            net.module_,
+            dataset.X,
+            dataset.y,
+            self.tolerance,
+            self.rtol,
+            self.atol,
+            sample_weight=getattr(dataset, "sample_weight", None),
         )
         self.snapped_ = self.n_moved_ > 0
 
@@ -170,10 +180,11 @@ class SnapTrial(Callback):
         if dataset is None or dataset.y is None:
             return
         module = net.module_
-        losses = evaluate_mse(module, dataset.X, dataset.y)
+        weight = getattr(dataset, "sample_weight", None)
+        losses = evaluate_mse(module, dataset.X, dataset.y, weight)
         order = [int(c) for c in losses.argsort()[: self.max_copies]]
         snapped = []
-        exact_loss = self.atol * float(dataset.y.square().mean())
+        exact_loss = self.atol * mean_square(dataset.y, weight)
         for rank, index in enumerate(order):
             if not math.isfinite(float(losses[index])):
                 break
@@ -184,7 +195,14 @@ class SnapTrial(Callback):
             closed_form = rank == 0 and not self.closed_form_tried_
             self.closed_form_tried_ = self.closed_form_tried_ or closed_form
             moved, _, loss = snap_network_(
-                part, dataset.X, dataset.y, self.tolerance, self.rtol, self.atol, closed_form
+                part,
+                dataset.X,
+                dataset.y,
+                self.tolerance,
+                self.rtol,
+                self.atol,
+                closed_form,
+                sample_weight=weight,
             )
             # The other copies are tried for an exact formula only: snapping them
             # part of the way would just perturb their training.
@@ -278,14 +296,16 @@ class SaddleEscape(Callback):
         if dataset_train is None or dataset_train.y is None:
             return
         X, y = dataset_train.X, dataset_train.y
+        weight = getattr(dataset_train, "sample_weight", None)
         if len(X) > self.n_rows:
             if self.rows_ is None:
                 generator = torch.Generator().manual_seed(int(net.seed))
                 self.rows_ = torch.randperm(len(X), generator=generator)[: self.n_rows]
             rows = self.rows_.to(X.device)
             X, y = X.index_select(0, rows), y.index_select(0, rows)
+            weight = None if weight is None else weight.index_select(0, rows)
         module = net.module_
-        losses = per_copy_mse(module, X, y)
+        losses = per_copy_mse(module, X, y, weight)
         self.errors_.append(float(losses.min()))
         if net.n_steps_ < net.max_steps and not self._stalled():
             return
@@ -300,8 +320,9 @@ class SaddleEscape(Callback):
             max_iterations=self.max_iterations,
             max_parameters=self.max_parameters,
             hessian_rows=self.hessian_rows,
+            sample_weight=weight,
         )
-        rounded = round_if_no_worse_(part, X, y) if self.round_weights else None
+        rounded = round_if_no_worse_(part, X, y, weight) if self.round_weights else None
         self.n_steps_ = [0] * module.n_copies
         self.rounded_ = [False] * module.n_copies
         for i, index in enumerate(chosen):
@@ -391,7 +412,8 @@ class RestartSelection(Callback):
             net.history.record(key, getattr(self, key + "_"))
 
     def _select(self, net, dataset) -> None:
-        losses = evaluate_mse(net.module_, dataset.X, dataset.y)
+        weight = getattr(dataset, "sample_weight", None)
+        losses = evaluate_mse(net.module_, dataset.X, dataset.y, weight)
         best = int(torch.argmin(losses))
         loss = float(losses[best])
         net.history.record("selection_loss", loss)
@@ -403,7 +425,7 @@ class RestartSelection(Callback):
             if self.best_state_ is None and (dead or net.n_steps_ >= net.max_steps):
                 raise ValueError(non_finite_loss_message(dataset, net.lr))
             return
-        exact = self.exact_fit * float(dataset.y.square().mean())
+        exact = self.exact_fit * mean_square(dataset.y, weight)
         if loss < self.best_loss_ or loss <= exact or self.best_state_ is None:
             self.best_loss_ = loss
             self.best_copy_ = best
@@ -428,30 +450,76 @@ class StopWhenExact(Callback):
     the way skorch's ``EarlyStopping`` does, so it must come last, after every
     callback that acts at the end of an evaluation.
 
+    It also ends training at ``deadline`` (a :func:`time.time` value), the end of
+    the estimator's ``max_time``: the fit then goes on with the best weights kept
+    so far.
+
+    Parameters
+    ----------
+    deadline : float, default=inf
+        When training ends, whatever the steps left.
+
     Attributes
     ----------
     stopped_at_ : int or None
         The optimiser step at which training was ended; None when it ran to
         ``max_steps``.
+    out_of_time_ : bool
+        Whether it was ended by the deadline.
     """
+
+    def __init__(self, deadline: float = math.inf):
+        self.deadline = deadline
 
     def initialize(self):
         self.stopped_at_ = None
+        self.out_of_time_ = False
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        if net.history[-1].get("exact") and net.n_steps_ < net.max_steps:
+        if net.n_steps_ >= net.max_steps:
+            return
+        self.out_of_time_ = time.time() > self.deadline
+        if net.history[-1].get("exact") or self.out_of_time_:
             self.stopped_at_ = net.n_steps_
             raise KeyboardInterrupt
 
 
 class StepProgressBar(Callback):
-    """A tqdm progress bar over optimiser steps, with the latest losses."""
+    """A tqdm progress bar over optimiser steps, with the latest losses.
+
+    The bar goes to standard error, named by the network's units, and goes away
+    when the fit ends. It is drawn on a terminal (and in a notebook) only: where
+    standard error is a file or a pipe, nothing is written, neither carriage
+    returns nor escape codes. A fit that takes no optimiser step (a structure of
+    ``units="auto"`` written in closed form) has no bar.
+
+    Attributes
+    ----------
+    bar_ : tqdm or None
+        The bar while training runs with steps to take; None otherwise.
+    """
+
+    def initialize(self):
+        self.bar_ = None
+        return self
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm(total=net.max_steps, unit="step", leave=False)
+        self.bar_ = None
+        if net.max_steps > 0:
+            units = getattr(net, "module__units", None)
+            self.bar_ = tqdm(
+                total=net.max_steps,
+                desc=",".join(units) if units else None,
+                unit="step",
+                leave=False,
+                disable=None,
+                file=sys.stderr,
+            )
 
     def on_epoch_end(self, net, **kwargs):
+        if self.bar_ is None:
+            return
         row = net.history[-1]
         self.bar_.n = net.n_steps_
         self.bar_.set_postfix(
@@ -460,5 +528,6 @@ class StepProgressBar(Callback):
         )
 
     def on_train_end(self, net, **kwargs):
-        self.bar_.close()
-        del self.bar_
+        if self.bar_ is not None:
+            self.bar_.close()
+        self.bar_ = None

@@ -9,7 +9,9 @@ module overrides only its documented hooks:
   ``DataLoader``;
 - ``get_loss``: the mean squared error of every copy plus the scheduled
   regularisers of Madsen & Johansen (2020) (:mod:`sknalu.training._schedules`),
-  whose units compute the sparsity term's gradient in closed form;
+  whose units compute the sparsity term's gradient in closed form; the rows'
+  weights, in a weighted fit, come with the inputs, as skorch documents it
+  (``X = {"data": ..., "sample_weight": ...}``);
 - ``train_step``: counts optimiser steps and projects the weights back into bounds
   after each one; within an epoch the units then skip clipping their weights in
   the forward pass (:meth:`ArithmeticNetwork.projected`). The optimiser step
@@ -34,19 +36,28 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import signal
+import sys
 import threading
+from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 
 from .._validation import store_params
 from ..exact._errors import copy_mse
 from . import _private
-from ._data import TensorDataset, _OrderedBatches, _RandomBatches
+from ._data import (
+    TensorDataset,
+    _OrderedBatches,
+    _RandomBatches,
+    batch_data,
+    batch_weight,
+)
 from ._schedules import lr_factor, regularizer_scale
 
 _BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
@@ -96,8 +107,26 @@ def _one_prediction_per_row(step: dict, batch) -> dict:
     y_pred, y_true = step.get("y_pred"), batch[1]
     if y_pred is None or y_true is None or y_pred.dim() != 3:
         return step
-    best = int(copy_mse(y_pred.detach(), y_true).argmin())
+    best = int(copy_mse(y_pred.detach(), y_true, batch_weight(batch[0])).argmin())
     return {**step, "y_pred": y_pred[best]}
+
+
+#: The escape codes of the colours skorch's PrintLog writes.
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PrintLog(PrintLog):
+    """skorch's table of losses (``verbose=2``), coloured on a terminal only.
+
+    skorch colours the best losses with escape codes; where standard output is a
+    file or a pipe, they are left out.
+    """
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not getattr(sys.stdout, "isatty", lambda: False)():
+            text = _COLOUR.sub("", text)
+        return text
 
 
 class ArithmeticNet(NeuralNetRegressor):
@@ -106,6 +135,10 @@ class ArithmeticNet(NeuralNetRegressor):
     The training loss of a batch is
 
     ``Σ_copies MSE + λ_sparse s(t) Σ_layers R_sparse + λ_oob Σ_layers R_oob``
+
+    where, with weighted rows (``X = {"data": X, "sample_weight": w}``, skorch's
+    way, or a :class:`TensorDataset` with ``sample_weight``), each row's squared
+    error counts ``w`` times: the weights are best given a mean of 1 over the rows.
 
     with ``s(t)`` the linear schedule of :func:`regularizer_scale` over optimiser
     steps. Summing (not averaging) over copies keeps each copy's gradient what it
@@ -170,6 +203,8 @@ class ArithmeticNet(NeuralNetRegressor):
     def get_dataset(self, X, y=None):
         if isinstance(X, Dataset):
             return X
+        if isinstance(X, Mapping) and "sample_weight" in X:
+            return TensorDataset(X["data"], y, X["sample_weight"])
         return TensorDataset(X, y)
 
     def get_iterator(self, dataset, training=False):
@@ -182,8 +217,9 @@ class ArithmeticNet(NeuralNetRegressor):
     def get_default_callbacks(self):
         # skorch's PassthroughScoring callbacks average per-batch records into the
         # epoch's train_loss and valid_loss; run_single_epoch records those itself.
+        # The table of losses leaves its colours out of files.
         return [
-            (name, cb)
+            (name, _PrintLog() if name == "print_log" else cb)
             for name, cb in super().get_default_callbacks()
             if name not in ("train_loss", "valid_loss")
         ]
@@ -218,7 +254,7 @@ class ArithmeticNet(NeuralNetRegressor):
                     self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
                 losses.append(step["loss"].detach())
-                sizes.append(len(batch[0]))
+                sizes.append(len(batch_data(batch[0])))
                 if notify:
                     # As skorch records and reports a batch, one prediction per row.
                     self.history.record_batch(prefix + "_loss", float(losses[-1]))
@@ -282,7 +318,7 @@ class ArithmeticNet(NeuralNetRegressor):
         )
         if isinstance(X, TensorDataset) and X.y is not None:
             # Constants start at their least-squares values for the initial weights.
-            self.module_.fit_constants_(X.X, X.y)
+            self.module_.fit_constants_(X.X, X.y, sample_weight=X.sample_weight)
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
@@ -322,11 +358,16 @@ class ArithmeticNet(NeuralNetRegressor):
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        weight = batch_weight(X)
         if not training:
-            return copy_mse(y_pred, y_true).min()
-        # The sum over copies of each copy's MSE: the copies' number times the mean
-        # over all of them, one fused node.
-        loss = torch.nn.functional.mse_loss(y_pred, y_true.expand_as(y_pred))
+            return copy_mse(y_pred, y_true, weight).min()
+        if weight is None:
+            # The sum over copies of each copy's MSE: the copies' number times the
+            # mean over all of them, one fused node.
+            loss = torch.nn.functional.mse_loss(y_pred, y_true.expand_as(y_pred))
+        else:
+            # Each row's squared error times its weight (of mean 1 over the data).
+            loss = (y_pred - y_true).square().mul(weight.unsqueeze(-1)).mean()
         copies = y_pred.numel() // y_true.numel()
         if copies > 1:
             loss = loss * copies
@@ -357,6 +398,9 @@ class ArithmeticNet(NeuralNetRegressor):
         # The batches are tensors on the training device already: no conversion.
         if isinstance(x, torch.Tensor) and not fit_params:
             return self.module_(x)
+        if isinstance(x, Mapping) and "sample_weight" in x:
+            # The weights are for the loss, not the network.
+            return self.infer(batch_data(x), **fit_params)
         return super().infer(x, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
@@ -402,7 +446,8 @@ class ArithmeticNet(NeuralNetRegressor):
         if dataset_train is not None and dataset_train.y is not None:
             # The constants follow the units' weights in closed form, before any
             # callback measures the copies.
-            self.module_.fit_constants_(dataset_train.X, dataset_train.y)
+            weight = getattr(dataset_train, "sample_weight", None)
+            self.module_.fit_constants_(dataset_train.X, dataset_train.y, sample_weight=weight)
         kwargs["dataset_train"] = dataset_train
         self.history.record("n_steps", self.n_steps_)
         self.history.record("regularizer_scale", self.current_regularizer_scale())

@@ -23,6 +23,7 @@ The callbacks talk through the history's keys, never by looking each other up;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from skorch.callbacks import Callback
@@ -72,7 +73,13 @@ def check_callbacks(callbacks) -> list:
 
 
 def training_callbacks(
-    *, structure=None, escape_saddles: bool, snap: bool, verbose: int, user_callbacks: list
+    *,
+    structure=None,
+    escape_saddles: bool,
+    snap: bool,
+    verbose: int,
+    user_callbacks: list,
+    deadline: float = math.inf,
 ) -> list[tuple[str, Callback]]:
     """The callbacks of a fit, named, in the order they must run (see the module).
 
@@ -86,6 +93,8 @@ def training_callbacks(
         A progress bar when positive.
     user_callbacks : list
         The user's callbacks, checked by :func:`check_callbacks`.
+    deadline : float, default=inf
+        The :func:`time.time` at which training ends (the estimator's ``max_time``).
     """
     callbacks = []
     if structure is not None:
@@ -98,7 +107,7 @@ def training_callbacks(
     if verbose:
         callbacks.append(("progress", StepProgressBar()))
     callbacks += user_callbacks
-    callbacks.append(("stop_when_exact", StopWhenExact()))
+    callbacks.append(("stop_when_exact", StopWhenExact(deadline)))
     return callbacks
 
 

@@ -1,5 +1,8 @@
 """Training: the restart selection, callbacks, the optimiser step, schedules, threads."""
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -242,10 +245,15 @@ def test_the_direct_fused_adam_step_is_torchs_to_the_bit(options):
 
 
 def test_verbose_shows_a_progress_bar_over_steps(capsys):
+    # On a terminal only: tests/test_progress.py checks that files get nothing.
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
     X, y = make_arithmetic("x0 * x1", n_samples=100, random_state=0)
-    NMURegressor(max_steps=1000, snap=False, verbose=1, random_state=0).fit(X, y)
-    err = capsys.readouterr().err
-    assert "1000/1000" in err and "step" in err
+    with contextlib.redirect_stderr(Terminal()) as err:
+        NMURegressor(max_steps=1000, snap=False, verbose=1, random_state=0).fit(X, y)
+    assert "1000/1000" in err.getvalue() and "step" in err.getvalue()
     NMURegressor(max_steps=1000, verbose=0, random_state=0).fit(X, y)
     assert capsys.readouterr().err == ""
 
