@@ -15,9 +15,11 @@ that of a nearly exact network (:func:`success_threshold`).
   :func:`write_report`: running it and reporting beside the published numbers;
 - :func:`run_operations`, :func:`summarize_operations`: the six operations on two
   inputs, scored on whether the formula read back is the true one;
-- :data:`FORMULAS`, :data:`FORMULA_MODELS`, :func:`run_formulas`,
-  :func:`summarize_formulas`: textbook formulas, scored on whether the formula
-  read back is the true one, against other models;
+- :data:`FORMULAS`, :data:`ALGEBRAIC_FORMULAS`, :data:`FUNCTION_FORMULAS`
+  (:data:`FORMULA_COLLECTIONS`, :func:`formula_collection`), :data:`FORMULA_MODELS`,
+  :func:`run_formulas`, :func:`summarize_formulas`: formulas of physics,
+  engineering and finance, scored on whether the formula read back is the true
+  one, against other models;
 - :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
@@ -33,7 +35,18 @@ Examples
 0  mul   nmu      2
 """
 
-from ._formula_suite import FORMULA_MODELS, FORMULAS, run_formulas, summarize_formulas
+from ._formula_suite import (
+    ALGEBRAIC_FORMULAS,
+    FORMULA_COLLECTIONS,
+    FORMULA_MODELS,
+    FORMULAS,
+    FUNCTION_FORMULAS,
+    ROOTLESS_MODELS,
+    SuiteFormula,
+    formula_collection,
+    run_formulas,
+    summarize_formulas,
+)
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
 from ._operations import OPERATIONS_COLUMNS, run_operations, summarize_operations
@@ -44,9 +57,12 @@ from ._task import DEFAULT_RANGE, OPS, RANGES, ArithmeticTask, RangePair, ValueR
 from ._threshold import PUBLISHED_THRESHOLDS, exact_first_layer, success_threshold
 
 __all__ = [
+    "ALGEBRAIC_FORMULAS",
     "DEFAULT_RANGE",
     "FORMULAS",
+    "FORMULA_COLLECTIONS",
     "FORMULA_MODELS",
+    "FUNCTION_FORMULAS",
     "MODELS",
     "OPERATIONS_COLUMNS",
     "OPS",
@@ -55,14 +71,17 @@ __all__ = [
     "PUBLISHED_THRESHOLDS",
     "RANGES",
     "RESULT_COLUMNS",
+    "ROOTLESS_MODELS",
     "ArithmeticTask",
     "ExtrapolationMonitor",
     "ModelSpec",
     "RangePair",
+    "SuiteFormula",
     "ValueRange",
     "check_op",
     "exact_first_layer",
     "first_solved_step",
+    "formula_collection",
     "make_model",
     "measure_speed",
     "parse_param",

@@ -4,9 +4,10 @@ The operations suite asks about one operation on two inputs; this suite asks the
 question a scientist or engineer comes with: given a table of measured quantities
 (``m``, ``v``, ``h`` ...) and a target computed from them by a formula of physics,
 engineering, finance or geometry, does the model find that formula, and does it
-extrapolate? :data:`FORMULAS` holds 37 of them, built from + − × ÷, integer powers
-and numeric constants (rationals such as 1/2, multiples of π, decimal constants
-such as 9.81 or 8.314), of four kinds (:attr:`SuiteFormula.kind`):
+extrapolate? Its formulas come in three collections (:data:`FORMULA_COLLECTIONS`).
+:data:`FORMULAS` (``"textbook"``) holds 37 of them, built from + − × ÷, integer
+powers and numeric constants (rationals such as 1/2, multiples of π, decimal
+constants such as 9.81 or 8.314), of four kinds (:attr:`SuiteFormula.kind`):
 
 - ``"product"``: products and quotients of variables with coefficient 1 (``m*a``,
   ``V/R``);
@@ -15,6 +16,27 @@ such as 9.81 or 8.314), of four kinds (:attr:`SuiteFormula.kind`):
   ``4*pi*r**3/3``);
 - ``"sum"``: sums and ratios of such terms (``R1*R2/(R1 + R2)``,
   ``p0 + rho*9.81*h``).
+
+:data:`ALGEBRAIC_FORMULAS` (``"algebraic"``, 50) still has no function but
+harder shapes:
+
+- ``"polynomial"``: more than four terms or a power above 3 (a heat-capacity
+  polynomial in ``T``, the deflection of a beam ``w*x*(L**3 - 2*L*x**2 +
+  x**3)/(24*Ey*Iz)``);
+- ``"shifted"``: a difference squared or cubed (``k*(x - x0)**2/2``,
+  ``10/(5 + (a - 3)**2 + (b - 3)**2)``);
+- ``"rational"``: a denominator of several terms and of degree 2 or more
+  (``q*Ef/(m*(w0**2 - w**2))``), or under a long numerator;
+- ``"root"``: a fractional power of a product (``sqrt(k/m)``,
+  ``2*pi*sqrt(Lp/g)``). ``NMURegressor``'s units take no roots, by design: these
+  formulas are marked :attr:`SuiteFormula.needs_roots`, and the models of
+  :data:`ROOTLESS_MODELS` are not asked for them.
+
+:data:`FUNCTION_FORMULAS` (``"functions"``, 44) are of kind ``"function"``: they
+take ``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``asin``, a variable power or
+the square root of a sum, mostly one function of a product of powers times a
+product of powers (``q*v*B*sin(theta)``, ``A*exp(-Ea/(8.314*T))``), some with two
+or nested functions (``A*exp(-b*t)*cos(w*t)``, ``asin(n1*sin(theta)/n2)``).
 
 Each seed draws training rows uniformly from each variable's training range and
 test rows from its wider extrapolation range. A fit is **exact** when
@@ -28,9 +50,10 @@ test rows from its wider extrapolation range. A fit is **exact** when
   relative error over the test rows is below 1e-9.
 
 A fit has the right **structure** when the formula read back has the monomials of
-the truth, whatever their coefficients (:func:`same_structure`): the measure for
-noisy targets (``noise > 0``), where exact coefficients cannot be expected. An
-exact fit has the right structure.
+the truth (its terms, for roots and functions), whatever their coefficients
+(:func:`same_structure`): the measure for noisy targets (``noise > 0``: Gaussian
+noise of a standard deviation of ``noise`` times the target's root mean square),
+where exact coefficients cannot be expected. An exact fit has the right structure.
 
 The ``sknalu benchmark --suite formulas`` command runs it from the shell.
 """
@@ -48,19 +71,25 @@ import pandas as pd
 
 from .. import NALURegressor, NMURegressor
 from ._models import route
-from ._support import check_count, seed_list, single_threaded
+from ._support import check_count, run_jobs, seed_list, single_threaded
 
 if TYPE_CHECKING:
     import sympy
 
 __all__ = [
+    "ALGEBRAIC_FORMULAS",
     "EXACT_FORMULA_REL_ERROR",
     "EXACT_PREDICTION_REL_ERROR",
     "FORMULAS",
     "FORMULAS_COLUMNS",
+    "FORMULA_COLLECTIONS",
     "FORMULA_MODELS",
+    "FUNCTION_FORMULAS",
+    "KINDS",
+    "ROOTLESS_MODELS",
     "SuiteFormula",
     "check_formula",
+    "formula_collection",
     "gplearn_to_sympy",
     "run_formulas",
     "same_structure",
@@ -78,7 +107,21 @@ EXACT_PREDICTION_REL_ERROR = 1e-9
 EXACT_POINTS = 1000
 
 #: The kinds of formula (:attr:`SuiteFormula.kind`), in the order of the summaries.
-KINDS = ("product", "power", "constant", "sum")
+KINDS = (
+    "product",
+    "power",
+    "constant",
+    "sum",
+    "polynomial",
+    "shifted",
+    "rational",
+    "root",
+    "function",
+)
+
+#: Models whose units take no roots: the suite does not ask them for a formula that
+#: :attr:`SuiteFormula.needs_roots` (``NMURegressor``'s units multiply, by design).
+ROOTLESS_MODELS = ("nmu_auto",)
 
 Ranges = Mapping[str, tuple[float, float]]
 
@@ -101,6 +144,11 @@ class SuiteFormula:
         is the order of the columns of the table.
     test : dict of str to (float, float)
         Each variable's (wider) extrapolation range.
+    needs_roots : bool, default=False
+        Whether the formula takes a root (a fractional power) of an expression of the
+        variables, such as ``sqrt(k/m)``: ``NMURegressor``'s units cannot, by design,
+        so the suite does not ask the models of :data:`ROOTLESS_MODELS` for it
+        (:meth:`is_for`).
 
     Examples
     --------
@@ -119,6 +167,7 @@ class SuiteFormula:
     expression: str
     train: Ranges
     test: Ranges
+    needs_roots: bool = False
 
     def __post_init__(self):
         if set(self.train) != set(self.test):
@@ -186,18 +235,60 @@ class SuiteFormula:
 
     @property
     def kind(self) -> str:
-        """``"product"``, ``"power"``, ``"constant"`` or ``"sum"`` (see the module)."""
+        """The kind of formula, one of :data:`KINDS` (see the module).
+
+        The first that applies: ``"function"`` (a function such as ``exp`` or
+        ``sin``, a variable exponent, or a root of a sum), ``"root"`` (a fractional
+        power of a product of variables), ``"shifted"`` (a difference such as
+        ``x - x0`` or ``a - 3`` squared or cubed); then, the formula written as one
+        fraction, ``"rational"`` (a denominator of several terms and of degree 2 or
+        more, or over a long numerator), ``"polynomial"`` (a single-term denominator
+        under a long numerator: more than four terms or a power above 3), ``"sum"``
+        (any other numerator or denominator of several terms), and for a single term
+        ``"constant"`` (a coefficient other than 1), ``"power"`` (a power above 1) or
+        ``"product"``.
+        """
         import sympy
 
-        numerator, denominator = sympy.fraction(sympy.together(self.to_sympy()))
-        terms = [sympy.Poly(part, *self.symbols().values()) for part in (numerator, denominator)]
-        if any(len(poly.terms()) > 1 for poly in terms):
-            return "sum"
-        if any(poly.LC() != 1 for poly in terms):
+        expression, symbols = self.to_sympy(), list(self.symbols().values())
+        shape = _shape_kind(expression, symbols)
+        if shape is not None:
+            return shape
+        numerator, denominator = sympy.fraction(sympy.together(expression))
+        top, bottom = (sympy.Poly(part, *symbols) for part in (numerator, denominator))
+        if len(bottom.terms()) > 1:
+            return "rational" if bottom.total_degree() >= 2 or _long(top) else "sum"
+        if len(top.terms()) > 1:
+            return "polynomial" if _long(top) else "sum"
+        if any(poly.LC() != 1 for poly in (top, bottom)):
             return "constant"
-        if any(max(poly.LM().exponents, default=0) > 1 for poly in terms):
+        if any(max(poly.LM().exponents, default=0) > 1 for poly in (top, bottom)):
             return "power"
         return "product"
+
+    def is_for(self, model: str) -> bool:
+        """Whether the suite asks ``model`` (a key of :data:`FORMULA_MODELS`) for this formula.
+
+        Parameters
+        ----------
+        model : str
+            The model.
+
+        Returns
+        -------
+        bool
+            False for a model of :data:`ROOTLESS_MODELS` and a formula that
+            :attr:`needs_roots`, True otherwise.
+
+        Examples
+        --------
+        >>> f = SuiteFormula("spring_frequency", "mechanics", "sqrt(k/m)",
+        ...                  {"k": (1, 5), "m": (1, 5)}, {"k": (5, 20), "m": (5, 20)},
+        ...                  needs_roots=True)
+        >>> f.kind, f.is_for("nmu_auto"), f.is_for("nalu_auto")
+        ('root', False, True)
+        """
+        return not (self.needs_roots and model in ROOTLESS_MODELS)
 
     def sample(self, n: int, random_state: np.random.RandomState, which: str = "train"):
         """``n`` rows drawn uniformly from the training (or test) ranges.
@@ -252,7 +343,57 @@ class SuiteFormula:
         return np.broadcast_to(values.astype(float), (len(X),)).copy()
 
 
-def _formula(name: str, domain: str, expression: str, **ranges) -> SuiteFormula:
+def _is_integer(exponent) -> bool:
+    """Whether a sympy exponent is an integer number (``2`` or ``2.0``)."""
+    return bool(exponent.is_number) and float(exponent).is_integer()
+
+
+def _is_monomial(expression) -> bool:
+    """Whether ``expression`` is a number times a product of powers of symbols."""
+    import sympy
+
+    return all(
+        factor.is_number
+        or factor.is_Symbol
+        or (factor.is_Pow and factor.base.is_Symbol and factor.exp.is_number)
+        for factor in sympy.Mul.make_args(expression)
+    )
+
+
+def _is_difference(expression, symbols) -> bool:
+    """Whether ``expression`` is a linear sum with a negative term: ``x - x0``, ``a - 3``."""
+    import sympy
+
+    if not (expression.is_Add and expression.is_polynomial(*symbols)):
+        return False
+    poly = sympy.Poly(expression, *symbols)
+    return poly.total_degree() == 1 and any(c.is_negative for c in poly.coeffs())
+
+
+def _shape_kind(expression, symbols) -> str | None:
+    """``"function"``, ``"root"`` or ``"shifted"`` (see :attr:`SuiteFormula.kind`), or None."""
+    import sympy
+
+    powers = [p for p in expression.atoms(sympy.Pow) if p.free_symbols]
+    if expression.atoms(sympy.Function) or any(
+        p.exp.free_symbols or not (_is_integer(p.exp) or _is_monomial(p.base)) for p in powers
+    ):
+        return "function"
+    if any(not _is_integer(p.exp) for p in powers):
+        return "root"
+    if any(abs(p.exp) >= 2 and _is_difference(p.base, symbols) for p in powers):
+        return "shifted"
+    return None
+
+
+def _long(poly) -> bool:
+    """Whether a polynomial has more than four terms or a variable's power above 3."""
+    return len(poly.terms()) > 4 or max(max(m) for m in poly.monoms()) > 3
+
+
+def _formula(
+    name: str, domain: str, expression: str, *, needs_roots: bool = False, **ranges
+) -> SuiteFormula:
     """``name=((train_low, train_high), (test_low, test_high))`` per variable."""
     return SuiteFormula(
         name,
@@ -260,6 +401,7 @@ def _formula(name: str, domain: str, expression: str, **ranges) -> SuiteFormula:
         expression,
         {v: r[0] for v, r in ranges.items()},
         {v: r[1] for v, r in ranges.items()},
+        needs_roots,
     )
 
 
@@ -267,7 +409,7 @@ def _formula(name: str, domain: str, expression: str, **ranges) -> SuiteFormula:
 _SMALL = ((1.0, 5.0), (5.0, 20.0))
 _MEDIUM = ((1.0, 10.0), (10.0, 50.0))
 
-#: The formulas of the suite.
+#: The textbook formulas of the suite (collection ``"textbook"``), the default ones.
 FORMULAS: tuple[SuiteFormula, ...] = (
     # -- products and quotients of variables, coefficient 1 ----------------------------
     _formula("newton_second_law", "mechanics", "m*a", m=_SMALL, a=_MEDIUM),
@@ -425,13 +567,778 @@ FORMULAS: tuple[SuiteFormula, ...] = (
 )
 
 
+# Ranges of the newer collections: money, rates of interest, and positions on a line
+# kept apart so that differences never vanish.
+_MONEY = ((100.0, 1000.0), (1000.0, 10000.0))
+_RATE = ((0.01, 0.1), (0.1, 0.3))
+_NEAR = ((0.0, 1.0), (1.0, 3.0))
+_FAR = ((4.0, 6.0), (6.0, 12.0))
+_ORIGIN = ((0.1, 1.0), (1.0, 1.95))
+_POSITION = ((2.0, 5.0), (5.0, 15.0))
+_LARGE_MASS = ((1e6, 1e7), (1e7, 1e8))
+_BEAM = {
+    "w": _SMALL,
+    "L": ((5.0, 8.0), (8.0, 15.0)),
+    "Ey": ((100.0, 200.0), (200.0, 400.0)),
+    "Iz": _SMALL,
+}
+
+#: Polynomials with powers above 3 or more than four terms, squared or cubed
+#: differences, ratios of polynomials and roots of products, no other functions.
+ALGEBRAIC_FORMULAS: tuple[SuiteFormula, ...] = (
+    # -- polynomials: a power above 3 or more than four terms --------------------------
+    _formula(
+        "nasa_heat_capacity_n2",
+        "thermodynamics",
+        "8.314*(3.531005 - 1.2366099e-4*T - 5.0299943e-7*T**2 + 2.4353061e-9*T**3"
+        " - 1.4088124e-12*T**4)",
+        T=((300.0, 600.0), (600.0, 1000.0)),
+    ),
+    _formula(
+        "shomate_heat_capacity_water",
+        "thermodynamics",
+        "30.092 + 6.832514*t + 6.793435*t**2 - 2.53448*t**3 + 0.082139/t**2",
+        t=((0.5, 1.0), (1.0, 1.7)),
+    ),
+    _formula(
+        "lowe_vapour_pressure",
+        "meteorology",
+        "6.107799961 + 0.4436518521*Tc + 0.01428945805*Tc**2 + 2.650648471e-4*Tc**3"
+        " + 3.031240396e-6*Tc**4 + 2.034080948e-8*Tc**5 + 6.136820929e-11*Tc**6",
+        Tc=((0.0, 20.0), (20.0, 50.0)),
+    ),
+    _formula(
+        "thermocouple_type_k",
+        "instrumentation",
+        "25.08355*emf + 0.07860106*emf**2 - 0.2503131*emf**3 + 0.0831527*emf**4"
+        " - 0.01228034*emf**5 + 9.804036e-4*emf**6 - 4.41303e-5*emf**7"
+        " + 1.057734e-6*emf**8 - 1.052755e-8*emf**9",
+        emf=((1.0, 8.0), (8.0, 20.6)),
+    ),
+    _formula(
+        "relativistic_kinetic_energy_series",
+        "relativity",
+        "m*v**2/2 + 3*m*v**4/(8*c**2) + 5*m*v**6/(16*c**4)",
+        m=_SMALL,
+        v=((0.1, 0.3), (0.3, 0.6)),
+        c=((1.0, 2.0), (2.0, 4.0)),
+    ),
+    _formula(
+        "anharmonic_potential",
+        "mechanics",
+        "k*x**2/2 - 0.3*x**3 + 0.05*x**4",
+        k=_SMALL,
+        x=((0.5, 2.0), (2.0, 4.0)),
+    ),
+    _formula(
+        "beam_deflection_uniform_load",
+        "structures",
+        "w*x*(L**3 - 2*L*x**2 + x**3)/(24*Ey*Iz)",
+        x=((0.5, 2.0), (2.0, 4.0)),
+        **_BEAM,
+    ),
+    _formula(
+        "beam_deflection_triangular_load",
+        "structures",
+        "w*x*(7*L**4 - 10*L**2*x**2 + 3*x**4)/(360*L*Ey*Iz)",
+        x=((0.5, 2.0), (2.0, 4.0)),
+        **_BEAM,
+    ),
+    _formula(
+        "minimum_jerk_trajectory",
+        "robotics",
+        "x0 + dx*(10*s**3 - 15*s**4 + 6*s**5)",
+        x0=_SMALL,
+        dx=_MEDIUM,
+        s=((0.1, 0.5), (0.5, 1.0)),
+    ),
+    _formula("compound_interest_five_years", "finance", "P*(1 + r)**5", P=_MONEY, r=_RATE),
+    _formula(
+        "annuity_future_value",
+        "finance",
+        "pmt*((1 + r)**4 - 1)/r",
+        pmt=((100.0, 1000.0), (1000.0, 5000.0)),
+        r=_RATE,
+    ),
+    _formula(
+        "net_radiated_power",
+        "thermodynamics",
+        "5.670e-8*em*A*(T**4 - Ta**4)",
+        em=((0.1, 0.5), (0.5, 1.0)),
+        A=_SMALL,
+        T=((400.0, 600.0), (600.0, 1200.0)),
+        Ta=((250.0, 300.0), (300.0, 380.0)),
+    ),
+    # -- shifted: a difference squared or cubed ----------------------------------------
+    _formula(
+        "shifted_spring_energy", "mechanics", "k*(x - x0)**2/2", k=_SMALL, x=_POSITION, x0=_ORIGIN
+    ),
+    _formula(
+        "gravitation_between_points",
+        "gravitation",
+        "6.674e-11*m1*m2/((x2 - x1)**2 + (y2 - y1)**2)",
+        m1=_LARGE_MASS,
+        m2=_LARGE_MASS,
+        x1=_NEAR,
+        x2=_FAR,
+        y1=_NEAR,
+        y2=_NEAR,
+    ),
+    _formula(
+        "rational_bump",
+        "symbolic regression",
+        "10/(5 + (a - 3)**2 + (b - 3)**2)",
+        a=((2.0, 4.0), (4.0, 8.0)),
+        b=((2.0, 4.0), (4.0, 8.0)),
+    ),
+    _formula(
+        "coulomb_force_on_a_line",
+        "electricity",
+        "8.9875e-3*q1*q2/(x2 - x1)**2",
+        q1=_SMALL,
+        q2=_SMALL,
+        x1=_NEAR,
+        x2=_FAR,
+    ),
+    _formula(
+        "parallel_axis_theorem",
+        "mechanics",
+        "Jc + m*(x - xc)**2",
+        Jc=_SMALL,
+        m=_SMALL,
+        x=_POSITION,
+        xc=_ORIGIN,
+    ),
+    _formula(
+        "inelastic_collision_energy_loss",
+        "mechanics",
+        "m1*m2*(v1 - v2)**2/(2*(m1 + m2))",
+        m1=_SMALL,
+        m2=_SMALL,
+        v1=((5.0, 10.0), (10.0, 30.0)),
+        v2=((0.0, 2.0), (2.0, 4.5)),
+    ),
+    _formula(
+        "lorentzian_line_shape",
+        "spectroscopy",
+        "A*g**2/((f - f0)**2 + g**2)",
+        A=_SMALL,
+        g=((0.5, 1.0), (1.0, 3.0)),
+        f=((10.0, 20.0), (20.0, 50.0)),
+        f0=((5.0, 8.0), (8.0, 15.0)),
+    ),
+    _formula(
+        "drag_with_tailwind",
+        "fluids",
+        "rho*Cd*A*(v - w)**2/2",
+        rho=((1.0, 1.3), (1.3, 2.0)),
+        Cd=((0.2, 0.5), (0.5, 1.2)),
+        A=_SMALL,
+        v=((10.0, 20.0), (20.0, 50.0)),
+        w=((0.0, 3.0), (3.0, 8.0)),
+    ),
+    _formula(
+        "quadratic_thermal_expansion",
+        "materials",
+        "L0*(1 + 1.2e-5*(T - T0) + 4e-9*(T - T0)**2)",
+        L0=_SMALL,
+        T=((300.0, 400.0), (400.0, 800.0)),
+        T0=((270.0, 285.0), (255.0, 295.0)),
+    ),
+    _formula(
+        "hollow_cube_mass",
+        "engineering",
+        "rho*(a**3 - (a - 2*t)**3)",
+        rho=((1000.0, 3000.0), (3000.0, 8000.0)),
+        a=((5.0, 10.0), (10.0, 30.0)),
+        t=((0.1, 1.0), (1.0, 2.0)),
+    ),
+    _formula(
+        "variance_of_three",
+        "statistics",
+        "((x1 - x2)**2 + (x1 - x3)**2 + (x2 - x3)**2)/9",
+        x1=((1.0, 2.0), (2.0, 4.0)),
+        x2=((5.0, 6.0), (6.0, 10.0)),
+        x3=((11.0, 12.0), (12.0, 20.0)),
+    ),
+    # -- rational: a denominator of degree 2 or more, or under a long numerator --------
+    _formula(
+        "driven_oscillator_amplitude",
+        "mechanics",
+        "q*Ef/(m*(w0**2 - w**2))",
+        q=_SMALL,
+        Ef=_SMALL,
+        m=_SMALL,
+        w0=((5.0, 8.0), (8.0, 15.0)),
+        w=((0.5, 2.0), (2.0, 4.0)),
+    ),
+    _formula(
+        "oscillator_scattering",
+        "optics",
+        "Ef**2*w**4/(w**2 - w0**2)**2",
+        Ef=_SMALL,
+        w=((5.0, 8.0), (8.0, 15.0)),
+        w0=((0.5, 2.0), (2.0, 4.0)),
+    ),
+    _formula(
+        "lensmaker_equation",
+        "optics",
+        "R1*R2/((n - 1)*(R2 - R1))",
+        n=((1.3, 1.6), (1.6, 2.0)),
+        R1=((5.0, 10.0), (10.0, 20.0)),
+        R2=((25.0, 40.0), (40.0, 100.0)),
+    ),
+    _formula(
+        "thick_lens_focal_length",
+        "optics",
+        "n*R1*R2/((n - 1)*(n*(R2 - R1) + (n - 1)*dl))",
+        n=((1.3, 1.6), (1.6, 2.0)),
+        R1=((5.0, 10.0), (10.0, 20.0)),
+        R2=((25.0, 40.0), (40.0, 100.0)),
+        dl=((0.5, 2.0), (2.0, 5.0)),
+    ),
+    _formula(
+        "hill_equation",
+        "biochemistry",
+        "vmax*c**2/(K**2 + c**2)",
+        vmax=_MEDIUM,
+        c=_SMALL,
+        K=_SMALL,
+    ),
+    _formula(
+        "rlc_power",
+        "electricity",
+        "V**2*R/(R**2 + (w*Lh - 1/(w*Cf))**2)",
+        V=_MEDIUM,
+        R=((10.0, 100.0), (100.0, 500.0)),
+        w=((100.0, 300.0), (300.0, 1000.0)),
+        Lh=((0.01, 0.1), (0.1, 0.5)),
+        Cf=((1e-4, 1e-3), (1e-3, 1e-2)),
+    ),
+    _formula(
+        "pade_exponential",
+        "numerical analysis",
+        "(12 + 6*x + x**2)/(12 - 6*x + x**2)",
+        x=((0.0, 1.0), (1.0, 3.0)),
+    ),
+    _formula(
+        "bond_price",
+        "finance",
+        "cpn/(1 + y) + cpn/(1 + y)**2 + (cpn + F)/(1 + y)**3",
+        cpn=((1.0, 5.0), (5.0, 10.0)),
+        F=((100.0, 200.0), (200.0, 1000.0)),
+        y=_RATE,
+    ),
+    _formula(
+        "loan_payment",
+        "finance",
+        "P*r*(1 + r)**5/((1 + r)**5 - 1)",
+        P=_MONEY,
+        r=_RATE,
+    ),
+    _formula(
+        "water_density_kell",
+        "fluids",
+        "(999.83952 + 16.945176*T - 7.9870401e-3*T**2 - 46.170461e-6*T**3"
+        " + 105.56302e-9*T**4 - 280.54253e-12*T**5)/(1 + 16.87985e-3*T)",
+        T=((5.0, 40.0), (40.0, 100.0)),
+    ),
+    _formula(
+        "relativistic_velocity_addition",
+        "relativity",
+        "(u + v)/(1 + u*v/c**2)",
+        u=((0.1, 0.4), (0.4, 0.9)),
+        v=((0.1, 0.4), (0.4, 0.9)),
+        c=((1.0, 1.2), (1.2, 2.0)),
+    ),
+    _formula(
+        "three_parallel_resistors",
+        "electricity",
+        "1/(1/R1 + 1/R2 + 1/R3)",
+        R1=((10.0, 100.0), (100.0, 1000.0)),
+        R2=((10.0, 100.0), (100.0, 1000.0)),
+        R3=((10.0, 100.0), (100.0, 1000.0)),
+    ),
+    _formula(
+        "wheatstone_bridge_voltage",
+        "electricity",
+        "V*(R1/(R1 + R2) - R3/(R3 + R4))",
+        V=_MEDIUM,
+        R1=((50.0, 100.0), (100.0, 200.0)),
+        R2=((1.0, 10.0), (10.0, 20.0)),
+        R3=((1.0, 10.0), (10.0, 20.0)),
+        R4=((50.0, 100.0), (100.0, 200.0)),
+    ),
+    _formula(
+        "acoustic_transmission",
+        "acoustics",
+        "4*Z1*Z2/(Z1 + Z2)**2",
+        Z1=((1.0, 5.0), (5.0, 20.0)),
+        Z2=((10.0, 50.0), (50.0, 200.0)),
+    ),
+    # -- roots of products of powers: not asked of nmu_auto ----------------------------
+    _formula(
+        "spring_mass_frequency", "mechanics", "sqrt(k/m)", needs_roots=True, k=_MEDIUM, m=_SMALL
+    ),
+    _formula("torricelli_speed", "fluids", "sqrt(2*9.81*h)", needs_roots=True, h=_MEDIUM),
+    _formula(
+        "pendulum_period",
+        "mechanics",
+        "2*pi*sqrt(Lp/g)",
+        needs_roots=True,
+        Lp=_SMALL,
+        g=((1.6, 9.8), (9.8, 25.0)),
+    ),
+    _formula(
+        "escape_velocity",
+        "gravitation",
+        "sqrt(2*6.674e-11*M/r)",
+        needs_roots=True,
+        M=((1e22, 1e23), (1e23, 1e25)),
+        r=((1e6, 5e6), (5e6, 5e7)),
+    ),
+    _formula(
+        "string_wave_speed",
+        "waves",
+        "sqrt(Ft/mu)",
+        needs_roots=True,
+        Ft=((10.0, 100.0), (100.0, 1000.0)),
+        mu=((0.001, 0.01), (0.01, 0.05)),
+    ),
+    _formula(
+        "rms_molecular_speed",
+        "thermodynamics",
+        "sqrt(3*8.314*T/M)",
+        needs_roots=True,
+        T=((250.0, 400.0), (400.0, 1200.0)),
+        M=((0.002, 0.03), (0.03, 0.2)),
+    ),
+    _formula(
+        "kepler_orbital_period",
+        "gravitation",
+        "2*pi*sqrt(a**3/(6.674e-11*M))",
+        needs_roots=True,
+        a=((1e7, 5e7), (5e7, 5e8)),
+        M=((1e23, 1e24), (1e24, 1e26)),
+    ),
+    _formula(
+        "momentum_from_kinetic_energy",
+        "mechanics",
+        "sqrt(2*m*Ek)",
+        needs_roots=True,
+        m=_SMALL,
+        Ek=_MEDIUM,
+    ),
+    _formula(
+        "lc_resonant_frequency",
+        "electricity",
+        "1/(2*pi*sqrt(Lh*Cf))",
+        needs_roots=True,
+        Lh=((0.01, 0.1), (0.1, 0.5)),
+        Cf=((1e-6, 1e-5), (1e-5, 1e-4)),
+    ),
+    _formula(
+        "standard_error_of_mean",
+        "statistics",
+        "sd/sqrt(n)",
+        needs_roots=True,
+        sd=_MEDIUM,
+        n=((10.0, 100.0), (100.0, 10000.0)),
+    ),
+    _formula(
+        "economic_order_quantity",
+        "operations research",
+        "sqrt(2*dem*cost/hold)",
+        needs_roots=True,
+        dem=((100.0, 1000.0), (1000.0, 10000.0)),
+        cost=_MEDIUM,
+        hold=_SMALL,
+    ),
+    _formula(
+        "volatility_over_time",
+        "finance",
+        "sigma*sqrt(t)",
+        needs_roots=True,
+        sigma=((0.05, 0.3), (0.3, 0.8)),
+        t=((0.1, 1.0), (1.0, 10.0)),
+    ),
+    _formula(
+        "critical_damping",
+        "mechanics",
+        "2*sqrt(k*m)",
+        needs_roots=True,
+        k=_MEDIUM,
+        m=_SMALL,
+    ),
+)
+
+_ANGLE = ((0.2, 1.0), (1.0, 2.5))  # sines stay positive: within (0, pi)
+_SMALL_ANGLE = ((0.0, 0.5), (0.5, 1.3))  # cosines stay positive: within [0, pi/2)
+_TIME = ((0.0, 5.0), (5.0, 20.0))
+_DECAY = ((0.05, 0.2), (0.2, 0.4))
+_COUNT = ((100.0, 1000.0), (1000.0, 10000.0))
+
+#: Formulas with exp, log, sin, cos, tanh, asin or the square root of a sum.
+FUNCTION_FORMULAS: tuple[SuiteFormula, ...] = (
+    # -- one function of a product of powers, times a product of powers ----------------
+    _formula(
+        "lorentz_force",
+        "electromagnetism",
+        "q*v*B*sin(theta)",
+        q=_SMALL,
+        v=_SMALL,
+        B=_SMALL,
+        theta=_ANGLE,
+    ),
+    _formula("bragg_wavelength", "crystallography", "2*d*sin(theta)", d=_SMALL, theta=_ANGLE),
+    _formula("ac_power", "electricity", "Vr*Ir*cos(phi)", Vr=_MEDIUM, Ir=_SMALL, phi=_SMALL_ANGLE),
+    _formula("malus_law", "optics", "I0*cos(theta)**2", I0=_MEDIUM, theta=_SMALL_ANGLE),
+    _formula(
+        "projectile_range",
+        "mechanics",
+        "v**2*sin(2*theta)/9.81",
+        v=_MEDIUM,
+        theta=((0.1, 0.5), (0.5, 1.4)),
+    ),
+    _formula(
+        "standard_normal_density",
+        "statistics",
+        "exp(-x**2/2)/sqrt(2*pi)",
+        x=((0.0, 1.0), (1.0, 3.0)),
+    ),
+    _formula("radioactive_decay", "nuclear physics", "N0*exp(-k*t)", N0=_COUNT, k=_DECAY, t=_TIME),
+    _formula(
+        "half_life_decay",
+        "nuclear physics",
+        "N0*0.5**(t/th)",
+        N0=_COUNT,
+        t=_TIME,
+        th=((1.0, 5.0), (5.0, 20.0)),
+    ),
+    _formula(
+        "population_doubling",
+        "biology",
+        "N0*2**(t/td)",
+        N0=_COUNT,
+        t=_TIME,
+        td=((1.0, 5.0), (5.0, 10.0)),
+    ),
+    _formula(
+        "drug_concentration",
+        "pharmacology",
+        "D/Vd*exp(-k*t)",
+        D=((100.0, 500.0), (500.0, 2000.0)),
+        Vd=((10.0, 50.0), (50.0, 100.0)),
+        k=_DECAY,
+        t=_TIME,
+    ),
+    _formula(
+        "continuous_compounding",
+        "finance",
+        "P*exp(r*t)",
+        P=_MONEY,
+        r=((0.01, 0.1), (0.1, 0.2)),
+        t=((1.0, 5.0), (5.0, 30.0)),
+    ),
+    _formula(
+        "arrhenius_rate",
+        "chemistry",
+        "A*exp(-Ea/(8.314*T))",
+        A=((1e6, 1e7), (1e7, 1e9)),
+        Ea=((1e4, 2e4), (2e4, 3.5e4)),
+        T=((300.0, 400.0), (400.0, 900.0)),
+    ),
+    _formula(
+        "zeeman_population",
+        "statistical mechanics",
+        "n0*exp(-mu*B/(1.380649e-23*T))",
+        n0=_MEDIUM,
+        mu=((5e-24, 1e-23), (1e-23, 2e-23)),
+        B=_SMALL,
+        T=((300.0, 600.0), (600.0, 1200.0)),
+    ),
+    _formula(
+        "barometric_pressure",
+        "atmosphere",
+        "p0*exp(-0.02896*9.81*h/(8.314*T))",
+        p0=((9e4, 1.1e5), (1.1e5, 3e5)),
+        h=((0.0, 2000.0), (2000.0, 10000.0)),
+        T=((270.0, 290.0), (230.0, 320.0)),
+    ),
+    _formula(
+        "richardson_thermionic_current",
+        "solid-state physics",
+        "1.2017e6*T**2*exp(-W/(8.617e-5*T))",
+        W=((2.0, 2.5), (2.5, 3.5)),
+        T=((1800.0, 2200.0), (2200.0, 3000.0)),
+    ),
+    _formula(
+        "beer_lambert_transmission",
+        "chemistry",
+        "I0*10**(-eps*conc*l)",
+        I0=_MEDIUM,
+        eps=((10.0, 50.0), (50.0, 100.0)),
+        conc=((0.001, 0.005), (0.005, 0.01)),
+        l=((0.5, 1.0), (1.0, 2.0)),
+    ),
+    _formula(
+        "capacitor_charging",
+        "electricity",
+        "V0*(1 - exp(-t/(R*Cf)))",
+        V0=_MEDIUM,
+        t=((0.1, 1.0), (1.0, 5.0)),
+        R=((100.0, 500.0), (500.0, 2000.0)),
+        Cf=((1e-3, 5e-3), (5e-3, 2e-2)),
+    ),
+    _formula(
+        "biochemical_oxygen_demand",
+        "environmental engineering",
+        "213.8*(1 - exp(-0.547*x))",
+        x=((1.0, 4.0), (4.0, 10.0)),
+    ),
+    _formula(
+        "falling_with_drag",
+        "mechanics",
+        "vt*tanh(9.81*t/vt)",
+        vt=((10.0, 50.0), (50.0, 100.0)),
+        t=((0.5, 2.0), (2.0, 10.0)),
+    ),
+    _formula(
+        "nernst_potential",
+        "electrochemistry",
+        "8.314*T/(z*96485)*log(c1/c2)",
+        T=((280.0, 320.0), (320.0, 400.0)),
+        z=((1.0, 2.0), (2.0, 3.5)),
+        c1=((10.0, 50.0), (50.0, 200.0)),
+        c2=((1.0, 5.0), (5.0, 9.5)),
+    ),
+    _formula(
+        "isothermal_work",
+        "thermodynamics",
+        "n*8.314*T*log(V2/V1)",
+        n=_SMALL,
+        T=((250.0, 400.0), (400.0, 1200.0)),
+        V1=((1.0, 2.0), (2.0, 4.0)),
+        V2=((5.0, 10.0), (10.0, 50.0)),
+    ),
+    _formula(
+        "rocket_equation",
+        "astronautics",
+        "ve*log(m0/mf)",
+        ve=((1000.0, 2500.0), (2500.0, 4500.0)),
+        m0=((100.0, 200.0), (200.0, 1000.0)),
+        mf=((10.0, 40.0), (40.0, 90.0)),
+    ),
+    _formula(
+        "absorbance",
+        "chemistry",
+        "log(I0/It)/log(10)",
+        I0=((100.0, 200.0), (200.0, 500.0)),
+        It=((10.0, 40.0), (40.0, 90.0)),
+    ),
+    _formula(
+        "sound_intensity_level",
+        "acoustics",
+        "10*log(Iw/1e-12)/log(10)",
+        Iw=((1e-6, 1e-4), (1e-4, 1.0)),
+    ),
+    _formula("ph", "chemistry", "-log(h)/log(10)", h=((1e-5, 1e-3), (1e-3, 0.1))),
+    _formula(
+        "log_return",
+        "finance",
+        "log(P1/P0)",
+        P1=((120.0, 200.0), (200.0, 500.0)),
+        P0=((50.0, 70.0), (70.0, 115.0)),
+    ),
+    _formula(
+        "critical_angle",
+        "optics",
+        "asin(n2/n1)",
+        n1=((1.5, 1.7), (1.7, 2.4)),
+        n2=((1.0, 1.1), (1.1, 1.33)),
+    ),
+    # -- two functions, nested functions, functions of sums ----------------------------
+    _formula(
+        "exp_cos_sum",
+        "symbolic regression",
+        "1.5*exp(x0) + 5*cos(x1)",
+        x0=((0.0, 1.0), (1.0, 3.0)),
+        x1=((0.0, 0.6), (0.6, 1.5)),
+    ),
+    _formula(
+        "sin_cos_product",
+        "symbolic regression",
+        "6*sin(x0)*cos(x1)",
+        x0=_ANGLE,
+        x1=((0.0, 0.6), (0.6, 1.4)),
+    ),
+    _formula(
+        "log_sum",
+        "symbolic regression",
+        "log(x + 1) + log(x**2 + 1)",
+        x=((0.1, 1.0), (1.0, 5.0)),
+    ),
+    _formula(
+        "damped_oscillation",
+        "mechanics",
+        "A*exp(-b*t)*cos(w*t)",
+        A=_SMALL,
+        b=((0.1, 0.5), (0.5, 1.0)),
+        t=((0.1, 0.6), (0.6, 1.25)),
+        w=((0.85, 1.0), (1.0, 1.2)),
+    ),
+    _formula(
+        "inclined_plane_acceleration",
+        "mechanics",
+        "9.81*(sin(theta) - mu*cos(theta))",
+        theta=((0.6, 0.9), (0.9, 1.4)),
+        mu=((0.05, 0.3), (0.3, 0.6)),
+    ),
+    _formula(
+        "relativistic_mass",
+        "relativity",
+        "m0/sqrt(1 - v**2/8.988e16)",
+        needs_roots=True,
+        m0=_SMALL,
+        v=((3e7, 1.2e8), (1.2e8, 2.7e8)),
+    ),
+    _formula(
+        "cosine_rule",
+        "geometry",
+        "sqrt(a**2 + b**2 - 2*a*b*cos(ang))",
+        needs_roots=True,
+        a=_SMALL,
+        b=_SMALL,
+        ang=((0.5, 1.5), (1.5, 3.0)),
+    ),
+    _formula(
+        "pendulum_displacement",
+        "mechanics",
+        "x0*cos(sqrt(9.81/Lp)*t)",
+        needs_roots=True,
+        x0=_SMALL,
+        Lp=((1.0, 2.0), (2.0, 5.0)),
+        t=((0.05, 0.2), (0.2, 0.45)),
+    ),
+    _formula(
+        "water_wave_speed",
+        "fluids",
+        "sqrt(9.81*tanh(k*d)/k)",
+        needs_roots=True,
+        k=((0.1, 1.0), (1.0, 5.0)),
+        d=((1.0, 5.0), (5.0, 20.0)),
+    ),
+    _formula(
+        "snell_refraction_angle",
+        "optics",
+        "asin(n1*sin(theta)/n2)",
+        n1=((1.0, 1.1), (1.1, 1.33)),
+        n2=((1.5, 1.7), (1.7, 2.4)),
+        theta=((0.1, 0.7), (0.7, 1.5)),
+    ),
+    _formula(
+        "normal_density",
+        "statistics",
+        "exp(-(x - mu)**2/(2*sd**2))/(sd*sqrt(2*pi))",
+        x=((0.0, 2.0), (2.0, 6.0)),
+        mu=((0.0, 2.0), (2.0, 4.5)),
+        sd=((1.0, 2.0), (2.0, 4.0)),
+    ),
+    _formula(
+        "logistic_growth",
+        "biology",
+        "K/(1 + (K/P0 - 1)*exp(-r*t))",
+        K=((100.0, 200.0), (200.0, 500.0)),
+        P0=((5.0, 20.0), (20.0, 50.0)),
+        r=((0.1, 0.5), (0.5, 1.0)),
+        t=_TIME,
+    ),
+    _formula(
+        "gompertz_growth",
+        "biology",
+        "a*exp(-b*exp(-c*t))",
+        a=((100.0, 200.0), (200.0, 500.0)),
+        b=((1.0, 3.0), (3.0, 6.0)),
+        c=((0.1, 0.5), (0.5, 1.0)),
+        t=_TIME,
+    ),
+    _formula(
+        "discrete_compounding",
+        "finance",
+        "P*(1 + r/n)**(n*t)",
+        P=_MONEY,
+        r=_RATE,
+        n=((1.0, 4.0), (4.0, 12.0)),
+        t=((1.0, 5.0), (5.0, 20.0)),
+    ),
+    _formula(
+        "planck_spectral_radiance",
+        "thermodynamics",
+        "1.4745e-23*nu**3/(exp(0.04799*nu/T) - 1)",
+        nu=((10.0, 100.0), (100.0, 500.0)),
+        T=((3.0, 30.0), (30.0, 300.0)),
+    ),
+    _formula(
+        "tetens_vapour_pressure",
+        "meteorology",
+        "610.78*exp(17.27*Tc/(Tc + 237.3))",
+        Tc=((0.0, 20.0), (20.0, 50.0)),
+    ),
+    _formula(
+        "log_mean_temperature_difference",
+        "heat transfer",
+        "(dT1 - dT2)/log(dT1/dT2)",
+        dT1=((30.0, 50.0), (50.0, 90.0)),
+        dT2=((5.0, 15.0), (15.0, 27.0)),
+    ),
+)
+
+
+#: The collections of formulas, by name: ``"textbook"`` (:data:`FORMULAS`),
+#: ``"algebraic"`` (:data:`ALGEBRAIC_FORMULAS`) and ``"functions"``
+#: (:data:`FUNCTION_FORMULAS`).
+FORMULA_COLLECTIONS: dict[str, tuple[SuiteFormula, ...]] = {
+    "textbook": FORMULAS,
+    "algebraic": ALGEBRAIC_FORMULAS,
+    "functions": FUNCTION_FORMULAS,
+}
+
+
+def formula_collection(name: str) -> tuple[SuiteFormula, ...]:
+    """The formulas of a collection of :data:`FORMULA_COLLECTIONS`, or of all (``"all"``).
+
+    Parameters
+    ----------
+    name : {"textbook", "algebraic", "functions", "all"}
+        The collection; ``"all"`` is the three, one after the other.
+
+    Returns
+    -------
+    tuple of SuiteFormula
+        Its formulas.
+
+    Examples
+    --------
+    >>> [len(formula_collection(name)) for name in ("textbook", "algebraic", "functions")]
+    [37, 50, 44]
+    """
+    if name == "all":
+        return tuple(f for formulas in FORMULA_COLLECTIONS.values() for f in formulas)
+    if name not in FORMULA_COLLECTIONS:
+        raise ValueError(
+            f"unknown collection {name!r}; choose from {', '.join(FORMULA_COLLECTIONS)} or all."
+        )
+    return FORMULA_COLLECTIONS[name]
+
+
 def check_formula(formula: str | SuiteFormula) -> SuiteFormula:
-    """A formula of :data:`FORMULAS`, from its name (or the formula itself).
+    """A formula of a collection (:data:`FORMULA_COLLECTIONS`), from its name.
 
     Parameters
     ----------
     formula : str or SuiteFormula
-        The name of a formula of :data:`FORMULAS`, or a formula.
+        The name of a formula of :data:`FORMULAS`, :data:`ALGEBRAIC_FORMULAS` or
+        :data:`FUNCTION_FORMULAS`, or a formula, returned as it is.
 
     Returns
     -------
@@ -442,14 +1349,21 @@ def check_formula(formula: str | SuiteFormula) -> SuiteFormula:
     --------
     >>> check_formula("kinetic_energy").expression
     'm*v**2/2'
+    >>> check_formula("lorentz_force").expression
+    'q*v*B*sin(theta)'
     """
+    import difflib
+
     if isinstance(formula, SuiteFormula):
         return formula
-    for known in FORMULAS:
-        if known.name == formula:
-            return known
+    known = {f.name: f for f in formula_collection("all")}
+    if formula in known:
+        return known[formula]
+    close = difflib.get_close_matches(str(formula), known, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(
-        f"unknown formula {formula!r}; choose from {', '.join(f.name for f in FORMULAS)}."
+        f"unknown formula {formula!r}; {hint}the names are those of the collections "
+        f"{', '.join(FORMULA_COLLECTIONS)} (sknalu.benchmarks.FORMULA_COLLECTIONS)."
     )
 
 
@@ -634,7 +1548,7 @@ def _monomials(expression: sympy.Expr, symbols) -> tuple[frozenset, frozenset] |
     """The monomials of the numerator and the denominator; None if not rational in symbols."""
     import sympy
 
-    if not expression.free_symbols <= set(symbols):
+    if not expression.free_symbols <= set(symbols) or expression.atoms(sympy.Function):
         return None
     # A power of a variable's expression other than an integer one (a trained
     # network's x**0.7613) makes no rational function; sympy's cancel would spend
@@ -654,14 +1568,23 @@ def _monomials(expression: sympy.Expr, symbols) -> tuple[frozenset, frozenset] |
 
 
 def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> bool:
-    """Whether ``found`` has the monomials of ``truth``, whatever their coefficients.
+    """Whether ``found`` has the monomials (or terms) of ``truth``, whatever their coefficients.
 
-    Both are written as one fraction (:func:`sympy.together`), common factors of
-    numerator and denominator cancelled (:func:`sympy.cancel`), numerator and
-    denominator expanded into polynomials of ``symbols``; the structure is the same
-    when the sets of monomials of the numerators and of the denominators are.
-    A formula that is no rational function of ``symbols`` (a square root, say) has
-    no structure to compare and is never the same.
+    For a ``truth`` that is a rational function of ``symbols``: both are written as
+    one fraction (:func:`sympy.together`), common factors of numerator and
+    denominator cancelled (:func:`sympy.cancel`), numerator and denominator expanded
+    into polynomials of ``symbols``; the structure is the same when the sets of
+    monomials of the numerators and of the denominators are. A ``found`` that is no
+    rational function of ``symbols`` (a square root, say) is then never the same.
+
+    For a ``truth`` with roots or functions (``sqrt(k/m)``, ``A*exp(-b*t)``): both
+    are expanded (products of sums multiplied out, ``sqrt(k/m)`` into
+    ``sqrt(k)/sqrt(m)``, ``log(a/b)`` into ``log(a) - log(b)``, ``exp(a + b)`` into
+    ``exp(a)*exp(b)``) into sums of terms; the structure is the same when the sets
+    of terms are, a term being its variables with their exponents and its function
+    applications, each with the terms of its argument, compared the same way; a
+    number to a variable power, ``2**(t/td)``, is an ``exp``. Coefficients,
+    numbers inside functions included, are ignored.
 
     Parameters
     ----------
@@ -673,7 +1596,7 @@ def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> b
     Returns
     -------
     bool
-        Whether the monomials are the same.
+        Whether the monomials (or terms) are the same.
 
     Examples
     --------
@@ -685,10 +1608,83 @@ def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> b
     True
     >>> same_structure(R1 * R2 / (R1 + R2 + 1), truth, [R1, R2])
     False
+    >>> t, b = sympy.symbols("t b")
+    >>> same_structure(3.1 * sympy.exp(-0.98 * b * t), sympy.exp(-b * t), [t, b])
+    True
     """
-    found_monomials = _monomials(found, symbols)
     truth_monomials = _monomials(truth, symbols)
+    if truth_monomials is None:
+        return _same_terms(found, truth, symbols)
+    found_monomials = _monomials(found, symbols)
     return found_monomials is not None and found_monomials == truth_monomials
+
+
+def _heads(expression) -> frozenset:
+    """The functions of ``expression`` and its kinds of non-integer power, by name."""
+    import sympy
+
+    heads = {type(f).__name__ for f in expression.atoms(sympy.Function)}
+    for power in expression.atoms(sympy.Pow):
+        if not power.free_symbols:
+            continue
+        if power.exp.free_symbols:
+            heads.add("exp")  # b**x is exp(x*log(b))
+        elif not _is_integer(power.exp):
+            heads.add("root" if _is_monomial(power.base) else "root of a sum")
+    return frozenset(heads)
+
+
+def _same_terms(found, truth, symbols) -> bool:
+    """:func:`same_structure` for a truth with roots or functions: the same terms."""
+    import sympy
+
+    if (
+        not found.free_symbols <= set(symbols)
+        or found.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan)
+        or _heads(found) != _heads(truth)  # at once, before expanding anything
+    ):
+        return False
+    try:
+        return _terms(found) == _terms(truth)
+    except Exception:  # sympy has many ways of failing on a formula read back
+        return False
+
+
+def _terms(expression) -> frozenset:
+    """The terms of ``expression`` expanded, without their coefficients (:func:`_term`)."""
+    import sympy
+
+    expression = expression.xreplace({f: sympy.Rational(f) for f in expression.atoms(sympy.Float)})
+    expanded = sympy.expand(expression, power_base=True, power_exp=True, log=True, force=True)
+    return frozenset(_term(term) for term in sympy.Add.make_args(expanded))
+
+
+def _term(term) -> frozenset:
+    """A term as its factors ``(head, exponent)``, numbers left out.
+
+    A head is a variable's name, a function's name with the terms of its arguments,
+    or the terms of a sum raised to a power; a number to a variable power is an
+    ``exp`` of the terms of the power.
+    """
+    import sympy
+
+    factors = set()
+    for factor in sympy.Mul.make_args(term):
+        if factor.is_number:
+            continue
+        base, exponent = factor.as_base_exp() if factor.is_Pow else (factor, sympy.Integer(1))
+        while base.is_Pow and base.exp.is_number and exponent.is_number:  # sqrt(1/m)
+            base, exponent = base.base, base.exp * exponent
+        if base.is_number:
+            head, exponent = ("exp", (_terms(exponent),)), sympy.Integer(1)
+        elif base.is_Symbol:
+            head = base.name
+        elif base.is_Function:
+            head = (type(base).__name__, tuple(_terms(a) for a in base.args))
+        else:
+            head = ("sum", _terms(base))
+        factors.add((head, exponent if exponent.is_number else _terms(exponent)))
+    return frozenset(factors)
 
 
 # -- running -----------------------------------------------------------------------
@@ -705,6 +1701,8 @@ SUMMARY_COLUMNS = [
     "structure_share",
     "errors",
     "fit_time_median",
+    "fit_time_max",
+    "failed_fit_time_median",
     "extrapolation_error_median",
 ]
 
@@ -732,7 +1730,8 @@ FORMULAS_COLUMNS = [
 def _draw_rows(formula: SuiteFormula, seed: int, noise: float, n_train: int, n_test: int):
     """A seed's training rows, test rows and checking points, each drawn in turn.
 
-    Returns ``X, y, X_test, y_test, X_check``: ``y`` with its noise, ``y_test``
+    Returns ``X, y, X_test, y_test, X_check``: ``y`` with its noise (Gaussian, with
+    a standard deviation of ``noise`` times the root mean square of ``y``), ``y_test``
     exact, ``X_check`` the :data:`EXACT_POINTS` points of the test ranges on which
     the formula read back is compared to the truth.
     """
@@ -742,7 +1741,7 @@ def _draw_rows(formula: SuiteFormula, seed: int, noise: float, n_train: int, n_t
     X_check = formula.sample(EXACT_POINTS, rng, "test")
     y, y_test = formula.evaluate(X), formula.evaluate(X_test)
     if noise > 0:
-        y = y + rng.normal(scale=noise * y.std(), size=len(y))
+        y = y + rng.normal(scale=noise * np.sqrt(np.mean(y**2)), size=len(y))
     return X, y, X_test, y_test, X_check
 
 
@@ -849,8 +1848,9 @@ def run_formulas(
     Parameters
     ----------
     formulas : iterable of str or SuiteFormula, optional
-        Names of :data:`FORMULAS` or formulas of one's own; all of :data:`FORMULAS`
-        by default.
+        Names of formulas of :data:`FORMULA_COLLECTIONS`, or formulas of one's own;
+        :data:`FORMULAS` by default. The models of :data:`ROOTLESS_MODELS` are not
+        asked for a formula that :attr:`~SuiteFormula.needs_roots` (no row).
     models : iterable of str, default=("nmu_auto", "nalu_auto", "linear", "mlp")
         Keys of :data:`FORMULA_MODELS`: ``NMURegressor(units="auto")``,
         ``NALURegressor(units="auto")``, scikit-learn's ``LinearRegression`` and a
@@ -861,7 +1861,8 @@ def run_formulas(
         (``numpy.random.RandomState(seed)``) and seeds the estimator.
     noise : float, default=0.0
         Gaussian noise added to the training target, with standard deviation
-        ``noise`` times that of the target; the test target stays exact.
+        ``noise`` times the target's root mean square (``sqrt(mean(y**2))``); the
+        test target stays exact.
     n_train, n_test : int, default=1000
         Training rows (from the training ranges) and test rows (from the test
         ranges) per seed.
@@ -875,7 +1876,7 @@ def run_formulas(
     Returns
     -------
     DataFrame
-        One row per formula, model and seed, with :data:`FORMULAS_COLUMNS`:
+        One row per formula, model asked for it and seed, :data:`FORMULAS_COLUMNS`:
         ``exact`` and ``structure`` (see the module), ``formula_exact`` (whether a
         sknalu estimator marked its formula exact, i.e. wrote no ``"≈ "``),
         ``formula_error`` (largest relative difference of the formula read back from
@@ -907,9 +1908,10 @@ def run_formulas(
         joblib.delayed(_one)(f, m, s, routed[m], float(noise), n_train, n_test)
         for f in formulas
         for m in models
+        if f.is_for(m)
         for s in seeds
     ]
-    rows = joblib.Parallel(n_jobs=n_jobs)(jobs)
+    rows = run_jobs(jobs, n_jobs, what="formulas")
     return pd.DataFrame(rows, columns=FORMULAS_COLUMNS)
 
 
@@ -933,8 +1935,10 @@ def summarize_formulas(results: pd.DataFrame, by: str | None = "kind") -> pd.Dat
     -------
     DataFrame
         Per model and group: ``formulas``, ``fits``, ``exact``, ``formulas_exact``,
-        ``exact_share``, ``structure_share``, ``errors`` (fits that failed),
-        ``fit_time_median`` (seconds) and ``extrapolation_error_median``.
+        ``exact_share``, ``structure_share``, ``errors`` (fits that raised),
+        ``fit_time_median`` and ``fit_time_max`` (seconds, over all fits),
+        ``failed_fit_time_median`` (seconds, over the fits that are not exact; NaN
+        when all are) and ``extrapolation_error_median``.
 
     Examples
     --------
@@ -979,5 +1983,7 @@ def _summary_row(model: str, group: str, part: pd.DataFrame) -> dict[str, Any]:
         "structure_share": float(part["structure"].mean()),
         "errors": int(part["error"].notna().sum()),
         "fit_time_median": float(part["fit_time"].median()),
+        "fit_time_max": float(part["fit_time"].max()),
+        "failed_fit_time_median": float(part.loc[~part["exact"].astype(bool), "fit_time"].median()),
         "extrapolation_error_median": float(part["extrapolation_error"].median()),
     }
