@@ -19,6 +19,15 @@ _PARAMETER_DOCS = {
         :doc:`/user_guide/table_to_formula` how ``"auto"`` searches.""",
     ),
     "hidden_size": ("int", "Width of every hidden layer."),
+    "functions": (
+        "tuple of str",
+        """The functions a ``"function"`` unit (:class:`~sknalu.units.FunctionUnit`)
+        may apply to its sums, besides the identity: any of ``"exp"``, ``"log"``,
+        ``"sin"``, ``"cos"``, ``"sqrt"``, ``"tanh"``, ``"arcsin"``; ``()`` for none.
+        Training chooses one per hidden unit. Name only those the data can hold
+        (``("exp", "log")`` where there is no trigonometry): fewer functions are
+        fewer wrong choices. An unknown name is a ``ValueError`` in :meth:`fit`.""",
+    ),
     "n_restarts": (
         "int",
         """Independently initialised copies of the network trained together in one
@@ -114,6 +123,22 @@ _PARAMETER_DOCS = {
         """Structures fitted at once by ``units="auto"`` (joblib: None is one, -1
         all cores, and a dask or Ray joblib backend spreads them over a cluster).
         No effect with explicit units.""",
+    ),
+    "max_time": (
+        "float or None",
+        """Seconds within which :meth:`fit` returns, with the best it found by then
+        (None: no limit). Training stops at the first evaluation after it; with
+        ``units="auto"`` the closed-form search gets up to 40% of it and the
+        trained stacks share the rest.""",
+    ),
+    "selection": (
+        '{"best", "accuracy"}',
+        """Which formula ``units="auto"`` keeps when none is exact (an exact formula,
+        the simplest, is always kept): ``"best"``, the simplest formula whose
+        held-out error is within 5% of the lowest or not significantly above it
+        (and, other than the linear model, at most half the linear model's);
+        ``"accuracy"``, the lowest held-out error. ``equations_`` lists the
+        candidates either way.""",
     ),
 }
 

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import math
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -26,13 +27,14 @@ from ._validation import (
     _check_numbers,
     _check_target_magnitude,
     at_least,
+    check_sample_weight,
     one_cpu_thread,
     store_params,
 )
 from .exact._errors import lowest_r2, relative_mse
 from .exact._snap import snap_network_
-from .exact._tolerances import NO_WORSE_ATOL, NO_WORSE_RTOL, SNAP_TOLERANCE
 from .formula._estimator import FormulaMixin
+from .formula._standardised import warn_if_standardised
 from .search._auto import fit_auto
 from .search._layout import Layout
 from .training._data import HoldOut, TensorDataset, fit_seeds
@@ -40,6 +42,7 @@ from .training._net import ArithmeticNet, finite_copies, non_finite_loss_message
 from .training._plan import check_callbacks, training_callbacks, training_outcome
 from .training._private import supports_fused
 from .training._schedules import LR_SCHEDULES
+from .units._functions import FUNCTIONS, check_functions
 from .units._registry import (
     UNITS,
     restore_registrations,
@@ -63,6 +66,8 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: The hyperparameters' constraints, as scikit-learn's ``_validate_params`` reads them.
 _PARAMETER_CONSTRAINTS: dict = {
     "units": [str, tuple, list],
+    # The names are checked in fit by check_functions, which lists them.
+    "functions": [tuple, list],
     "hidden_size": [at_least(1)],
     "n_restarts": [at_least(1)],
     "regularizer_strength": [NON_NEGATIVE],
@@ -87,6 +92,8 @@ _PARAMETER_CONSTRAINTS: dict = {
     "escape_saddles": ["boolean"],
     "constants": ["boolean"],
     "n_jobs": [None, Integral],
+    "max_time": [None, Interval(Real, 0, None, closed="neither")],
+    "selection": [StrOptions({"best", "accuracy"})],
 }
 
 
@@ -99,6 +106,7 @@ class _Settings:
     device: torch.device
     dtype: torch.dtype
     callbacks: list
+    functions: tuple[str, ...] = FUNCTIONS
 
 
 def _layer_units(est) -> tuple[str, ...]:
@@ -230,6 +238,35 @@ def _warn_if_unusable(est, n_not_finite: int, n_rows: int) -> None:
         )
 
 
+def _search(est, X, y, sample_weight) -> None:
+    """``units="auto"``: :func:`fit_auto`, given the weights where there are some."""
+    if sample_weight is None:
+        fit_auto(est, X, y)
+    else:
+        fit_auto(est, X, y, sample_weight=sample_weight)
+
+
+def _tensor_data(X, y, sample_weight, settings: _Settings) -> tuple[TensorDataset, float]:
+    """The rows that count, as tensors on the training device, and their mean squared target.
+
+    With ``sample_weight``, the rows of weight 0 are left out and the others carry
+    their weights, of mean 1 (:func:`~sknalu._validation.check_sample_weight`); the
+    mean squared target is then weighted too.
+    """
+    X, y, weight = check_sample_weight(sample_weight, X, y)
+    _check_target_magnitude(y)
+    # torch.tensor copies: nothing the user passed in is ever shared or modified.
+    X_t, y_t, weight_t = (
+        None if a is None else torch.tensor(a, dtype=settings.dtype, device=settings.device)
+        for a in (X, y, weight)
+    )
+    if weight is None:
+        mean_square = np.mean(y**2)
+    else:
+        mean_square = np.average(np.mean(y**2, axis=1), weights=weight)
+    return TensorDataset(X_t, y_t, weight_t), float(mean_square)
+
+
 class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
     """Shared implementation of the arithmetic-unit regressors.
 
@@ -251,7 +288,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         return isinstance(self.units, str) and self.units == "auto"
 
     # -- fit: the phases, in the order they run -------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` and ``y``.
 
         Parameters
@@ -262,6 +299,10 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             change the arithmetic the network has to learn.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            A non-negative weight per row (``1 / σ²`` for rows of standard deviation
+            ``σ``): every error of the fit, from the loss to the check that the
+            formula is exact, weighs the rows; rows of weight 0 are left out.
 
         Returns
         -------
@@ -285,14 +326,19 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         RuntimeWarning
             When the fitted network's predictions are not finite on some training
             rows.
+        StandardisedDataWarning
+            When the columns of ``X`` or the target look standardised (mean 0,
+            standard deviation 1), as after a ``StandardScaler``: the formula is then
+            of the scaled values.
         """
         with _one_fit_at_a_time(self):
             try:
-                self._fit(X, y)
+                self._fit(X, y, sample_weight=sample_weight)
             except BaseException:
                 # An error, or Ctrl-C: leave no state from a fit that did not finish.
                 self._forget_fit()
                 raise
+        warn_if_standardised(X, y)
         return self
 
     def _forget_fit(self) -> None:
@@ -301,7 +347,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             if fitted or name in (*self._formula_state, "_y_ndim"):
                 delattr(self, name)
 
-    def _fit(self, X, y, structure: Layout | None = None) -> None:
+    def _fit(self, X, y, structure: Layout | None = None, sample_weight=None) -> None:
         """Validate, plan, train, make exact, read back; or search, for ``units="auto"``.
 
         ``structure``, a formula found in closed form by the search, is written into
@@ -311,9 +357,9 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         _check_numbers(X, "X")
         _check_numbers(y, "y")
         if settings is None:
-            fit_auto(self, X, y)
+            _search(self, X, y, sample_weight)
             return
-        dataset, mean_square = self._validate_data(X, y, settings)
+        dataset, mean_square = self._validate_data(X, y, settings, sample_weight)
         self.net_ = self._plan(settings, dataset, mean_square, structure)
         split = self.net_.train_split
         with one_cpu_thread(settings.device):
@@ -328,22 +374,20 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         optimizer = _optimizer_class(self.optimizer)
         device = _check_device(self.device)
         callbacks = check_callbacks(self.callbacks)
+        functions = check_functions(self.functions)
         if units is None:
             return None
-        return _Settings(units, optimizer, device, _DTYPES[self.dtype], callbacks)
+        return _Settings(
+            units, optimizer, device, _DTYPES[self.dtype], callbacks, functions=functions
+        )
 
-    def _validate_data(self, X, y, settings: _Settings) -> tuple[TensorDataset, float]:
+    def _validate_data(self, X, y, settings: _Settings, weights) -> tuple[TensorDataset, float]:
         """The data as tensors on the training device, and the mean squared target."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
-        _check_target_magnitude(y2)
-        # torch.tensor copies: nothing the user passed in is ever shared or modified.
-        dataset = TensorDataset(
-            *(torch.tensor(a, dtype=settings.dtype, device=settings.device) for a in (X, y2))
-        )
-        return dataset, float(np.mean(y2**2))
+        return _tensor_data(X, y2, weights, settings)
 
     def _plan(
         self, settings: _Settings, dataset: TensorDataset, mean_square: float, structure
@@ -360,6 +404,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             snap=bool(self.snap),
             verbose=self.verbose,
             user_callbacks=settings.callbacks,
+            deadline=math.inf if self.max_time is None else time.time() + self.max_time,
         )
         return ArithmeticNet(
             ArithmeticNetwork,
@@ -373,6 +418,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             module__seed=init_seed,
             module__dtype=settings.dtype,
             module__constants=self.constants,
+            module__unit_options={"functions": settings.functions},
             optimizer=settings.optimizer,
             **optimizer_params,
             lr=self.lr,
@@ -406,7 +452,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
             return False
         held_out = split(dataset)[1] or dataset
         moved, _, _ = snap_network_(
-            self.net_.module_, held_out.X, held_out.y, SNAP_TOLERANCE, NO_WORSE_RTOL, NO_WORSE_ATOL
+            self.net_.module_, held_out.X, held_out.y, sample_weight=held_out.sample_weight
         )
         return moved > 0
 
@@ -430,12 +476,13 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         held_out = valid if valid is not None else dataset
         y_held_out = held_out.y.cpu().numpy()
         predicted_held_out = self._forward(held_out.X).cpu().numpy()
-        self.validation_score_ = lowest_r2(y_held_out, predicted_held_out)
+        weight = None if held_out.sample_weight is None else held_out.sample_weight.cpu().numpy()
+        self.validation_score_ = lowest_r2(y_held_out, predicted_held_out, weight)
         # What decides, with the weights, whether the formula is exact: how close the
         # fit comes to the held-out rows, how many rows those are, and how many the
         # table has (see FormulaMixin._fit_formula).
         self._exactness_evidence = (
-            relative_mse(y_held_out, predicted_held_out),
+            relative_mse(y_held_out, predicted_held_out, weight),
             len(dataset),
             str(held_out.y.dtype).removeprefix("torch."),
         )
@@ -548,6 +595,7 @@ class NMURegressor(_ArithmeticRegressor):
         "product": "nmru",
         "selector": "nau",
         "sum": "weighted",
+        "function": "function",
     }
     _auto_half_powers = False
     _auto_stacks: ClassVar[tuple] = (
@@ -562,6 +610,7 @@ class NMURegressor(_ArithmeticRegressor):
         units=("nau", "nmu"),
         *,
         hidden_size=2,
+        functions=FUNCTIONS,
         n_restarts=8,
         regularizer_strength=1e-6,
         regularizer_start=1000,
@@ -583,6 +632,8 @@ class NMURegressor(_ArithmeticRegressor):
         escape_saddles=True,
         constants=True,
         n_jobs=None,
+        max_time=60.0,
+        selection="best",
     ):
         store_params(self, locals())
 
@@ -630,6 +681,7 @@ class NALURegressor(_ArithmeticRegressor):
         "product": "npu",
         "selector": "nau",
         "sum": "weighted",
+        "function": "function",
     }
     _auto_half_powers = True
     _auto_stacks: ClassVar[tuple] = (

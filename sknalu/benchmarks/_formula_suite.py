@@ -1723,6 +1723,7 @@ FORMULAS_COLUMNS = [
     "max_extrapolation_error",
     "fit_time",
     "found",
+    "found_by",
     "error",
 ]
 
@@ -1763,6 +1764,7 @@ def _blank_row(formula: SuiteFormula, model: str, seed: int, noise: float) -> di
         "max_extrapolation_error": np.nan,
         "fit_time": np.nan,
         "found": None,
+        "found_by": None,
         "error": None,
     }
 
@@ -1784,7 +1786,18 @@ def _fit_and_read_back(estimator, formula: SuiteFormula, model: str, X, y, X_tes
         row["max_extrapolation_error"] = float(errors.max())
         found, expression, marked_exact = _read_back(estimator, formula, model)
     row["found"], row["formula_exact"] = found, marked_exact
+    row["found_by"] = _found_by(estimator)
     return expression
+
+
+def _found_by(estimator) -> str | None:
+    """Which part of ``units="auto"`` gave the formula kept: ``"closed form"``,
+    ``"linear model"`` or ``"trained"`` (a stack of units); None for other models."""
+    results = getattr(estimator, "search_results_", None)
+    if results is None:
+        return None
+    chosen = [s for s, c in zip(results["source"], results["chosen"], strict=True) if c]
+    return chosen[0] if chosen else None
 
 
 def _score_read_back(row, formula: SuiteFormula, expression, X_check) -> None:
@@ -1970,6 +1983,13 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, pd.DataFrame
     return groups
 
 
+def _exact_by_training(part: pd.DataFrame) -> int:
+    """Exact fits whose formula only a trained stack of units found (units="auto")."""
+    if "found_by" not in part:
+        return 0
+    return int((part["exact"].astype(bool) & (part["found_by"] == "trained")).sum())
+
+
 def _summary_row(model: str, group: str, part: pd.DataFrame) -> dict[str, Any]:
     """The figures of :func:`summarize_formulas` for a model's rows of a group."""
     return {
@@ -1985,5 +2005,7 @@ def _summary_row(model: str, group: str, part: pd.DataFrame) -> dict[str, Any]:
         "fit_time_median": float(part["fit_time"].median()),
         "fit_time_max": float(part["fit_time"].max()),
         "failed_fit_time_median": float(part.loc[~part["exact"].astype(bool), "fit_time"].median()),
+        # Exact fits that only a trained stack of units found (units="auto").
+        "exact_by_training": _exact_by_training(part),
         "extrapolation_error_median": float(part["extrapolation_error"].median()),
     }

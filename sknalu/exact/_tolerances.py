@@ -22,6 +22,7 @@ name                       value       decides
                                        may be from it
 ``SIMPLE_RELATIVE``        1e-9        a constant is a simple number (½, π, ...)
 ``SIMPLE_RELATIVE_STEPS``  1e-12 ...   ... the tolerances the snap tries, in turn
+``SIMPLE_TRAINED``         1e-4        a trained constant in a function is simple
 ``ESCAPE_IMPROVEMENT``     1e-9        a saddle-escape step lowers the error
 ``FLAT_CURVATURE``         1e-12       a Hessian eigenvalue is negative
 ``NO_WORSE_RTOL/ATOL``     1e-6/1e-24  an error counts as no increase
@@ -95,6 +96,14 @@ SIMPLE_RELATIVE = 1e-9
 #: constants of a network that fits but for noise onto simple numbers: a looser one
 #: is tried only after the stricter ones, and the held-out rows judge each.
 SIMPLE_RELATIVE_STEPS = (1e-12, SIMPLE_RELATIVE, 1e-6)
+
+#: How close (relatively) a constant inside a function (``sin(2*pi*x)``, the constants
+#: of a :class:`~sknalu.units.FunctionUnit`) must be to a simple number for the snap to
+#: move it there. No least-squares refit makes such a constant exact, only gradient
+#: descent, which ends about 1e-5 relative from it; at 1e-4 only the simplest numbers
+#: qualify (size at most 10, by the rule of :func:`~sknalu.exact._numbers.simple_form`:
+#: ½, 2, 2/3, 2π, ...), and the held-out rows judge the move.
+SIMPLE_TRAINED = 1e-4
 
 #: Relative increase of an error, and absolute increase in units of the mean squared
 #: target, that :func:`no_worse` still counts as no increase: rounding, not a change

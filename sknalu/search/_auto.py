@@ -32,14 +32,20 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from ..exact._tolerances import BEAT_CLOSED_FORM, TRAIN_BELOW_R2
+from ..exact._tolerances import BEAT_CLOSED_FORM, EXACT_LEAST_SQUARES, TRAIN_BELOW_R2
 from ..training._data import HoldOut, fit_seeds
+from ..units._functions import check_functions
 from ..units._registry import UNITS
 from ._closed_form import find_formulas
+from ._equations import equations_table
 from ._layout import layout
 
 #: Closed-form formulas written into networks and evaluated.
 _MAX_FORMULAS = 3
+#: Share of ``max_time`` the closed-form search may take; and of the time then
+#: left that the trained stacks' training may take (the rest is for starting
+#: them, their snap and read-back); and the fewest seconds a stack is started for.
+_SEARCH_SHARE, _STACK_SHARE, _MIN_STACK_SECONDS = 0.4, 0.6, 1.0
 
 
 def _fit_one(estimator, X, y, structure):
@@ -66,61 +72,36 @@ def _complexity(estimator) -> int:
         return 10**6
 
 
+def _time_left(deadline: float) -> float:
+    return max(0.0, deadline - time.time())
+
+
 def fit_auto(est, X, y) -> None:
     """Fit ``est`` (with ``units="auto"``) on ``X``, ``y``: search, choose, keep.
 
     Sets every fitted attribute of the chosen structure's fit on ``est``, plus
-    ``search_results_`` and ``units_`` / ``hidden_size_`` (the structure kept).
+    ``search_results_``, ``equations_`` and ``units_`` / ``hidden_size_`` (the
+    structure kept). The fit returns within ``est.max_time`` seconds: the
+    closed-form search has up to 40% of it, the trained stacks share the rest.
     """
+    start = time.time()
+    deadline = start + (math.inf if est.max_time is None else est.max_time)
     X_checked, y_checked = validate_data(
         est, X, y, multi_output=True, y_numeric=True, dtype=np.float64
     )
     seed = int(check_random_state(est.random_state).randint(2**31 - 1))
     base = clone(est).set_params(random_state=seed)
     y2 = y_checked.reshape(len(y_checked), -1)
-    roles = est._auto_roles
 
     tried = []  # (source, params, fitted estimator or None, seconds, error)
+    formulas = []
     if y2.shape[1] == 1:
-        # The held-out rows of the estimators' own split (same seed).
-        split = HoldOut(est.validation_fraction, fit_seeds(seed)[2]).rows(len(X_checked))
-        every = np.arange(len(X_checked))
-        train, valid = (np.sort(i) for i in split) if split is not None else (every, every)
-        formulas = find_formulas(
-            X_checked[train],
-            y2[train, 0],
-            X_checked[valid],
-            y2[valid, 0],
-            half_powers=est._auto_half_powers,
-        )
-        plans = []
-        for formula in formulas:
-            plan = layout(formula, UNITS[roles["product"]], X_checked.shape[1], roles)
-            if plan is not None:
-                plans.append(plan)
-            if len(plans) == _MAX_FORMULAS:
-                break
-        for plan in plans:
-            candidate = clone(base).set_params(
-                units=plan.units,
-                hidden_size=plan.hidden_size,
-                n_restarts=1,
-                escape_saddles=False,
-                constants=True,
-            )
-            fitted, seconds, error = _fit_one(candidate, X, y, plan)
-            source = "linear model" if plan.kind == "linear" else "closed form"
-            tried.append((source, plan.units, plan.hidden_size, fitted, seconds, error))
+        formulas = _closed_forms(est, X_checked, y2[:, 0], seed, start, deadline)
+        tried += _fit_closed_forms(est, base, X, y, formulas, deadline)
     closed = [t[3] for t in tried if t[3] is not None and t[0] == "closed form"]
     good_enough = any(f.formula_exact_ or f.validation_score_ >= TRAIN_BELOW_R2 for f in closed)
-    if not good_enough:
-        stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
-        jobs = [clone(base).set_params(units=units, hidden_size=width) for units, width in stacks]
-        # No more workers than fits: each process costs a copy of torch.
-        n_jobs = min(effective_n_jobs(est.n_jobs), len(jobs))
-        results = Parallel(n_jobs=n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
-        for (units, width), (fitted, seconds, error) in zip(stacks, results, strict=True):
-            tried.append(("trained", units, width, fitted, seconds, error))
+    if not good_enough and _time_left(deadline) > 0:
+        tried += _fit_stacks(est, base, X, y, deadline)
 
     fitted = [t for t in tried if t[3] is not None]
     if not fitted:
@@ -130,6 +111,7 @@ def fit_auto(est, X, y) -> None:
     chosen = _choose([t[3] for t in fitted], [t[0] for t in fitted], complexity)
     _adopt(est, chosen)
     est.search_results_ = _search_results(tried, chosen, complexity)
+    est.equations_ = equations_table(formulas, est)
     est.units_ = tuple(chosen.units)
     est.hidden_size_ = chosen.hidden_size
     if not est.validation_score_ > 0:
@@ -139,6 +121,89 @@ def fit_auto(est, X, y) -> None:
             ConvergenceWarning,
             stacklevel=4,
         )
+
+
+def _closed_forms(est, X, y, seed: int, start: float, deadline: float) -> list:
+    """The closed-form search on the estimators' own split (same seed), ranked.
+
+    The search gets half of the time left. The coefficients of a formula that is
+    not exact are then refitted on every row, held-out ones included, as
+    scikit-learn's searches refit the chosen model: the held-out rows have chosen
+    its terms, and more rows estimate its coefficients better.
+    """
+    split = HoldOut(est.validation_fraction, fit_seeds(seed)[2]).rows(len(X))
+    every = np.arange(len(X))
+    train, valid = (np.sort(i) for i in split) if split is not None else (every, every)
+    budget = _SEARCH_SHARE * (deadline - start)
+    formulas = find_formulas(
+        X[train],
+        y[train],
+        X[valid],
+        y[valid],
+        half_powers=est._auto_half_powers,
+        deadline=time.perf_counter() + budget,
+        selection=est.selection,
+        functions=check_functions(est.functions),
+    )
+    for formula in formulas[:_MAX_FORMULAS]:
+        if formula.valid_error > EXACT_LEAST_SQUARES:
+            formula.refit_(X, y)
+    return formulas
+
+
+def _fit_closed_forms(est, base, X, y, formulas, deadline: float) -> list:
+    """The best closed-form formulas written into networks of units and fitted.
+
+    In rank order, up to ``_MAX_FORMULAS`` of them, until one is exact. A network
+    whose formula the search did not confirm exact (it fits the held-out rows to
+    rounding but does not extrapolate, see ``confirm_exact``) is not called exact.
+    """
+    roles = est._auto_roles
+    tried = []
+    for formula in formulas:
+        if len(tried) == _MAX_FORMULAS:
+            break
+        plan = layout(formula, UNITS[roles["product"]], est.n_features_in_, roles)
+        if plan is None:
+            continue
+        candidate = clone(base).set_params(
+            units=plan.units,
+            hidden_size=plan.hidden_size,
+            n_restarts=1,
+            escape_saddles=False,
+            constants=True,
+            max_time=None,  # no training steps: the weights are written in
+        )
+        fitted, seconds, error = _fit_one(candidate, X, y, plan)
+        if fitted is not None and fitted.formula_exact_ and not formula.exact:
+            fitted._not_exact_(formula.extrapolation_error)
+        source = "linear model" if plan.kind == "linear" else "closed form"
+        tried.append((source, plan.units, plan.hidden_size, fitted, seconds, error))
+        if fitted is not None and fitted.formula_exact_:
+            break
+    return tried
+
+
+def _fit_stacks(est, base, X, y, deadline: float) -> list:
+    """The estimator's own stacks, trained (in parallel) in the time left."""
+    stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
+    # No more workers than fits: each process costs a copy of torch.
+    n_jobs = min(effective_n_jobs(est.n_jobs), len(stacks))
+    rounds = math.ceil(len(stacks) / n_jobs)
+    # Each fit's share of the time left, less a margin for starting the workers
+    # and for the snap and read-back after training stops.
+    share = _STACK_SHARE * _time_left(deadline) / rounds
+    if share < _MIN_STACK_SECONDS:
+        return []
+    jobs = [
+        clone(base).set_params(units=units, hidden_size=width, max_time=share)
+        for units, width in stacks
+    ]
+    results = Parallel(n_jobs=n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
+    return [
+        ("trained", units, width, fitted, seconds, error)
+        for (units, width), (fitted, seconds, error) in zip(stacks, results, strict=True)
+    ]
 
 
 def _choose(fitted: list, sources: list[str], complexity: dict[int, int]):

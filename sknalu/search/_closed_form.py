@@ -31,9 +31,12 @@ constants onto simple numbers where the held-out rows allow.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,10 +45,10 @@ from ..exact._tolerances import (
     BEAT_LINEAR,
     EXACT_LEAST_SQUARES,
     NEGLIGIBLE,
-    NULL,
-    NULL_ENTRY,
     SIMPLER_WITHIN,
 )
+from ._functions import composed, function_sums, log_products
+from ._rational import RationalSearch
 
 #: Largest number of terms of a sum, and of a ratio (numerator and denominator).
 MAX_TERMS, MAX_RATIO_TERMS = 4, 5
@@ -57,10 +60,9 @@ _MAX_ROWS = 2000
 #: Pairs of columns scored exhaustively among the columns most correlated with the
 #: target, and how many of the best pairs seed the forward selection.
 _PAIR_POOL, _BEAM = 1500, 12
-#: Ratios of polynomials: at most this many columns, and terms kept; a singular
-#: value below ``NULL`` times the largest is zero, and so is a null vector's entry
-#: below ``NULL_ENTRY`` times its largest.
-_MAX_POLYNOMIAL_FEATURES, _MAX_POLYNOMIAL_TERMS = 8, 10
+#: Columns of the ratios of polynomials tried before the library's ratios and the
+#: functions; the larger ones come last.
+_SMALL_RATIONAL = 60
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
@@ -87,6 +89,9 @@ class ClosedForm:
     valid_error: float = math.inf
     kind: str = field(default="sum")
     valid_rows: np.ndarray | None = None
+    valid_target: np.ndarray | None = None
+    exact: bool = False
+    extrapolation_error: float = math.inf
 
     def terms(self) -> np.ndarray:
         """Every term's exponents, numerator first."""
@@ -98,6 +103,51 @@ class ClosedForm:
         """(number of terms, total degree): fewer is simpler."""
         terms = self.terms()
         return len(terms), int(np.abs(terms).sum())
+
+    def size(self) -> int:
+        """Nodes of the formula, roughly: one per term and one per unit of degree."""
+        terms = self.terms()
+        return int(len(terms) + np.abs(terms).sum())
+
+    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Refit the coefficients by least squares on ``X``, ``y`` (terms kept).
+
+        For a ratio ``N / D`` with ``D``'s first coefficient 1, from ``y t0 = N - y (D - t0)``.
+        Left as it is where a term is not finite on some row.
+        """
+        N = _terms(X, self.numerator)
+        if self.denominator is None:
+            A, target = N, y
+        else:
+            D = _terms(X, self.denominator)
+            A, target = np.concatenate([N, -y[:, None] * D[:, 1:]], axis=1), y * D[:, 0]
+        if not np.all(np.isfinite(A)) or not np.all(np.isfinite(target)):
+            return
+        coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+        n = len(self.numerator)
+        self.numerator_coef = coef[:n]
+        if self.denominator is not None:
+            self.denominator_coef = np.concatenate([[1.0], coef[n:]])
+
+    def to_sympy(self, symbols):
+        """The formula as a sympy expression in ``symbols`` (one per column)."""
+        import sympy
+
+        def polynomial(exponents, coef):
+            return sympy.Add(
+                *(
+                    sympy.Float(c)
+                    * sympy.Mul(
+                        *(x ** sympy.nsimplify(e) for x, e in zip(symbols, row, strict=True) if e)
+                    )
+                    for row, c in zip(exponents, coef, strict=True)
+                )
+            )
+
+        numerator = polynomial(self.numerator, self.numerator_coef)
+        if self.denominator is None:
+            return numerator
+        return numerator / polynomial(self.denominator, self.denominator_coef)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The formula's value on the rows of ``X``."""
@@ -140,6 +190,7 @@ def _judge(formula: ClosedForm, Xv: np.ndarray, yv: np.ndarray) -> None:
     """Set the formula's relative held-out error and its rows' squared errors."""
     predicted = formula.predict(Xv)
     formula.valid_error = _relative_error(predicted, yv)
+    formula.valid_target = yv
     with np.errstate(all="ignore"):
         formula.valid_rows = np.nan_to_num((predicted - yv) ** 2, nan=np.inf)
 
@@ -156,7 +207,13 @@ def _gram(T: np.ndarray) -> np.ndarray | None:
     return T.T @ T if T.shape[1] <= _MAX_GRAM else None
 
 
-def _select(T: np.ndarray, target: np.ndarray, max_terms: int, G: np.ndarray | None = None):
+def _select(
+    T: np.ndarray,
+    target: np.ndarray,
+    max_terms: int,
+    G: np.ndarray | None = None,
+    deadline: float = math.inf,
+):
     """Subsets of the columns of ``T`` (unit norm) that fit ``target``; yields index lists.
 
     Every best single column and the best pairs (all pairs are scored at once from
@@ -184,6 +241,8 @@ def _select(T: np.ndarray, target: np.ndarray, max_terms: int, G: np.ndarray | N
     seeds += [sorted(map(int, pool[list(np.unravel_index(k, C.shape))])) for k in flat]
     seen: set[frozenset] = set()
     for seed in seeds:
+        if time.perf_counter() > deadline:
+            return
         chosen = list(seed)[:max_terms]
         while True:
             key = frozenset(chosen)
@@ -281,7 +340,7 @@ def _sums(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
     return out
 
 
-def _ratios(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
+def _ratios(X, y, Xv, yv, terms, T, deadline: float = math.inf) -> list[ClosedForm]:
     n_terms = len(terms)
     out = []
     starts = [i for i, t in enumerate(terms) if np.abs(t).sum() <= 1]
@@ -300,7 +359,9 @@ def _ratios(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
             G = G_all.copy()
             G[excluded, :] = G[:, excluded] = 0.0
         scale = float(np.linalg.norm(target)) or 1.0
-        for chosen in _select(columns, target / scale, MAX_RATIO_TERMS, G):
+        if time.perf_counter() > deadline:
+            break
+        for chosen in _select(columns, target / scale, MAX_RATIO_TERMS, G, deadline):
             num = [c for c in chosen if c < n_terms]
             den = [c - n_terms for c in chosen if c >= n_terms]
             if not num or not den:
@@ -331,101 +392,6 @@ def _ratio(numerator, denominator, coef, Xv, yv) -> ClosedForm:
     )
     _judge(formula, Xv, yv)
     return formula
-
-
-def _monomials(n_features: int, degree: int) -> np.ndarray:
-    """Exponents of every monomial of total degree at most ``degree`` (the constant first)."""
-    rows = [np.zeros(n_features, dtype=int)]
-    for d in range(1, degree + 1):
-        for columns in itertools.combinations_with_replacement(range(n_features), d):
-            row = np.zeros(n_features, dtype=int)
-            np.add.at(row, list(columns), 1)
-            rows.append(row)
-    return np.array(rows)
-
-
-def _polynomial_ratios(X, y, Xv, yv) -> list[ClosedForm]:
-    """Ratios of two polynomials of degree at most 2, from the null vector of ``[P, -y Q]``.
-
-    ``y = N / D`` means ``N - y D = 0`` on every row: with ``N`` and ``D`` written
-    over all monomials of bounded degree, the coefficients are the null vector of
-    one matrix, found by its singular value decomposition whatever the number of
-    terms, where the term-by-term search of :func:`_ratios` stops at
-    ``MAX_RATIO_TERMS``. Degrees are tried lowest first (a ratio of lower degree
-    times any monomial is one of higher degree, and the null vector is then not
-    unique); an exact candidate is kept when the null vector is sparse: its
-    negligible entries dropped, at most ``_MAX_POLYNOMIAL_TERMS`` terms remain.
-
-    With noise no singular value is zero: then, for every pair of degrees, terms
-    are dropped one at a time, each time the one whose loss raises the smallest
-    singular value least, and the supports of ``_MAX_POLYNOMIAL_TERMS`` terms or
-    fewer are the candidates, for the held-out rows to judge.
-    """
-    n_features = X.shape[1]
-    if n_features > _MAX_POLYNOMIAL_FEATURES:
-        return []
-    out = []
-    for num_degree, den_degree in ((1, 1), (2, 1), (1, 2), (2, 2)):
-        num, den = _monomials(n_features, num_degree), _monomials(n_features, den_degree)
-        A = np.concatenate([_terms(X, num), -y[:, None] * _terms(X, den)], axis=1)
-        norms = np.linalg.norm(A, axis=0)
-        if not np.all(np.isfinite(A)) or np.any(norms == 0) or len(A) < A.shape[1] + 2:
-            continue
-        A = A / norms
-        _, sigma, Vt = np.linalg.svd(A, full_matrices=False)
-        if sigma[-1] <= NULL * sigma[0]:
-            if sigma[-2] <= NULL * sigma[0]:
-                continue  # an exact ratio of these degrees, but not a unique one
-            weight = np.abs(Vt[-1])
-            support = np.where(weight > NULL_ENTRY * weight.max())[0]
-            if len(support) > _MAX_POLYNOMIAL_TERMS:
-                continue  # exact, but not sparse
-            formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, Vt[-1] / norms)
-            if formula is not None:
-                return [formula]
-            continue
-        for support, vector in _eliminations(A.T @ A, _MAX_POLYNOMIAL_TERMS):
-            values = np.zeros(A.shape[1])
-            values[support] = vector
-            formula = _polynomial_ratio(X, y, Xv, yv, num, den, support, values / norms)
-            if formula is not None:
-                out.append(formula)
-    return out
-
-
-def _eliminations(G: np.ndarray, max_terms: int):
-    """Supports of the smallest eigenvector of ``G[S, S]``, one term dropped at a time.
-
-    From all columns down to two, each time the column whose removal gives the
-    smallest least eigenvalue; yields ``(support, eigenvector)`` for the supports of
-    ``max_terms`` columns or fewer.
-    """
-    support = list(range(len(G)))
-    while len(support) > 2:
-        trials = []
-        for i in range(len(support)):
-            rest = support[:i] + support[i + 1 :]
-            trials.append(np.linalg.eigvalsh(G[np.ix_(rest, rest)])[0])
-        support.pop(int(np.argmin(trials)))
-        if len(support) <= max_terms:
-            _, vectors = np.linalg.eigh(G[np.ix_(support, support)])
-            yield np.array(support), vectors[:, 0]
-
-
-def _polynomial_ratio(X, y, Xv, yv, num, den, support, v) -> ClosedForm | None:
-    """The ratio on ``support`` (indices into the numerator's monomials, then the
-    denominator's), refitted by least squares with the denominator's largest
-    coefficient in ``v`` fixed: ``N - y (D - t0) = y t0``."""
-    n_num = len(num)
-    keep_num, keep_den = support[support < n_num], support[support >= n_num] - n_num
-    if not len(keep_num) or not len(keep_den):
-        return None
-    lead = keep_den[np.argmax(np.abs(v[n_num + keep_den]))]
-    rest = [d for d in keep_den if d != lead]
-    t0 = _terms(X, den[[lead]])[:, 0]
-    B = np.concatenate([_terms(X, num[keep_num]), -y[:, None] * _terms(X, den[rest])], axis=1)
-    coef, *_ = np.linalg.lstsq(B, y * t0, rcond=None)
-    return _ratio(num[keep_num], den[[lead, *rest]], coef, Xv, yv)
 
 
 def _product(X, y, Xv, yv, half: bool) -> list[ClosedForm]:
@@ -464,8 +430,18 @@ def find_formulas(
     y_valid: np.ndarray,
     half_powers: bool = False,
     ratios: bool = True,
+    deadline: float = math.inf,
+    selection: str = "best",
+    functions: Sequence[str] = (),
 ) -> list[ClosedForm]:
     """Candidate formulas for ``y`` from the columns of ``X``, best first.
+
+    The search widens step by step, cheapest first, and stops at the first exact
+    formula or at ``deadline``: a single product of powers and the linear model;
+    sums of library terms; polynomials and ratios of polynomials of growing degree
+    from null vectors (:mod:`._rational`); ratios of library terms; then, where
+    nothing was exact, polynomials and ratios with their terms chosen one at a time
+    (noisy data).
 
     Parameters
     ----------
@@ -477,6 +453,12 @@ def find_formulas(
         Whether a single product may hold half-integer powers (square roots).
     ratios : bool, default=True
         Whether to look for ratios of sums too.
+    deadline : float, default=inf
+        ``time.perf_counter()`` value after which no new step starts.
+    selection : {"best", "accuracy"}, default="best"
+        The order without an exact formula (see :func:`rank`).
+    functions : sequence of str, default=()
+        The functions formulas may hold (:mod:`._functions`); none by default.
 
     Returns
     -------
@@ -489,18 +471,145 @@ def find_formulas(
     if len(X) > _MAX_ROWS:
         rows = np.random.RandomState(0).choice(len(X), _MAX_ROWS, replace=False)
         X, y = X[np.sort(rows)], y[np.sort(rows)]
-    terms = library(X.shape[1])
     found = _product(X, y, X_valid, y_valid, half_powers) + _linear(X, y, X_valid, y_valid)
-    terms, T = _usable(X, X_valid, terms)
+    terms, T = _usable(X, X_valid, library(X.shape[1]))
     found += _sums(X, y, X_valid, y_valid, terms, T)
-    # The null vector of the polynomial ratios costs milliseconds; the term-by-term
-    # search, over thousands of terms, seconds: it runs only if the first is not exact.
-    if ratios and not any(f.valid_error <= EXACT_LEAST_SQUARES for f in found):
-        found += _polynomial_ratios(X, y, X_valid, y_valid)
-    if ratios and not any(f.valid_error <= EXACT_LEAST_SQUARES for f in found):
-        found += _ratios(X, y, X_valid, y_valid, terms, T)
-    found = [f for f in found if math.isfinite(f.valid_error)]
-    return rank(found)
+    if not ratios:
+        return rank([f for f in found if math.isfinite(f.valid_error)], selection)
+
+    for formula in found:
+        confirm_exact(formula, X, y)
+    steps = _steps(X, y, X_valid, y_valid, terms, T, tuple(functions), half_powers, deadline)
+    for step in steps:
+        if _any_exact(found) or time.perf_counter() > deadline:
+            break
+        new = list(step())
+        for formula in new:
+            unconfirmed = math.isinf(formula.extrapolation_error)
+            if formula.valid_error <= EXACT_LEAST_SQUARES and unconfirmed:
+                confirm_exact(formula, X, y)
+        found += new
+    return rank([f for f in found if math.isfinite(f.valid_error)], selection)
+
+
+def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
+    """The steps of the search after the first candidates, cheapest first: small
+    ratios of polynomials (milliseconds), terms with functions (a second), functions
+    of formulas, ratios of polynomials of many terms, ratios of library terms
+    (seconds), then formulas with their terms chosen one at a time (noisy data)."""
+    make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+    judge = functools.partial(_judge_and_confirm, X=X, y=y)
+
+    def select(columns, target, max_terms):
+        return _select(columns, target, max_terms, deadline=deadline)
+
+    search = RationalSearch(X, y, make, select, deadline)
+    steps = [lambda: search.exact(largest=_SMALL_RATIONAL)]
+    if functions:
+        product_terms = _product_terms(terms)
+        inner = _exact_search(deadline, functions, half_powers)
+        steps += [
+            lambda: log_products(
+                X, y, Xv, yv, functions, product_terms, select, judge, deadline, half_powers
+            ),
+            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline),
+            lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),
+        ]
+    steps += [
+        lambda: search.exact(smallest=_SMALL_RATIONAL),
+        lambda: _ratios(X, y, Xv, yv, terms, T, deadline),
+        search.selected,
+    ]
+    return steps
+
+
+#: Share of the training rows, those farthest along the columns, on which an
+#: exact-looking formula refitted on the others must still be exact.
+_OUTER_SHARE = 0.3
+
+
+def confirm_exact(formula, X: np.ndarray, y: np.ndarray) -> None:
+    """Set ``formula.exact``: exact on the held-out rows, and when extrapolating.
+
+    A ratio of polynomials of high degree, or a sum of many terms, can approximate
+    a smooth function (a sine, an exponential) to 1e-12 on the range of the rows,
+    which passes the held-out check; it does not extrapolate. So, for each column
+    in turn, the formula's coefficients are refitted on the training rows where
+    that column is lowest, and it must still fit the rows where it is highest
+    (``_OUTER_SHARE`` of them) to float rounding: an exact
+    formula does, an approximation drifts off by orders of magnitude as soon as it
+    leaves the rows it was fitted on (a polynomial approximation's error grows
+    like a Chebyshev polynomial of its degree outside its range).
+    ``formula.extrapolation_error`` holds that relative error.
+    """
+    formula.exact = False
+    formula.extrapolation_error = math.inf
+    if not formula.valid_error <= EXACT_LEAST_SQUARES or len(X) < 10:
+        return
+    worst = 0.0
+    for column in X.T:
+        outer = column >= np.quantile(column, 1 - _OUTER_SHARE)
+        if outer.all() or not outer.any():
+            continue
+        trial = copy.deepcopy(formula)
+        trial.refit_(X[~outer], y[~outer])
+        worst = max(worst, _relative_error(trial.predict(X[outer]), y[outer]))
+        if not worst <= EXACT_LEAST_SQUARES:
+            break
+    formula.extrapolation_error = worst
+    formula.exact = bool(worst <= EXACT_LEAST_SQUARES)
+
+
+def _make(numerator, numerator_coef, denominator, denominator_coef, X, y, Xv, yv) -> ClosedForm:
+    """A sum (``denominator`` None) or ratio of monomials, judged on ``Xv``, ``yv``
+    and confirmed on ``X``, ``y`` (:func:`confirm_exact`)."""
+    kind = "sum" if denominator is None else "ratio"
+    formula = ClosedForm(numerator, numerator_coef, denominator, denominator_coef, kind=kind)
+    _judge_and_confirm(formula, Xv, yv, X, y)
+    return formula
+
+
+def _judge_and_confirm(formula, Xv, yv, X, y) -> None:
+    _judge(formula, Xv, yv)
+    confirm_exact(formula, X, y)
+
+
+def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: bool = False):
+    """The search for an exact formula of a transformed target (a sum or ratio of
+    monomials, or a sum or product with functions), as a generator of candidates."""
+
+    def search(X, y, Xv, yv):
+        terms, T = _usable(X, Xv, library(X.shape[1]))
+        found = _product(X, y, Xv, yv, False) + _sums(X, y, Xv, yv, terms, T)
+        for formula in found:
+            confirm_exact(formula, X, y)
+        yield from found
+        if _any_exact(found):
+            return
+        make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+        yield from RationalSearch(X, y, make, None, deadline).exact(largest=_SMALL_RATIONAL)
+        if functions:
+            judge = functools.partial(_judge_and_confirm, X=X, y=y)
+
+            def select(columns, target, max_terms):
+                return _select(columns, target, max_terms, deadline=deadline)
+
+            product_terms = _product_terms(terms)
+            yield from log_products(
+                X, y, Xv, yv, functions, product_terms, select, judge, deadline, half_powers
+            )
+            yield from function_sums(X, y, Xv, yv, functions, select, judge, deadline)
+
+    return search
+
+
+def _product_terms(terms: np.ndarray) -> np.ndarray:
+    """The monomials an exp may hold: products and ratios of up to three columns."""
+    return terms[(np.abs(terms) <= 1).all(1) & (np.abs(terms).sum(1) >= 1)]
+
+
+def _any_exact(found: list[ClosedForm]) -> bool:
+    return any(f.exact for f in found)
 
 
 def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
@@ -518,20 +627,22 @@ def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
     return bool(d.mean() <= 2 * d.std() / math.sqrt(len(d)))
 
 
-def rank(found: list[ClosedForm]) -> list[ClosedForm]:
-    """Exact formulas (simplest first); else the simplest of those not clearly worse
-    than the best on the held-out rows.
+def rank(found: list[ClosedForm], selection: str = "best") -> list[ClosedForm]:
+    """Exact formulas (simplest first); else, by ``selection``, ``"best"``: the
+    simplest of those not clearly worse than the best on the held-out rows, or
+    ``"accuracy"``: the lowest held-out error first.
 
     Without an exact formula, one other than the linear model must also halve the
-    linear model's held-out error: a search over thousands of terms fits some noise
-    of the rows that judge it, and a formula that does not clearly beat the linear
-    model is not one the data hold.
+    linear model's held-out error to lead under ``"best"``: a search over thousands
+    of terms fits some noise of the rows that judge it, and a formula that does not
+    clearly beat the linear model is not one the data hold.
     """
     if not found:
         return []
-    best = min(f.valid_error for f in found)
-    if best <= EXACT_LEAST_SQUARES:
-        eligible = [f for f in found if f.valid_error <= EXACT_LEAST_SQUARES]
+    if _any_exact(found):
+        eligible = [f for f in found if _any_exact([f])]
+    elif selection == "accuracy":
+        eligible = [min(found, key=lambda f: f.valid_error)]
     else:
         linear = min((f.valid_error for f in found if f.kind == "linear"), default=math.inf)
         leader = min(found, key=lambda f: f.valid_error)
@@ -543,7 +654,18 @@ def rank(found: list[ClosedForm]) -> list[ClosedForm]:
         ]
         if not eligible:
             eligible = [f for f in found if f.kind == "linear"]
-    near = sorted(eligible, key=ClosedForm.complexity)
+    near = sorted(eligible, key=lambda f: f.complexity())
     kept = {id(f) for f in near}
     rest = sorted((f for f in found if id(f) not in kept), key=lambda f: f.valid_error)
     return near + rest
+
+
+def pareto_front(found: list[ClosedForm]) -> list[ClosedForm]:
+    """The formulas no simpler formula matches: for each size, the lowest held-out
+    error, kept only where it is lower than that of every smaller formula."""
+    front, lowest = [], math.inf
+    for formula in sorted(found, key=lambda f: (f.size(), f.valid_error)):
+        if formula.valid_error < lowest:
+            front.append(formula)
+            lowest = formula.valid_error
+    return front

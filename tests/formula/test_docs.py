@@ -33,7 +33,7 @@ def run_page(name: str) -> None:
 
 # The pages show what happens with warnings; the warnings themselves are not output.
 @pytest.mark.filterwarnings("ignore::sknalu.exceptions.FormulaWarning")
-@pytest.mark.parametrize("page", ["formula.rst", "scikit_learn.rst"])
+@pytest.mark.parametrize("page", ["formula.rst", "scikit_learn.rst", "search.rst"])
 def test_user_guide_page_prints_what_the_code_gives(page):
     run_page(page)
 

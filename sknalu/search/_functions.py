@@ -1,0 +1,623 @@
+"""Formulas with functions: ``exp``, ``log``, ``sin``, ``cos``, ``sqrt``, ``tanh``, ``arcsin``.
+
+Most formulas of science hold a function of a product of powers of the columns,
+with a constant inside (``sin(2*pi*x)``, ``exp(-x**2/2)``, ``exp(-mu*B/(k*T))``),
+times a product of powers, plus a few more terms. The search finds them the way
+it finds sums of powers, by least squares over generated columns, in three ways:
+
+- **Terms with a function** (``1.5*exp(x0) + 5*cos(x1)``, ``213.8*(1 - exp(-0.547*x))``):
+  columns ``f(a*m(x) + b)`` for each function ``f``, each simple monomial ``m``
+  (a column, its square or reciprocal, a product or ratio of two columns) and
+  each inner constant ``a`` of a grid of simple numbers (±1, ±2, ±1/2, ±π, ...),
+  alone and times each column, join the library of products of powers; the terms
+  are chosen by forward selection with orthogonal least squares as for sums.
+- **Products** (``q*v*B*sin(theta)``, ``6*sin(x0)*cos(x1)``, ``n0*exp(-mu*B/(k*T))``):
+  in logarithms a product is a sum, ``log|y| = log|c| + Σ e_j log|x_j| +
+  Σ k_i log|f_i(...)| + Σ a_i m_i(x)``; the columns ``log|x_j|``, ``log|f(a m)|``
+  and the library's monomials (the argument of an ``exp``) are chosen the same
+  way, the powers ``e`` and ``k`` rounded to integers (or halves).
+- **A function of a ratio** (``m0/sqrt(1 - v**2/c**2)``, ``log(x + 1) + log(x**2 + 1)``):
+  the target's square, exponential or sine is searched for as a ratio of
+  polynomials (:mod:`._rational`), and ``y`` read back as its square root,
+  logarithm or arcsine.
+
+Every inner constant of the chosen terms is then refined by nonlinear least
+squares (the coefficients outside solved by linear least squares for each
+value), so that constants off the grid (``-0.547``) are found to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import combinations, product
+
+import numpy as np
+
+from ..exact._tolerances import EXACT_LEAST_SQUARES
+
+#: The functions, as numpy computes them.
+NUMPY_FUNCTIONS: dict[str, Callable] = {
+    "exp": np.exp,
+    "log": np.log,
+    "sin": np.sin,
+    "cos": np.cos,
+    "sqrt": np.sqrt,
+    "tanh": np.tanh,
+    "arcsin": np.arcsin,
+}
+#: Every function the search and the function unit know, in this order.
+ALL_FUNCTIONS = tuple(NUMPY_FUNCTIONS)
+
+#: Inner constants tried, before refinement.
+_SCALES = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, math.pi, -math.pi, 2 * math.pi, 0.1, -0.1)
+#: Inner shifts tried with log and sqrt (``log(x + 1)``).
+_SHIFTS = (0.0, 1.0)
+#: Most terms of a sum with functions, and of a product's logarithm.
+_MAX_TERMS, _MAX_LOG_TERMS = 4, 5
+#: Tables of up to this many columns try functions of products of three columns.
+_MAX_TRIPLE_FEATURES = 6
+#: Columns of the function library, at most.
+_MAX_COLUMNS = 6000
+
+
+@dataclass(eq=False)
+class Factor:
+    """``f(Σ a_i m_i(x) + b)``: a function of a sum of monomials of the columns.
+
+    Parameters
+    ----------
+    name : str
+        The function, a key of :data:`NUMPY_FUNCTIONS`.
+    inner : ndarray of shape (n_inner, n_features)
+        Exponents of each monomial inside.
+    inner_coef : ndarray of shape (n_inner,)
+        Their constant factors ``a_i``.
+    shift : float
+        The constant ``b`` inside.
+    """
+
+    name: str
+    inner: np.ndarray
+    inner_coef: np.ndarray
+    shift: float = 0.0
+
+    def argument(self, X: np.ndarray) -> np.ndarray:
+        return monomial_values(X, self.inner) @ self.inner_coef + self.shift
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return NUMPY_FUNCTIONS[self.name](self.argument(X))
+
+    def parameters(self) -> np.ndarray:
+        return np.concatenate([self.inner_coef, [self.shift]])
+
+    def with_parameters(self, p: np.ndarray) -> Factor:
+        return Factor(self.name, self.inner, np.asarray(p[:-1], float), float(p[-1]))
+
+    def to_sympy(self, symbols):
+        import sympy
+
+        inside = sympy.Float(self.shift) if self.shift else sympy.Integer(0)
+        for row, a in zip(self.inner, self.inner_coef, strict=True):
+            inside += sympy.Float(a) * _monomial_sympy(row, symbols)
+        function = {"arcsin": sympy.asin}.get(self.name) or getattr(sympy, self.name)
+        return function(inside)
+
+
+def _monomial_sympy(row, symbols):
+    import sympy
+
+    return sympy.Mul(*(x ** sympy.nsimplify(e) for x, e in zip(symbols, row, strict=True) if e))
+
+
+def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """``[n_rows, n_terms]``: each row of ``exponents`` as a product of powers of ``X``."""
+    out = np.ones((len(X), len(exponents)))
+    with np.errstate(all="ignore"):
+        for i in range(X.shape[1]):
+            e = exponents[:, i]
+            if np.any(e != 0):
+                out *= X[:, i : i + 1] ** e
+    return out
+
+
+@dataclass(eq=False)
+class Term:
+    """``m(x) · Π f_k(...)``: a monomial times functions (none for a plain monomial)."""
+
+    exponents: np.ndarray
+    factors: tuple[Factor, ...] = ()
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        out = monomial_values(X, self.exponents[None, :])[:, 0]
+        with np.errstate(all="ignore"):
+            for factor in self.factors:
+                out = out * factor.values(X)
+        return out
+
+    def size(self) -> int:
+        inner = sum(len(f.inner) + int(np.abs(f.inner).sum()) + 1 for f in self.factors)
+        return 1 + int(np.abs(self.exponents).sum()) + inner
+
+    def to_sympy(self, symbols):
+        out = _monomial_sympy(self.exponents, symbols)
+        for factor in self.factors:
+            out = out * factor.to_sympy(symbols)
+        return out
+
+
+def inner_monomials(n_features: int) -> np.ndarray:
+    """The monomials a function is tried on: each column, its square and reciprocal,
+    each product and ratio of two columns, and of three (up to
+    ``_MAX_TRIPLE_FEATURES`` columns)."""
+    rows = []
+    for i in range(n_features):
+        for p in (1, 2, -1):
+            row = np.zeros(n_features, dtype=int)
+            row[i] = p
+            rows.append(row)
+    for i in range(n_features):
+        for j in range(i + 1, n_features):
+            for pj in (1, -1):
+                for pi in (1, -1):
+                    row = np.zeros(n_features, dtype=int)
+                    row[i], row[j] = pi, pj
+                    rows.append(row)
+    if n_features <= _MAX_TRIPLE_FEATURES:
+        for columns in combinations(range(n_features), 3):
+            for signs in product((1, -1), repeat=3):
+                row = np.zeros(n_features, dtype=int)
+                row[list(columns)] = signs
+                rows.append(row)
+    return np.array(rows, dtype=int).reshape(-1, n_features)
+
+
+def function_factors(
+    X: np.ndarray, Xv: np.ndarray, functions: Sequence[str], *, log_space: bool = False
+) -> list[tuple[Factor, np.ndarray]]:
+    """Each ``f(a m(x) + b)`` of the grid that is finite (and not constant) on every
+    training and held-out row, with its training values (their ``log|.|`` when
+    ``log_space``)."""
+    out = []
+    inner = inner_monomials(X.shape[1])
+    M, Mv = monomial_values(X, inner), monomial_values(Xv, inner)
+    for name in functions:
+        f = NUMPY_FUNCTIONS[name]
+        shifts = _SHIFTS if name in ("log", "sqrt") else (0.0,)
+        for k in range(len(inner)):
+            scales = _SCALES if np.abs(inner[k]).sum() <= 2 else (1.0, -1.0)
+            for a in (1.0,) if name in ("log", "sqrt") else scales:
+                for b in shifts:
+                    with np.errstate(all="ignore"):
+                        v, vv = f(a * M[:, k] + b), f(a * Mv[:, k] + b)
+                        if log_space:
+                            v, vv = np.log(np.abs(v)), np.log(np.abs(vv))
+                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(vv))):
+                        continue
+                    if np.ptp(v) <= 1e-12 * (np.abs(v).max() or 1.0):
+                        continue
+                    out.append((Factor(name, inner[k : k + 1], np.array([a]), b), v))
+    return out
+
+
+def refine(terms: list[Term], X, y, denominator=None):
+    """The terms with their inner constants refined by nonlinear least squares.
+
+    Variable projection: for given inner constants the outer coefficients are the
+    least-squares solution, so only the inner constants are iterated over
+    (scipy's trust-region least squares). Returns ``(terms, coef)``.
+    """
+    from scipy.optimize import least_squares
+
+    factors = [(i, k) for i, t in enumerate(terms) for k in range(len(t.factors))]
+    sizes = [len(terms[i].factors[k].parameters()) for i, k in factors]
+    start = (
+        np.concatenate([terms[i].factors[k].parameters() for i, k in factors])
+        if factors
+        else np.zeros(0)
+    )
+
+    def rebuilt(p):
+        out, offset = [], 0
+        new = {}
+        for (i, k), n in zip(factors, sizes, strict=True):
+            new[i, k] = terms[i].factors[k].with_parameters(p[offset : offset + n])
+            offset += n
+        for i, t in enumerate(terms):
+            fs = tuple(new[i, k] for k in range(len(t.factors)))
+            out.append(Term(t.exponents, fs))
+        return out
+
+    def solve(p):
+        current = rebuilt(p)
+        A = np.column_stack([t.values(X) for t in current])
+        if not np.all(np.isfinite(A)):
+            return current, None, np.full(len(y), 1e150)
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return current, coef, A @ coef - y
+
+    if len(start):
+        # Fixed shifts stay fixed: only the parameters that are not zero move.
+        free = start != 0.0
+
+        def residual(q):
+            p = start.copy()
+            p[free] = q
+            return solve(p)[2]
+
+        try:
+            fit = least_squares(residual, start[free], xtol=1e-15, ftol=1e-15, gtol=1e-15)
+            p = start.copy()
+            p[free] = fit.x
+        except (ValueError, np.linalg.LinAlgError):
+            p = start
+    else:
+        p = start
+    current, coef, _ = solve(p)
+    return current, coef
+
+
+def is_exact(predicted: np.ndarray, y: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        mse = float(np.mean((predicted - y) ** 2))
+    return math.isfinite(mse) and mse <= EXACT_LEAST_SQUARES * float(np.mean(y**2))
+
+
+def time_left(deadline: float) -> bool:
+    return time.perf_counter() < deadline
+
+
+def chosen_terms(select, columns: np.ndarray, target: np.ndarray, max_terms: int) -> Iterator:
+    """Index lists from ``select`` over unit-norm ``columns`` (zero columns kept out)."""
+    norms = np.linalg.norm(columns, axis=0)
+    ok = norms > 0
+    scaled = np.where(ok, columns / np.where(ok, norms, 1.0), 0.0)
+    scale = float(np.linalg.norm(target)) or 1.0
+    yield from select(scaled, target / scale, max_terms)
+
+
+# -- candidates -------------------------------------------------------------------------
+@dataclass(eq=False)
+class FunctionSum:
+    """``Σ c_i t_i(x)``, terms with functions (:class:`Term`)."""
+
+    terms_: list[Term]
+    coef: np.ndarray
+    valid_error: float = math.inf
+    valid_rows: np.ndarray | None = None
+    valid_target: np.ndarray | None = None
+    kind: str = "function"
+    exact: bool = False
+    extrapolation_error: float = math.inf
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.column_stack([t.values(X) for t in self.terms_]) @ self.coef
+
+    def size(self) -> int:
+        return sum(t.size() for t in self.terms_)
+
+    def complexity(self) -> tuple[int, int]:
+        return len(self.terms_), self.size()
+
+    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
+        A = np.column_stack([t.values(X) for t in self.terms_])
+        if np.all(np.isfinite(A)):
+            self.coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+
+    def to_sympy(self, symbols):
+        import sympy
+
+        return sympy.Add(
+            *(
+                sympy.Float(c) * t.to_sympy(symbols)
+                for t, c in zip(self.terms_, self.coef, strict=True)
+            )
+        )
+
+
+#: ``y = sign * outer(R)`` searched for as ``R = inverse(sign * y)``: the outer
+#: function, the inverse applied to the target, and where that inverse is defined.
+_OUTER = {
+    "reciprocal": (np.reciprocal, lambda t: np.all(t != 0)),
+    "sqrt": (np.square, lambda t: np.all(t >= 0)),
+    "exp": (np.log, lambda t: np.all(t > 0)),
+    "log": (np.exp, lambda t: np.all(t < 50)),
+    "arcsin": (np.sin, lambda t: np.all(np.abs(t) <= math.pi / 2)),
+    "tanh": (np.arctanh, lambda t: np.all(np.abs(t) < 1)),
+}
+
+
+@dataclass(eq=False)
+class Composed:
+    """``sign * outer(R(x))``: a function of a sum or ratio ``R`` (a ClosedForm)."""
+
+    inner: object
+    outer: str
+    sign: float = 1.0
+    valid_error: float = math.inf
+    valid_rows: np.ndarray | None = None
+    valid_target: np.ndarray | None = None
+    kind: str = "composed"
+    exact: bool = False
+    extrapolation_error: float = math.inf
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return self.sign * _OUTER_FUNCTIONS[self.outer](self.inner.predict(X))
+
+    def size(self) -> int:
+        return self.inner.size() + 1
+
+    def complexity(self) -> tuple[int, int]:
+        n, degree = self.inner.complexity()
+        return n + 1, degree
+
+    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
+        inverse, defined = _OUTER[self.outer]
+        t = self.sign * y
+        if defined(t):
+            with np.errstate(all="ignore"):
+                self.inner.refit_(X, inverse(t))
+
+    def to_sympy(self, symbols):
+        import sympy
+
+        inner = self.inner.to_sympy(symbols)
+        if self.outer == "reciprocal":
+            return self.sign / inner
+        function = {"arcsin": sympy.asin}.get(self.outer) or getattr(sympy, self.outer)
+        return self.sign * function(inner)
+
+
+_OUTER_FUNCTIONS = {**NUMPY_FUNCTIONS, "reciprocal": np.reciprocal}
+
+
+# -- the searches -----------------------------------------------------------------------
+def composed(X, y, Xv, yv, functions, inner_search, judge, deadline) -> Iterator:
+    """``y = ±outer(R)``: ``R`` searched for on the target's inverse (see the module).
+
+    ``inner_search(X, t, Xv, tv)`` yields candidates for ``t`` judged on ``tv``;
+    the exact ones are composed with ``outer`` and judged on ``y``.
+    """
+    signs = [s for s in (1.0, -1.0) if np.all(s * y > 0) and np.all(s * yv > 0)] or [1.0]
+    for outer in _OUTER:
+        if (outer != "reciprocal" and outer not in functions) or not time_left(deadline):
+            continue
+        inverse, defined = _OUTER[outer]
+        for sign in signs:
+            t, tv = sign * y, sign * yv
+            if not (defined(t) and defined(tv)):
+                continue
+            with np.errstate(all="ignore"):
+                g, gv = inverse(t), inverse(tv)
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(gv))):
+                continue
+            for inner in inner_search(X, g, Xv, gv):
+                if inner.exact:
+                    candidate = Composed(inner, outer, sign)
+                    judge(candidate, Xv, yv)
+                    yield candidate
+                    return
+
+
+def function_sums(X, y, Xv, yv, functions, select, judge, deadline) -> list:
+    """Sums of terms with functions, chosen by forward selection, constants refined."""
+    factors = function_factors(X, Xv, functions)
+    if not factors or not time_left(deadline):
+        return []
+    n = X.shape[1]
+    terms, columns = [], []
+    ones = np.zeros(n, dtype=int)
+    terms.append(Term(ones))
+    columns.append(np.ones(len(X)))
+    for j in range(n):
+        e = ones.copy()
+        e[j] = 1
+        terms.append(Term(e))
+        columns.append(X[:, j])
+    for factor, v in factors:
+        terms.append(Term(ones, (factor,)))
+        columns.append(v)
+    if len(columns) * (n + 1) <= _MAX_COLUMNS:
+        for factor, v in factors:
+            for j in range(n):
+                e = ones.copy()
+                e[j] = 1
+                terms.append(Term(e, (factor,)))
+                columns.append(v * X[:, j])
+    pairs = _offset_pairs(terms, columns, factors, X, y)
+    A = np.column_stack(columns)
+    out = _refined(pairs, terms, A, X, y, Xv, yv, judge, deadline, per_size=len(pairs))
+    if any(c.exact for c in out):
+        return out
+    subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
+    return out + _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
+
+
+def _offset_pairs(terms: list, columns: list, factors: list, X, y, keep: int = 6) -> list:
+    """``m*(c0 + c1*f(...))`` for ``m`` 1 or a column (``213.8*(1 - exp(-0.547*x))``,
+    ``V0*(1 - exp(-t/(R*C)))``): every function column scored at once against
+    ``y / m``, the best ``keep`` for each ``m`` added to ``terms`` and ``columns``
+    (where not there already); returns the pairs of their indices."""
+    n = X.shape[1]
+    F = np.column_stack([v for _, v in factors])
+    out = []
+    for j in range(-1, n):  # the constant, then each column
+        m = np.ones(len(X)) if j < 0 else X[:, j]
+        if not np.all(m != 0):
+            continue
+        with np.errstate(all="ignore"):
+            gains = _gains(np.ones((len(X), 1)), F, y / m)
+        exponents = np.zeros(n, dtype=int)
+        if j >= 0:
+            exponents[j] = 1
+        base = 0 if j < 0 else 1 + j
+        for k in np.argsort(-gains)[:keep]:
+            if not np.isfinite(gains[k]):
+                continue
+            terms.append(Term(exponents, (factors[int(k)][0],)))
+            columns.append(m * factors[int(k)][1])
+            out.append([base, len(terms) - 1])
+    return out
+
+
+def _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size: int = 6) -> list:
+    """For each number of terms, fewest first, the subsets with the lowest training
+    residual, their inner constants refined, judged; until one is exact.
+
+    Refining a subset with fewer terms first matters: before refinement a sum of
+    four poorly chosen terms can beat the right two whose inner constant is off
+    the grid (``213.8*(1 - exp(-0.547*x))`` starts from ``exp(-0.5*x)``).
+    """
+    by_size: dict[int, list] = {}
+    for chosen in subsets:
+        if not any(terms[i].factors for i in chosen):
+            continue
+        coef, *_ = np.linalg.lstsq(A[:, chosen], y, rcond=None)
+        r = A[:, chosen] @ coef - y
+        by_size.setdefault(len(chosen), []).append((float(r @ r), chosen))
+    out = []
+    for size in sorted(by_size):
+        for _, chosen in sorted(by_size[size], key=lambda item: item[0])[:per_size]:
+            if not time_left(deadline):
+                return out
+            refined, coef = refine([terms[i] for i in chosen], X, y)
+            if coef is None:
+                continue
+            candidate = FunctionSum(refined, coef)
+            judge(candidate, Xv, yv)
+            out.append(candidate)
+            if candidate.exact:
+                return out
+    return out
+
+
+def log_products(X, y, Xv, yv, functions, monomials, select, judge, deadline, half=False) -> list:
+    """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
+
+    In logarithms the powers of the columns are always there (``log|x_j|`` and a
+    constant), and the rest is one or two columns more: ``log|f(a m + b)|`` or a
+    monomial ``m`` (the argument of an ``exp``). Every single extra column is
+    scored at once (its gain, projected off the powers), then the best few are
+    paired with every other, as forward selection would; the powers are rounded
+    to integers (or halves) and the inner constants refined.
+    """
+    keep = y != 0
+    if keep.sum() < max(20, X.shape[1] + 2) or not time_left(deadline):
+        return []
+    Xk, target = X[keep], np.log(np.abs(y[keep]))
+    n = X.shape[1]
+    with np.errstate(all="ignore"):
+        powers = [j for j in range(n) if np.all(X[:, j] != 0) and np.all(Xv[:, j] != 0)]
+        base = np.column_stack([np.log(np.abs(Xk[:, powers])), np.ones(len(target))])
+    # sqrt and exp are powers and monomials in logarithms; small scales make
+    # sin(a x) a power of x: none of them are extra columns.
+    extra = [f for f in functions if f not in ("sqrt", "exp")]
+    kinds = [("factor", factor) for factor, _ in _log_factors(Xk, Xv, extra)]
+    columns = [v for _, v in _log_factors(Xk, Xv, extra)]
+    if "exp" in functions:
+        M = monomial_values(Xk, monomials)
+        ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
+        kinds += [("exp", monomials[k]) for k in np.where(ok)[0]]
+        columns += [M[:, k] for k in np.where(ok)[0]]
+    if not columns:
+        return []
+    C = np.column_stack(columns)
+    out = []
+    step = 0.5 if half else 1.0
+    for chosen in _best_extras(base, C, target):
+        if not time_left(deadline):
+            break
+        B = np.column_stack([base, C[:, chosen]])
+        coef, *_ = np.linalg.lstsq(B, target, rcond=None)
+        chosen_kinds = [("power", j) for j in powers] + [kinds[i] for i in chosen]
+        term = _log_term(
+            chosen_kinds, coef[: len(powers)].tolist() + coef[base.shape[1] :].tolist(), n, step
+        )
+        if term is None:
+            continue
+        values = term.values(X)
+        if not np.all(np.isfinite(values)) or not np.any(values):
+            continue
+        refined, c = refine([term], X, y)
+        if c is None:
+            continue
+        candidate = FunctionSum(refined, c)
+        judge(candidate, Xv, yv)
+        out.append(candidate)
+        if candidate.exact:
+            break
+    return out
+
+
+def _log_factors(X, Xv, functions):
+    return [
+        (factor, v)
+        for factor, v in function_factors(X, Xv, functions, log_space=True)
+        if abs(factor.inner_coef[0]) >= 0.5
+    ]
+
+
+def _gains(B: np.ndarray, C: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """How much each column of ``C``, added to ``B``, lowers the least-squares residual."""
+    Q, _ = np.linalg.qr(B)
+    r = target - Q @ (Q.T @ target)
+    P = C - Q @ (Q.T @ C)
+    norms = np.einsum("ij,ij->j", P, P)
+    with np.errstate(all="ignore"):
+        return np.where(
+            norms > 1e-12 * np.einsum("ij,ij->j", C, C), (P.T @ r) ** 2 / norms, -np.inf
+        )
+
+
+def _best_extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, beam: int = 8) -> list:
+    """Index lists of one, two or three columns of ``C`` to add to ``base``, by size.
+
+    The ``beam`` best single columns; each with the best few second columns; each
+    best pair with its best third (a beam search of forward selection).
+    """
+    gains = _gains(base, C, target)
+    singles = [int(i) for i in np.argsort(-gains)[:beam] if np.isfinite(gains[i])]
+    pairs, triples = [], []
+    for i in singles:
+        second = _gains(np.column_stack([base, C[:, i]]), C, target)
+        second[i] = -np.inf
+        for j in np.argsort(-second)[:3]:
+            if np.isfinite(second[j]) and sorted((i, int(j))) not in pairs:
+                pairs.append(sorted((i, int(j))))
+    for pair in pairs[:beam]:
+        third = _gains(np.column_stack([base, C[:, pair]]), C, target)
+        third[pair] = -np.inf
+        k = int(np.argmax(third))
+        if np.isfinite(third[k]):
+            triples.append([*pair, k])
+    return [[i] for i in singles] + pairs + triples
+
+
+def _log_term(kinds, coef, n_features: int, step: float) -> Term | None:
+    """The term whose logarithm the chosen columns ``kinds`` and ``coef`` describe."""
+    exponents = np.zeros(n_features)
+    factors: list[Factor] = []
+    inside, inside_coef = [], []
+    for (kind, what), c in zip(kinds, coef, strict=True):
+        if kind == "power":
+            exponents[what] = np.round(c / step) * step
+        elif kind == "factor":
+            k = int(np.round(c))
+            if k <= 0 or k > 2 or abs(c - k) > 0.25:
+                return None
+            factors += [what] * k
+        else:
+            inside.append(what)
+            inside_coef.append(c)
+    if inside:
+        factors.append(Factor("exp", np.array(inside), np.array(inside_coef)))
+    if not factors:
+        return None  # a product of powers: found in closed form already
+    if np.all(exponents == np.round(exponents)):
+        exponents = exponents.astype(int)
+    return Term(exponents, tuple(factors))

@@ -1,0 +1,155 @@
+"""The closed-form search beyond a fixed library: degrees, shifts, functions, time."""
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sknalu import NALURegressor, NMURegressor
+from sknalu.search._closed_form import find_formulas
+from sknalu.search._functions import ALL_FUNCTIONS
+from sknalu.search._rational import degree_schedule, monomials
+
+
+def _split(X, y, n=400):
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+@pytest.mark.parametrize(
+    ("n_features", "low", "high", "formula"),
+    [
+        (1, -1.0, 1.0, lambda X: sum(X[:, 0] ** k for k in range(1, 7))),
+        (2, -3.0, 3.0, lambda X: 2.5 * X[:, 0] ** 4 - 1.3 * X[:, 0] ** 3 + 0.5 * X[:, 1] ** 2),
+        (3, 0.0, 6.0, lambda X: 10 / (5 + ((X - 3) ** 2).sum(1))),
+        (
+            2,
+            0.0,
+            6.0,
+            lambda X: ((X[:, 0] - 3) ** 4 + (X[:, 1] - 3) ** 3) / ((X[:, 1] - 2) ** 4 + 10),
+        ),
+        (3, 1.0, 2.0, lambda X: X[:, 0] ** 2 * X[:, 1] ** 4 / (X[:, 1] ** 2 + X[:, 2] ** 2) ** 2),
+    ],
+    ids=["degree-6", "quartic-sum", "shifted-bump", "shifted-ratio", "squared-denominator"],
+)
+def test_polynomials_and_ratios_of_any_degree_are_found_exactly(n_features, low, high, formula):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(low, high, (500, n_features))
+    found = find_formulas(*_split(X, formula(X)))
+    assert found[0].exact
+    X_far = rng.uniform(low - 1, high + 2, (200, n_features))
+    truth = formula(X_far)
+    assert np.allclose(found[0].predict(X_far), truth, rtol=1e-7, atol=1e-9 * np.abs(truth).max())
+
+
+def test_the_degrees_grow_cheapest_first():
+    assert degree_schedule(1, 1000)[:3] == [(1, 0), (2, 0), (0, 1)]
+    sizes = [
+        len(monomials(3, dn)) + (len(monomials(3, dd)) if dd else 0)
+        for dn, dd in degree_schedule(3, 1000)
+    ]
+    assert sizes == sorted(sizes)
+    assert max(sizes) <= 1000 // 3
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        lambda X: X[:, 0] * X[:, 1] * np.sin(X[:, 2]),
+        lambda X: 1.5 * np.exp(X[:, 0]) + 5 * np.cos(X[:, 1]),
+        lambda X: 213.8 * (1 - np.exp(-0.547 * X[:, 0])),
+        lambda X: X[:, 0] * np.exp(-X[:, 1] * X[:, 2] / X[:, 0]),
+        lambda X: np.log(X[:, 0] + 1) + np.log(X[:, 0] ** 2 + 1),
+        lambda X: np.arcsin(X[:, 1] / (X[:, 0] + 2)),
+    ],
+    ids=["product-sin", "exp-cos", "offset-exp", "exp-of-ratio", "log-sum", "arcsin-of-ratio"],
+)
+def test_formulas_with_functions_are_found_exactly(formula):
+    rng = np.random.RandomState(1)
+    X = rng.uniform(0.5, 1.5, (500, 3))
+    found = find_formulas(*_split(X, formula(X)), functions=ALL_FUNCTIONS)
+    assert found[0].exact
+    X_far = rng.uniform(0.5, 2.5, (200, 3))
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(formula(X_far))
+    assert np.allclose(found[0].predict(X_far[ok]), formula(X_far[ok]), rtol=1e-7)
+
+
+def test_a_polynomial_close_to_a_sine_is_not_exact():
+    # Degree 8 fits sin on [1, 2] to 1e-12; refitted on the lower rows it misses
+    # the upper ones: an approximation, whatever its held-out error.
+    X = np.random.RandomState(0).uniform(1, 2, (500, 1))
+    found = find_formulas(*_split(X, np.sin(X[:, 0])), deadline=time.perf_counter() + 5)
+    assert not any(f.exact for f in found)
+
+
+def test_functions_can_be_turned_off():
+    X = np.random.RandomState(0).uniform(0.5, 1.5, (500, 2))
+    y = X[:, 0] * np.sin(X[:, 1])
+    found = find_formulas(*_split(X, y), deadline=time.perf_counter() + 3)
+    assert not found[0].exact
+    assert find_formulas(*_split(X, y), functions=("sin",))[0].exact
+
+
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_fit_returns_within_max_time_when_no_formula_fits(Estimator):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (300, 3))
+    y = np.sin(3 * X[:, 0]) * np.tanh(X[:, 1] * X[:, 2]) + rng.normal(0, 0.05, 300)
+    est = Estimator(units="auto", functions=(), random_state=0, max_time=8)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert time.perf_counter() - start < 8 * 1.1 + 1.5  # + joblib's and torch's start-up
+    assert not est.formula_exact_
+
+
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_equations_is_a_pareto_front_ending_in_the_formula(Estimator):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.uniform(1, 3, (300, 2)), columns=["m", "v"])
+    est = Estimator(units="auto", random_state=0).fit(X, X["m"] * X["v"] ** 2 / 2 + 3 * X["m"])
+    table = est.equations_
+    assert list(table.columns) == [
+        "complexity",
+        "loss",
+        "r2",
+        "exact",
+        "equation",
+        "sympy_format",
+        "rank",
+    ]
+    assert table["complexity"].is_monotonic_increasing
+    assert table["loss"].is_monotonic_decreasing
+    assert table["exact"].iloc[-1]
+    assert {"m", "v"} == {str(s) for s in table["sympy_format"].iloc[-1].free_symbols}
+    assert est.formula_exact_
+
+
+def test_selection_accuracy_keeps_the_lowest_held_out_error():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(1, 3, (300, 2))
+    y = X[:, 0] * X[:, 1] + 0.05 * X[:, 0] ** 3 + rng.normal(0, 0.2, 300)
+    best = find_formulas(*_split(X, y, 250), selection="best", deadline=time.perf_counter() + 3)
+    accurate = find_formulas(
+        *_split(X, y, 250), selection="accuracy", deadline=time.perf_counter() + 3
+    )
+    assert accurate[0].valid_error == min(f.valid_error for f in accurate)
+    assert best[0].complexity() <= accurate[0].complexity()
+
+
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_a_function_formula_is_read_back_from_the_network(Estimator):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.uniform(0.2, 1.4, (400, 4)), columns=["q", "v", "B", "theta"])
+    y = X["q"] * X["v"] * X["B"] * np.sin(X["theta"])
+    est = Estimator(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_
+    assert est.formula_ == "B*q*v*sin(theta)"
+    assert "function" in est.units_
+    X_far = X * 3
+    assert np.allclose(
+        est.predict(X_far), X_far["q"] * X_far["v"] * X_far["B"] * np.sin(X_far["theta"])
+    )
