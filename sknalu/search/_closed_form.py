@@ -123,7 +123,7 @@ class ClosedForm:
             A, target = np.concatenate([N, -y[:, None] * D[:, 1:]], axis=1), y * D[:, 0]
         if not np.all(np.isfinite(A)) or not np.all(np.isfinite(target)):
             return
-        coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+        coef = scaled_least_squares(A, target)
         n = len(self.numerator)
         self.numerator_coef = coef[:n]
         if self.denominator is not None:
@@ -156,6 +156,15 @@ class ClosedForm:
             if self.denominator is None:
                 return n
             return n / (_terms(X, self.denominator) @ self.denominator_coef)
+
+
+def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least squares with the columns scaled to unit norm first, so that a column
+    of small values is not cut off as rounding (numpy's ``rcond``)."""
+    norms = np.linalg.norm(A, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
+    return coef / norms
 
 
 def _terms(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
