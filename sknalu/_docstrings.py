@@ -196,6 +196,13 @@ _ATTRIBUTES_DOC = """net_ : skorch.NeuralNetRegressor
         ``validation_loss``, ``validation_score``, ``formula_exact``, ``formula``,
         ``complexity``, ``fit_time``, ``chosen``, ``error``); ``pandas.DataFrame``
         takes it, like ``cv_results_``.
+    equations_ : pandas.DataFrame
+        Only with ``units="auto"``: the closed-form search's candidates on the
+        Pareto front of size against held-out error, simplest first, as PySR
+        lists them: ``complexity`` (terms plus the degrees of their powers),
+        ``loss`` (held-out mean squared error), ``r2``, ``exact``, ``equation``,
+        ``sympy_format`` and ``rank`` (0 for the formula the search ranked first);
+        empty with several targets.
     units_, hidden_size_ : tuple of str, int
         Only with ``units="auto"``: the structure kept."""
 

@@ -48,7 +48,7 @@ from ..exact._tolerances import (
     SIMPLER_WITHIN,
 )
 from ._functions import composed, function_sums, log_products
-from ._rational import RationalSearch
+from ._rational import Judged, RationalSearch, monomial_values
 
 #: Largest number of terms of a sum, and of a ratio (numerator and denominator).
 MAX_TERMS, MAX_RATIO_TERMS = 4, 5
@@ -69,7 +69,7 @@ _MAX_GRAM = 5000
 
 
 @dataclass(eq=False)
-class ClosedForm:
+class ClosedForm(Judged):
     """A sum of products of powers, or a ratio of two: ``N / D``.
 
     Parameters
@@ -86,12 +86,7 @@ class ClosedForm:
     numerator_coef: np.ndarray
     denominator: np.ndarray | None = None
     denominator_coef: np.ndarray | None = None
-    valid_error: float = math.inf
     kind: str = field(default="sum")
-    valid_rows: np.ndarray | None = None
-    valid_target: np.ndarray | None = None
-    exact: bool = False
-    extrapolation_error: float = math.inf
 
     def terms(self) -> np.ndarray:
         """Every term's exponents, numerator first."""
@@ -167,15 +162,7 @@ def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
     return coef / norms
 
 
-def _terms(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """``[n_rows, n_terms]``: each term's product of powers on each row."""
-    out = np.ones((len(X), len(exponents)))
-    with np.errstate(all="ignore"):
-        for i in range(X.shape[1]):
-            e = exponents[:, i]
-            if np.any(e != 0):
-                out *= X[:, i : i + 1] ** e
-    return out
+_terms = monomial_values
 
 
 def library(n_features: int) -> np.ndarray:

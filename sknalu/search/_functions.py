@@ -37,6 +37,7 @@ from itertools import combinations, product
 import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES
+from ._rational import Judged, monomial_values
 
 #: The functions, as numpy computes them.
 NUMPY_FUNCTIONS: dict[str, Callable] = {
@@ -111,17 +112,6 @@ def _monomial_sympy(row, symbols):
     import sympy
 
     return sympy.Mul(*(x ** sympy.nsimplify(e) for x, e in zip(symbols, row, strict=True) if e))
-
-
-def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """``[n_rows, n_terms]``: each row of ``exponents`` as a product of powers of ``X``."""
-    out = np.ones((len(X), len(exponents)))
-    with np.errstate(all="ignore"):
-        for i in range(X.shape[1]):
-            e = exponents[:, i]
-            if np.any(e != 0):
-                out *= X[:, i : i + 1] ** e
-    return out
 
 
 @dataclass(eq=False)
@@ -281,17 +271,12 @@ def chosen_terms(select, columns: np.ndarray, target: np.ndarray, max_terms: int
 
 # -- candidates -------------------------------------------------------------------------
 @dataclass(eq=False)
-class FunctionSum:
+class FunctionSum(Judged):
     """``Σ c_i t_i(x)``, terms with functions (:class:`Term`)."""
 
     terms_: list[Term]
     coef: np.ndarray
-    valid_error: float = math.inf
-    valid_rows: np.ndarray | None = None
-    valid_target: np.ndarray | None = None
     kind: str = "function"
-    exact: bool = False
-    extrapolation_error: float = math.inf
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -332,18 +317,13 @@ _OUTER = {
 
 
 @dataclass(eq=False)
-class Composed:
+class Composed(Judged):
     """``sign * outer(R(x))``: a function of a sum or ratio ``R`` (a ClosedForm)."""
 
     inner: object
     outer: str
     sign: float = 1.0
-    valid_error: float = math.inf
-    valid_rows: np.ndarray | None = None
-    valid_target: np.ndarray | None = None
     kind: str = "composed"
-    exact: bool = False
-    extrapolation_error: float = math.inf
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):

@@ -31,11 +31,47 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import combinations_with_replacement
 
 import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES, NEGLIGIBLE, NULL, NULL_ENTRY
+
+
+@dataclass(eq=False, kw_only=True)
+class Judged:
+    """What the held-out rows say of a candidate formula (set by the search).
+
+    Attributes
+    ----------
+    valid_error : float
+        Held-out mean squared error relative to the mean squared target.
+    valid_rows, valid_target : ndarray or None
+        Each held-out row's squared error, and the held-out targets.
+    exact : bool
+        Exact on the held-out rows and when extrapolating (``confirm_exact``).
+    extrapolation_error : float
+        The relative error of that extrapolation.
+    """
+
+    valid_error: float = math.inf
+    valid_rows: np.ndarray | None = None
+    valid_target: np.ndarray | None = None
+    exact: bool = False
+    extrapolation_error: float = math.inf
+
+
+def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """``[n_rows, n_terms]``: each row of ``exponents`` as a product of powers of ``X``."""
+    out = np.ones((len(X), len(exponents)))
+    with np.errstate(all="ignore"):
+        for i in range(X.shape[1]):
+            e = exponents[:, i]
+            if np.any(e != 0):
+                out *= X[:, i : i + 1] ** e
+    return out
+
 
 #: Highest degree of a numerator or denominator.
 MAX_DEGREE = 8
@@ -94,16 +130,6 @@ def degree_schedule(
     return [(dn, dd) for _, dd, dn in sorted(pairs)]
 
 
-def _values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    out = np.ones((len(X), len(exponents)))
-    with np.errstate(all="ignore"):
-        for i in range(X.shape[1]):
-            e = exponents[:, i]
-            if np.any(e != 0):
-                out *= X[:, i : i + 1] ** e
-    return out
-
-
 class RationalSearch:
     """Ratios of polynomials for ``y`` from the columns of ``X``, degree by degree.
 
@@ -129,7 +155,7 @@ class RationalSearch:
     def _basis(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
         if degree not in self._cache:
             exps = monomials(self.X.shape[1], degree)
-            self._cache[degree] = exps, _values(self.X, exps)
+            self._cache[degree] = exps, monomial_values(self.X, exps)
         return self._cache[degree]
 
     def exact(self, smallest: int = 0, largest: int = MAX_COLUMNS) -> Iterator:
