@@ -48,7 +48,7 @@ from ..exact._tolerances import (
     SIMPLER_WITHIN,
 )
 from ._functions import composed, function_sums, log_products
-from ._rational import Judged, RationalSearch, monomial_values
+from ._rational import Judged, RationalSearch, monomial_values, scaled_least_squares
 
 #: Largest number of terms of a sum, and of a ratio (numerator and denominator).
 MAX_TERMS, MAX_RATIO_TERMS = 4, 5
@@ -151,15 +151,6 @@ class ClosedForm(Judged):
             if self.denominator is None:
                 return n
             return n / (_terms(X, self.denominator) @ self.denominator_coef)
-
-
-def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least squares with the columns scaled to unit norm first, so that a column
-    of small values is not cut off as rounding (numpy's ``rcond``)."""
-    norms = np.linalg.norm(A, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
-    coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
-    return coef / norms
 
 
 _terms = monomial_values
@@ -279,7 +270,7 @@ def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
 
 def _rss(T, target, indices) -> float:
     A = T[:, indices]
-    coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+    coef = scaled_least_squares(A, target)
     r = target - A @ coef
     return float(r @ r)
 
@@ -325,11 +316,11 @@ def _sums(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
     out = []
     for chosen in _select(T / norms, y, MAX_TERMS):
         exps = terms[index[chosen]]
-        coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+        coef = scaled_least_squares(_terms(X, exps), y)
         used = np.abs(coef) * norms[chosen] > NEGLIGIBLE * np.linalg.norm(y)
         if not used.all() and used.any():
             exps = exps[used]
-            coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+            coef = scaled_least_squares(_terms(X, exps), y)
         formula = ClosedForm(exps, coef)
         _judge(formula, Xv, yv)
         out.append(formula)
@@ -363,7 +354,7 @@ def _ratios(X, y, Xv, yv, terms, T, deadline: float = math.inf) -> list[ClosedFo
             if not num or not den:
                 continue
             A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
-            coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+            coef = scaled_least_squares(A, target)
             used = np.abs(coef) * np.linalg.norm(A, axis=0) > NEGLIGIBLE * scale
             if not used.all():
                 # Terms whose coefficient is 0 to rounding are left out.
@@ -374,7 +365,7 @@ def _ratios(X, y, Xv, yv, terms, T, deadline: float = math.inf) -> list[ClosedFo
                 if not num:
                     continue
                 A = np.concatenate([T[:, num], -y[:, None] * T[:, den]], axis=1)
-                coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+                coef = scaled_least_squares(A, target)
             out.append(_ratio(terms[num], terms[[start, *den]], coef, Xv, yv))
     return out
 
@@ -413,7 +404,7 @@ def _product(X, y, Xv, yv, half: bool) -> list[ClosedForm]:
 def _linear(X, y, Xv, yv) -> list[ClosedForm]:
     """The linear model: every column and a constant (ordinary least squares)."""
     exps = np.concatenate([np.zeros((1, X.shape[1]), dtype=int), np.eye(X.shape[1], dtype=int)])
-    coef, *_ = np.linalg.lstsq(_terms(X, exps), y, rcond=None)
+    coef = scaled_least_squares(_terms(X, exps), y)
     formula = ClosedForm(exps, coef, kind="linear")
     _judge(formula, Xv, yv)
     return [formula]
@@ -490,9 +481,10 @@ def find_formulas(
 
 def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     """The steps of the search after the first candidates, cheapest first: small
-    ratios of polynomials (milliseconds), terms with functions (a second), functions
-    of formulas, ratios of polynomials of many terms, ratios of library terms
-    (seconds), then formulas with their terms chosen one at a time (noisy data)."""
+    ratios of polynomials (milliseconds), terms with functions (a second), ratios of
+    polynomials of many terms, functions of formulas (each a search of its own),
+    ratios of library terms (seconds), then formulas with their terms chosen one at
+    a time (noisy data)."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -503,19 +495,17 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     steps = [lambda: search.exact(largest=_SMALL_RATIONAL)]
     if functions:
         product_terms = _product_terms(terms)
-        inner = _exact_search(deadline, functions, half_powers)
         steps += [
             lambda: log_products(
                 X, y, Xv, yv, functions, product_terms, select, judge, deadline, half_powers
             ),
             lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline),
-            lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),
         ]
-    steps += [
-        lambda: search.exact(smallest=_SMALL_RATIONAL),
-        lambda: _ratios(X, y, Xv, yv, terms, T, deadline),
-        search.selected,
-    ]
+    steps.append(lambda: search.exact(smallest=_SMALL_RATIONAL))
+    if functions:
+        inner = _exact_search(deadline, functions, half_powers)
+        steps.append(lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline))
+    steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), search.selected]
     return steps
 
 

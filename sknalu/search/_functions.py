@@ -37,20 +37,11 @@ from itertools import combinations, product
 import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES
-from ._rational import Judged, monomial_values
+from ..units._functions import FUNCTIONS
+from ._rational import Judged, monomial_values, scaled_least_squares
 
-#: The functions, as numpy computes them.
-NUMPY_FUNCTIONS: dict[str, Callable] = {
-    "exp": np.exp,
-    "log": np.log,
-    "sin": np.sin,
-    "cos": np.cos,
-    "sqrt": np.sqrt,
-    "tanh": np.tanh,
-    "arcsin": np.arcsin,
-}
-#: Every function the search and the function unit know, in this order.
-ALL_FUNCTIONS = tuple(NUMPY_FUNCTIONS)
+#: The function unit's functions, as numpy computes them (numpy's names are theirs).
+NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
 
 #: Inner constants tried, before refinement.
 _SCALES = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, math.pi, -math.pi, 2 * math.pi, 0.1, -0.1)
@@ -226,7 +217,7 @@ def refine(terms: list[Term], X, y, denominator=None):
         A = np.column_stack([t.values(X) for t in current])
         if not np.all(np.isfinite(A)):
             return current, None, np.full(len(y), 1e150)
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        coef = scaled_least_squares(A, y)
         return current, coef, A @ coef - y
 
     if len(start):
@@ -291,7 +282,7 @@ class FunctionSum(Judged):
     def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
         A = np.column_stack([t.values(X) for t in self.terms_])
         if np.all(np.isfinite(A)):
-            self.coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+            self.coef = scaled_least_squares(A, y)
 
     def to_sympy(self, symbols):
         import sympy
@@ -457,7 +448,7 @@ def _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size: int = 6
     for chosen in subsets:
         if not any(terms[i].factors for i in chosen):
             continue
-        coef, *_ = np.linalg.lstsq(A[:, chosen], y, rcond=None)
+        coef = scaled_least_squares(A[:, chosen], y)
         r = A[:, chosen] @ coef - y
         by_size.setdefault(len(chosen), []).append((float(r @ r), chosen))
     out = []
@@ -513,7 +504,7 @@ def log_products(X, y, Xv, yv, functions, monomials, select, judge, deadline, ha
         if not time_left(deadline):
             break
         B = np.column_stack([base, C[:, chosen]])
-        coef, *_ = np.linalg.lstsq(B, target, rcond=None)
+        coef = scaled_least_squares(B, target)
         chosen_kinds = [("power", j) for j in powers] + [kinds[i] for i in chosen]
         term = _log_term(
             chosen_kinds, coef[: len(powers)].tolist() + coef[base.shape[1] :].tolist(), n, step

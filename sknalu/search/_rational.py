@@ -62,6 +62,15 @@ class Judged:
     extrapolation_error: float = math.inf
 
 
+def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least squares with the columns scaled to unit norm first, so that a column
+    of small values is not cut off as rounding (numpy's ``rcond``)."""
+    norms = np.linalg.norm(A, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
+    return coef / norms
+
+
 def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     """``[n_rows, n_terms]``: each row of ``exponents`` as a product of powers of ``X``."""
     out = np.ones((len(X), len(exponents)))
@@ -178,13 +187,13 @@ class RationalSearch:
         norms = np.linalg.norm(P, axis=0)
         if not np.all(np.isfinite(P)) or np.any(norms == 0):
             return None
-        coef, *_ = np.linalg.lstsq(P / norms, self.y, rcond=None)
+        coef = scaled_least_squares(P / norms, self.y)
         r = self.y - (P / norms) @ coef
         if float(r @ r) > EXACT_LEAST_SQUARES * float(self.y @ self.y):
             return None  # no exact polynomial of this degree; the noisy path chooses terms
         scaled = np.abs(coef)
         keep = scaled > NULL_ENTRY * scaled.max()
-        coef, *_ = np.linalg.lstsq(P[:, keep], self.y, rcond=None)
+        coef = scaled_least_squares(P[:, keep], self.y)
         return self.make(exps[keep], coef, None, None)
 
     def _null_vector(self, dn: int, dd: int):
@@ -214,7 +223,7 @@ class RationalSearch:
         lead = keep_den[np.argmax(np.abs(v[n + keep_den]))]
         rest = [d for d in keep_den if d != lead]
         B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
-        coef, *_ = np.linalg.lstsq(B, self.y * Q[:, lead], rcond=None)
+        coef = scaled_least_squares(B, self.y * Q[:, lead])
         k = len(keep_num)
         return self.make(
             num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]])
@@ -237,7 +246,7 @@ class RationalSearch:
             return
         max_terms = min(MAX_SELECTED_TERMS, len(exps))
         for chosen in self.select(P / norms, self.y, max_terms):
-            coef, *_ = np.linalg.lstsq(P[:, chosen], self.y, rcond=None)
+            coef = scaled_least_squares(P[:, chosen], self.y)
             yield self.make(exps[chosen], coef, None, None)
 
     def _selected_ratios(self, dn: int, dd: int) -> Iterator:
@@ -263,7 +272,7 @@ class RationalSearch:
                 if not keep_num:
                     continue
                 B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
-                coef, *_ = np.linalg.lstsq(B, target, rcond=None)
+                coef = scaled_least_squares(B, target)
                 used = np.abs(coef) * np.linalg.norm(B, axis=0) > NEGLIGIBLE * scale
                 if not used[: len(keep_num)].any():
                     continue

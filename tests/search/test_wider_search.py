@@ -9,8 +9,8 @@ import pytest
 
 from sknalu import NALURegressor, NMURegressor
 from sknalu.search._closed_form import find_formulas
-from sknalu.search._functions import ALL_FUNCTIONS
 from sknalu.search._rational import degree_schedule, monomials
+from sknalu.units import FUNCTIONS
 
 
 def _split(X, y, n=400):
@@ -68,7 +68,7 @@ def test_the_degrees_grow_cheapest_first():
 def test_formulas_with_functions_are_found_exactly(formula):
     rng = np.random.RandomState(1)
     X = rng.uniform(0.5, 1.5, (500, 3))
-    found = find_formulas(*_split(X, formula(X)), functions=ALL_FUNCTIONS)
+    found = find_formulas(*_split(X, formula(X)), functions=FUNCTIONS)
     assert found[0].exact
     X_far = rng.uniform(0.5, 2.5, (200, 3))
     with np.errstate(all="ignore"):
