@@ -53,6 +53,13 @@ EXACT_FIT = 1e-12
 #: formula is about 1e-30, a wrong one is far above.
 EXACT_LEAST_SQUARES = 1e-20
 
+#: Held-out relative mean squared error under which a formula of the closed-form
+#: search can be exact (it must then also extrapolate, see ``confirm_exact``): the
+#: exact formulas of the benchmark's collections reach 1e-33 to 2e-28 with columns
+#: scaled for least squares, while a polynomial of high degree that approximates a
+#: sine or an exponential on a narrow range reaches 1e-25 to 1e-21 there.
+EXACT_SEARCH = 1e-26
+
 #: Held-out R² from which a network with discrete weights counts as exact. A relative
 #: mean squared error of 1e-9 is a root-mean-square miss of 3e-5 of the targets'
 #: standard deviation: far above the float64 rounding of a right formula (about

@@ -44,6 +44,7 @@ import numpy as np
 from ..exact._tolerances import (
     BEAT_LINEAR,
     EXACT_LEAST_SQUARES,
+    EXACT_SEARCH,
     NEGLIGIBLE,
     SIMPLER_WITHIN,
 )
@@ -62,7 +63,10 @@ _MAX_ROWS = 2000
 _PAIR_POOL, _BEAM = 1500, 12
 #: Columns of the ratios of polynomials tried before the library's ratios and the
 #: functions; the larger ones come last.
-_SMALL_RATIONAL = 60
+_SMALL_RATIONAL = 150
+#: The same, for the search of a formula inside a function (``_exact_search``),
+#: which runs once for each function.
+_INNER_RATIONAL = 60
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
@@ -517,7 +521,9 @@ _OUTER_SHARE = 0.3
 def confirm_exact(formula, X: np.ndarray, y: np.ndarray) -> None:
     """Set ``formula.exact``: exact on the held-out rows, and when extrapolating.
 
-    A ratio of polynomials of high degree, or a sum of many terms, can approximate
+    The held-out error must be at most ``EXACT_SEARCH`` (float64 rounding of a
+    least-squares fit). A ratio of polynomials of high degree, or a sum of many
+    terms, can approximate
     a smooth function (a sine, an exponential) to 1e-12 on the range of the rows,
     which passes the held-out check; it does not extrapolate. So, for each column
     in turn, the formula's coefficients are refitted on the training rows where
@@ -530,7 +536,7 @@ def confirm_exact(formula, X: np.ndarray, y: np.ndarray) -> None:
     """
     formula.exact = False
     formula.extrapolation_error = math.inf
-    if not formula.valid_error <= EXACT_LEAST_SQUARES or len(X) < 10:
+    if not formula.valid_error <= EXACT_SEARCH or len(X) < 10:
         return
     worst = 0.0
     for column in X.T:
@@ -573,7 +579,7 @@ def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: b
         if _any_exact(found):
             return
         make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
-        yield from RationalSearch(X, y, make, None, deadline).exact(largest=_SMALL_RATIONAL)
+        yield from RationalSearch(X, y, make, None, deadline).exact(largest=_INNER_RATIONAL)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -590,8 +596,8 @@ def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: b
 
 
 def _product_terms(terms: np.ndarray) -> np.ndarray:
-    """The monomials an exp may hold: products and ratios of up to three columns."""
-    return terms[(np.abs(terms) <= 1).all(1) & (np.abs(terms).sum(1) >= 1)]
+    """The monomials an exp may hold: the library's, with powers up to 2."""
+    return terms[(np.abs(terms) <= 2).all(1) & (np.abs(terms).sum(1) >= 1)]
 
 
 def _any_exact(found: list[ClosedForm]) -> bool:

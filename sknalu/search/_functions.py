@@ -50,7 +50,7 @@ _SHIFTS = (0.0, 1.0)
 #: Most terms of a sum with functions, and of a product's logarithm.
 _MAX_TERMS, _MAX_LOG_TERMS = 4, 5
 #: Tables of up to this many columns try functions of products of three columns.
-_MAX_TRIPLE_FEATURES = 6
+_MAX_TRIPLE_FEATURES = 5
 #: Columns of the function library, at most.
 _MAX_COLUMNS = 6000
 

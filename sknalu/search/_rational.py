@@ -83,10 +83,13 @@ def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
 
 
 #: Highest degree of a numerator or denominator.
-MAX_DEGREE = 8
+MAX_DEGREE = 12
 #: Most columns of ``[P, -y Q]``: an SVD of this width costs a fraction of a second,
 #: and each needs several rows to be determined.
 MAX_COLUMNS = 400
+#: How much worse than an exact ratio the ratios one degree lower must fit (see
+#: ``RationalSearch._cliff``), and the float64 rounding floor of a fit's residual.
+_CLIFF, _ROUNDING = 1e9, 1e-30
 #: Rows per column of ``[P, -y Q]`` used to find its null vector.
 _ROWS_PER_COLUMN = 4
 #: Most terms of a formula chosen term by term (noisy data).
@@ -160,6 +163,9 @@ class RationalSearch:
         self.X, self.y = X, y
         self.make, self.select, self.deadline = make, select, deadline
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # The relative residual (a polynomial's) or squared smallest singular value
+        # ratio (a ratio's) of each pair of degrees tried.
+        self._residual: dict[tuple[int, int], float] = {}
 
     def _basis(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
         if degree not in self._cache:
@@ -178,9 +184,28 @@ class RationalSearch:
                 return
             found = self._polynomial(dn) if dd == 0 else self._null_vector(dn, dd)
             if found is not None:
+                if found.exact and not self._cliff(dn, dd):
+                    found.exact = False
                 yield found
                 if found.exact:
                     return
+
+    def _cliff(self, dn: int, dd: int) -> bool:
+        """Whether the fit at ``(dn, dd)`` is far better than one degree lower.
+
+        An exact ratio falls off a cliff: one degree lower it fits no better than
+        any wrong formula (nine or more orders of magnitude worse), one degree
+        higher no worse. A ratio that approximates a smooth function gains a few
+        orders of magnitude per degree, steadily, on a narrow range to rounding:
+        then the degrees below fit almost as well, and it is no formula.
+        """
+        here = self._residual.get((dn, dd), math.inf)
+        below = [
+            self._residual.get(p, math.inf)
+            for p in ((dn - 1, dd), (dn, dd - 1))
+            if min(p) >= 0 and any(p)
+        ]
+        return all(r >= _CLIFF * max(here, _ROUNDING) for r in below)
 
     def _polynomial(self, degree: int):
         exps, P = self._basis(degree)
@@ -189,6 +214,7 @@ class RationalSearch:
             return None
         coef = scaled_least_squares(P / norms, self.y)
         r = self.y - (P / norms) @ coef
+        self._residual[degree, 0] = float(r @ r) / (float(self.y @ self.y) or 1.0)
         if float(r @ r) > EXACT_LEAST_SQUARES * float(self.y @ self.y):
             return None  # no exact polynomial of this degree; the noisy path chooses terms
         scaled = np.abs(coef)
@@ -207,6 +233,7 @@ class RationalSearch:
         # determine the null vector, at a fraction of the cost of all of them.
         rows = slice(None, None, max(1, len(A) // (_ROWS_PER_COLUMN * A.shape[1])))
         _, sigma, Vt = np.linalg.svd((A / norms)[rows], full_matrices=False)
+        self._residual[dn, dd] = float(sigma[-1] / sigma[0]) ** 2
         if not sigma[-1] <= NULL * sigma[0] or sigma[-2] <= NULL * sigma[0]:
             return None  # no exact ratio of these degrees, or more than one
         v = Vt[-1] / norms
