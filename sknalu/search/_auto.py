@@ -95,9 +95,10 @@ def fit_auto(est, X, y) -> None:
 
     tried = []  # (source, params, fitted estimator or None, seconds, error)
     formulas = []
+    sizes: dict[int, int] = {}  # the search's size of each closed-form fit
     if y2.shape[1] == 1:
         formulas = _closed_forms(est, X_checked, y2[:, 0], seed, start, deadline)
-        tried += _fit_closed_forms(est, base, X, y, formulas, deadline)
+        tried += _fit_closed_forms(est, base, X, y, formulas, deadline, sizes)
     closed = [t[3] for t in tried if t[3] is not None and t[0] == "closed form"]
     good_enough = any(f.formula_exact_ or f.validation_score_ >= TRAIN_BELOW_R2 for f in closed)
     if not good_enough and _time_left(deadline) > 0:
@@ -107,7 +108,7 @@ def fit_auto(est, X, y) -> None:
     if not fitted:
         errors = "; ".join(t[5] for t in tried if t[5])
         raise ValueError(f"units='auto' could not fit any structure: {errors}")
-    complexity = {id(t[3]): _complexity(t[3]) for t in fitted}
+    complexity = {id(t[3]): sizes.get(id(t[3])) or _complexity(t[3]) for t in fitted}
     chosen = _choose([t[3] for t in fitted], [t[0] for t in fitted], complexity)
     _adopt(est, chosen)
     est.search_results_ = _search_results(tried, chosen, complexity)
@@ -151,7 +152,7 @@ def _closed_forms(est, X, y, seed: int, start: float, deadline: float) -> list:
     return formulas
 
 
-def _fit_closed_forms(est, base, X, y, formulas, deadline: float) -> list:
+def _fit_closed_forms(est, base, X, y, formulas, deadline: float, sizes: dict) -> list:
     """The best closed-form formulas written into networks of units and fitted.
 
     In rank order, up to ``_MAX_FORMULAS`` of them, until one is exact. A network
@@ -161,7 +162,8 @@ def _fit_closed_forms(est, base, X, y, formulas, deadline: float) -> list:
     roles = est._auto_roles
     tried = []
     for formula in formulas:
-        if len(tried) == _MAX_FORMULAS:
+        # The first formula always; more while another fit as long fits in the time left.
+        if len(tried) == _MAX_FORMULAS or (tried and _time_left(deadline) < tried[-1][4]):
             break
         plan = layout(formula, UNITS[roles["product"]], est.n_features_in_, roles)
         if plan is None:
@@ -175,8 +177,12 @@ def _fit_closed_forms(est, base, X, y, formulas, deadline: float) -> list:
             max_time=None,  # no training steps: the weights are written in
         )
         fitted, seconds, error = _fit_one(candidate, X, y, plan)
-        if fitted is not None and fitted.formula_exact_ and not formula.exact:
-            fitted._not_exact_(formula.extrapolation_error)
+        if fitted is not None:
+            # The search's own measure of its size: reading a large network back
+            # through sympy to count its operations can take seconds.
+            sizes[id(fitted)] = formula.size()
+            if fitted.formula_exact_ and not formula.exact:
+                fitted._not_exact_(formula.extrapolation_error)
         source = "linear model" if plan.kind == "linear" else "closed form"
         tried.append((source, plan.units, plan.hidden_size, fitted, seconds, error))
         if fitted is not None and fitted.formula_exact_:
