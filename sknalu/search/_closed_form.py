@@ -474,7 +474,12 @@ def find_formulas(
     for step in steps:
         if _any_exact(found) or time.perf_counter() > deadline:
             break
-        new = list(step())
+        try:
+            new = list(step())
+        except np.linalg.LinAlgError:
+            # Columns too ill-conditioned for LAPACK on this table: the step finds
+            # nothing, the others go on.
+            continue
         for formula in new:
             unconfirmed = math.isinf(formula.extrapolation_error)
             if formula.valid_error <= EXACT_LEAST_SQUARES and unconfirmed:

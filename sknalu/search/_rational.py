@@ -67,7 +67,12 @@ def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
     of small values is not cut off as rounding (numpy's ``rcond``)."""
     norms = np.linalg.norm(A, axis=0)
     norms = np.where(norms > 0, norms, 1.0)
-    coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(target))):
+        return np.full(A.shape[1], np.nan)  # a candidate that then fits nothing
+    try:
+        coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
+    except np.linalg.LinAlgError:
+        return np.full(A.shape[1], np.nan)
     return coef / norms
 
 
@@ -232,7 +237,10 @@ class RationalSearch:
         # An exact ratio vanishes on any rows: a few times as many rows as columns
         # determine the null vector, at a fraction of the cost of all of them.
         rows = slice(None, None, max(1, len(A) // (_ROWS_PER_COLUMN * A.shape[1])))
-        _, sigma, Vt = np.linalg.svd((A / norms)[rows], full_matrices=False)
+        try:
+            _, sigma, Vt = np.linalg.svd((A / norms)[rows], full_matrices=False)
+        except np.linalg.LinAlgError:
+            return None
         self._residual[dn, dd] = float(sigma[-1] / sigma[0]) ** 2
         if not sigma[-1] <= NULL * sigma[0] or sigma[-2] <= NULL * sigma[0]:
             return None  # no exact ratio of these degrees, or more than one
