@@ -506,7 +506,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
         product_terms = _product_terms(terms)
         steps += [
             lambda: log_products(
-                X, y, Xv, yv, functions, product_terms, select, judge, deadline, half_powers
+                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             ),
             lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline),
         ]
@@ -593,7 +593,7 @@ def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: b
 
             product_terms = _product_terms(terms)
             yield from log_products(
-                X, y, Xv, yv, functions, product_terms, select, judge, deadline, half_powers
+                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             )
             yield from function_sums(X, y, Xv, yv, functions, select, judge, deadline)
 

@@ -47,8 +47,8 @@ NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNC
 _SCALES = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, math.pi, -math.pi, 2 * math.pi, 0.1, -0.1)
 #: Inner shifts tried with log and sqrt (``log(x + 1)``).
 _SHIFTS = (0.0, 1.0)
-#: Most terms of a sum with functions, and of a product's logarithm.
-_MAX_TERMS, _MAX_LOG_TERMS = 4, 5
+#: Most terms of a sum with functions.
+_MAX_TERMS = 4
 #: Tables of up to this many columns try functions of products of three columns.
 _MAX_TRIPLE_FEATURES = 5
 #: Columns of the function library, at most.
@@ -456,18 +456,27 @@ def _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size: int = 6
         for _, chosen in sorted(by_size[size], key=lambda item: item[0])[:per_size]:
             if not time_left(deadline):
                 return out
-            refined, coef = refine([terms[i] for i in chosen], X, y)
-            if coef is None:
+            candidate = _refined_candidate([terms[i] for i in chosen], X, y, Xv, yv, judge)
+            if candidate is None:
                 continue
-            candidate = FunctionSum(refined, coef)
-            judge(candidate, Xv, yv)
             out.append(candidate)
             if candidate.exact:
                 return out
     return out
 
 
-def log_products(X, y, Xv, yv, functions, monomials, select, judge, deadline, half=False) -> list:
+def _refined_candidate(terms: list, X, y, Xv, yv, judge) -> FunctionSum | None:
+    """The sum of ``terms`` with their inner constants refined, judged; None where
+    refining leaves it not finite."""
+    refined, coef = refine(terms, X, y)
+    if coef is None:
+        return None
+    candidate = FunctionSum(refined, coef)
+    judge(candidate, Xv, yv)
+    return candidate
+
+
+def log_products(X, y, Xv, yv, functions, monomials, judge, deadline, half=False) -> list:
     """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
 
     In logarithms the powers of the columns are always there (``log|x_j|`` and a
@@ -488,8 +497,9 @@ def log_products(X, y, Xv, yv, functions, monomials, select, judge, deadline, ha
     # sqrt and exp are powers and monomials in logarithms; small scales make
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
-    kinds = [("factor", factor) for factor, _ in _log_factors(Xk, Xv, extra)]
-    columns = [v for _, v in _log_factors(Xk, Xv, extra)]
+    factors = _log_factors(Xk, Xv, extra)
+    kinds = [("factor", factor) for factor, _ in factors]
+    columns = [v for _, v in factors]
     if "exp" in functions:
         M = monomial_values(Xk, monomials)
         ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
@@ -514,11 +524,9 @@ def log_products(X, y, Xv, yv, functions, monomials, select, judge, deadline, ha
         values = term.values(X)
         if not np.all(np.isfinite(values)) or not np.any(values):
             continue
-        refined, c = refine([term], X, y)
-        if c is None:
+        candidate = _refined_candidate([term], X, y, Xv, yv, judge)
+        if candidate is None:
             continue
-        candidate = FunctionSum(refined, c)
-        judge(candidate, Xv, yv)
         out.append(candidate)
         if candidate.exact:
             break
