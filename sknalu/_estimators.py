@@ -238,14 +238,6 @@ def _warn_if_unusable(est, n_not_finite: int, n_rows: int) -> None:
         )
 
 
-def _search(est, X, y, sample_weight) -> None:
-    """``units="auto"``: :func:`fit_auto`, given the weights where there are some."""
-    if sample_weight is None:
-        fit_auto(est, X, y)
-    else:
-        fit_auto(est, X, y, sample_weight=sample_weight)
-
-
 def _tensor_data(X, y, sample_weight, settings: _Settings) -> tuple[TensorDataset, float]:
     """The rows that count, as tensors on the training device, and their mean squared target.
 
@@ -357,7 +349,7 @@ class _ArithmeticRegressor(FormulaMixin, RegressorMixin, BaseEstimator):
         _check_numbers(X, "X")
         _check_numbers(y, "y")
         if settings is None:
-            _search(self, X, y, sample_weight)
+            fit_auto(self, X, y, sample_weight)
             return
         dataset, mean_square = self._validate_data(X, y, settings, sample_weight)
         self.net_ = self._plan(settings, dataset, mean_square, structure)

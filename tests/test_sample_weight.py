@@ -303,3 +303,66 @@ def test_the_snap_ignores_rows_of_weight_zero():
     torch.testing.assert_close(net(X)[5:], y[5:], rtol=0, atol=0)
     # Unweighted, the garbage rows count.
     assert snap_network_(unweighted, X, y)[2] > 1e3
+
+
+# -- units="auto" ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_the_search_ignores_rows_of_weight_zero(Estimator):
+    """Garbage targets weighted 0: units="auto" still finds the exact formula."""
+    X = np.random.default_rng(6).uniform(1, 3, size=(300, 3))
+    y = X[:, 0] ** 2 * X[:, 1] / X[:, 2] + 3 * X[:, 2]
+    y_corrupted = y.copy()
+    y_corrupted[:15] = np.random.default_rng(7).uniform(-50, 50, 15)
+    weight = np.r_[np.zeros(15), np.ones(285)]
+    est = Estimator(units="auto", max_time=20, random_state=0)
+    est.fit(X, y_corrupted, sample_weight=weight)
+    assert est.formula_exact_
+    np.testing.assert_allclose(est.predict(X[:15]), y[:15], rtol=1e-9)
+    unweighted = Estimator(units="auto", max_time=5, random_state=0)
+    assert not unweighted.fit(X, y_corrupted).formula_exact_
+
+
+def test_the_search_weighs_an_approximate_formula():
+    """No exact formula (a step): the heavy rows pull the formula kept towards
+    themselves, and it scores better under the weights than the unweighted one."""
+    rng = np.random.default_rng(8)
+    X = rng.uniform(0, 1, size=(400, 1))
+    light = X[:, 0] < 0.5
+    y = 2 * X[:, 0] + np.where(light, 1.0, 0.0) + 0.05 * rng.normal(size=400)
+    weight = np.where(light, 1.0, 20.0)
+    params = {"units": "auto", "max_time": 4, "functions": (), "random_state": 0}
+    weighted = NALURegressor(**params).fit(X, y, sample_weight=weight)
+    plain = NALURegressor(**params).fit(X, y)
+    assert not weighted.formula_exact_
+    heavy_error = [np.mean((e.predict(X[~light]) - y[~light]) ** 2) for e in (weighted, plain)]
+    assert heavy_error[0] < heavy_error[1] / 2
+    assert weighted.score(X, y, sample_weight=weight) > plain.score(X, y, sample_weight=weight)
+
+
+def test_the_searchs_least_squares_are_weighted():
+    """The linear model of the search is the weighted least-squares line."""
+    from sknalu.search._closed_form import find_formulas
+
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 1, size=(300, 1))
+    y = np.exp(3 * X[:, 0]) + 0.1 * rng.normal(size=300)
+    weight = rng.uniform(0.1, 5.0, size=300)
+    found = find_formulas(
+        X[:200],
+        y[:200],
+        X[200:],
+        y[200:],
+        ratios=False,
+        sample_weight=weight[:200],
+        valid_weight=weight[200:],
+    )
+    (linear,) = [f for f in found if f.kind == "linear"]
+    slope, intercept = np.polyfit(X[:200, 0], y[:200], 1, w=np.sqrt(weight[:200]))
+    np.testing.assert_allclose(linear.numerator_coef, [intercept, slope], rtol=1e-10)
+    residual = linear.predict(X[200:]) - y[200:]
+    expected = np.average(residual**2, weights=weight[200:]) / np.average(
+        y[200:] ** 2, weights=weight[200:]
+    )
+    assert linear.valid_error == pytest.approx(expected, rel=1e-12)

@@ -32,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from .._validation import check_sample_weight
 from ..exact._tolerances import BEAT_CLOSED_FORM, EXACT_LEAST_SQUARES, TRAIN_BELOW_R2
 from ..training._data import HoldOut, fit_seeds
 from ..units._functions import check_functions
@@ -48,13 +49,13 @@ _MAX_FORMULAS = 3
 _SEARCH_SHARE, _STACK_SHARE, _MIN_STACK_SECONDS = 0.4, 0.6, 1.0
 
 
-def _fit_one(estimator, X, y, structure):
+def _fit_one(estimator, X, y, structure, sample_weight=None):
     """Fit one candidate; the fitted estimator, its seconds and any error message."""
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            estimator._fit(X, y, structure=structure)
+            estimator._fit(X, y, structure=structure, sample_weight=sample_weight)
         return estimator, time.perf_counter() - start, None
     except (ValueError, RuntimeError, FloatingPointError) as exc:
         return None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
@@ -76,19 +77,26 @@ def _time_left(deadline: float) -> float:
     return max(0.0, deadline - time.time())
 
 
-def fit_auto(est, X, y) -> None:
+def fit_auto(est, X, y, sample_weight=None) -> None:
     """Fit ``est`` (with ``units="auto"``) on ``X``, ``y``: search, choose, keep.
 
     Sets every fitted attribute of the chosen structure's fit on ``est``, plus
     ``search_results_``, ``equations_`` and ``units_`` / ``hidden_size_`` (the
     structure kept). The fit returns within ``est.max_time`` seconds: the
     closed-form search has up to 40% of it, the trained stacks share the rest.
+    With ``sample_weight``, rows of weight 0 count nowhere, the search weighs its
+    candidates' coefficients and held-out errors, and every network is fitted
+    with the weights.
     """
     start = time.time()
     deadline = start + (math.inf if est.max_time is None else est.max_time)
     X_checked, y_checked = validate_data(
         est, X, y, multi_output=True, y_numeric=True, dtype=np.float64
     )
+    # The rows that count, and their weights: the networks leave out the same rows
+    # before their held-out split, so the search's split is theirs.
+    X_checked, y_checked, weight = check_sample_weight(sample_weight, X_checked, y_checked)
+    fit = _Fitter(X, y, sample_weight)
     seed = int(check_random_state(est.random_state).randint(2**31 - 1))
     base = clone(est).set_params(random_state=seed)
     y2 = y_checked.reshape(len(y_checked), -1)
@@ -97,12 +105,12 @@ def fit_auto(est, X, y) -> None:
     formulas = []
     sizes: dict[int, int] = {}  # the search's size of each closed-form fit
     if y2.shape[1] == 1:
-        formulas = _closed_forms(est, X_checked, y2[:, 0], seed, start, deadline)
-        tried += _fit_closed_forms(est, base, X, y, formulas, deadline, sizes)
+        formulas = _closed_forms(est, X_checked, y2[:, 0], weight, seed, start, deadline)
+        tried += _fit_closed_forms(est, base, fit, formulas, deadline, sizes)
     closed = [t[3] for t in tried if t[3] is not None and t[0] == "closed form"]
     good_enough = any(f.formula_exact_ or f.validation_score_ >= TRAIN_BELOW_R2 for f in closed)
     if not good_enough and _time_left(deadline) > 0:
-        tried += _fit_stacks(est, base, X, y, deadline)
+        tried += _fit_stacks(est, base, fit, deadline)
 
     fitted = [t for t in tried if t[3] is not None]
     if not fitted:
@@ -124,7 +132,17 @@ def fit_auto(est, X, y) -> None:
         )
 
 
-def _closed_forms(est, X, y, seed: int, start: float, deadline: float) -> list:
+class _Fitter:
+    """Fits candidates on the data ``fit`` was given, as they were given."""
+
+    def __init__(self, X, y, sample_weight):
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+
+    def __call__(self, estimator, structure=None):
+        return _fit_one(estimator, self.X, self.y, structure, self.sample_weight)
+
+
+def _closed_forms(est, X, y, weight, seed: int, start: float, deadline: float) -> list:
     """The closed-form search on the estimators' own split (same seed), ranked.
 
     The search gets half of the time left. The coefficients of a formula that is
@@ -136,6 +154,7 @@ def _closed_forms(est, X, y, seed: int, start: float, deadline: float) -> list:
     every = np.arange(len(X))
     train, valid = (np.sort(i) for i in split) if split is not None else (every, every)
     budget = _SEARCH_SHARE * (deadline - start)
+    weights = (None, None) if weight is None else (weight[train], weight[valid])
     formulas = find_formulas(
         X[train],
         y[train],
@@ -145,14 +164,16 @@ def _closed_forms(est, X, y, seed: int, start: float, deadline: float) -> list:
         deadline=time.perf_counter() + budget,
         selection=est.selection,
         functions=check_functions(est.functions),
+        sample_weight=weights[0],
+        valid_weight=weights[1],
     )
     for formula in formulas[:_MAX_FORMULAS]:
         if formula.valid_error > EXACT_LEAST_SQUARES:
-            formula.refit_(X, y)
+            formula.refit_(X, y, weight)
     return formulas
 
 
-def _fit_closed_forms(est, base, X, y, formulas, deadline: float, sizes: dict) -> list:
+def _fit_closed_forms(est, base, fit, formulas, deadline: float, sizes: dict) -> list:
     """The best closed-form formulas written into networks of units and fitted.
 
     In rank order, up to ``_MAX_FORMULAS`` of them, until one is exact. A network
@@ -176,7 +197,7 @@ def _fit_closed_forms(est, base, X, y, formulas, deadline: float, sizes: dict) -
             constants=True,
             max_time=None,  # no training steps: the weights are written in
         )
-        fitted, seconds, error = _fit_one(candidate, X, y, plan)
+        fitted, seconds, error = fit(candidate, plan)
         if fitted is not None:
             # The search's own measure of its size: reading a large network back
             # through sympy to count its operations can take seconds.
@@ -190,7 +211,7 @@ def _fit_closed_forms(est, base, X, y, formulas, deadline: float, sizes: dict) -
     return tried
 
 
-def _fit_stacks(est, base, X, y, deadline: float) -> list:
+def _fit_stacks(est, base, fit, deadline: float) -> list:
     """The estimator's own stacks, trained (in parallel) in the time left."""
     stacks = [(units, width) for units, width in est._auto_stacks if units[0] in UNITS]
     # No more workers than fits: each process costs a copy of torch.
@@ -205,7 +226,7 @@ def _fit_stacks(est, base, X, y, deadline: float) -> list:
         clone(base).set_params(units=units, hidden_size=width, max_time=share)
         for units, width in stacks
     ]
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_one)(job, X, y, None) for job in jobs)
+    results = Parallel(n_jobs=n_jobs)(delayed(fit)(job) for job in jobs)
     return [
         ("trained", units, width, fitted, seconds, error)
         for (units, width), (fitted, seconds, error) in zip(stacks, results, strict=True)

@@ -108,8 +108,9 @@ class ClosedForm(Judged):
         terms = self.terms()
         return int(len(terms) + np.abs(terms).sum())
 
-    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Refit the coefficients by least squares on ``X``, ``y`` (terms kept).
+    def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
+        """Refit the coefficients by least squares on ``X``, ``y`` (terms kept),
+        weighted by ``sample_weight`` where given.
 
         For a ratio ``N / D`` with ``D``'s first coefficient 1, from ``y t0 = N - y (D - t0)``.
         Left as it is where a term is not finite on some row.
@@ -122,7 +123,7 @@ class ClosedForm(Judged):
             A, target = np.concatenate([N, -y[:, None] * D[:, 1:]], axis=1), y * D[:, 0]
         if not np.all(np.isfinite(A)) or not np.all(np.isfinite(target)):
             return
-        coef = scaled_least_squares(A, target)
+        coef = scaled_least_squares(A, target, sample_weight)
         n = len(self.numerator)
         self.numerator_coef = coef[:n]
         if self.denominator is not None:
@@ -147,6 +148,13 @@ class ClosedForm(Judged):
         if self.denominator is None:
             return numerator
         return numerator / polynomial(self.denominator, self.denominator_coef)
+
+    def has_pole_between(self, X: np.ndarray) -> bool:
+        if self.denominator is None:
+            return False
+        with np.errstate(all="ignore"):
+            d = _terms(X, self.denominator) @ self.denominator_coef
+        return bool(np.any(d > 0) and np.any(d < 0))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The formula's value on the rows of ``X``."""
@@ -177,19 +185,22 @@ def library(n_features: int) -> np.ndarray:
     return rows[order]
 
 
-def _judge(formula: ClosedForm, Xv: np.ndarray, yv: np.ndarray) -> None:
-    """Set the formula's relative held-out error and its rows' squared errors."""
+def _judge(formula: ClosedForm, Xv: np.ndarray, yv: np.ndarray, weight=None) -> None:
+    """Set the formula's relative held-out error and its rows' squared errors
+    (each times its row's weight, where ``weight`` holds weights of mean 1)."""
     predicted = formula.predict(Xv)
-    formula.valid_error = _relative_error(predicted, yv)
+    formula.valid_error = _relative_error(predicted, yv, weight)
     formula.valid_target = yv
     with np.errstate(all="ignore"):
-        formula.valid_rows = np.nan_to_num((predicted - yv) ** 2, nan=np.inf)
+        squares = (predicted - yv) ** 2 * (1.0 if weight is None else weight)
+        formula.valid_rows = np.nan_to_num(squares, nan=np.inf)
 
 
-def _relative_error(predicted: np.ndarray, y: np.ndarray) -> float:
+def _relative_error(predicted: np.ndarray, y: np.ndarray, weight=None) -> float:
+    """Mean squared error relative to the mean squared target (both weighted)."""
     with np.errstate(all="ignore"):
-        mse = float(np.mean((predicted - y) ** 2))
-    scale = float(np.mean(y**2)) or 1.0
+        mse = float(np.average((predicted - y) ** 2, weights=weight))
+    scale = float(np.average(y**2, weights=weight)) or 1.0
     return mse / scale if math.isfinite(mse) else math.inf
 
 
@@ -424,6 +435,8 @@ def find_formulas(
     deadline: float = math.inf,
     selection: str = "best",
     functions: Sequence[str] = (),
+    sample_weight: np.ndarray | None = None,
+    valid_weight: np.ndarray | None = None,
 ) -> list[ClosedForm]:
     """Candidate formulas for ``y`` from the columns of ``X``, best first.
 
@@ -450,6 +463,11 @@ def find_formulas(
         The order without an exact formula (see :func:`rank`).
     functions : sequence of str, default=()
         The functions formulas may hold (:mod:`._functions`); none by default.
+    sample_weight, valid_weight : ndarray or None, default=None
+        Positive weights of the training and of the held-out rows. The steps
+        propose terms as without weights (an exact formula fits every row, whatever
+        its weight); every candidate's coefficients are then refitted by weighted
+        least squares and judged by its weighted held-out error, which ranks them.
 
     Returns
     -------
@@ -460,13 +478,15 @@ def find_formulas(
     X, y = np.asarray(X, float), np.asarray(y, float).ravel()
     X_valid, y_valid = np.asarray(X_valid, float), np.asarray(y_valid, float).ravel()
     if len(X) > _MAX_ROWS:
-        rows = np.random.RandomState(0).choice(len(X), _MAX_ROWS, replace=False)
-        X, y = X[np.sort(rows)], y[np.sort(rows)]
+        rows = np.sort(np.random.RandomState(0).choice(len(X), _MAX_ROWS, replace=False))
+        X, y = X[rows], y[rows]
+        sample_weight = None if sample_weight is None else sample_weight[rows]
     found = _product(X, y, X_valid, y_valid, half_powers) + _linear(X, y, X_valid, y_valid)
     terms, T = _usable(X, X_valid, library(X.shape[1]))
     found += _sums(X, y, X_valid, y_valid, terms, T)
+    weights = (X, y, X_valid, y_valid, sample_weight, valid_weight)
     if not ratios:
-        return rank([f for f in found if math.isfinite(f.valid_error)], selection)
+        return rank(_kept(found, *weights), selection)
 
     for formula in found:
         confirm_exact(formula, X, y)
@@ -485,7 +505,30 @@ def find_formulas(
             if formula.valid_error <= EXACT_LEAST_SQUARES and unconfirmed:
                 confirm_exact(formula, X, y)
         found += new
-    return rank([f for f in found if math.isfinite(f.valid_error)], selection)
+    return rank(_kept(found, *weights), selection)
+
+
+def _kept(found, X, y, Xv, yv, weight, valid_weight) -> list:
+    """The formulas worth ranking, weighted where there are weights.
+
+    With weights, each formula's coefficients are refitted by weighted least
+    squares and its held-out error is weighted; an exact formula keeps its
+    coefficients (it fits every row: a refit could only add rounding). Left out:
+    formulas of infinite held-out error, and approximations with a pole between
+    the rows (a denominator that changes sign inside the table's range fits the
+    rows in its linearised form, ``y D = N``, and is wild between them).
+    """
+    if weight is not None or valid_weight is not None:
+        for formula in found:
+            if not formula.exact and weight is not None and math.isfinite(formula.valid_error):
+                formula.refit_(X, y, weight)
+            _judge(formula, Xv, yv, valid_weight)
+    rows = np.concatenate([X, Xv])
+    return [
+        f
+        for f in found
+        if math.isfinite(f.valid_error) and (f.exact or not f.has_pole_between(rows))
+    ]
 
 
 def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:

@@ -279,10 +279,10 @@ class FunctionSum(Judged):
     def complexity(self) -> tuple[int, int]:
         return len(self.terms_), self.size()
 
-    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
+    def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         A = np.column_stack([t.values(X) for t in self.terms_])
         if np.all(np.isfinite(A)):
-            self.coef = scaled_least_squares(A, y)
+            self.coef = scaled_least_squares(A, y, sample_weight)
 
     def to_sympy(self, symbols):
         import sympy
@@ -323,16 +323,26 @@ class Composed(Judged):
     def size(self) -> int:
         return self.inner.size() + 1
 
+    def has_pole_between(self, X: np.ndarray) -> bool:
+        if self.inner.has_pole_between(X):
+            return True
+        if self.outer != "reciprocal":
+            return False
+        inner = self.inner.predict(X)
+        return bool(np.any(inner > 0) and np.any(inner < 0))
+
     def complexity(self) -> tuple[int, int]:
         n, degree = self.inner.complexity()
         return n + 1, degree
 
-    def refit_(self, X: np.ndarray, y: np.ndarray) -> None:
+    def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
+        """Refit the inner formula on the target through the outer function's inverse
+        (weighted where ``sample_weight`` is given)."""
         inverse, defined = _OUTER[self.outer]
         t = self.sign * y
         if defined(t):
             with np.errstate(all="ignore"):
-                self.inner.refit_(X, inverse(t))
+                self.inner.refit_(X, inverse(t), sample_weight)
 
     def to_sympy(self, symbols):
         import sympy

@@ -61,10 +61,21 @@ class Judged:
     exact: bool = False
     extrapolation_error: float = math.inf
 
+    def has_pole_between(self, X: np.ndarray) -> bool:
+        """Whether a denominator of fitted constants changes sign between rows of
+        ``X``: a pole inside the table's range. None without a fitted denominator."""
+        return False
 
-def scaled_least_squares(A: np.ndarray, target: np.ndarray) -> np.ndarray:
+
+def scaled_least_squares(
+    A: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
+) -> np.ndarray:
     """Least squares with the columns scaled to unit norm first, so that a column
-    of small values is not cut off as rounding (numpy's ``rcond``)."""
+    of small values is not cut off as rounding (numpy's ``rcond``); weighted least
+    squares where ``weight`` holds a weight per row (each row scaled by its root)."""
+    if weight is not None:
+        root = np.sqrt(weight)
+        A, target = A * root[:, None], target * root
     norms = np.linalg.norm(A, axis=0)
     norms = np.where(norms > 0, norms, 1.0)
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(target))):

@@ -153,3 +153,35 @@ def test_a_function_formula_is_read_back_from_the_network(Estimator):
     assert np.allclose(
         est.predict(X_far), X_far["q"] * X_far["v"] * X_far["B"] * np.sin(X_far["theta"])
     )
+
+
+def test_no_approximation_has_a_pole_between_the_rows():
+    """A ratio fitted as ``y D = N`` can fit every row and be wild between them,
+    where its denominator changes sign: no such approximation is kept."""
+    rng = np.random.default_rng(8)
+    X = rng.uniform(0, 1, size=(400, 1))
+    light = X[:, 0] < 0.5
+    y = 2 * X[:, 0] + np.where(light, 1.0, 0.0) + 0.05 * rng.normal(size=400)
+    weight = np.where(light, 1.0, 20.0)
+    found = find_formulas(
+        X[:300],
+        y[:300],
+        X[300:],
+        y[300:],
+        sample_weight=weight[:300],
+        valid_weight=weight[300:],
+        deadline=time.perf_counter() + 3,
+    )
+    # Without the check, hundreds of candidates had one, the first among them.
+    assert found and not any(f.exact for f in found)
+    grid = np.linspace(0, 1, 1001)[:, None]
+    assert not any(f.has_pole_between(grid) for f in found)
+
+
+def test_an_exact_ratio_keeps_its_pole():
+    """``1/(x - 1)`` on both sides of its pole is the formula, pole and all."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 2, size=(500, 1))
+    X = X[np.abs(X[:, 0] - 1) > 0.05]
+    found = find_formulas(*_split(X, 1 / (X[:, 0] - 1)))
+    assert found[0].exact and found[0].has_pole_between(X)
