@@ -9,6 +9,8 @@ read the formula as :class:`~sknalu.formula._estimator.FormulaMixin` does
 
 from __future__ import annotations
 
+import functools
+import html
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -214,3 +216,41 @@ class FormulaExportMixin:
         functions = [sympy.lambdify(symbols, e, backend, dummify=True) for e in expressions]
         text = str(expressions) if self._is_vector() else str(expressions[0])
         return FormulaFunction(functions, backend, self._feature_names(), self._is_vector(), text)
+
+    def _get_fitted_attr_html(self, doc_link=""):
+        """scikit-learn's table of fitted attributes in the HTML repr, with
+        ``formula_`` in full: the table cuts every string to a few characters, and
+        the formula is what a notebook user looks for there."""
+        parent = getattr(super(), "_get_fitted_attr_html", None)
+        if parent is None:
+            return None
+        attrs = parent(doc_link)
+        info = attrs.get("formula_") if hasattr(attrs, "get") else None
+        if info is None or not isinstance(info.get("value"), str):
+            return attrs
+        formula = info["value"]
+        try:
+            attrs.__class__ = _full_formula_table(type(attrs))
+        except TypeError:  # another kind of table: left as scikit-learn makes it
+            return attrs
+        info["value"] = _FORMULA_MARK
+        attrs.formula = formula
+        return attrs
+
+
+#: What stands for the formula in scikit-learn's table until it is written in full
+#: (short enough not to be cut).
+_FORMULA_MARK = "\x00f"
+
+
+@functools.cache
+def _full_formula_table(table: type) -> type:
+    """A subclass of scikit-learn's table of fitted attributes whose HTML holds
+    ``self.formula`` in full where the formula's mark is."""
+
+    class FullFormulaTable(table):
+        def _html_repr(self):
+            text = super()._html_repr()
+            return text.replace(html.escape(repr(_FORMULA_MARK)), html.escape(self.formula), 1)
+
+    return FullFormulaTable

@@ -202,3 +202,23 @@ def test_sknalu_predict_prints_predictions_as_short_floats(tmp_path, capsys):
     output = tmp_path / "preds.csv"
     assert main([*command, "--trust-pickle", "--output", str(output)]) == 0
     np.testing.assert_array_equal(pd.read_csv(output).prediction, est.predict(rows))
+
+
+def test_the_html_repr_shows_the_whole_formula():
+    """scikit-learn's table of fitted attributes cuts strings to a few characters;
+    the formula is shown whole, alone and inside a pipeline."""
+    import html
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import estimator_html_repr
+
+    X = frame(["price", "qty", "discount"])
+    y = 3.5 * X.price * X.qty / X.discount + X.discount**2 - 7 * X.price
+    est = NALURegressor(units="auto", max_time=10, random_state=0).fit(X, y)
+    assert len(est.formula_) > 30
+    assert html.escape(est.formula_) in est._repr_html_()
+    pipeline = make_pipeline(FunctionTransformer(), est).fit(X, y)
+    assert html.escape(pipeline[-1].formula_) in estimator_html_repr(pipeline)
+    # Unfitted, the repr is scikit-learn's own.
+    assert "formula_" not in NALURegressor()._repr_html_()
