@@ -13,6 +13,10 @@ name                       value       decides
 ``EXACT_FIT``              1e-12       a trained copy fits exactly (training stops)
 ``EXACT_LEAST_SQUARES``    1e-20       a least-squares solution or closed-form
                                        formula fits exactly
+``EXACT_SEARCH``           1e-26       a formula of the closed-form search can be
+                                       exact (held-out error)
+``EXACT_EXTRAPOLATION``    1e-24       ... and still fits the outer rows of each
+                                       column, refitted on the others
 ``EXACT_R2``               1 - 1e-9    a formula with discrete weights is exact
 ``EXACT_RELATIVE_MSE``     1e-20 (f64) ... and fits the held-out rows to rounding
 ``MIN_EXACT_ROWS``         20          ... judged on at least this many rows
@@ -59,6 +63,13 @@ EXACT_LEAST_SQUARES = 1e-20
 #: scaled for least squares, while a polynomial of high degree that approximates a
 #: sine or an exponential on a narrow range reaches 1e-25 to 1e-21 there.
 EXACT_SEARCH = 1e-26
+
+#: Relative mean squared error on the outer rows of each column under which such a
+#: formula, refitted on the others, still counts as exact (``confirm_exact``): the
+#: exact formulas of the benchmark's collections reach 1e-31 to 3e-26 there, while a
+#: ratio of polynomials approximating an exponential on a narrow range, found in
+#: columns centred for its null vector, reaches 1e-23.
+EXACT_EXTRAPOLATION = 1e-24
 
 #: Held-out R² from which a network with discrete weights counts as exact. A relative
 #: mean squared error of 1e-9 is a root-mean-square miss of 3e-5 of the targets'

@@ -36,20 +36,27 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..exact._tolerances import (
     BEAT_LINEAR,
+    EXACT_EXTRAPOLATION,
     EXACT_LEAST_SQUARES,
     EXACT_SEARCH,
     NEGLIGIBLE,
     SIMPLER_WITHIN,
 )
 from ._functions import composed, function_sums, log_products
-from ._rational import Judged, RationalSearch, monomial_values, scaled_least_squares
+from ._rational import (
+    Judged,
+    RationalSearch,
+    monomial_values,
+    scaled_least_squares,
+    widened,
+)
 
 #: Largest number of terms of a sum, and of a ratio (numerator and denominator).
 MAX_TERMS, MAX_RATIO_TERMS = 4, 5
@@ -148,6 +155,22 @@ class ClosedForm(Judged):
         if self.denominator is None:
             return numerator
         return numerator / polynomial(self.denominator, self.denominator_coef)
+
+    def in_columns(self, columns: np.ndarray, n_features: int) -> ClosedForm:
+        den = self.denominator
+        return ClosedForm(
+            widened(self.numerator, columns, n_features),
+            self.numerator_coef,
+            None if den is None else widened(den, columns, n_features),
+            self.denominator_coef,
+            self.kind,
+        )
+
+    def times_monomial(self, exponents: np.ndarray) -> ClosedForm:
+        numerator = self.numerator + np.asarray(exponents)[None, :]
+        return ClosedForm(
+            numerator, self.numerator_coef, self.denominator, self.denominator_coef, self.kind
+        )
 
     def has_pole_between(self, X: np.ndarray) -> bool:
         if self.denominator is None:
@@ -464,10 +487,7 @@ def find_formulas(
     functions : sequence of str, default=()
         The functions formulas may hold (:mod:`._functions`); none by default.
     sample_weight, valid_weight : ndarray or None, default=None
-        Positive weights of the training and of the held-out rows. The steps
-        propose terms as without weights (an exact formula fits every row, whatever
-        its weight); every candidate's coefficients are then refitted by weighted
-        least squares and judged by its weighted held-out error, which ranks them.
+        Positive weights of the training and held-out rows (see :func:`_kept`).
 
     Returns
     -------
@@ -533,10 +553,11 @@ def _kept(found, X, y, Xv, yv, weight, valid_weight) -> list:
 
 def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     """The steps of the search after the first candidates, cheapest first: small
-    ratios of polynomials (milliseconds), terms with functions (a second), ratios of
-    polynomials of many terms, functions of formulas (each a search of its own),
-    ratios of library terms (seconds), then formulas with their terms chosen one at
-    a time (noisy data)."""
+    ratios of polynomials (milliseconds), a product of powers in front of one
+    (:func:`_common_factor`), terms with functions (a second), ratios of
+    polynomials of many terms, functions of formulas and products in front of
+    formulas with functions (each a search of its own), ratios of library terms
+    (seconds), then formulas with their terms chosen one at a time (noisy data)."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -544,7 +565,11 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
         return _select(columns, target, max_terms, deadline=deadline)
 
     search = RationalSearch(X, y, make, select, deadline)
-    steps = [lambda: search.exact(largest=_SMALL_RATIONAL)]
+    algebraic = _exact_search(deadline)
+    steps = [
+        lambda: search.exact(largest=_SMALL_RATIONAL),
+        lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
+    ]
     if functions:
         product_terms = _product_terms(terms)
         steps += [
@@ -557,6 +582,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     if functions:
         inner = _exact_search(deadline, functions, half_powers)
         steps.append(lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline))
+        steps.append(lambda: _common_factor(X, y, Xv, yv, inner, judge))
     steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), search.selected]
     return steps
 
@@ -594,10 +620,10 @@ def confirm_exact(formula, X: np.ndarray, y: np.ndarray) -> None:
         trial = copy.deepcopy(formula)
         trial.refit_(X[~outer], y[~outer])
         worst = max(worst, _relative_error(trial.predict(X[outer]), y[outer]))
-        if not worst <= EXACT_LEAST_SQUARES:
+        if not worst <= EXACT_EXTRAPOLATION:
             break
     formula.extrapolation_error = worst
-    formula.exact = bool(worst <= EXACT_LEAST_SQUARES)
+    formula.exact = bool(worst <= EXACT_EXTRAPOLATION)
 
 
 def _make(numerator, numerator_coef, denominator, denominator_coef, X, y, Xv, yv) -> ClosedForm:
@@ -641,6 +667,46 @@ def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: b
             yield from function_sums(X, y, Xv, yv, functions, select, judge, deadline)
 
     return search
+
+
+def _common_factor(X, y, Xv, yv, inner_search, judge) -> Iterator:
+    """``y = M(x) S(x)``: a product of powers ``M`` in front of a sum ``S``
+    (``q*(E + B*v*sin(theta))``, ``mu/(k*T)*(H + a*M/(eps*c**2))``,
+    ``w*x*(L**3 - 2*L*x**2 + x**3)/(24*E*I)``), ``S`` searched for exactly on
+    ``y / M``.
+
+    ``M``'s powers are those of the least-squares fit of ``log|y|`` on the
+    logarithms of the columns that are within 0.15 of an integer: a column that
+    enters only through ``M`` has its power there exactly, one inside ``S`` has
+    some fraction. ``S`` is first searched for on the columns whose power is not
+    within 0.01 of an integer alone (fewer columns, far fewer monomials of each
+    degree), then on all of them.
+    """
+    ok = (y != 0) & np.all(X != 0, axis=1)
+    if ok.sum() <= X.shape[1] + 1 or not np.all(Xv != 0):
+        return
+    A = np.column_stack([np.log(np.abs(X[ok])), np.ones(int(ok.sum()))])
+    solution = scaled_least_squares(A, np.log(np.abs(y[ok])))[:-1]
+    exponents = np.round(solution)
+    exponents[np.abs(solution - exponents) > 0.15] = 0
+    if not np.all(np.isfinite(exponents)) or not np.any(exponents):
+        return
+    exponents = exponents.astype(int)
+    M, Mv = (monomial_values(rows, exponents[None, :])[:, 0] for rows in (X, Xv))
+    n = X.shape[1]
+    inside = np.flatnonzero(np.abs(solution - np.round(solution)) > 0.01)
+    for columns in [inside, np.arange(n)] if 0 < len(inside) < n else [np.arange(n)]:
+        for inner in inner_search(X[:, columns], y / M, Xv[:, columns], yv / Mv):
+            if not inner.exact:
+                continue
+            whole = inner.in_columns(columns, n) if len(columns) < n else inner
+            candidate = None if whole is None else whole.times_monomial(exponents)
+            if candidate is not None:
+                judge(candidate, Xv, yv)
+                yield candidate
+                if candidate.exact:
+                    return
+            break
 
 
 def _product_terms(terms: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES
 from ..units._functions import FUNCTIONS
-from ._rational import Judged, monomial_values, scaled_least_squares
+from ._rational import Judged, monomial_values, scaled_least_squares, widened
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
@@ -53,6 +53,9 @@ _MAX_TERMS = 4
 _MAX_TRIPLE_FEATURES = 5
 #: Columns of the function library, at most.
 _MAX_COLUMNS = 6000
+#: Most monomials of several columns (each to the power ±1) that the products of
+#: :func:`log_products` try inside a function: ``exp(-m*g*x/(k*T))``.
+_MAX_WIDE = 1000
 
 
 @dataclass(eq=False)
@@ -130,10 +133,26 @@ class Term:
         return out
 
 
-def inner_monomials(n_features: int) -> np.ndarray:
+def signed_monomials(n_features: int, smallest: int, cap: int = _MAX_WIDE) -> np.ndarray:
+    """Products of ``smallest`` or more columns, each to the power 1 or -1 (``m*g*x/(k*T)``),
+    fewest columns first, at most ``cap`` of them."""
+    rows = []
+    for k in range(smallest, n_features + 1):
+        for columns in combinations(range(n_features), k):
+            for signs in product((1, -1), repeat=k):
+                if len(rows) == cap:
+                    return np.array(rows, dtype=int).reshape(-1, n_features)
+                row = np.zeros(n_features, dtype=int)
+                row[list(columns)] = signs
+                rows.append(row)
+    return np.array(rows, dtype=int).reshape(-1, n_features)
+
+
+def inner_monomials(n_features: int, wide: bool = False) -> np.ndarray:
     """The monomials a function is tried on: each column, its square and reciprocal,
     each product and ratio of two columns, and of three (up to
-    ``_MAX_TRIPLE_FEATURES`` columns)."""
+    ``_MAX_TRIPLE_FEATURES`` columns); ``wide``: products of more columns too
+    (:func:`signed_monomials`)."""
     rows = []
     for i in range(n_features):
         for p in (1, 2, -1):
@@ -153,17 +172,25 @@ def inner_monomials(n_features: int) -> np.ndarray:
                 row = np.zeros(n_features, dtype=int)
                 row[list(columns)] = signs
                 rows.append(row)
+    if wide:
+        smallest = 4 if n_features <= _MAX_TRIPLE_FEATURES else 3
+        rows += list(signed_monomials(n_features, smallest))
     return np.array(rows, dtype=int).reshape(-1, n_features)
 
 
 def function_factors(
-    X: np.ndarray, Xv: np.ndarray, functions: Sequence[str], *, log_space: bool = False
+    X: np.ndarray,
+    Xv: np.ndarray,
+    functions: Sequence[str],
+    *,
+    log_space: bool = False,
+    wide: bool = False,
 ) -> list[tuple[Factor, np.ndarray]]:
     """Each ``f(a m(x) + b)`` of the grid that is finite (and not constant) on every
     training and held-out row, with its training values (their ``log|.|`` when
-    ``log_space``)."""
+    ``log_space``); ``m`` of :func:`inner_monomials`."""
     out = []
-    inner = inner_monomials(X.shape[1])
+    inner = inner_monomials(X.shape[1], wide)
     M, Mv = monomial_values(X, inner), monomial_values(Xv, inner)
     for name in functions:
         f = NUMPY_FUNCTIONS[name]
@@ -276,6 +303,20 @@ class FunctionSum(Judged):
     def size(self) -> int:
         return sum(t.size() for t in self.terms_)
 
+    def in_columns(self, columns: np.ndarray, n_features: int) -> FunctionSum:
+        def factor(f):
+            return Factor(f.name, widened(f.inner, columns, n_features), f.inner_coef, f.shift)
+
+        terms = [
+            Term(widened(t.exponents[None], columns, n_features)[0], tuple(map(factor, t.factors)))
+            for t in self.terms_
+        ]
+        return FunctionSum(terms, self.coef)
+
+    def times_monomial(self, exponents: np.ndarray) -> FunctionSum:
+        terms = [Term(t.exponents + np.asarray(exponents), t.factors) for t in self.terms_]
+        return FunctionSum(terms, self.coef)
+
     def complexity(self) -> tuple[int, int]:
         return len(self.terms_), self.size()
 
@@ -322,6 +363,10 @@ class Composed(Judged):
 
     def size(self) -> int:
         return self.inner.size() + 1
+
+    def in_columns(self, columns: np.ndarray, n_features: int) -> Composed | None:
+        inner = self.inner.in_columns(columns, n_features)
+        return None if inner is None else Composed(inner, self.outer, self.sign)
 
     def has_pole_between(self, X: np.ndarray) -> bool:
         if self.inner.has_pole_between(X):
@@ -511,6 +556,7 @@ def log_products(X, y, Xv, yv, functions, monomials, judge, deadline, half=False
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
     if "exp" in functions:
+        monomials = np.concatenate([monomials, signed_monomials(n, 4)])
         M = monomial_values(Xk, monomials)
         ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
         kinds += [("exp", monomials[k]) for k in np.where(ok)[0]]
@@ -546,7 +592,7 @@ def log_products(X, y, Xv, yv, functions, monomials, judge, deadline, half=False
 def _log_factors(X, Xv, functions):
     return [
         (factor, v)
-        for factor, v in function_factors(X, Xv, functions, log_space=True)
+        for factor, v in function_factors(X, Xv, functions, log_space=True, wide=True)
         if abs(factor.inner_coef[0]) >= 0.5
     ]
 

@@ -28,6 +28,7 @@ why it runs first.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -65,6 +66,24 @@ class Judged:
         """Whether a denominator of fitted constants changes sign between rows of
         ``X``: a pole inside the table's range. None without a fitted denominator."""
         return False
+
+    def times_monomial(self, exponents: np.ndarray) -> Judged | None:
+        """The formula times ``Π x_j ** exponents[j]``, not yet judged; None where
+        the formula cannot hold a factor in front."""
+        return None
+
+    def in_columns(self, columns: np.ndarray, n_features: int) -> Judged | None:
+        """The formula, found on the columns ``columns`` of a table of
+        ``n_features``, as a formula of the whole table (not yet judged)."""
+        return None
+
+
+def widened(exponents: np.ndarray, columns: np.ndarray, n_features: int) -> np.ndarray:
+    """Rows of exponents over ``columns``, as rows over all ``n_features`` columns."""
+    exponents = np.asarray(exponents)
+    out = np.zeros((len(exponents), n_features), dtype=exponents.dtype)
+    out[:, columns] = exponents
+    return out
 
 
 def scaled_least_squares(
@@ -106,6 +125,12 @@ MAX_COLUMNS = 400
 #: How much worse than an exact ratio the ratios one degree lower must fit (see
 #: ``RationalSearch._cliff``), and the float64 rounding floor of a fit's residual.
 _CLIFF, _ROUNDING = 1e9, 1e-30
+#: How far below the next the smallest singular value must be for its vector to
+#: be the one ratio of its degrees.
+_GAP = 1e4
+#: The shares of the largest below which a term is dropped, tried in turn until a
+#: formula still fits exactly (the last: a term is 0).
+_SUPPORT_THRESHOLDS = (1e-2, 1e-3, 1e-4, 1e-5, NULL_ENTRY)
 #: Rows per column of ``[P, -y Q]`` used to find its null vector.
 _ROWS_PER_COLUMN = 4
 #: Most terms of a formula chosen term by term (noisy data).
@@ -127,6 +152,30 @@ def monomials(n_features: int, degree: int) -> np.ndarray:
             np.add.at(row, list(columns), 1)
             rows.append(row)
     return np.array(rows)
+
+
+def shift_matrix(exponents: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``T`` with ``Σ_b c_b Π((x - centre)/scale)**e_b = Σ_a (T c)_a Π x**e_a``.
+
+    ``exponents`` holds every monomial of degree at most some ``d`` (a set closed
+    under lowering any exponent), so that the monomials of the centred and scaled
+    columns and those of the columns span the same polynomials: ``T`` is the
+    change of basis, each centred monomial expanded by the binomial theorem.
+    """
+    index = {tuple(e): i for i, e in enumerate(exponents.tolist())}
+    T = np.zeros((len(exponents), len(exponents)))
+    for b, e in enumerate(exponents.tolist()):
+        # Per column, the coefficients of x**i in ((x - c)/s)**k, i = 0..k.
+        parts = [
+            [math.comb(k, i) * (-c) ** (k - i) / s**k for i in range(k + 1)]
+            for k, c, s in zip(e, centre, scale, strict=True)
+        ]
+        for powers in itertools.product(*(range(len(p)) for p in parts)):
+            value = 1.0
+            for p, i in zip(parts, powers, strict=True):
+                value *= p[i]
+            T[index[powers], b] += value
+    return T
 
 
 def n_monomials(n_features: int, degree: int) -> int:
@@ -179,6 +228,14 @@ class RationalSearch:
         self.X, self.y = X, y
         self.make, self.select, self.deadline = make, select, deadline
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # The columns centred on their range and scaled to [-1, 1]: their monomials
+        # are far better conditioned than those of columns far from 0 (``L`` in
+        # [5, 8]: ``1, L, ..., L**4`` are nearly collinear). The null vectors and
+        # polynomial fits are found in them, then written back in the columns.
+        low, high = X.min(axis=0), X.max(axis=0)
+        self._centre = (low + high) / 2
+        self._scale = np.where(high > low, (high - low) / 2, 1.0)
+        self._centred_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # The relative residual (a polynomial's) or squared smallest singular value
         # ratio (a ratio's) of each pair of degrees tried.
         self._residual: dict[tuple[int, int], float] = {}
@@ -188,6 +245,15 @@ class RationalSearch:
             exps = monomials(self.X.shape[1], degree)
             self._cache[degree] = exps, monomial_values(self.X, exps)
         return self._cache[degree]
+
+    def _centred(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
+        """The monomials of the centred columns, and the change of basis back."""
+        if degree not in self._centred_cache:
+            exps, _ = self._basis(degree)
+            Z = (self.X - self._centre) / self._scale
+            T = shift_matrix(exps, self._centre, self._scale)
+            self._centred_cache[degree] = monomial_values(Z, exps), T
+        return self._centred_cache[degree]
 
     def exact(self, smallest: int = 0, largest: int = MAX_COLUMNS) -> Iterator:
         """Candidates from the null vector (or least squares), degree by degree.
@@ -225,43 +291,66 @@ class RationalSearch:
 
     def _polynomial(self, degree: int):
         exps, P = self._basis(degree)
+        Z, T = self._centred(degree)
         norms = np.linalg.norm(P, axis=0)
         if not np.all(np.isfinite(P)) or np.any(norms == 0):
             return None
-        coef = scaled_least_squares(P / norms, self.y)
-        r = self.y - (P / norms) @ coef
+        coef = scaled_least_squares(Z, self.y)
+        r = self.y - Z @ coef
         self._residual[degree, 0] = float(r @ r) / (float(self.y @ self.y) or 1.0)
         if float(r @ r) > EXACT_LEAST_SQUARES * float(self.y @ self.y):
             return None  # no exact polynomial of this degree; the noisy path chooses terms
-        scaled = np.abs(coef)
-        keep = scaled > NULL_ENTRY * scaled.max()
-        coef = scaled_least_squares(P[:, keep], self.y)
+        # Each monomial's share of the target, in the columns themselves; the
+        # fewest monomials that still fit exactly.
+        scaled = np.abs(T @ coef) * norms
+        for threshold in _SUPPORT_THRESHOLDS:
+            keep = scaled > threshold * scaled.max()
+            coef = scaled_least_squares(P[:, keep], self.y)
+            r = self.y - P[:, keep] @ coef
+            if float(r @ r) <= EXACT_LEAST_SQUARES * float(self.y @ self.y):
+                break
         return self.make(exps[keep], coef, None, None)
 
     def _null_vector(self, dn: int, dd: int):
         num, P = self._basis(dn)
         den, Q = self._basis(dd)
+        (Zp, Tn), (Zq, Td) = self._centred(dn), self._centred(dd)
         A = np.concatenate([P, -self.y[:, None] * Q], axis=1)
-        norms = np.linalg.norm(A, axis=0)
-        if not np.all(np.isfinite(A)) or np.any(norms == 0):
+        Az = np.concatenate([Zp, -self.y[:, None] * Zq], axis=1)
+        norms, norms_z = np.linalg.norm(A, axis=0), np.linalg.norm(Az, axis=0)
+        if not np.all(np.isfinite(A)) or np.any(norms == 0) or np.any(norms_z == 0):
             return None
         # An exact ratio vanishes on any rows: a few times as many rows as columns
         # determine the null vector, at a fraction of the cost of all of them.
         rows = slice(None, None, max(1, len(A) // (_ROWS_PER_COLUMN * A.shape[1])))
         try:
-            _, sigma, Vt = np.linalg.svd((A / norms)[rows], full_matrices=False)
+            _, sigma, Vt = np.linalg.svd((Az / norms_z)[rows], full_matrices=False)
         except np.linalg.LinAlgError:
             return None
         self._residual[dn, dd] = float(sigma[-1] / sigma[0]) ** 2
-        if not sigma[-1] <= NULL * sigma[0] or sigma[-2] <= NULL * sigma[0]:
-            return None  # no exact ratio of these degrees, or more than one
-        v = Vt[-1] / norms
-        weight = np.abs(Vt[-1])
-        support = np.where(weight > NULL_ENTRY * weight.max())[0]
-        return self._refit(num, den, P, Q, support, v)
+        if not sigma[-1] <= NULL * sigma[0] or sigma[-2] < _GAP * sigma[-1]:
+            # No exact ratio of these degrees, or more than one (two singular values
+            # at rounding: ``N q / (D q)`` for every ``q`` of the degrees left).
+            # One singular value far below the next is one ratio, even where the
+            # next is small too (a ratio of lower degrees that nearly fits).
+            return None
+        vz = Vt[-1] / norms_z
+        n = len(num)
+        v = np.concatenate([Tn @ vz[:n], Td @ vz[n:]])  # in the columns themselves
+        weight = np.abs(v) * norms
+        fit = None
+        # The fewest terms that still fit exactly: written back in the columns, the
+        # null vector's rounding spreads over every monomial.
+        for threshold in _SUPPORT_THRESHOLDS:
+            support = np.where(weight > threshold * weight.max())[0]
+            fit = self._refit(num, den, P, Q, support, v)
+            if fit is not None and fit[1] <= EXACT_LEAST_SQUARES:
+                break
+        return None if fit is None else self.make(*fit[0])
 
     def _refit(self, num, den, P, Q, support, v):
-        """The ratio on ``support`` refitted by least squares, ``D``'s largest term fixed."""
+        """The ratio on ``support`` refitted by least squares, ``D``'s largest term
+        fixed: ``make``'s arguments and the relative residual of the fit."""
         n = len(num)
         keep_num, keep_den = support[support < n], support[support >= n] - n
         if not len(keep_num) or not len(keep_den):
@@ -269,11 +358,13 @@ class RationalSearch:
         lead = keep_den[np.argmax(np.abs(v[n + keep_den]))]
         rest = [d for d in keep_den if d != lead]
         B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
-        coef = scaled_least_squares(B, self.y * Q[:, lead])
+        target = self.y * Q[:, lead]
+        coef = scaled_least_squares(B, target)
+        r = B @ coef - target
+        residual = float(r @ r) / (float(target @ target) or 1.0)
         k = len(keep_num)
-        return self.make(
-            num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]])
-        )
+        args = (num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]]))
+        return args, residual if math.isfinite(residual) else math.inf
 
     def selected(self) -> Iterator:
         """Candidates with terms chosen one at a time, degree by degree (noisy data)."""

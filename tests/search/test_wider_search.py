@@ -185,3 +185,81 @@ def test_an_exact_ratio_keeps_its_pole():
     X = X[np.abs(X[:, 0] - 1) > 0.05]
     found = find_formulas(*_split(X, 1 / (X[:, 0] - 1)))
     assert found[0].exact and found[0].has_pole_between(X)
+
+
+def test_a_product_of_powers_in_front_of_a_polynomial_is_found_exactly():
+    """``M(x) * S(x)`` with ``M`` over columns ``S`` does not hold: ``S`` is searched
+    for on the few columns left, where its monomials are few."""
+    rng = np.random.RandomState(1)
+    X = np.column_stack(
+        [
+            rng.uniform(2, 4, 600),
+            rng.uniform(6, 9, 600),
+            rng.uniform(1, 2, 600),
+            rng.uniform(50, 90, 600),
+            rng.uniform(1, 3, 600),
+        ]
+    )
+    a, b, k, c, d = X.T
+    y = k * a * (2 * b**4 - 5 * a**2 * b**2 + a**4) / (120 * b * c * d)
+    found = find_formulas(*_split(X, y, 500), deadline=time.perf_counter() + 30)
+    assert found[0].exact
+    a, b, k, c, d = (X * 1.7).T
+    far = k * a * (2 * b**4 - 5 * a**2 * b**2 + a**4) / (120 * b * c * d)
+    np.testing.assert_allclose(found[0].predict(X * 1.7), far, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        lambda u, v: (u**3 - 4 * u * v**2 + 2 * v**3) / (v**3 - 2 * u * v),
+        lambda u, v: (3 * u**4 - 2 * u**2 * v**2 + 5 * v**4) / (v**4 + 1),
+    ],
+)
+def test_a_ratio_on_columns_far_from_zero_is_found_exactly(formula):
+    """Monomials of a column in [6, 9] are nearly collinear, and ratios of lower
+    degrees nearly fit; in the columns centred on their range the ratio stands out."""
+    rng = np.random.RandomState(2)
+    X = np.column_stack([rng.uniform(1, 2, 500), rng.uniform(6, 9, 500)])
+    found = find_formulas(*_split(X, formula(*X.T)), deadline=time.perf_counter() + 30)
+    assert found[0].exact
+    X_far = np.column_stack([np.linspace(-5, 60, 50), np.linspace(70, 11, 50)])
+    np.testing.assert_allclose(found[0].predict(X_far), formula(*X_far.T), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        lambda X: X[:, 0] * np.exp(-0.034 * X[:, 1] / X[:, 2]),
+        lambda X: X[:, 0] * np.sqrt(1 + 0.1 * X[:, 1] / X[:, 2]),
+        lambda X: np.log(X[:, 1] / X[:, 2] + 4) * X[:, 0],
+    ],
+    ids=["exponential", "root", "logarithm"],
+)
+def test_a_ratio_approximating_a_function_on_a_narrow_range_is_not_exact(formula):
+    """Without functions, a ratio of polynomials can fit a smooth function on a
+    narrow range to 1e-27; it must not be called exact (it misses far away).
+
+    Where the function's argument varies by a few percent only (``exp(-0.034*b/c)``
+    with ``b/c`` below 0.03), a ratio of low degrees matches it to 1e-14: no table
+    of float64 numbers tells them apart. Here it varies by 25%.
+    """
+    rng = np.random.RandomState(3)
+    X = np.column_stack(
+        [rng.uniform(0.9, 1.1, 1000), rng.uniform(0, 20, 1000), rng.uniform(2.7, 2.9, 1000)]
+    )
+    found = find_formulas(*_split(X, formula(X), 800), deadline=time.perf_counter() + 20)
+    assert not any(f.exact for f in found)
+
+
+def test_the_change_of_basis_to_centred_columns():
+    from sknalu.search._rational import monomial_values, shift_matrix
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(5, 8, (40, 3))
+    exponents = monomials(3, 4)
+    centre, scale = np.array([6.5, 1.0, -2.0]), np.array([1.5, 2.0, 0.5])
+    T = shift_matrix(exponents, centre, scale)
+    coef = rng.normal(size=len(exponents))
+    centred = monomial_values((X - centre) / scale, exponents) @ coef
+    np.testing.assert_allclose(monomial_values(X, exponents) @ (T @ coef), centred, rtol=1e-9)
