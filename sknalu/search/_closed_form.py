@@ -741,7 +741,10 @@ def rank(found: list[ClosedForm], selection: str = "best") -> list[ClosedForm]:
     Without an exact formula, one other than the linear model must also halve the
     linear model's held-out error to lead under ``"best"``: a search over thousands
     of terms fits some noise of the rows that judge it, and a formula that does not
-    clearly beat the linear model is not one the data hold.
+    clearly beat the linear model is not one the data hold. For the same reason a
+    formula with functions leads only where every formula without one is clearly
+    worse: with an inner constant to tune, a function term fits noise (or a sum of
+    powers) about as well as the right terms do.
     """
     if not found:
         return []
@@ -760,6 +763,9 @@ def rank(found: list[ClosedForm], selection: str = "best") -> list[ClosedForm]:
         ]
         if not eligible:
             eligible = [f for f in found if f.kind == "linear"]
+        algebraic = [f for f in eligible if not f.has_functions]
+        if algebraic:
+            eligible = algebraic
     near = sorted(eligible, key=lambda f: f.complexity())
     kept = {id(f) for f in near}
     rest = sorted((f for f in found if id(f) not in kept), key=lambda f: f.valid_error)

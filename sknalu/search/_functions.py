@@ -313,6 +313,10 @@ class FunctionSum(Judged):
         ]
         return FunctionSum(terms, self.coef)
 
+    @property
+    def has_functions(self) -> bool:
+        return any(t.factors for t in self.terms_)
+
     def times_monomial(self, exponents: np.ndarray) -> FunctionSum:
         terms = [Term(t.exponents + np.asarray(exponents), t.factors) for t in self.terms_]
         return FunctionSum(terms, self.coef)
@@ -363,6 +367,10 @@ class Composed(Judged):
 
     def size(self) -> int:
         return self.inner.size() + 1
+
+    @property
+    def has_functions(self) -> bool:
+        return self.outer != "reciprocal" or self.inner.has_functions
 
     def in_columns(self, columns: np.ndarray, n_features: int) -> Composed | None:
         inner = self.inner.in_columns(columns, n_features)

@@ -62,6 +62,11 @@ class Judged:
     exact: bool = False
     extrapolation_error: float = math.inf
 
+    #: Whether the formula holds a function (exp, sin, ...): a wider class of
+    #: formulas, which must fit clearly better than every formula without one to
+    #: be kept (see ``rank``).
+    has_functions = False
+
     def has_pole_between(self, X: np.ndarray) -> bool:
         """Whether a denominator of fitted constants changes sign between rows of
         ``X``: a pole inside the table's range. None without a fitted denominator."""

@@ -1,5 +1,6 @@
 """The closed-form search beyond a fixed library: degrees, shifts, functions, time."""
 
+import copy
 import time
 import warnings
 
@@ -263,3 +264,27 @@ def test_the_change_of_basis_to_centred_columns():
     coef = rng.normal(size=len(exponents))
     centred = monomial_values((X - centre) / scale, exponents) @ coef
     np.testing.assert_allclose(monomial_values(X, exponents) @ (T @ coef), centred, rtol=1e-9)
+
+
+def test_a_formula_with_functions_leads_only_where_it_fits_clearly_better():
+    """On noisy rows a function term, with its inner constant to tune, fits about
+    as well as the right sum of powers: the formula without functions is kept
+    unless it is clearly worse."""
+    from sknalu.search._closed_form import ClosedForm, rank
+    from sknalu.search._functions import Factor, FunctionSum, Term
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=200) ** 2
+
+    def judged(formula, error, rows):
+        formula.valid_error, formula.valid_rows = error, rows
+        return formula
+
+    linear = judged(ClosedForm(np.eye(2, dtype=int), np.ones(2), kind="linear"), 1.0, noise * 100)
+    powers = judged(ClosedForm(np.array([[2, 1], [0, 1]]), np.ones(2)), 0.0102, noise * 1.02)
+    sine = Factor("sin", np.array([[1, 0]]), np.array([1.3]))
+    function = FunctionSum([Term(np.array([0, 1]), (sine,))], np.ones(1))
+    assert function.has_functions and not powers.has_functions
+    assert rank([linear, judged(function, 0.0100, noise), powers])[0] is powers
+    clearly = judged(copy.deepcopy(function), 0.001, noise / 10)
+    assert rank([linear, clearly, powers])[0] is clearly
