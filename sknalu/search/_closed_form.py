@@ -565,7 +565,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
         return _select(columns, target, max_terms, deadline=deadline)
 
     search = RationalSearch(X, y, make, select, deadline)
-    algebraic = _exact_search(deadline)
+    algebraic = _exact_search(deadline, largest=_SMALL_RATIONAL)
     steps = [
         lambda: search.exact(largest=_SMALL_RATIONAL),
         lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
@@ -640,9 +640,15 @@ def _judge_and_confirm(formula, Xv, yv, X, y) -> None:
     confirm_exact(formula, X, y)
 
 
-def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: bool = False):
+def _exact_search(
+    deadline: float,
+    functions: Sequence[str] = (),
+    half_powers: bool = False,
+    largest: int = _INNER_RATIONAL,
+):
     """The search for an exact formula of a transformed target (a sum or ratio of
-    monomials, or a sum or product with functions), as a generator of candidates."""
+    monomials, with up to ``largest`` columns, or a sum or product with functions),
+    as a generator of candidates."""
 
     def search(X, y, Xv, yv):
         terms, T = _usable(X, Xv, library(X.shape[1]))
@@ -653,7 +659,7 @@ def _exact_search(deadline: float, functions: Sequence[str] = (), half_powers: b
         if _any_exact(found):
             return
         make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
-        yield from RationalSearch(X, y, make, None, deadline).exact(largest=_INNER_RATIONAL)
+        yield from RationalSearch(X, y, make, None, deadline).exact(largest=largest)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -678,8 +684,8 @@ def _common_factor(X, y, Xv, yv, inner_search, judge) -> Iterator:
     ``M``'s powers are those of the least-squares fit of ``log|y|`` on the
     logarithms of the columns that are within 0.15 of an integer: a column that
     enters only through ``M`` has its power there exactly, one inside ``S`` has
-    some fraction. ``S`` is first searched for on the columns whose power is not
-    within 0.01 of an integer alone (fewer columns, far fewer monomials of each
+    some fraction. ``S`` is first searched for without the columns of ``M`` whose
+    power is within 0.03 of an integer (fewer columns, far fewer monomials of each
     degree), then on all of them.
     """
     ok = (y != 0) & np.all(X != 0, axis=1)
@@ -694,7 +700,7 @@ def _common_factor(X, y, Xv, yv, inner_search, judge) -> Iterator:
     exponents = exponents.astype(int)
     M, Mv = (monomial_values(rows, exponents[None, :])[:, 0] for rows in (X, Xv))
     n = X.shape[1]
-    inside = np.flatnonzero(np.abs(solution - np.round(solution)) > 0.01)
+    inside = np.flatnonzero((exponents == 0) | (np.abs(solution - exponents) > 0.03))
     for columns in [inside, np.arange(n)] if 0 < len(inside) < n else [np.arange(n)]:
         for inner in inner_search(X[:, columns], y / M, Xv[:, columns], yv / Mv):
             if not inner.exact:
