@@ -288,3 +288,23 @@ def test_a_formula_with_functions_leads_only_where_it_fits_clearly_better():
     assert rank([linear, judged(function, 0.0100, noise), powers])[0] is powers
     clearly = judged(copy.deepcopy(function), 0.001, noise / 10)
     assert rank([linear, clearly, powers])[0] is clearly
+
+
+@pytest.mark.parametrize(
+    ("function", "formula"),
+    [
+        ("exp", lambda X: X[:, 0] * np.exp(-X[:, 1] * X[:, 2] * X[:, 3] / X[:, 4])),
+        ("tanh", lambda X: X[:, 0] * X[:, 1] * np.tanh(X[:, 1] * X[:, 2] / (X[:, 3] * X[:, 4]))),
+    ],
+    ids=["exp", "tanh"],
+)
+def test_a_function_of_a_product_of_many_columns_is_found(function, formula):
+    """``n0*exp(-m*g*x/(k*T))``: the monomial inside may hold every column."""
+    rng = np.random.RandomState(4)
+    X = rng.uniform(1, 3, (500, 5))
+    found = find_formulas(
+        *_split(X, formula(X)), functions=(function,), deadline=time.perf_counter() + 30
+    )
+    assert found[0].exact
+    X_far = rng.uniform(0.5, 5, (50, 5))
+    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
