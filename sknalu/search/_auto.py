@@ -21,6 +21,7 @@ structure tried is reported in ``search_results_``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -53,7 +54,7 @@ _SEARCH_SHARE, _STACK_SHARE, _MIN_STACK_SECONDS = 0.4, 0.6, 1.0
 _END_SHARE = 0.1
 
 
-def _fit_one(estimator, X, y, structure, sample_weight=None):
+def _fit_one(estimator, X, y, structure=None, sample_weight=None):
     """Fit one candidate; the fitted estimator, its seconds and any error message."""
     start = time.perf_counter()
     try:
@@ -101,7 +102,8 @@ def fit_auto(est, X, y, sample_weight=None) -> None:
     # The rows that count, and their weights: the networks leave out the same rows
     # before their held-out split, so the search's split is theirs.
     X_checked, y_checked, weight = check_sample_weight(sample_weight, X_checked, y_checked)
-    fit = _Fitter(X, y, sample_weight)
+    # Every candidate is fitted on the data as it was given (names and all).
+    fit = functools.partial(_fit_one, X=X, y=y, sample_weight=sample_weight)
     seed = int(check_random_state(est.random_state).randint(2**31 - 1))
     base = clone(est).set_params(random_state=seed)
     y2 = y_checked.reshape(len(y_checked), -1)
@@ -135,16 +137,6 @@ def fit_auto(est, X, y, sample_weight=None) -> None:
             ConvergenceWarning,
             stacklevel=4,
         )
-
-
-class _Fitter:
-    """Fits candidates on the data ``fit`` was given, as they were given."""
-
-    def __init__(self, X, y, sample_weight):
-        self.X, self.y, self.sample_weight = X, y, sample_weight
-
-    def __call__(self, estimator, structure=None):
-        return _fit_one(estimator, self.X, self.y, structure, self.sample_weight)
 
 
 def _closed_forms(est, X, y, weight, seed: int, start: float, deadline: float) -> list:
@@ -202,7 +194,7 @@ def _fit_closed_forms(est, base, fit, formulas, deadline: float, sizes: dict) ->
             constants=True,
             max_time=None,  # no training steps: the weights are written in
         )
-        fitted, seconds, error = fit(candidate, plan)
+        fitted, seconds, error = fit(candidate, structure=plan)
         if fitted is not None:
             # The search's own measure of its size: reading a large network back
             # through sympy to count its operations can take seconds.

@@ -53,6 +53,7 @@ from ._functions import composed, function_sums, log_products
 from ._rational import (
     Judged,
     RationalSearch,
+    changes_sign,
     monomial_values,
     scaled_least_squares,
     widened,
@@ -176,8 +177,7 @@ class ClosedForm(Judged):
         if self.denominator is None:
             return False
         with np.errstate(all="ignore"):
-            d = _terms(X, self.denominator) @ self.denominator_coef
-        return bool(np.any(d > 0) and np.any(d < 0))
+            return changes_sign(_terms(X, self.denominator) @ self.denominator_coef)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The formula's value on the rows of ``X``."""
@@ -419,13 +419,23 @@ def _ratio(numerator, denominator, coef, Xv, yv) -> ClosedForm:
     return formula
 
 
-def _product(X, y, Xv, yv, half: bool) -> list[ClosedForm]:
-    """``c Π x^e`` from least squares in logarithms (integer, or half-integer, ``e``)."""
+def _log_powers(X, y) -> np.ndarray | None:
+    """The least-squares fit of ``log|y|`` on the columns' logarithms and a constant,
+    on the rows where no value is 0: the powers of the columns, then the constant;
+    None where too few such rows are left."""
     keep = (X != 0).all(1) & (y != 0)
     if keep.sum() <= X.shape[1] + 1:
-        return []
+        return None
     A = np.concatenate([np.log(np.abs(X[keep])), np.ones((int(keep.sum()), 1))], axis=1)
     solution, *_ = np.linalg.lstsq(A, np.log(np.abs(y[keep])), rcond=None)
+    return solution
+
+
+def _product(X, y, Xv, yv, half: bool) -> list[ClosedForm]:
+    """``c Π x^e`` from least squares in logarithms (integer, or half-integer, ``e``)."""
+    solution = _log_powers(X, y)
+    if solution is None:
+        return []
     step = 0.5 if half else 1.0
     exps = np.round(solution[:-1] / step) * step
     if not np.all(np.isfinite(exps)) or np.abs(exps).max(initial=0) > 8:
@@ -688,11 +698,10 @@ def _common_factor(X, y, Xv, yv, inner_search, judge) -> Iterator:
     power is within 0.03 of an integer (fewer columns, far fewer monomials of each
     degree), then on all of them.
     """
-    ok = (y != 0) & np.all(X != 0, axis=1)
-    if ok.sum() <= X.shape[1] + 1 or not np.all(Xv != 0):
+    solution = _log_powers(X, y)
+    if solution is None or not np.all(Xv != 0):
         return
-    A = np.column_stack([np.log(np.abs(X[ok])), np.ones(int(ok.sum()))])
-    solution = scaled_least_squares(A, np.log(np.abs(y[ok])))[:-1]
+    solution = solution[:-1]
     exponents = np.round(solution)
     exponents[np.abs(solution - exponents) > 0.15] = 0
     if not np.all(np.isfinite(exponents)) or not np.any(exponents):

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES
 from ..units._functions import FUNCTIONS
-from ._rational import Judged, monomial_values, scaled_least_squares, widened
+from ._rational import Judged, changes_sign, monomial_values, scaled_least_squares, widened
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
@@ -379,10 +379,7 @@ class Composed(Judged):
     def has_pole_between(self, X: np.ndarray) -> bool:
         if self.inner.has_pole_between(X):
             return True
-        if self.outer != "reciprocal":
-            return False
-        inner = self.inner.predict(X)
-        return bool(np.any(inner > 0) and np.any(inner < 0))
+        return self.outer == "reciprocal" and changes_sign(self.inner.predict(X))
 
     def complexity(self) -> tuple[int, int]:
         n, degree = self.inner.complexity()

@@ -83,6 +83,12 @@ class Judged:
         return None
 
 
+def changes_sign(values: np.ndarray) -> bool:
+    """Whether ``values`` (a denominator on the rows) are positive on some rows and
+    negative on others: a pole between them."""
+    return bool(np.any(values > 0) and np.any(values < 0))
+
+
 def widened(exponents: np.ndarray, columns: np.ndarray, n_features: int) -> np.ndarray:
     """Rows of exponents over ``columns``, as rows over all ``n_features`` columns."""
     exponents = np.asarray(exponents)
@@ -240,6 +246,7 @@ class RationalSearch:
         low, high = X.min(axis=0), X.max(axis=0)
         self._centre = (low + high) / 2
         self._scale = np.where(high > low, (high - low) / 2, 1.0)
+        self._Z = (X - self._centre) / self._scale
         self._centred_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # The relative residual (a polynomial's) or squared smallest singular value
         # ratio (a ratio's) of each pair of degrees tried.
@@ -255,9 +262,8 @@ class RationalSearch:
         """The monomials of the centred columns, and the change of basis back."""
         if degree not in self._centred_cache:
             exps, _ = self._basis(degree)
-            Z = (self.X - self._centre) / self._scale
             T = shift_matrix(exps, self._centre, self._scale)
-            self._centred_cache[degree] = monomial_values(Z, exps), T
+            self._centred_cache[degree] = monomial_values(self._Z, exps), T
         return self._centred_cache[degree]
 
     def exact(self, smallest: int = 0, largest: int = MAX_COLUMNS) -> Iterator:
@@ -305,16 +311,14 @@ class RationalSearch:
         self._residual[degree, 0] = float(r @ r) / (float(self.y @ self.y) or 1.0)
         if float(r @ r) > EXACT_LEAST_SQUARES * float(self.y @ self.y):
             return None  # no exact polynomial of this degree; the noisy path chooses terms
-        # Each monomial's share of the target, in the columns themselves; the
-        # fewest monomials that still fit exactly.
-        scaled = np.abs(T @ coef) * norms
-        for threshold in _SUPPORT_THRESHOLDS:
-            keep = scaled > threshold * scaled.max()
+
+        def fit(keep):
             coef = scaled_least_squares(P[:, keep], self.y)
             r = self.y - P[:, keep] @ coef
-            if float(r @ r) <= EXACT_LEAST_SQUARES * float(self.y @ self.y):
-                break
-        return self.make(exps[keep], coef, None, None)
+            return (exps[keep], coef, None, None), float(r @ r) / (float(self.y @ self.y) or 1.0)
+
+        # Each monomial's share of the target, in the columns themselves.
+        return self._fewest_terms(np.abs(T @ coef) * norms, fit)
 
     def _null_vector(self, dn: int, dd: int):
         num, P = self._basis(dn)
@@ -342,16 +346,26 @@ class RationalSearch:
         vz = Vt[-1] / norms_z
         n = len(num)
         v = np.concatenate([Tn @ vz[:n], Td @ vz[n:]])  # in the columns themselves
-        weight = np.abs(v) * norms
-        fit = None
-        # The fewest terms that still fit exactly: written back in the columns, the
-        # null vector's rounding spreads over every monomial.
+        return self._fewest_terms(
+            np.abs(v) * norms, lambda keep: self._refit(num, den, P, Q, np.flatnonzero(keep), v)
+        )
+
+    def _fewest_terms(self, shares: np.ndarray, fit):
+        """The candidate on the fewest terms that still fits exactly.
+
+        ``fit(keep)`` refits on the terms ``keep`` (a mask) and returns ``make``'s
+        arguments and the fit's relative residual, or None. The terms kept are
+        those whose share is above each of ``_SUPPORT_THRESHOLDS`` of the largest
+        in turn: written back in the columns, the rounding of a solution found in
+        the centred columns spreads over every monomial. Where none fits exactly,
+        the last one tried.
+        """
+        found = None
         for threshold in _SUPPORT_THRESHOLDS:
-            support = np.where(weight > threshold * weight.max())[0]
-            fit = self._refit(num, den, P, Q, support, v)
-            if fit is not None and fit[1] <= EXACT_LEAST_SQUARES:
+            found = fit(shares > threshold * shares.max())
+            if found is not None and found[1] <= EXACT_LEAST_SQUARES:
                 break
-        return None if fit is None else self.make(*fit[0])
+        return None if found is None else self.make(*found[0])
 
     def _refit(self, num, den, P, Q, support, v):
         """The ratio on ``support`` refitted by least squares, ``D``'s largest term
