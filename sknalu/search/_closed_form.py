@@ -75,6 +75,9 @@ _SMALL_RATIONAL = 150
 #: The same, for the search of a formula inside a function (``_exact_search``),
 #: which runs once for each function.
 _INNER_RATIONAL = 60
+#: Share of the time left that the search behind a product in front of a formula
+#: with functions may take before the search of the whole table.
+_NARROW_SHARE = 0.25
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
@@ -419,15 +422,25 @@ def _ratio(numerator, denominator, coef, Xv, yv) -> ClosedForm:
     return formula
 
 
-def _log_powers(X, y) -> np.ndarray | None:
+def _log_powers(X, y, robust: bool = False) -> np.ndarray | None:
     """The least-squares fit of ``log|y|`` on the columns' logarithms and a constant,
     on the rows where no value is 0: the powers of the columns, then the constant;
-    None where too few such rows are left."""
+    None where too few such rows are left.
+
+    ``robust``: the least-absolute-deviations fit instead (iteratively reweighted
+    least squares). Where ``y = M(x) S(x)`` and ``S`` comes near 0 on some rows
+    (``beta*(1 + alpha*cos(theta))``), ``log|S|`` dives on those rows and pulls
+    the least-squares powers of ``M`` off their integers; the median is not moved.
+    """
     keep = (X != 0).all(1) & (y != 0)
     if keep.sum() <= X.shape[1] + 1:
         return None
     A = np.concatenate([np.log(np.abs(X[keep])), np.ones((int(keep.sum()), 1))], axis=1)
-    solution, *_ = np.linalg.lstsq(A, np.log(np.abs(y[keep])), rcond=None)
+    target = np.log(np.abs(y[keep]))
+    solution, *_ = np.linalg.lstsq(A, target, rcond=None)
+    for _ in range(30 if robust else 0):
+        weight = 1.0 / np.sqrt(np.maximum(np.abs(target - A @ solution), 1e-6))
+        solution, *_ = np.linalg.lstsq(A * weight[:, None], target * weight, rcond=None)
     return solution
 
 
@@ -582,7 +595,17 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     ]
     if functions:
         product_terms = _product_terms(terms)
+        outer = _exact_search(deadline, functions, half_powers, outer=True)
+
+        def narrow_factor():
+            # A quarter of the time left at most: on a spurious factor it finds nothing.
+            share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
+            search = _exact_search(share, functions, half_powers, outer=True)
+            return _common_factor(X, y, Xv, yv, search, judge, narrow=True)
+
         steps += [
+            lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
+            narrow_factor,
             lambda: log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             ),
@@ -592,7 +615,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     if functions:
         inner = _exact_search(deadline, functions, half_powers)
         steps.append(lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline))
-        steps.append(lambda: _common_factor(X, y, Xv, yv, inner, judge))
+        steps.append(lambda: _common_factor(X, y, Xv, yv, outer, judge))
     steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), search.selected]
     return steps
 
@@ -655,10 +678,12 @@ def _exact_search(
     functions: Sequence[str] = (),
     half_powers: bool = False,
     largest: int = _INNER_RATIONAL,
+    outer: bool = False,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
-    monomials, with up to ``largest`` columns, or a sum or product with functions),
-    as a generator of candidates."""
+    monomials, with up to ``largest`` columns, or a sum or product with functions;
+    ``outer``: or a function of one of these, :func:`composed`), as a generator of
+    candidates."""
 
     def search(X, y, Xv, yv):
         terms, T = _usable(X, Xv, library(X.shape[1]))
@@ -681,36 +706,62 @@ def _exact_search(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             )
             yield from function_sums(X, y, Xv, yv, functions, select, judge, deadline)
+            if outer:
+                inner = _exact_search(deadline, functions, half_powers, largest)
+                yield from composed(X, y, Xv, yv, functions, inner, judge, deadline)
 
     return search
 
 
-def _common_factor(X, y, Xv, yv, inner_search, judge) -> Iterator:
+def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> Iterator:
     """``y = M(x) S(x)``: a product of powers ``M`` in front of a sum ``S``
     (``q*(E + B*v*sin(theta))``, ``mu/(k*T)*(H + a*M/(eps*c**2))``,
     ``w*x*(L**3 - 2*L*x**2 + x**3)/(24*E*I)``), ``S`` searched for exactly on
     ``y / M``.
 
-    ``M``'s powers are those of the least-squares fit of ``log|y|`` on the
-    logarithms of the columns that are within 0.15 of an integer: a column that
-    enters only through ``M`` has its power there exactly, one inside ``S`` has
-    some fraction. ``S`` is first searched for without the columns of ``M`` whose
-    power is within 0.03 of an integer (fewer columns, far fewer monomials of each
-    degree), then on all of them.
+    ``M``'s powers are those of the fit of ``log|y|`` on the logarithms of the
+    columns that are within 0.15 of an integer: a column that enters only through
+    ``M`` has its power there exactly, one inside ``S`` has some fraction. The
+    least-squares fit is tried first, then the least-absolute-deviations fit
+    where it gives another ``M`` (see :func:`_log_powers`). ``S`` is first
+    searched for without the columns of ``M`` whose power is within 0.03 of an
+    integer (fewer columns, far fewer monomials of each degree), then on all of
+    them; ``narrow``: only without them (a cheap step before the search on the
+    whole table).
     """
-    solution = _log_powers(X, y)
-    if solution is None or not np.all(Xv != 0):
+    if not np.all(Xv != 0):
         return
-    solution = solution[:-1]
-    exponents = np.round(solution)
-    exponents[np.abs(solution - exponents) > 0.15] = 0
-    if not np.all(np.isfinite(exponents)) or not np.any(exponents):
-        return
-    exponents = exponents.astype(int)
+    tried = []
+    for robust in (False, True):
+        solution = _log_powers(X, y, robust)
+        if solution is None:
+            return
+        solution = solution[:-1]
+        exponents = np.round(solution)
+        exponents[np.abs(solution - exponents) > 0.15] = 0
+        if not np.all(np.isfinite(exponents)) or not np.any(exponents):
+            continue
+        exponents = exponents.astype(int)
+        inside = np.flatnonzero((exponents == 0) | (np.abs(solution - exponents) > 0.03))
+        if any(np.array_equal(exponents, e) and np.array_equal(inside, i) for e, i in tried):
+            continue
+        tried.append((exponents, inside))
+        if narrow and not 0 < len(inside) < X.shape[1]:
+            continue
+        every = not narrow
+        for candidate in _factor_out(X, y, Xv, yv, exponents, inside, inner_search, judge, every):
+            yield candidate
+            if candidate.exact:
+                return
+
+
+def _factor_out(X, y, Xv, yv, exponents, inside, inner_search, judge, every=True) -> Iterator:
+    """:func:`_common_factor` for one product of powers ``exponents``, ``S`` searched
+    for on the columns ``inside``, then (``every``) on all."""
     M, Mv = (monomial_values(rows, exponents[None, :])[:, 0] for rows in (X, Xv))
     n = X.shape[1]
-    inside = np.flatnonzero((exponents == 0) | (np.abs(solution - exponents) > 0.03))
-    for columns in [inside, np.arange(n)] if 0 < len(inside) < n else [np.arange(n)]:
+    every_column = [np.arange(n)] if every else []
+    for columns in [inside, *every_column] if 0 < len(inside) < n else every_column:
         for inner in inner_search(X[:, columns], y / M, Xv[:, columns], yv / Mv):
             if not inner.exact:
                 continue

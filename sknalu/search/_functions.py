@@ -376,6 +376,27 @@ class Composed(Judged):
         inner = self.inner.in_columns(columns, n_features)
         return None if inner is None else Composed(inner, self.outer, self.sign)
 
+    def times_monomial(self, exponents: np.ndarray):
+        """``m(x)`` times this formula, written as one the units compute, or None.
+
+        ``m / R`` is ``1 / (R / m)`` and ``m sqrt(R)`` is ``sqrt(m² R)`` (where
+        ``m > 0``: the held-out rows judge); ``m f(S)`` with ``S`` a sum of
+        monomials is a term with a function; other products are not written.
+        """
+        exponents = np.asarray(exponents)
+        if self.outer == "reciprocal":
+            inner = self.inner.times_monomial(-exponents)
+        elif self.outer == "sqrt":
+            inner = self.inner.times_monomial(2 * exponents)
+        else:
+            inner = None
+        if inner is not None:
+            return Composed(inner, self.outer, self.sign)
+        if getattr(self.inner, "denominator", True) is not None:
+            return None
+        factor = Factor(self.outer, self.inner.numerator, self.inner.numerator_coef)
+        return FunctionSum([Term(exponents, (factor,))], np.array([self.sign]))
+
     def has_pole_between(self, X: np.ndarray) -> bool:
         if self.inner.has_pole_between(X):
             return True

@@ -308,3 +308,42 @@ def test_a_function_of_a_product_of_many_columns_is_found(function, formula):
     assert found[0].exact
     X_far = rng.uniform(0.5, 5, (50, 5))
     np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        lambda X: 3 * X[:, 0] * np.sqrt(X[:, 1] ** 2 + X[:, 2] ** 2) / X[:, 3] ** 3,
+        lambda X: X[:, 0] * X[:, 3] / np.sqrt(1 - (X[:, 1] / (X[:, 2] + 2)) ** 2),
+        lambda X: X[:, 0] * (1 + 3 * X[:, 1] * np.cos(3 * X[:, 2])),
+        lambda X: X[:, 0] ** 2 * np.log(X[:, 1] ** 2 + X[:, 2]) / X[:, 3],
+    ],
+    ids=["sqrt-of-sum", "sqrt-of-ratio", "function-sum", "log-of-sum"],
+)
+def test_a_product_in_front_of_a_function_of_a_formula_is_found(formula):
+    """``m0/sqrt(1 - v**2/c**2)``, ``beta*(1 + alpha*cos(theta))``: a product of
+    powers in front, the rest a function of a formula or a sum with functions."""
+    rng = np.random.RandomState(5)
+    X = rng.uniform(0.5, 1.5, (500, 4))
+    found = find_formulas(
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 30
+    )
+    assert found[0].exact
+    X_far = rng.uniform(0.5, 2.5, (200, 4))
+    with np.errstate(all="ignore"):
+        ok = np.isfinite(formula(X_far))
+    np.testing.assert_allclose(found[0].predict(X_far[ok]), formula(X_far[ok]), rtol=1e-7)
+
+
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_a_product_in_front_of_a_function_of_a_sum_is_read_back(Estimator):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.uniform(0.5, 1.5, (400, 3)), columns=["a", "b", "c"])
+    y = X["a"] ** 2 * np.log(X["b"] ** 2 + X["c"])
+    est = Estimator(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_
+    assert est.formula_ == "a**2*log(b**2 + c)"
+    X_far = X * 2
+    np.testing.assert_allclose(
+        est.predict(X_far), X_far["a"] ** 2 * np.log(X_far["b"] ** 2 + X_far["c"]), rtol=1e-9
+    )
