@@ -11,7 +11,8 @@ unknowns once the terms are chosen, so this module finds them by least squares:
 - a sum of up to four terms, chosen by forward selection with orthogonal least
   squares from a library of products of powers (exponents -3 to 3, at most three
   columns and a total degree of four per term), each choice then improved by
-  swapping terms;
+  swapping terms; with up to five columns, also from terms over every column, each
+  to a power from -2 to 2 (:func:`wide_library`);
 - a ratio of two polynomials of degree at most two, any number of terms, from the
   null vector of ``[P, -y Q]`` (``y D - N = 0`` on every row, ``N`` and ``D`` over
   every monomial), by singular value decomposition; with noise, terms dropped one
@@ -78,6 +79,9 @@ _INNER_RATIONAL = 60
 #: Share of the time left that the search behind a product in front of a formula
 #: with functions may take before the search of the whole table.
 _NARROW_SHARE = 0.25
+#: Tables of up to this many columns also try sums of terms over every column
+#: (:func:`wide_library`), of total degree up to ``_WIDE_DEGREE``.
+_WIDE_FEATURES, _WIDE_DEGREE = 5, 6
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
@@ -349,13 +353,13 @@ def _usable(X, Xv, terms) -> tuple[np.ndarray, np.ndarray]:
     return terms[ok], T[:, ok]
 
 
-def _sums(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
-    index = np.arange(len(terms))
-    norms = np.linalg.norm(T, axis=0)
-    keep = norms > 0
-    index, T, norms = index[keep], T[:, keep], norms[keep]
+def _sums(X, y, Xv, yv, terms, T, columns=None) -> list[ClosedForm]:
+    """Sums of the ``terms`` (values ``T`` on the rows of ``X``) that fit ``y``;
+    ``columns``: ``(index, T / norms, norms, G)`` of :func:`_normalised`, where
+    known already."""
+    index, Tn, norms, G = _normalised(T) if columns is None else columns
     out = []
-    for chosen in _select(T / norms, y, MAX_TERMS):
+    for chosen in _select(Tn, y, MAX_TERMS, G):
         exps = terms[index[chosen]]
         coef = scaled_least_squares(_terms(X, exps), y)
         used = np.abs(coef) * norms[chosen] > NEGLIGIBLE * np.linalg.norm(y)
@@ -366,6 +370,15 @@ def _sums(X, y, Xv, yv, terms, T) -> list[ClosedForm]:
         _judge(formula, Xv, yv)
         out.append(formula)
     return out
+
+
+def _normalised(T):
+    """The indices of the non-zero columns of ``T``, those columns of unit norm,
+    their norms and their Gram matrix (None where too large, :func:`_gram`)."""
+    norms = np.linalg.norm(T, axis=0)
+    index = np.flatnonzero(norms > 0)
+    Tn = T[:, index] / norms[index]
+    return index, Tn, norms[index], _gram(Tn)
 
 
 def _ratios(X, y, Xv, yv, terms, T, deadline: float = math.inf) -> list[ClosedForm]:
@@ -592,6 +605,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     steps = [
         lambda: search.exact(largest=_SMALL_RATIONAL),
         lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
+        lambda: _wide_sums(X, y, Xv, yv),
     ]
     if functions:
         product_terms = _product_terms(terms)
@@ -609,7 +623,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
             lambda: log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             ),
-            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline),
+            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, product_terms),
         ]
     steps.append(lambda: search.exact(smallest=_SMALL_RATIONAL))
     if functions:
@@ -684,6 +698,7 @@ def _exact_search(
     monomials, with up to ``largest`` columns, or a sum or product with functions;
     ``outer``: or a function of one of these, :func:`composed`), as a generator of
     candidates."""
+    cache: dict = {}
 
     def search(X, y, Xv, yv):
         terms, T = _usable(X, Xv, library(X.shape[1]))
@@ -694,18 +709,27 @@ def _exact_search(
         if _any_exact(found):
             return
         make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
-        yield from RationalSearch(X, y, make, None, deadline).exact(largest=largest)
+        rational = list(RationalSearch(X, y, make, None, deadline).exact(largest=largest))
+        yield from rational
+        if _any_exact(rational):
+            return
+        yield from _wide_sums(X, y, Xv, yv, cache)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
             def select(columns, target, max_terms):
                 return _select(columns, target, max_terms, deadline=deadline)
 
+            if outer:  # functions of algebraic formulas first: they take milliseconds
+                algebraic = _exact_search(deadline, (), half_powers, largest)
+                yield from composed(X, y, Xv, yv, functions, algebraic, judge, deadline)
             product_terms = _product_terms(terms)
             yield from log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             )
-            yield from function_sums(X, y, Xv, yv, functions, select, judge, deadline)
+            yield from function_sums(
+                X, y, Xv, yv, functions, select, judge, deadline, product_terms
+            )
             if outer:
                 inner = _exact_search(deadline, functions, half_powers, largest)
                 yield from composed(X, y, Xv, yv, functions, inner, judge, deadline)
@@ -722,7 +746,7 @@ def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> I
     ``M``'s powers are those of the fit of ``log|y|`` on the logarithms of the
     columns that are within 0.15 of an integer: a column that enters only through
     ``M`` has its power there exactly, one inside ``S`` has some fraction. The
-    least-squares fit is tried first, then the least-absolute-deviations fit
+    least-absolute-deviations fit is tried first, then the least-squares fit
     where it gives another ``M`` (see :func:`_log_powers`). ``S`` is first
     searched for without the columns of ``M`` whose power is within 0.03 of an
     integer (fewer columns, far fewer monomials of each degree), then on all of
@@ -732,7 +756,7 @@ def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> I
     if not np.all(Xv != 0):
         return
     tried = []
-    for robust in (False, True):
+    for robust in (True, False):
         solution = _log_powers(X, y, robust)
         if solution is None:
             return
@@ -773,6 +797,50 @@ def _factor_out(X, y, Xv, yv, exponents, inside, inner_search, judge, every=True
                 if candidate.exact:
                     return
             break
+
+
+def wide_library(n_features: int) -> np.ndarray:
+    """Terms over every column at once, each to a power from -2 to 2, with a total
+    degree of at most ``_WIDE_DEGREE`` (``a*M/(eps*c**2)``, ``w**2*L**2/R``), for
+    tables of up to ``_WIDE_FEATURES`` columns; simplest first, none of
+    :func:`library`'s."""
+    if n_features > _WIDE_FEATURES:
+        return np.zeros((0, n_features), dtype=int)
+    rows = np.array(list(itertools.product(range(-2, 3), repeat=n_features)), dtype=int)
+    degree = np.abs(rows).sum(1)
+    rows = rows[(degree > 0) & (degree <= _WIDE_DEGREE)]
+    known = {tuple(r) for r in library(n_features)}
+    rows = np.array([r for r in rows if tuple(r) not in known], dtype=int)
+    rows = rows.reshape(-1, n_features)
+    return rows[np.argsort(np.abs(rows).sum(1), kind="stable")]
+
+
+def _wide_sums(X, y, Xv, yv, cache: dict | None = None) -> list[ClosedForm]:
+    """Sums of terms of the library and of :func:`wide_library`, confirmed;
+    ``cache`` keeps their columns for the next target on the same rows."""
+    wide = _wide_columns(X, Xv, {} if cache is None else cache)
+    if wide is None:
+        return []
+    found = _sums(X, y, Xv, yv, *wide)
+    for formula in found:
+        confirm_exact(formula, X, y)
+    return found
+
+
+def _wide_columns(X, Xv, cache: dict):
+    """``(terms, T, columns)`` for :func:`_sums` over the library and the wide
+    library, None where the table has too many columns. ``cache`` keeps the last
+    rows' (the searches of several transformed targets of one table, ``1/y``,
+    ``y**2``, ..., share them)."""
+    wide = wide_library(X.shape[1])
+    if not len(wide):
+        return None
+    key = (X.shape, Xv.shape, hash(X.tobytes()), hash(Xv.tobytes()))
+    if key not in cache:
+        terms, T = _usable(X, Xv, np.concatenate([library(X.shape[1]), wide]))
+        cache.clear()
+        cache[key] = (terms, T, _normalised(T))
+    return cache[key]
 
 
 def _product_terms(terms: np.ndarray) -> np.ndarray:

@@ -456,8 +456,10 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline) -> Iterator
                     return
 
 
-def function_sums(X, y, Xv, yv, functions, select, judge, deadline) -> list:
-    """Sums of terms with functions, chosen by forward selection, constants refined."""
+def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=None) -> list:
+    """Sums of terms with functions, chosen by forward selection, constants refined;
+    where none is exact, sums with the best few functions times ``monomials``
+    (:func:`_multiplied`)."""
     factors = function_factors(X, Xv, functions)
     if not factors or not time_left(deadline):
         return []
@@ -487,7 +489,62 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline) -> list:
     if any(c.exact for c in out):
         return out
     subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
-    return out + _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
+    out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
+    if monomials is None or any(c.exact for c in out) or not time_left(deadline):
+        return out
+    return out + _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)
+
+
+def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=4) -> list:
+    """Sums of monomials and of the best functions times monomials
+    (``q*Ef + q*B*v*sin(theta)``, ``1/K + (1/P0 - 1/K)*exp(-r*t)``).
+
+    Every function column times every monomial is too many columns to select
+    from; the functions kept are the ``keep`` whose best product with a monomial
+    fits most of ``y``, and the ``keep`` whose best product fits most of what the
+    best sum of two monomials leaves. Those scores come from two matrix products:
+    ``(Σ_rows r m f)² / Σ_rows m² f²`` for every monomial ``m`` and function ``f``.
+    """
+    n = X.shape[1]
+    with np.errstate(all="ignore"):
+        M = monomial_values(X, monomials)
+        ok = np.all(np.isfinite(M), axis=0) & np.all(
+            np.isfinite(monomial_values(Xv, monomials)), axis=0
+        )
+    monomials = np.concatenate([np.zeros((1, n), dtype=int), monomials[ok]])
+    M = np.concatenate([np.ones((len(X), 1)), M[:, ok]], axis=1)
+    F = np.column_stack([v for _, v in factors])
+    targets = [y]
+    best_two = next(iter(chosen_terms(select, M, y, 2)), None)
+    if best_two is not None:
+        A = M[:, best_two]
+        targets.append(y - A @ scaled_least_squares(A, y))
+    picked: dict = {}  # |column| rounded -> factor index: cos(-x) is cos(x)
+    with np.errstate(all="ignore"):
+        norms = (M**2).T @ F**2
+        for r in targets:
+            score = np.where(norms > 0, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
+            score = np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)
+            new = 0
+            for i in np.argsort(-score):
+                if new == keep:
+                    break
+                key = np.round(np.abs(F[:, i]) / (np.abs(F[:, i]).max() or 1.0), 9).tobytes()
+                if key not in picked:
+                    picked[key] = int(i)
+                    new += 1
+    out = []
+    for i in picked.values():  # one function at a time: its look-alikes stay out
+        factor, v = factors[i]
+        terms = [Term(m) for m in monomials] + [Term(m, (factor,)) for m in monomials]
+        with np.errstate(all="ignore"):
+            Mv = np.nan_to_num(M * v[:, None], nan=0.0, posinf=0.0, neginf=0.0)
+        A = np.concatenate([M, Mv], axis=1)
+        subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
+        out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size=2)
+        if any(c.exact for c in out) or not time_left(deadline):
+            break
+    return out
 
 
 def _offset_pairs(terms: list, columns: list, factors: list, X, y, keep: int = 6) -> list:

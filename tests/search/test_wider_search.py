@@ -347,3 +347,45 @@ def test_a_product_in_front_of_a_function_of_a_sum_is_read_back(Estimator):
     np.testing.assert_allclose(
         est.predict(X_far), X_far["a"] ** 2 * np.log(X_far["b"] ** 2 + X_far["c"]), rtol=1e-9
     )
+
+
+def test_a_sum_with_terms_over_many_columns_is_found():
+    """``H + a*M/(eps*c**2)``: terms of four columns and squares, three of them."""
+    rng = np.random.RandomState(7)
+    X = rng.uniform(1, 3, (500, 5))
+
+    def formula(X):
+        return (
+            X[:, 0]
+            + X[:, 1] * X[:, 2] ** 2 / (X[:, 3] * X[:, 4] ** 2)
+            + X[:, 3] ** 2 / (X[:, 0] * X[:, 1])
+        )
+
+    found = find_formulas(*_split(X, formula(X)), deadline=time.perf_counter() + 30)
+    assert found[0].exact
+    X_far = rng.uniform(0.5, 6, (50, 5))
+    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-9)
+
+
+def test_the_wide_library_adds_terms_over_every_column():
+    from sknalu.search._closed_form import library, wide_library
+
+    wide = wide_library(4)
+    assert len(wide) and np.abs(wide).max() == 2 and np.abs(wide).sum(1).max() <= 6
+    assert (np.abs(wide) > 0).sum(1).max() == 4
+    assert not {tuple(r) for r in wide} & {tuple(r) for r in library(4)}
+    assert len(wide_library(12)) == 0
+
+
+def test_a_function_times_a_product_of_columns_in_a_sum_is_found():
+    """``q*Ef + q*B*v*sin(theta)``: a function term times a product of three columns."""
+    rng = np.random.RandomState(7)
+    X = rng.uniform(1, 3, (500, 5))
+    y = X[:, 0] * X[:, 1] + 2 * X[:, 0] * X[:, 2] * X[:, 3] * np.cos(X[:, 4])
+    found = find_formulas(*_split(X, y), functions=FUNCTIONS, deadline=time.perf_counter() + 40)
+    assert found[0].exact
+    X_far = rng.uniform(0.5, 6, (50, 5))
+    truth = X_far[:, 0] * X_far[:, 1] + 2 * X_far[:, 0] * X_far[:, 2] * X_far[:, 3] * np.cos(
+        X_far[:, 4]
+    )
+    np.testing.assert_allclose(found[0].predict(X_far), truth, rtol=1e-8)
