@@ -253,6 +253,8 @@ def _select(
     seed then grows by orthogonal least squares, adding the column that lowers the
     residual most, up to ``max_terms``. A seed stops growing once it fits exactly.
     """
+    if time.perf_counter() > deadline:
+        return
     tt = float(target @ target) or 1.0
     g = T.T @ target
     n = T.shape[1]
@@ -353,13 +355,13 @@ def _usable(X, Xv, terms) -> tuple[np.ndarray, np.ndarray]:
     return terms[ok], T[:, ok]
 
 
-def _sums(X, y, Xv, yv, terms, T, columns=None) -> list[ClosedForm]:
+def _sums(X, y, Xv, yv, terms, T, columns=None, deadline=math.inf) -> list[ClosedForm]:
     """Sums of the ``terms`` (values ``T`` on the rows of ``X``) that fit ``y``;
     ``columns``: ``(index, T / norms, norms, G)`` of :func:`_normalised`, where
     known already."""
     index, Tn, norms, G = _normalised(T) if columns is None else columns
     out = []
-    for chosen in _select(Tn, y, MAX_TERMS, G):
+    for chosen in _select(Tn, y, MAX_TERMS, G, deadline):
         exps = terms[index[chosen]]
         coef = scaled_least_squares(_terms(X, exps), y)
         used = np.abs(coef) * norms[chosen] > NEGLIGIBLE * np.linalg.norm(y)
@@ -605,7 +607,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     steps = [
         lambda: search.exact(largest=_SMALL_RATIONAL),
         lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
-        lambda: _wide_sums(X, y, Xv, yv),
+        lambda: _wide_sums(X, y, Xv, yv, deadline=deadline),
     ]
     if functions:
         product_terms = _product_terms(terms)
@@ -701,19 +703,22 @@ def _exact_search(
     cache: dict = {}
 
     def search(X, y, Xv, yv):
+        if time.perf_counter() > deadline:
+            return
         terms, T = _usable(X, Xv, library(X.shape[1]))
-        found = _product(X, y, Xv, yv, False) + _sums(X, y, Xv, yv, terms, T)
+        found = _product(X, y, Xv, yv, False)
+        found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
         for formula in found:
             confirm_exact(formula, X, y)
         yield from found
-        if _any_exact(found):
+        if _any_exact(found) or time.perf_counter() > deadline:
             return
         make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
         rational = list(RationalSearch(X, y, make, None, deadline).exact(largest=largest))
         yield from rational
         if _any_exact(rational):
             return
-        yield from _wide_sums(X, y, Xv, yv, cache)
+        yield from _wide_sums(X, y, Xv, yv, cache, deadline)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -815,13 +820,15 @@ def wide_library(n_features: int) -> np.ndarray:
     return rows[np.argsort(np.abs(rows).sum(1), kind="stable")]
 
 
-def _wide_sums(X, y, Xv, yv, cache: dict | None = None) -> list[ClosedForm]:
+def _wide_sums(X, y, Xv, yv, cache=None, deadline=math.inf) -> list[ClosedForm]:
     """Sums of terms of the library and of :func:`wide_library`, confirmed;
     ``cache`` keeps their columns for the next target on the same rows."""
+    if time.perf_counter() > deadline:
+        return []
     wide = _wide_columns(X, Xv, {} if cache is None else cache)
     if wide is None:
         return []
-    found = _sums(X, y, Xv, yv, *wide)
+    found = _sums(X, y, Xv, yv, *wide, deadline=deadline)
     for formula in found:
         confirm_exact(formula, X, y)
     return found

@@ -486,7 +486,7 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=No
     pairs = _offset_pairs(terms, columns, factors, X, y)
     A = np.column_stack(columns)
     out = _refined(pairs, terms, A, X, y, Xv, yv, judge, deadline, per_size=len(pairs))
-    if any(c.exact for c in out):
+    if any(c.exact for c in out) or not time_left(deadline):
         return out
     subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
     out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
