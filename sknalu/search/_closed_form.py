@@ -592,10 +592,13 @@ def _kept(found, X, y, Xv, yv, weight, valid_weight) -> list:
 def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     """The steps of the search after the first candidates, cheapest first: small
     ratios of polynomials (milliseconds), a product of powers in front of one
-    (:func:`_common_factor`), terms with functions (a second), ratios of
-    polynomials of many terms, functions of formulas and products in front of
-    formulas with functions (each a search of its own), ratios of library terms
-    (seconds), then formulas with their terms chosen one at a time (noisy data)."""
+    (:func:`_common_factor`), sums of terms over every column; with functions,
+    functions of algebraic formulas, products with functions, a product in front
+    of a formula with functions on the columns left (a quarter of the time left at
+    most) and sums with functions (a second or so); ratios of polynomials of many
+    terms, functions of formulas and products in front of formulas with functions
+    on every column (each a search of its own), ratios of library terms (seconds),
+    then formulas with their terms chosen one at a time (noisy data)."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
@@ -621,14 +624,17 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
 
         steps += [
             lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
-            narrow_factor,
             lambda: log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             ),
+            narrow_factor,
             lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, product_terms),
         ]
     steps.append(lambda: search.exact(smallest=_SMALL_RATIONAL))
     if functions:
+        # Products first for every outer function (asin(n*sin(theta))), then sums.
+        products = _exact_search(deadline, functions, half_powers, sums=False)
+        steps.append(lambda: composed(X, y, Xv, yv, functions, products, judge, deadline))
         inner = _exact_search(deadline, functions, half_powers)
         steps.append(lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline))
         steps.append(lambda: _common_factor(X, y, Xv, yv, outer, judge))
@@ -695,11 +701,12 @@ def _exact_search(
     half_powers: bool = False,
     largest: int = _INNER_RATIONAL,
     outer: bool = False,
+    sums: bool = True,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
-    monomials, with up to ``largest`` columns, or a sum or product with functions;
-    ``outer``: or a function of one of these, :func:`composed`), as a generator of
-    candidates."""
+    monomials, with up to ``largest`` columns, or a product with functions, or
+    where ``sums``, a sum with functions; ``outer``: or a function of one of
+    these, :func:`composed`), as a generator of candidates."""
     cache: dict = {}
 
     def search(X, y, Xv, yv):
@@ -732,9 +739,10 @@ def _exact_search(
             yield from log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
             )
-            yield from function_sums(
-                X, y, Xv, yv, functions, select, judge, deadline, product_terms
-            )
+            if sums:
+                yield from function_sums(
+                    X, y, Xv, yv, functions, select, judge, deadline, product_terms
+                )
             if outer:
                 inner = _exact_search(deadline, functions, half_powers, largest)
                 yield from composed(X, y, Xv, yv, functions, inner, judge, deadline)
