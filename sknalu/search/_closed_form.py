@@ -617,10 +617,21 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
         outer = _exact_search(deadline, functions, half_powers, outer=True)
 
         def narrow_factor():
-            # A quarter of the time left at most: on a spurious factor it finds nothing.
+            # A quarter of the time left at most: on a spurious factor it finds
+            # nothing. Functions of algebraic formulas first for every factor tried.
             share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
-            search = _exact_search(share, functions, half_powers, outer=True)
-            return _common_factor(X, y, Xv, yv, search, judge, narrow=True)
+            for terms_with_functions in (False, True):
+                search = _exact_search(
+                    share,
+                    functions,
+                    half_powers,
+                    outer=True,
+                    terms_with_functions=terms_with_functions,
+                )
+                found = list(_common_factor(X, y, Xv, yv, search, judge, narrow=True))
+                yield from found
+                if _any_exact(found):
+                    return
 
         steps += [
             lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
@@ -702,11 +713,13 @@ def _exact_search(
     largest: int = _INNER_RATIONAL,
     outer: bool = False,
     sums: bool = True,
+    terms_with_functions: bool = True,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
     monomials, with up to ``largest`` columns, or a product with functions, or
     where ``sums``, a sum with functions; ``outer``: or a function of one of
-    these, :func:`composed`), as a generator of candidates."""
+    these, :func:`composed`; not ``terms_with_functions``: functions of algebraic
+    formulas alone), as a generator of candidates."""
     cache: dict = {}
 
     def search(X, y, Xv, yv):
@@ -735,6 +748,8 @@ def _exact_search(
             if outer:  # functions of algebraic formulas first: they take milliseconds
                 algebraic = _exact_search(deadline, (), half_powers, largest)
                 yield from composed(X, y, Xv, yv, functions, algebraic, judge, deadline)
+            if not terms_with_functions:
+                return
             product_terms = _product_terms(terms)
             yield from log_products(
                 X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
