@@ -9,7 +9,7 @@ import torch
 def slow_seeds(n: int) -> int:
     """The seeds a statistical (slow) test runs: ``n``, at most ``SKNALU_SLOW_SEEDS``.
 
-    CI runs the slow tests in a reduced form, with ``SKNALU_SLOW_SEEDS=2``; unset,
+    CI runs the slow tests in a reduced form, with ``SKNALU_SLOW_SEEDS=1``; unset,
     every test runs all its seeds.
     """
     cap = os.environ.get("SKNALU_SLOW_SEEDS")
