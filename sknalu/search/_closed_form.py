@@ -721,6 +721,9 @@ def _exact_search(
     these, :func:`composed`; not ``terms_with_functions``: functions of algebraic
     formulas alone), as a generator of candidates."""
     cache: dict = {}
+    if outer and functions:  # the searches behind the outer functions, made once
+        algebraic = _exact_search(deadline, (), half_powers, largest)
+        inner = _exact_search(deadline, functions, half_powers, largest)
 
     def search(X, y, Xv, yv):
         if time.perf_counter() > deadline:
@@ -746,7 +749,6 @@ def _exact_search(
                 return _select(columns, target, max_terms, deadline=deadline)
 
             if outer:  # functions of algebraic formulas first: they take milliseconds
-                algebraic = _exact_search(deadline, (), half_powers, largest)
                 yield from composed(X, y, Xv, yv, functions, algebraic, judge, deadline)
             if not terms_with_functions:
                 return
@@ -759,7 +761,6 @@ def _exact_search(
                     X, y, Xv, yv, functions, select, judge, deadline, product_terms
                 )
             if outer:
-                inner = _exact_search(deadline, functions, half_powers, largest)
                 yield from composed(X, y, Xv, yv, functions, inner, judge, deadline)
 
     return search
