@@ -273,6 +273,14 @@ class _FormulaReading(FormulaExportMixin):
             )
         elif not _fits_to_rounding(self):
             reasons.append(_not_to_rounding_reason(self))
+        elif getattr(self, "_extrapolation_miss", None) is not None:
+            reasons.append(
+                "The fit is close but not exact: refitted on the rows in the middle of "
+                "the table, the formula misses the outer rows by "
+                f"{self._extrapolation_miss:.3g} (relative mean squared error), more "
+                "than an exact formula does: it approximates the target on this range "
+                "and may be far off outside it."
+            )
         if difference > AGREEMENT:
             reasons.append(
                 f"The formula differs from predict by up to {100 * difference:.3g}% on "
@@ -328,6 +336,7 @@ class FormulaMixin(_FormulaReading):
         "_formula_text",
         "_rounding_difference",
         "_exactness_evidence",
+        "_extrapolation_miss",
     )
 
     def _not_exact_(self, extrapolation_error: float) -> None:
@@ -336,6 +345,7 @@ class FormulaMixin(_FormulaReading):
         ``extrapolation_error`` (relative mean squared error): an approximation."""
         error, n_rows, dtype = self._exactness_evidence
         self._exactness_evidence = (max(error, extrapolation_error), n_rows, dtype)
+        self._extrapolation_miss = extrapolation_error
         self.formula_exact_ = False
         self._formula_text = None
 
@@ -361,6 +371,7 @@ class FormulaMixin(_FormulaReading):
         rows = order[:n_rows].sort().values.to(X.device)
         self._check_rows = X.index_select(0, rows).cpu().numpy()
         self._formula_text = None
+        self._extrapolation_miss = None
         # How far the formula read with the default tolerance is from predict on
         # the training rows.
         self._rounding_difference = 0.0
