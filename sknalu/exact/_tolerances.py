@@ -35,6 +35,7 @@ name                       value       decides
 ``NEGLIGIBLE``             1e-12       a closed-form term contributes nothing
 ``NULL``/``NULL_ENTRY``    1e-9/1e-6   a singular value, a null-vector entry is 0
 ``SIMPLER_WITHIN``         0.05        a formula with more terms is not better
+``CLEARLY_WORSE``          2           a simpler formula is worse, whatever the test
 ``BEAT_LINEAR``            0.5         a formula beats the linear model
 ``TRAIN_BELOW_R2``         1 - 1e-3    units="auto" trains stacks
 ``BEAT_CLOSED_FORM``       0.5         a trained stack beats the closed form
@@ -158,6 +159,12 @@ NULL, NULL_ENTRY = 1e-9, 1e-6
 #: A formula with more terms is kept only if it lowers the held-out error by more
 #: than this fraction: less is noise being fitted.
 SIMPLER_WITHIN = 0.05
+
+#: A formula with more than this times the lowest held-out error is clearly worse,
+#: whatever the paired test says: errors with a heavy tail (a pole just outside the
+#: rows) make the test's spread large. Noise alone never puts the right formula this
+#: far above the best one on the same held-out rows.
+CLEARLY_WORSE = 2.0
 
 #: Without an exact formula, another formula must have at most this fraction of the
 #: linear model's held-out error to be preferred to it.

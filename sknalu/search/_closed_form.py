@@ -44,13 +44,14 @@ import numpy as np
 
 from ..exact._tolerances import (
     BEAT_LINEAR,
+    CLEARLY_WORSE,
     EXACT_EXTRAPOLATION,
     EXACT_LEAST_SQUARES,
     EXACT_SEARCH,
     NEGLIGIBLE,
     SIMPLER_WITHIN,
 )
-from ._functions import composed, function_sums, log_products
+from ._functions import composed, function_sums, log_products, multiplied_search
 from ._rational import (
     Judged,
     RationalSearch,
@@ -70,12 +71,21 @@ _MAX_ROWS = 2000
 #: Pairs of columns scored exhaustively among the columns most correlated with the
 #: target, and how many of the best pairs seed the forward selection.
 _PAIR_POOL, _BEAM = 1500, 12
+#: Triples scored where nothing fits exactly: for each of the columns most
+#: correlated with the target, every pair among the ``_TRIPLE_POOL`` columns most
+#: correlated with what it leaves. Terms that fit only together (``1/K`` and
+#: ``exp(-r*t)/K`` beside ``exp(-r*t)/P0``) escape forward selection.
+_TRIPLE_SINGLES, _TRIPLE_POOL = 12, 500
 #: Columns of the ratios of polynomials tried before the library's ratios and the
 #: functions; the larger ones come last.
 _SMALL_RATIONAL = 150
 #: The same, for the search of a formula inside a function (``_exact_search``),
 #: which runs once for each function.
 _INNER_RATIONAL = 60
+#: Functions of a sum of functions times monomials tried early (each a search of
+#: its own, see :func:`multiplied_search`): ``K/(1 + (K/P0 - 1)*exp(-r*t))``,
+#: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))``.
+_EARLY_OUTER = ("reciprocal", "sqrt")
 #: Share of the time left that the search behind a product in front of a formula
 #: with functions may take before the search of the whole table.
 _NARROW_SHARE = 0.25
@@ -113,10 +123,11 @@ class ClosedForm(Judged):
             return self.numerator
         return np.concatenate([self.numerator, self.denominator])
 
-    def complexity(self) -> tuple[int, int]:
-        """(number of terms, total degree): fewer is simpler."""
+    def complexity(self) -> tuple[int, int, int]:
+        """(number of terms, total degree, total negative degree): fewer is simpler
+        (``(a*p + 2*b*q)/(a + b)`` before ``(q + a*p/b)/(1 + a/b)``)."""
         terms = self.terms()
-        return len(terms), int(np.abs(terms).sum())
+        return len(terms), int(np.abs(terms).sum()), int(-np.minimum(terms, 0).sum())
 
     def size(self) -> int:
         """Nodes of the formula, roughly: one per term and one per unit of degree."""
@@ -252,6 +263,9 @@ def _select(
     the columns' Gram matrix ``G``, computed here if not given) seed a beam; each
     seed then grows by orthogonal least squares, adding the column that lowers the
     residual most, up to ``max_terms``. A seed stops growing once it fits exactly.
+    Where none fits exactly, the best triples (:func:`_best_triples`) seed it too
+    (for subsets of at most ``MAX_RATIO_TERMS``: the sums and ratios of few terms
+    of an exact formula).
     """
     if time.perf_counter() > deadline:
         return
@@ -274,7 +288,8 @@ def _select(
     seeds = [[int(np.argmax(g**2))]]
     seeds += [sorted(map(int, pool[list(np.unravel_index(k, C.shape))])) for k in flat]
     seen: set[frozenset] = set()
-    for seed in seeds:
+    exact, regular = False, len(seeds)
+    for number, seed in enumerate(seeds):
         if time.perf_counter() > deadline:
             return
         chosen = list(seed)[:max_terms]
@@ -283,12 +298,62 @@ def _select(
             if key not in seen:
                 seen.add(key)
                 yield list(chosen)
-            if len(chosen) >= max_terms or _rss(T, target, chosen) <= EXACT_LEAST_SQUARES * tt:
+            if _rss(T, target, chosen) <= EXACT_LEAST_SQUARES * tt:
+                exact = True
+                break
+            if len(chosen) >= max_terms:
                 break
             j = best(chosen)
             if j is None:
                 break
             chosen = _swapped(T, target, [*chosen, j], tt, best)
+        if number == regular - 1 and not exact and 3 <= max_terms <= MAX_RATIO_TERMS:
+            seeds += _best_triples(T, G, g, target, seeds)
+
+
+def _best_triples(T, G, g, target, pairs: list) -> list[list[int]]:
+    """The ``_BEAM`` triples of columns of ``T`` (unit norm) that fit the target
+    ``target`` best, among those holding one of the ``_TRIPLE_SINGLES`` columns
+    most correlated with it or of the first three ``pairs``.
+
+    For each such column ``i``, every pair of the others is scored at once on
+    what ``i`` leaves of the target (the columns and the target projected off
+    ``i``, from the Gram matrix ``G``, or from ``T`` where ``G`` is None), among
+    the ``_TRIPLE_POOL`` most correlated with that rest; the best three pairs
+    for each ``i`` are then ranked by their least-squares residual.
+    """
+    tt = float(target @ target)
+    singles = [int(i) for i in np.argsort(-np.abs(g))[:_TRIPLE_SINGLES]]
+    singles += [i for pair in pairs[:3] for i in pair if i not in singles]
+    out = []
+    for i in singles:
+        column = G[:, i] if G is not None else T.T @ T[:, i]
+        with np.errstate(all="ignore"):
+            rest = 1.0 - column**2  # squared norms of the columns projected off i
+            gp = (g - column * g[i]) / np.sqrt(rest)
+        gp[~(rest > 1e-9)] = 0.0
+        pool = np.argsort(-np.abs(gp))[:_TRIPLE_POOL]
+        pool = pool[pool != i]
+        C = G[np.ix_(pool, pool)] if G is not None else T[:, pool].T @ T[:, pool]
+        with np.errstate(all="ignore"):
+            scale = np.sqrt(rest[pool])
+            C = (C - np.outer(column[pool], column[pool])) / np.outer(scale, scale)
+            q = gp[pool]
+            explained = (q[:, None] ** 2 + q[None, :] ** 2 - 2 * q[:, None] * q[None, :] * C) / (
+                1 - C**2
+            )
+        # More than all of the rest explained: columns too alike to tell apart.
+        wrong = ~np.isfinite(explained) | (explained > (1 + 1e-6) * (tt - g[i] ** 2))
+        explained[wrong | (np.abs(C) > 1 - 1e-6)] = -np.inf
+        explained[np.tril_indices(len(pool))] = -np.inf
+        flat = explained.ravel()
+        for k in np.argpartition(-flat, 3)[:3] if flat.size > 3 else range(flat.size):
+            if np.isfinite(explained.flat[k]):
+                j, m = np.unravel_index(k, explained.shape)
+                triple = sorted([i, int(pool[j]), int(pool[m])])
+                out.append((_rss(T, target, triple), triple))
+    out.sort(key=lambda item: item[0])
+    return [triple for _, triple in out[:_BEAM]]
 
 
 def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
@@ -593,8 +658,9 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     """The steps of the search after the first candidates, cheapest first: small
     ratios of polynomials (milliseconds), a product of powers in front of one
     (:func:`_common_factor`), sums of terms over every column; with functions,
-    functions of algebraic formulas, products with functions, a product in front
-    of a formula with functions on the columns left (a quarter of the time left at
+    functions of algebraic formulas, products with functions, the reciprocal and
+    square root of sums of functions times monomials, a product in front of a
+    formula with functions on the columns left (a quarter of the time left at
     most) and sums with functions (a second or so); ratios of polynomials of many
     terms, functions of formulas and products in front of formulas with functions
     on every column (each a search of its own), ratios of library terms (seconds),
@@ -633,13 +699,18 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
                 if _any_exact(found):
                     return
 
+        def judge_on(Xi, t):
+            return functools.partial(_judge_and_confirm, X=Xi, y=t)
+
+        multiplied = multiplied_search(functions, terms[1:], select, judge_on, deadline)
         steps += [
             lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
             lambda: log_products(
-                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
+                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
             ),
+            lambda: composed(X, y, Xv, yv, functions, multiplied, judge, deadline, _EARLY_OUTER),
             narrow_factor,
-            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, product_terms),
+            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
         ]
     steps.append(lambda: search.exact(smallest=_SMALL_RATIONAL))
     if functions:
@@ -754,11 +825,11 @@ def _exact_search(
                 return
             product_terms = _product_terms(terms)
             yield from log_products(
-                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers
+                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
             )
             if sums:
                 yield from function_sums(
-                    X, y, Xv, yv, functions, select, judge, deadline, product_terms
+                    X, y, Xv, yv, functions, select, judge, deadline, terms[1:]
                 )
             if outer:
                 yield from composed(X, y, Xv, yv, functions, inner, judge, deadline)
@@ -888,10 +959,13 @@ def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
 
     Significantly: the mean of the rows' paired differences of squared errors
     exceeds two standard errors. With few held-out rows, a formula with more terms
-    often leads by chance, having fitted the noise of the training rows.
+    often leads by chance, having fitted the noise of the training rows. Above
+    ``CLEARLY_WORSE`` times the leader's error, it is clearly worse.
     """
     if formula.valid_error <= leader.valid_error * (1 + SIMPLER_WITHIN):
         return True
+    if formula.valid_error > leader.valid_error * CLEARLY_WORSE:
+        return False
     d = formula.valid_rows - leader.valid_rows
     if len(d) < 20 or not np.all(np.isfinite(d)):
         return False

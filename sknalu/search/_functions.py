@@ -53,6 +53,9 @@ _MAX_TERMS = 4
 _MAX_TRIPLE_FEATURES = 5
 #: Columns of the function library, at most.
 _MAX_COLUMNS = 6000
+#: Most evaluations of a refinement of inner constants: those that converge take
+#: fewer than 60; the rest drift on a wrong start for hundreds.
+_MAX_NFEV = 150
 #: Most monomials of several columns (each to the power ±1) that the products of
 #: :func:`log_products` try inside a function: ``exp(-m*g*x/(k*T))``.
 _MAX_WIDE = 1000
@@ -72,25 +75,28 @@ class Factor:
         Their constant factors ``a_i``.
     shift : float
         The constant ``b`` inside.
+    power : {1, -1}
+        The function itself, or its reciprocal (``1/sin(theta/2)``).
     """
 
     name: str
     inner: np.ndarray
     inner_coef: np.ndarray
     shift: float = 0.0
+    power: int = 1
 
     def argument(self, X: np.ndarray) -> np.ndarray:
         return monomial_values(X, self.inner) @ self.inner_coef + self.shift
 
     def values(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return NUMPY_FUNCTIONS[self.name](self.argument(X))
+            return NUMPY_FUNCTIONS[self.name](self.argument(X)) ** self.power
 
     def parameters(self) -> np.ndarray:
         return np.concatenate([self.inner_coef, [self.shift]])
 
     def with_parameters(self, p: np.ndarray) -> Factor:
-        return Factor(self.name, self.inner, np.asarray(p[:-1], float), float(p[-1]))
+        return Factor(self.name, self.inner, np.asarray(p[:-1], float), float(p[-1]), self.power)
 
     def to_sympy(self, symbols):
         import sympy
@@ -99,7 +105,7 @@ class Factor:
         for row, a in zip(self.inner, self.inner_coef, strict=True):
             inside += sympy.Float(a) * _monomial_sympy(row, symbols)
         function = {"arcsin": sympy.asin}.get(self.name) or getattr(sympy, self.name)
-        return function(inside)
+        return function(inside) ** self.power
 
 
 def _monomial_sympy(row, symbols):
@@ -239,13 +245,26 @@ def refine(terms: list[Term], X, y, denominator=None):
             out.append(Term(t.exponents, fs))
         return out
 
+    # The monomials do not move: their values are computed once.
+    outside = [monomial_values(X, t.exponents[None, :])[:, 0] for t in terms]
+    inside = {(i, k): monomial_values(X, terms[i].factors[k].inner) for i, k in factors}
+
+    def columns(p):
+        A, offset = np.array(outside).T, 0
+        with np.errstate(all="ignore"):
+            for (i, k), n in zip(factors, sizes, strict=True):
+                f = terms[i].factors[k]
+                argument = inside[i, k] @ p[offset : offset + n - 1] + p[offset + n - 1]
+                A[:, i] = A[:, i] * NUMPY_FUNCTIONS[f.name](argument) ** f.power
+                offset += n
+        return A
+
     def solve(p):
-        current = rebuilt(p)
-        A = np.column_stack([t.values(X) for t in current])
+        A = columns(p)
         if not np.all(np.isfinite(A)):
-            return current, None, np.full(len(y), 1e150)
+            return None, np.full(len(y), 1e150)
         coef = scaled_least_squares(A, y)
-        return current, coef, A @ coef - y
+        return coef, A @ coef - y
 
     if len(start):
         # Fixed shifts stay fixed: only the parameters that are not zero move.
@@ -254,18 +273,20 @@ def refine(terms: list[Term], X, y, denominator=None):
         def residual(q):
             p = start.copy()
             p[free] = q
-            return solve(p)[2]
+            return solve(p)[1]
 
         try:
-            fit = least_squares(residual, start[free], xtol=1e-15, ftol=1e-15, gtol=1e-15)
+            fit = least_squares(
+                residual, start[free], xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=_MAX_NFEV
+            )
             p = start.copy()
             p[free] = fit.x
         except (ValueError, np.linalg.LinAlgError):
             p = start
     else:
         p = start
-    current, coef, _ = solve(p)
-    return current, coef
+    coef, _ = solve(p)
+    return rebuilt(p), coef
 
 
 def is_exact(predicted: np.ndarray, y: np.ndarray) -> bool:
@@ -305,7 +326,8 @@ class FunctionSum(Judged):
 
     def in_columns(self, columns: np.ndarray, n_features: int) -> FunctionSum:
         def factor(f):
-            return Factor(f.name, widened(f.inner, columns, n_features), f.inner_coef, f.shift)
+            inner = widened(f.inner, columns, n_features)
+            return Factor(f.name, inner, f.inner_coef, f.shift, f.power)
 
         terms = [
             Term(widened(t.exponents[None], columns, n_features)[0], tuple(map(factor, t.factors)))
@@ -402,9 +424,9 @@ class Composed(Judged):
             return True
         return self.outer == "reciprocal" and changes_sign(self.inner.predict(X))
 
-    def complexity(self) -> tuple[int, int]:
-        n, degree = self.inner.complexity()
-        return n + 1, degree
+    def complexity(self) -> tuple[int, ...]:
+        n, *rest = self.inner.complexity()
+        return (n + 1, *rest)
 
     def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         """Refit the inner formula on the target through the outer function's inverse
@@ -429,14 +451,16 @@ _OUTER_FUNCTIONS = {**NUMPY_FUNCTIONS, "reciprocal": np.reciprocal}
 
 
 # -- the searches -----------------------------------------------------------------------
-def composed(X, y, Xv, yv, functions, inner_search, judge, deadline) -> Iterator:
+def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None) -> Iterator:
     """``y = ±outer(R)``: ``R`` searched for on the target's inverse (see the module).
 
     ``inner_search(X, t, Xv, tv)`` yields candidates for ``t`` judged on ``tv``;
-    the exact ones are composed with ``outer`` and judged on ``y``.
+    the exact ones are composed with ``outer`` (each of ``outers``, by default
+    the reciprocal and every one of ``functions`` that has an inverse) and
+    judged on ``y``.
     """
     signs = [s for s in (1.0, -1.0) if np.all(s * y > 0) and np.all(s * yv > 0)] or [1.0]
-    for outer in _OUTER:
+    for outer in _OUTER if outers is None else outers:
         if (outer != "reciprocal" and outer not in functions) or not time_left(deadline):
             continue
         inverse, defined = _OUTER[outer]
@@ -495,9 +519,25 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=No
     return out + _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)
 
 
+def multiplied_search(functions, monomials, select, judge_on, deadline):
+    """The search of :func:`_multiplied` alone, as ``inner_search`` of :func:`composed`
+    (``1/(1/K + (1/P0 - 1/K)*exp(-r*t))``, ``nu**3/(exp(a*nu/T) - 1)``):
+    ``judge_on(X, y)`` gives the judge of candidates for ``y``."""
+
+    def search(X, y, Xv, yv):
+        factors = function_factors(X, Xv, functions)
+        if factors and time_left(deadline):
+            judge = judge_on(X, y)
+            yield from _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)
+
+    return search
+
+
 def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=4) -> list:
-    """Sums of monomials and of the best functions times monomials
-    (``q*Ef + q*B*v*sin(theta)``, ``1/K + (1/P0 - 1/K)*exp(-r*t)``).
+    """Sums of monomials and of the best functions (and their squares) times
+    monomials (``q*Ef + q*B*v*sin(theta)``, ``1/K + (1/P0 - 1/K)*exp(-r*t)``,
+    ``x1*cos(w*t) + alpha*x1*cos(w*t)**2``), one function at a time, then two
+    (``(exp(u) + exp(-u))/n0``).
 
     Every function column times every monomial is too many columns to select
     from; the functions kept are the ``keep`` whose best product with a monomial
@@ -533,13 +573,19 @@ def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=
                 if key not in picked:
                     picked[key] = int(i)
                     new += 1
+    # One function at a time (its look-alikes stay out), then two of the first few.
+    picked_list = list(picked.values())
+    groups = [[i] for i in picked_list] + [list(p) for p in combinations(picked_list[:3], 2)]
     out = []
-    for i in picked.values():  # one function at a time: its look-alikes stay out
-        factor, v = factors[i]
-        terms = [Term(m) for m in monomials] + [Term(m, (factor,)) for m in monomials]
-        with np.errstate(all="ignore"):
-            Mv = np.nan_to_num(M * v[:, None], nan=0.0, posinf=0.0, neginf=0.0)
-        A = np.concatenate([M, Mv], axis=1)
+    for group in groups:
+        terms, blocks = [Term(m) for m in monomials], [M]
+        for i in group:
+            factor, v = factors[i]
+            for power in (1, 2):  # x1*(cos(w*t) + alpha*cos(w*t)**2)
+                terms += [Term(m, (factor,) * power) for m in monomials]
+                with np.errstate(all="ignore"):
+                    blocks.append(np.nan_to_num(M * v[:, None] ** power, posinf=0.0, neginf=0.0))
+        A = np.concatenate(blocks, axis=1)
         subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
         out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size=2)
         if any(c.exact for c in out) or not time_left(deadline):
@@ -605,24 +651,43 @@ def _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, per_size: int = 6
 
 def _refined_candidate(terms: list, X, y, Xv, yv, judge) -> FunctionSum | None:
     """The sum of ``terms`` with their inner constants refined, judged; None where
-    refining leaves it not finite."""
+    refining leaves it not finite, or leaves a function standing in for its
+    argument (:func:`_stand_in`)."""
     refined, coef = refine(terms, X, y)
-    if coef is None:
+    if coef is None or any(_stand_in(f, X) for t in refined for f in t.factors):
         return None
     candidate = FunctionSum(refined, coef)
     judge(candidate, Xv, yv)
     return candidate
 
 
-def log_products(X, y, Xv, yv, functions, monomials, judge, deadline, half=False) -> list:
+def _stand_in(factor: Factor, X: np.ndarray) -> bool:
+    """Whether ``factor`` is, on the rows of ``X``, a straight line in its argument
+    to float rounding: ``tanh(3e-6*t/v)`` is ``3e-6*t/v``, an inner constant
+    refined towards 0 to mimic a power of the columns."""
+    argument = factor.argument(X)
+    values = factor.values(X)
+    A = np.column_stack([np.ones_like(argument), argument])
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(values))):
+        return False
+    coef = scaled_least_squares(A, values)
+    residual = values - A @ coef
+    return bool(residual @ residual <= 1e-20 * max(float(values @ values), 1e-300))
+
+
+def log_products(
+    X, y, Xv, yv, functions, monomials, judge, deadline, half=False, select=None
+) -> list:
     """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
 
     In logarithms the powers of the columns are always there (``log|x_j|`` and a
     constant), and the rest is one or two columns more: ``log|f(a m + b)|`` or a
     monomial ``m`` (the argument of an ``exp``). Every single extra column is
     scored at once (its gain, projected off the powers), then the best few are
-    paired with every other, as forward selection would; the powers are rounded
-    to integers (or halves) and the inner constants refined.
+    paired with every other, as forward selection would; with ``select``, then
+    the subsets it chooses from the columns projected off the powers (an ``exp``
+    of a sum of several monomials: ``exp(-(x - mu)**2/(2*s**2))``); the powers
+    are rounded to integers (or halves) and the inner constants refined.
     """
     keep = y != 0
     if keep.sum() < max(20, X.shape[1] + 2) or not time_left(deadline):
@@ -649,7 +714,7 @@ def log_products(X, y, Xv, yv, functions, monomials, judge, deadline, half=False
     C = np.column_stack(columns)
     out = []
     step = 0.5 if half else 1.0
-    for chosen in _best_extras(base, C, target):
+    for chosen in _extras(base, C, target, select):
         if not time_left(deadline):
             break
         B = np.column_stack([base, C[:, chosen]])
@@ -692,6 +757,26 @@ def _gains(B: np.ndarray, C: np.ndarray, target: np.ndarray) -> np.ndarray:
         )
 
 
+def _extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, select=None) -> Iterator:
+    """:func:`_best_extras`, then (``select``) the subsets ``select`` chooses from
+    the columns of ``C`` and the target projected off ``base``, each once."""
+    seen = set()
+    for chosen in _best_extras(base, C, target):
+        seen.add(frozenset(chosen))
+        yield chosen
+    if select is None:
+        return
+    Q, _ = np.linalg.qr(base)
+    residual = target - Q @ (Q.T @ target)
+    projected = C - Q @ (Q.T @ C)
+    small = np.linalg.norm(projected, axis=0) <= 1e-9 * np.linalg.norm(C, axis=0)
+    projected[:, small] = 0.0
+    for chosen in chosen_terms(select, projected, residual, _MAX_TERMS):
+        if frozenset(chosen) not in seen:
+            seen.add(frozenset(chosen))
+            yield list(chosen)
+
+
 def _best_extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, beam: int = 8) -> list:
     """Index lists of one, two or three columns of ``C`` to add to ``base``, by size.
 
@@ -726,9 +811,10 @@ def _log_term(kinds, coef, n_features: int, step: float) -> Term | None:
             exponents[what] = np.round(c / step) * step
         elif kind == "factor":
             k = int(np.round(c))
-            if k <= 0 or k > 2 or abs(c - k) > 0.25:
+            if k == 0 or abs(k) > 2 or abs(c - k) > 0.25:
                 return None
-            factors += [what] * k
+            power = 1 if k > 0 else -1
+            factors += [Factor(what.name, what.inner, what.inner_coef, what.shift, power)] * abs(k)
         else:
             inside.append(what)
             inside_coef.append(c)

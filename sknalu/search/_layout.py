@@ -134,15 +134,17 @@ def _function_terms(formula: FunctionSum, product_unit, n_features: int, names) 
         return len(monomials) - 1
 
     channels = []  # (weights over the monomials as {index: a}, bias, function)
-    products = []  # per term: the channels it multiplies
+    products = []  # per term: {channel: its power in the term's product}
     for term in formula.terms_:
-        own = [len(channels)]
+        own = {len(channels): 1.0}
         channels.append(({index(term.exponents): 1.0}, 0.0, "id"))
         for factor in term.factors:
+            if not product_unit._allows(float(factor.power)):
+                return None
             inside = {
                 index(row): float(a) for row, a in zip(factor.inner, factor.inner_coef, strict=True)
             }
-            own.append(len(channels))
+            own[len(channels)] = float(factor.power)
             channels.append((inside, float(factor.shift), factor.name))
         products.append(own)
     layers = _monomials(np.array(monomials), product_unit, n_features, names)
@@ -157,7 +159,8 @@ def _function_terms(formula: FunctionSum, product_unit, n_features: int, names) 
     layers.append((names["function"], "functions", (weight, bias, [f for _, _, f in channels])))
     exponents = np.zeros((len(products), len(channels)))
     for t, own in enumerate(products):
-        exponents[t, own] = 1.0
+        for c, power in own.items():
+            exponents[t, c] = power
     layers.append((names["product"], "exponents", exponents))
     layers.append((names["sum"], "coef", np.asarray(formula.coef, float)[None, :]))
     return layers
