@@ -83,9 +83,16 @@ _SMALL_RATIONAL = 150
 #: which runs once for each function.
 _INNER_RATIONAL = 60
 #: Functions of a sum of functions times monomials tried early (each a search of
-#: its own, see :func:`multiplied_search`): ``K/(1 + (K/P0 - 1)*exp(-r*t))``,
-#: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))``.
-_EARLY_OUTER = ("reciprocal", "sqrt")
+#: its own, see :func:`multiplied_search`), and whether the columns' logarithms
+#: join the sums: ``K/(1 + (K/P0 - 1)*exp(-r*t))``,
+#: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))``; ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``.
+_EARLY_OUTER = ((("reciprocal", "sqrt"), False), (("exp",), True))
+#: The functions tried there for each way of scoring them (``keep`` of
+#: :func:`._functions._multiplied`).
+_EARLY_KEEP = 3
+#: Share of the search's time kept for its last two steps, the ratios of library
+#: terms and the formulas with terms chosen one at a time (noisy data).
+_NOISY_SHARE = 0.1
 #: Share of the time left that the search behind a product in front of a formula
 #: with functions may take before the search of the whole table.
 _NARROW_SHARE = 0.25
@@ -664,64 +671,99 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     most) and sums with functions (a second or so); ratios of polynomials of many
     terms, functions of formulas and products in front of formulas with functions
     on every column (each a search of its own), ratios of library terms (seconds),
-    then formulas with their terms chosen one at a time (noisy data)."""
+    then formulas with their terms chosen one at a time (noisy data). The last
+    two have ``_NOISY_SHARE`` of the time to themselves: on noisy data they find
+    the formula, and a search cut before them by the steps in front would find
+    it or not depending on the machine's speed."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+    judge = functools.partial(_judge_and_confirm, X=X, y=y)
+    main = time.perf_counter() + (1 - _NOISY_SHARE) * (deadline - time.perf_counter())
+
+    def select(columns, target, max_terms, deadline=main):
+        return _select(columns, target, max_terms, deadline=deadline)
+
+    search = RationalSearch(X, y, make, select, main)
+    algebraic = _exact_search(main, largest=_SMALL_RATIONAL)
+    steps = [
+        lambda: search.exact(largest=_SMALL_RATIONAL),
+        lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
+        lambda: _wide_sums(X, y, Xv, yv, deadline=main),
+    ]
+    early, late = [], []
+    if functions:
+        early, late = _function_steps(X, y, Xv, yv, terms, functions, half_powers, main, algebraic)
+    steps += [*early, lambda: search.exact(smallest=_SMALL_RATIONAL), *late]
+    noisy = RationalSearch(X, y, make, functools.partial(select, deadline=deadline), deadline)
+    steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), noisy.selected]
+    return steps
+
+
+def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algebraic):
+    """The steps of :func:`_steps` with functions: those before the ratios of
+    polynomials of many terms, and those after."""
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
 
     def select(columns, target, max_terms):
         return _select(columns, target, max_terms, deadline=deadline)
 
-    search = RationalSearch(X, y, make, select, deadline)
-    algebraic = _exact_search(deadline, largest=_SMALL_RATIONAL)
-    steps = [
-        lambda: search.exact(largest=_SMALL_RATIONAL),
-        lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
-        lambda: _wide_sums(X, y, Xv, yv, deadline=deadline),
-    ]
-    if functions:
-        product_terms = _product_terms(terms)
-        outer = _exact_search(deadline, functions, half_powers, outer=True)
+    def judge_on(Xi, t):
+        return functools.partial(_judge_and_confirm, X=Xi, y=t)
 
-        def narrow_factor():
-            # A quarter of the time left at most: on a spurious factor it finds
-            # nothing. Functions of algebraic formulas first for every factor tried.
+    product_terms = _product_terms(terms)
+    # Products first for every outer function (asin(n*sin(theta))), sums later;
+    # the algebraic formulas inside them were tried by the step before.
+    products = _exact_search(deadline, functions, half_powers, sums=False, algebraic_first=False)
+    outer = _exact_search(deadline, functions, half_powers, outer=True)
+    inner = _exact_search(deadline, functions, half_powers)
+
+    def narrow_factor():
+        # A quarter of the time left at most: on a spurious factor it finds
+        # nothing. Functions of algebraic formulas first for every factor tried.
+        share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
+        for terms_with_functions in (False, True):
+            search = _exact_search(
+                share, functions, half_powers, outer=True, terms_with_functions=terms_with_functions
+            )
+            found = list(_common_factor(X, y, Xv, yv, search, judge, narrow=True))
+            yield from found
+            if _any_exact(found):
+                return
+
+    def early_outer():
+        # The best few functions for each target, one at a time, each kind of
+        # outer function with a share of the time left: a second or two.
+        for outers, logs in _EARLY_OUTER:
+            if logs and not {"exp", "log"} <= set(functions):
+                continue
             share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
-            for terms_with_functions in (False, True):
-                search = _exact_search(
-                    share,
-                    functions,
-                    half_powers,
-                    outer=True,
-                    terms_with_functions=terms_with_functions,
-                )
-                found = list(_common_factor(X, y, Xv, yv, search, judge, narrow=True))
-                yield from found
-                if _any_exact(found):
-                    return
 
-        def judge_on(Xi, t):
-            return functools.partial(_judge_and_confirm, X=Xi, y=t)
+            def select_early(columns, target, max_terms, share=share):
+                return _select(columns, target, max_terms, deadline=share)
 
-        multiplied = multiplied_search(functions, terms[1:], select, judge_on, deadline)
-        steps += [
-            lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
-            lambda: log_products(
-                X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
-            ),
-            lambda: composed(X, y, Xv, yv, functions, multiplied, judge, deadline, _EARLY_OUTER),
-            narrow_factor,
-            lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
-        ]
-    steps.append(lambda: search.exact(smallest=_SMALL_RATIONAL))
-    if functions:
-        # Products first for every outer function (asin(n*sin(theta))), then sums.
-        products = _exact_search(deadline, functions, half_powers, sums=False)
-        steps.append(lambda: composed(X, y, Xv, yv, functions, products, judge, deadline))
-        inner = _exact_search(deadline, functions, half_powers)
-        steps.append(lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline))
-        steps.append(lambda: _common_factor(X, y, Xv, yv, outer, judge))
-    steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), search.selected]
-    return steps
+            few = multiplied_search(
+                functions, terms[1:], select_early, judge_on, share, _EARLY_KEEP, 0, logs=logs
+            )
+            found = list(composed(X, y, Xv, yv, functions, few, judge, share, outers))
+            yield from found
+            if _any_exact(found):
+                return
+
+    early = [
+        lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
+        lambda: log_products(
+            X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
+        ),
+        lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
+        early_outer,
+        lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
+        narrow_factor,
+        lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
+    ]
+    late = [
+        lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),
+        lambda: _common_factor(X, y, Xv, yv, outer, judge),
+    ]
+    return early, late
 
 
 #: Share of the training rows, those farthest along the columns, on which an
@@ -785,12 +827,13 @@ def _exact_search(
     outer: bool = False,
     sums: bool = True,
     terms_with_functions: bool = True,
+    algebraic_first: bool = True,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
-    monomials, with up to ``largest`` columns, or a product with functions, or
-    where ``sums``, a sum with functions; ``outer``: or a function of one of
-    these, :func:`composed`; not ``terms_with_functions``: functions of algebraic
-    formulas alone), as a generator of candidates."""
+    monomials, with up to ``largest`` columns, unless not ``algebraic_first``, or
+    a product with functions, or where ``sums``, a sum with functions; ``outer``:
+    or a function of one of these, :func:`composed`; not ``terms_with_functions``:
+    functions of algebraic formulas alone), as a generator of candidates."""
     cache: dict = {}
     if outer and functions:  # the searches behind the outer functions, made once
         algebraic = _exact_search(deadline, (), half_powers, largest)
@@ -800,19 +843,20 @@ def _exact_search(
         if time.perf_counter() > deadline:
             return
         terms, T = _usable(X, Xv, library(X.shape[1]))
-        found = _product(X, y, Xv, yv, False)
-        found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
-        for formula in found:
-            confirm_exact(formula, X, y)
-        yield from found
-        if _any_exact(found) or time.perf_counter() > deadline:
-            return
-        make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
-        rational = list(RationalSearch(X, y, make, None, deadline).exact(largest=largest))
-        yield from rational
-        if _any_exact(rational):
-            return
-        yield from _wide_sums(X, y, Xv, yv, cache, deadline)
+        if algebraic_first:
+            found = _product(X, y, Xv, yv, False)
+            found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
+            for formula in found:
+                confirm_exact(formula, X, y)
+            yield from found
+            if _any_exact(found) or time.perf_counter() > deadline:
+                return
+            make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+            rational = list(RationalSearch(X, y, make, None, deadline).exact(largest=largest))
+            yield from rational
+            if _any_exact(rational):
+                return
+            yield from _wide_sums(X, y, Xv, yv, cache, deadline)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
 

@@ -77,6 +77,9 @@ class Factor:
         The constant ``b`` inside.
     power : {1, -1}
         The function itself, or its reciprocal (``1/sin(theta/2)``).
+    frozen : bool
+        Whether its constants stay as they are when the others are refined
+        (``log(x)`` beside a constant term: ``log(2*x)`` is ``log(2) + log(x)``).
     """
 
     name: str
@@ -84,6 +87,7 @@ class Factor:
     inner_coef: np.ndarray
     shift: float = 0.0
     power: int = 1
+    frozen: bool = False
 
     def argument(self, X: np.ndarray) -> np.ndarray:
         return monomial_values(X, self.inner) @ self.inner_coef + self.shift
@@ -96,7 +100,8 @@ class Factor:
         return np.concatenate([self.inner_coef, [self.shift]])
 
     def with_parameters(self, p: np.ndarray) -> Factor:
-        return Factor(self.name, self.inner, np.asarray(p[:-1], float), float(p[-1]), self.power)
+        inner_coef = np.asarray(p[:-1], float)
+        return Factor(self.name, self.inner, inner_coef, float(p[-1]), self.power, self.frozen)
 
     def to_sympy(self, symbols):
         import sympy
@@ -268,7 +273,13 @@ def refine(terms: list[Term], X, y, denominator=None):
 
     if len(start):
         # Fixed shifts stay fixed: only the parameters that are not zero move.
-        free = start != 0.0
+        frozen = np.concatenate(
+            [
+                np.full(n, terms[i].factors[k].frozen)
+                for (i, k), n in zip(factors, sizes, strict=True)
+            ]
+        )
+        free = (start != 0.0) & ~frozen
 
         def residual(q):
             p = start.copy()
@@ -327,7 +338,7 @@ class FunctionSum(Judged):
     def in_columns(self, columns: np.ndarray, n_features: int) -> FunctionSum:
         def factor(f):
             inner = widened(f.inner, columns, n_features)
-            return Factor(f.name, inner, f.inner_coef, f.shift, f.power)
+            return Factor(f.name, inner, f.inner_coef, f.shift, f.power, f.frozen)
 
         terms = [
             Term(widened(t.exponents[None], columns, n_features)[0], tuple(map(factor, t.factors)))
@@ -480,10 +491,13 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None
                     return
 
 
-def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=None) -> list:
+def function_sums(
+    X, y, Xv, yv, functions, select, judge, deadline, monomials=None, offsets_only=False
+) -> list:
     """Sums of terms with functions, chosen by forward selection, constants refined;
     where none is exact, sums with the best few functions times ``monomials``
-    (:func:`_multiplied`)."""
+    (:func:`_multiplied`). ``offsets_only``: ``m*(c0 + c1*f(...))`` alone
+    (:func:`_offset_pairs`, a cheap step of its own)."""
     factors = function_factors(X, Xv, functions)
     if not factors or not time_left(deadline):
         return []
@@ -497,10 +511,10 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=No
         e[j] = 1
         terms.append(Term(e))
         columns.append(X[:, j])
-    for factor, v in factors:
+    for factor, v in [] if offsets_only else factors:
         terms.append(Term(ones, (factor,)))
         columns.append(v)
-    if len(columns) * (n + 1) <= _MAX_COLUMNS:
+    if not offsets_only and len(columns) * (n + 1) <= _MAX_COLUMNS:
         for factor, v in factors:
             for j in range(n):
                 e = ones.copy()
@@ -510,7 +524,7 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=No
     pairs = _offset_pairs(terms, columns, factors, X, y)
     A = np.column_stack(columns)
     out = _refined(pairs, terms, A, X, y, Xv, yv, judge, deadline, per_size=len(pairs))
-    if any(c.exact for c in out) or not time_left(deadline):
+    if offsets_only or any(c.exact for c in out) or not time_left(deadline):
         return out
     subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
     out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
@@ -519,31 +533,56 @@ def function_sums(X, y, Xv, yv, functions, select, judge, deadline, monomials=No
     return out + _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)
 
 
-def multiplied_search(functions, monomials, select, judge_on, deadline):
+def multiplied_search(
+    functions, monomials, select, judge_on, deadline, keep=4, pairs=3, logs=False
+):
     """The search of :func:`_multiplied` alone, as ``inner_search`` of :func:`composed`
     (``1/(1/K + (1/P0 - 1/K)*exp(-r*t))``, ``nu**3/(exp(a*nu/T) - 1)``):
-    ``judge_on(X, y)`` gives the judge of candidates for ``y``."""
+    ``judge_on(X, y)`` gives the judge of candidates for ``y``. ``logs``: the
+    logarithms of the positive columns join every sum, for a target that is the
+    logarithm of a product (``log(a) - b*exp(-c*t)``, ``log(P) + n*t*log(1 + r/n)``)."""
 
     def search(X, y, Xv, yv):
         factors = function_factors(X, Xv, functions)
         if factors and time_left(deadline):
             judge = judge_on(X, y)
-            yield from _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)
+            base = _logarithms(X, Xv) if logs else []
+            yield from _multiplied(
+                X, y, Xv, yv, factors, monomials, select, judge, deadline, keep, pairs, base
+            )
 
     return search
 
 
-def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=4) -> list:
+def _logarithms(X, Xv) -> list:
+    """``(log(x_j), its values)`` for each column positive on every row, as a term
+    whose constant inside is not refined."""
+    out = []
+    for j in range(X.shape[1]):
+        if np.all(X[:, j] > 0) and np.all(Xv[:, j] > 0):
+            row = np.zeros((1, X.shape[1]), dtype=int)
+            row[0, j] = 1
+            factor = Factor("log", row, np.array([1.0]), frozen=True)
+            out.append((Term(np.zeros(X.shape[1], dtype=int), (factor,)), np.log(X[:, j])))
+    return out
+
+
+def _multiplied(
+    X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=4, pairs=3, base=()
+) -> list:
     """Sums of monomials and of the best functions (and their squares) times
     monomials (``q*Ef + q*B*v*sin(theta)``, ``1/K + (1/P0 - 1/K)*exp(-r*t)``,
-    ``x1*cos(w*t) + alpha*x1*cos(w*t)**2``), one function at a time, then two
-    (``(exp(u) + exp(-u))/n0``).
+    ``x1*cos(w*t) + alpha*x1*cos(w*t)**2``), one function at a time, then two of
+    the first ``pairs`` (``(exp(u) + exp(-u))/n0``); the terms of ``base``, pairs
+    of a term and its values, join every sum.
 
     Every function column times every monomial is too many columns to select
     from; the functions kept are the ``keep`` whose best product with a monomial
-    fits most of ``y``, and the ``keep`` whose best product fits most of what the
-    best sum of two monomials leaves. Those scores come from two matrix products:
-    ``(Σ_rows r m f)² / Σ_rows m² f²`` for every monomial ``m`` and function ``f``.
+    fits most of ``y`` (of what the ``base`` terms leave of it), and the ``keep``
+    whose best product fits most of what the best sum of two monomials leaves.
+    Those scores come from matrix products: ``(Σ_rows r m f)² / Σ_rows m² f²``
+    for every monomial ``m`` and function ``f`` (the denominator less the
+    squared projections of ``m f`` on the base terms, where there are some).
     """
     n = X.shape[1]
     with np.errstate(all="ignore"):
@@ -554,16 +593,22 @@ def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=
     monomials = np.concatenate([np.zeros((1, n), dtype=int), monomials[ok]])
     M = np.concatenate([np.ones((len(X), 1)), M[:, ok]], axis=1)
     F = np.column_stack([v for _, v in factors])
-    targets = [y]
-    best_two = next(iter(chosen_terms(select, M, y, 2)), None)
+    rest, Q = y, np.zeros((len(X), 0))
+    if len(base):  # scored on what the base terms leave, the products projected off them
+        B = np.column_stack([np.ones(len(X)), *(v for _, v in base)])
+        Q, _ = np.linalg.qr(B / np.linalg.norm(B, axis=0))
+        rest = y - Q @ (Q.T @ y)
+    targets = [rest]
+    best_two = next(iter(chosen_terms(select, M, rest, 2)), None)
     if best_two is not None:
         A = M[:, best_two]
-        targets.append(y - A @ scaled_least_squares(A, y))
+        targets.append(rest - A @ scaled_least_squares(A, rest))
     picked: dict = {}  # |column| rounded -> factor index: cos(-x) is cos(x)
     with np.errstate(all="ignore"):
-        norms = (M**2).T @ F**2
+        full = (M**2).T @ F**2
+        norms = full - sum((((M * q[:, None]).T @ F) ** 2 for q in Q.T), np.zeros_like(full))
         for r in targets:
-            score = np.where(norms > 0, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
+            score = np.where(norms > 1e-9 * full, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
             score = np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)
             new = 0
             for i in np.argsort(-score):
@@ -575,10 +620,11 @@ def _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline, keep=
                     new += 1
     # One function at a time (its look-alikes stay out), then two of the first few.
     picked_list = list(picked.values())
-    groups = [[i] for i in picked_list] + [list(p) for p in combinations(picked_list[:3], 2)]
+    groups = [[i] for i in picked_list] + [list(p) for p in combinations(picked_list[:pairs], 2)]
     out = []
     for group in groups:
-        terms, blocks = [Term(m) for m in monomials], [M]
+        terms = [Term(m) for m in monomials] + [t for t, _ in base]
+        blocks = [M, *(v[:, None] for _, v in base)]
         for i in group:
             factor, v = factors[i]
             for power in (1, 2):  # x1*(cos(w*t) + alpha*cos(w*t)**2)

@@ -402,13 +402,18 @@ def test_a_function_times_a_product_of_columns_in_a_sum_is_found():
             [(100.0, 200.0), (5.0, 20.0), (0.1, 0.5), (0.0, 10.0)],
             lambda X: X[:, 0] / (1 + (X[:, 0] / X[:, 1] - 1) * np.exp(-X[:, 2] * X[:, 3])),
         ),
+        (
+            [(1.0, 5.0), (100.0, 200.0), (0.01, 0.1), (1.0, 10.0)],
+            lambda X: X[:, 1] * (1 + X[:, 2] / X[:, 0]) ** (X[:, 0] * X[:, 3]),
+        ),
     ],
-    ids=["over-a-function-squared", "reciprocal-of-function-terms"],
+    ids=["over-a-function-squared", "reciprocal-of-function-terms", "exp-of-logs-and-terms"],
 )
 def test_products_over_functions_and_reciprocals_of_function_sums_are_found(ranges, formula):
     """``I0*sin(n*theta/2)**2/sin(theta/2)**2`` (a function to the power -2 in a
-    product) and logistic growth ``K/(1 + (K/P0 - 1)*exp(-r*t))``, whose reciprocal
-    ``1/K + exp(-r*t)/P0 - exp(-r*t)/K`` holds terms that fit only together."""
+    product); logistic growth ``K/(1 + (K/P0 - 1)*exp(-r*t))``, whose reciprocal
+    ``1/K + exp(-r*t)/P0 - exp(-r*t)/K`` holds terms that fit only together; and
+    ``P*(1 + r/n)**(n*t)``, the exponential of ``log(P) + n*t*log(1 + r/n)``."""
     rng = np.random.RandomState(0)
     X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
     found = find_formulas(
