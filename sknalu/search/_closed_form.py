@@ -57,6 +57,7 @@ from ._rational import (
     RationalSearch,
     changes_sign,
     monomial_values,
+    rows_key,
     scaled_least_squares,
     widened,
 )
@@ -257,6 +258,17 @@ def _gram(T: np.ndarray) -> np.ndarray | None:
     return T.T @ T if T.shape[1] <= _MAX_GRAM else None
 
 
+def _selector(deadline: float):
+    """:func:`_select` with its ``deadline``, as the ``select(columns, target,
+    max_terms)`` the other searches take."""
+    return functools.partial(_select, deadline=deadline)
+
+
+def _time_share(deadline: float, share: float) -> float:
+    """The time ``share`` of what is left before ``deadline`` from now ends."""
+    return time.perf_counter() + share * (deadline - time.perf_counter())
+
+
 def _select(
     T: np.ndarray,
     target: np.ndarray,
@@ -284,13 +296,7 @@ def _select(
     pool = np.argsort(-np.abs(g))[:_PAIR_POOL] if n > _PAIR_POOL else np.arange(n)
     C = G[np.ix_(pool, pool)] if G is not None else T[:, pool].T @ T[:, pool]
     best = functools.partial(_best_addition, T, target, G=G, g=g)
-    gp = g[pool]
-    with np.errstate(all="ignore"):
-        explained = (gp[:, None] ** 2 + gp[None, :] ** 2 - 2 * gp[:, None] * gp[None, :] * C) / (
-            1 - C**2
-        )
-    explained[~np.isfinite(explained) | (np.abs(C) > 1 - 1e-9)] = -np.inf
-    explained[np.tril_indices(len(pool))] = -np.inf
+    explained = _pair_scores(C, g[pool], alike=1e-9)
     flat = np.argsort(-explained, axis=None)[:_BEAM]
     seeds = [[int(np.argmax(g**2))]]
     seeds += [sorted(map(int, pool[list(np.unravel_index(k, C.shape))])) for k in flat]
@@ -345,14 +351,8 @@ def _best_triples(T, G, g, target, pairs: list) -> list[list[int]]:
         with np.errstate(all="ignore"):
             scale = np.sqrt(rest[pool])
             C = (C - np.outer(column[pool], column[pool])) / np.outer(scale, scale)
-            q = gp[pool]
-            explained = (q[:, None] ** 2 + q[None, :] ** 2 - 2 * q[:, None] * q[None, :] * C) / (
-                1 - C**2
-            )
         # More than all of the rest explained: columns too alike to tell apart.
-        wrong = ~np.isfinite(explained) | (explained > (1 + 1e-6) * (tt - g[i] ** 2))
-        explained[wrong | (np.abs(C) > 1 - 1e-6)] = -np.inf
-        explained[np.tril_indices(len(pool))] = -np.inf
+        explained = _pair_scores(C, gp[pool], alike=1e-6, most=(1 + 1e-6) * (tt - g[i] ** 2))
         flat = explained.ravel()
         for k in np.argpartition(-flat, 3)[:3] if flat.size > 3 else range(flat.size):
             if np.isfinite(explained.flat[k]):
@@ -361,6 +361,21 @@ def _best_triples(T, G, g, target, pairs: list) -> list[list[int]]:
                 out.append((_rss(T, target, triple), triple))
     out.sort(key=lambda item: item[0])
     return [triple for _, triple in out[:_BEAM]]
+
+
+def _pair_scores(C, q, alike: float, most: float = math.inf) -> np.ndarray:
+    """How much of a target each pair of unit-norm columns explains, at once: ``C``
+    their correlations, ``q`` each one's with the target. Each pair once (upper
+    triangle); -inf for pairs whose correlation is within ``alike`` of 1, whose
+    score is not finite or above ``most``."""
+    with np.errstate(all="ignore"):
+        explained = (q[:, None] ** 2 + q[None, :] ** 2 - 2 * q[:, None] * q[None, :] * C) / (
+            1 - C**2
+        )
+    wrong = ~np.isfinite(explained) | (explained > most) | (np.abs(C) > 1 - alike)
+    explained[wrong] = -np.inf
+    explained[np.tril_indices(len(q))] = -np.inf
+    return explained
 
 
 def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
@@ -677,12 +692,8 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     it or not depending on the machine's speed."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
-    main = time.perf_counter() + (1 - _NOISY_SHARE) * (deadline - time.perf_counter())
-
-    def select(columns, target, max_terms, deadline=main):
-        return _select(columns, target, max_terms, deadline=deadline)
-
-    search = RationalSearch(X, y, make, select, main)
+    main = _time_share(deadline, 1 - _NOISY_SHARE)
+    search = RationalSearch(X, y, make, _selector(main), main)
     algebraic = _exact_search(main, largest=_SMALL_RATIONAL)
     steps = [
         lambda: search.exact(largest=_SMALL_RATIONAL),
@@ -693,7 +704,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     if functions:
         early, late = _function_steps(X, y, Xv, yv, terms, functions, half_powers, main, algebraic)
     steps += [*early, lambda: search.exact(smallest=_SMALL_RATIONAL), *late]
-    noisy = RationalSearch(X, y, make, functools.partial(select, deadline=deadline), deadline)
+    noisy = RationalSearch(X, y, make, _selector(deadline), deadline)
     steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), noisy.selected]
     return steps
 
@@ -702,9 +713,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
     """The steps of :func:`_steps` with functions: those before the ratios of
     polynomials of many terms, and those after."""
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
-
-    def select(columns, target, max_terms):
-        return _select(columns, target, max_terms, deadline=deadline)
+    select = _selector(deadline)
 
     def judge_on(Xi, t):
         return functools.partial(_judge_and_confirm, X=Xi, y=t)
@@ -719,7 +728,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
     def narrow_factor():
         # A quarter of the time left at most: on a spurious factor it finds
         # nothing. Functions of algebraic formulas first for every factor tried.
-        share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
+        share = _time_share(deadline, _NARROW_SHARE)
         for terms_with_functions in (False, True):
             search = _exact_search(
                 share, functions, half_powers, outer=True, terms_with_functions=terms_with_functions
@@ -731,17 +740,23 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
 
     def early_outer():
         # The best few functions for each target, one at a time, each kind of
-        # outer function with a share of the time left: a second or two.
+        # outer function with a share of the time left: a second or two. The
+        # function columns are the same for every target: made once.
+        factors: dict = {}
         for outers, logs in _EARLY_OUTER:
             if logs and not {"exp", "log"} <= set(functions):
                 continue
-            share = time.perf_counter() + _NARROW_SHARE * (deadline - time.perf_counter())
-
-            def select_early(columns, target, max_terms, share=share):
-                return _select(columns, target, max_terms, deadline=share)
-
+            share = _time_share(deadline, _NARROW_SHARE)
             few = multiplied_search(
-                functions, terms[1:], select_early, judge_on, share, _EARLY_KEEP, 0, logs=logs
+                functions,
+                terms[1:],
+                _selector(share),
+                judge_on,
+                share,
+                _EARLY_KEEP,
+                0,
+                logs,
+                factors,
             )
             found = list(composed(X, y, Xv, yv, functions, few, judge, share, outers))
             yield from found
@@ -859,10 +874,7 @@ def _exact_search(
             yield from _wide_sums(X, y, Xv, yv, cache, deadline)
         if functions:
             judge = functools.partial(_judge_and_confirm, X=X, y=y)
-
-            def select(columns, target, max_terms):
-                return _select(columns, target, max_terms, deadline=deadline)
-
+            select = _selector(deadline)
             if outer:  # functions of algebraic formulas first: they take milliseconds
                 yield from composed(X, y, Xv, yv, functions, algebraic, judge, deadline)
             if not terms_with_functions:
@@ -981,7 +993,7 @@ def _wide_columns(X, Xv, cache: dict):
     wide = wide_library(X.shape[1])
     if not len(wide):
         return None
-    key = (X.shape, Xv.shape, hash(X.tobytes()), hash(Xv.tobytes()))
+    key = rows_key(X, Xv)
     if key not in cache:
         terms, T = _usable(X, Xv, np.concatenate([library(X.shape[1]), wide]))
         cache.clear()

@@ -38,7 +38,14 @@ import numpy as np
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES
 from ..units._functions import FUNCTIONS
-from ._rational import Judged, changes_sign, monomial_values, scaled_least_squares, widened
+from ._rational import (
+    Judged,
+    changes_sign,
+    monomial_values,
+    rows_key,
+    scaled_least_squares,
+    widened,
+)
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
@@ -534,16 +541,23 @@ def function_sums(
 
 
 def multiplied_search(
-    functions, monomials, select, judge_on, deadline, keep=4, pairs=3, logs=False
+    functions, monomials, select, judge_on, deadline, keep=4, pairs=3, logs=False, cache=None
 ):
     """The search of :func:`_multiplied` alone, as ``inner_search`` of :func:`composed`
     (``1/(1/K + (1/P0 - 1/K)*exp(-r*t))``, ``nu**3/(exp(a*nu/T) - 1)``):
     ``judge_on(X, y)`` gives the judge of candidates for ``y``. ``logs``: the
     logarithms of the positive columns join every sum, for a target that is the
-    logarithm of a product (``log(a) - b*exp(-c*t)``, ``log(P) + n*t*log(1 + r/n)``)."""
+    logarithm of a product (``log(a) - b*exp(-c*t)``, ``log(P) + n*t*log(1 + r/n)``).
+    ``cache`` keeps the function columns of the last rows: every transformed
+    target of one table has the same."""
+    cache = {} if cache is None else cache
 
     def search(X, y, Xv, yv):
-        factors = function_factors(X, Xv, functions)
+        key = rows_key(X, Xv)
+        if key not in cache:
+            cache.clear()
+            cache[key] = function_factors(X, Xv, functions)
+        factors = cache[key]
         if factors and time_left(deadline):
             judge = judge_on(X, y)
             base = _logarithms(X, Xv) if logs else []

@@ -117,6 +117,12 @@ def scaled_least_squares(
     return coef / norms
 
 
+def rows_key(X: np.ndarray, Xv: np.ndarray) -> tuple:
+    """A key for a table's training and held-out rows: the columns computed on them
+    are kept under it for the next target of the same table."""
+    return X.shape, Xv.shape, hash(X.tobytes()), hash(Xv.tobytes())
+
+
 def monomial_values(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     """``[n_rows, n_terms]``: each row of ``exponents`` as a product of powers of ``X``."""
     out = np.ones((len(X), len(exponents)))
