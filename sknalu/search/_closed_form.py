@@ -769,9 +769,9 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
             X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
         ),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
+        narrow_factor,
         early_outer,
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
-        narrow_factor,
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
     ]
     late = [
