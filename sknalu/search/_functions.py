@@ -217,6 +217,8 @@ def function_factors(
             scales = _SCALES if np.abs(inner[k]).sum() <= 2 else (1.0, -1.0)
             for a in (1.0,) if name in ("log", "sqrt") else scales:
                 for b in shifts:
+                    if name == "log" and b == 0 and not _primitive(inner[k]):
+                        continue  # log(x**2) is 2*log(x), log(1/x) is -log(x)
                     with np.errstate(all="ignore"):
                         v, vv = f(a * M[:, k] + b), f(a * Mv[:, k] + b)
                         if log_space:
@@ -227,6 +229,12 @@ def function_factors(
                         continue
                     out.append((Factor(name, inner[k : k + 1], np.array([a]), b), v))
     return out
+
+
+def _primitive(exponents: np.ndarray) -> bool:
+    """Whether the exponents have no common factor and the first one is positive."""
+    nonzero = exponents[exponents != 0]
+    return nonzero[0] > 0 and math.gcd(*nonzero.tolist()) == 1
 
 
 def refine(terms: list[Term], X, y, denominator=None):

@@ -10,13 +10,15 @@ numbers (rationals, rational multiples of π) like those of
 :class:`~sknalu.units.Weighted`.
 
 The functions are computed so that training never meets an infinite value or a
-NaN (:func:`function_values`): ``log`` of ``max(|u|, ε)``, ``sqrt`` of ``|u|``,
+NaN (:func:`function_values`): ``log`` of ``max(|u|, 1e-7)``, ``sqrt`` of ``|u|``,
 ``arcsin`` of ``u`` clamped to ``[-1, 1]``, ``exp`` of at most 30. Prediction
-computes ``log`` of ``max(u, ε)``, ``sqrt`` of ``max(u, 0)``, the same ``arcsin``
+computes ``log`` of ``max(u, ε)`` with ``ε`` the smallest normal number of the
+dtype, ``sqrt`` of ``max(u, 0)``, the same ``arcsin``
 and ``exp`` of ``u`` clamped just below the overflow: finite values, and where
 they are not the function's value (a sum outside its domain), the rows are the
 unit's :meth:`~FunctionUnit.domain_violations`, which ``predict`` reports. Both
-agree on every sum inside the domains (and below 30 for ``exp``).
+agree on every sum inside the domains (above 1e-7 for ``log``, below 30 for ``exp``):
+``log(h**2)`` of a small ``h`` is read back as it is, not as a constant.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import nn
 
 from ..exact._numbers import simple_numbers
 from ..exact._tolerances import FORMULA_TOLERANCE, SIMPLE_TRAINED, SNAP_TOLERANCE
-from ._base import ArithmeticUnit, DomainViolation, input_names, load_raw_, matmul, number_text
+from ._base import ArithmeticUnit, DomainViolation, input_names, load_raw_, matmul
 from ._targets import BINARY, DiscreteWeight
 
 #: The functions a :class:`FunctionUnit` may choose besides the identity, and the
@@ -41,7 +43,8 @@ FUNCTIONS: tuple[str, ...] = ("exp", "log", "sin", "cos", "sqrt", "tanh", "arcsi
 #: columns of its selection: the identity ``"id"`` first, then :data:`FUNCTIONS`.
 ALL_FUNCTIONS: tuple[str, ...] = ("id", *FUNCTIONS)
 
-#: ``log`` is computed of at least ε: finite, with a bounded gradient, at 0.
+#: In training, ``log`` is computed of at least this: finite, with a bounded
+#: gradient, at 0. Prediction takes the smallest normal number of the dtype.
 _LOG_FLOOR = 1e-7
 #: In training, ``exp`` is computed of ``min(u, 30)``: ``exp(30) ≈ 1e13``, whose
 #: square still sums over a batch in float32, so a copy that strays there keeps a
@@ -94,6 +97,11 @@ def check_functions(functions) -> tuple[str, ...]:
             "(a tuple of them; () for none)."
         )
     return tuple(f for f in FUNCTIONS if f in functions)
+
+
+def _log_floor(dtype: torch.dtype, training: bool) -> float:
+    """The smallest input of ``log``: ε in training, the smallest normal float else."""
+    return _LOG_FLOOR if training else float(torch.finfo(dtype).tiny)
 
 
 def _exp_limit(dtype: torch.dtype, training: bool) -> float:
@@ -154,7 +162,7 @@ def function_values(u: torch.Tensor, training: bool) -> torch.Tensor:
         [
             u,
             torch.exp(u.clamp(max=limit)),
-            torch.log(v.clamp(min=_LOG_FLOOR)),
+            torch.log(v.clamp(min=_log_floor(u.dtype, training))),
             torch.sin(u),
             torch.cos(u),
             _sqrt(v),
@@ -175,7 +183,7 @@ class _Domain(NamedTuple):
 def _domains(dtype: torch.dtype) -> dict[str, _Domain]:
     """The rule of each function with a domain, by name."""
     limit = _exp_limit(dtype, training=False)
-    floor = number_text(_LOG_FLOOR)
+    floor = _log_floor(dtype, training=False)
     return {
         "exp": _Domain(
             lambda u: u > limit,
@@ -183,8 +191,8 @@ def _domains(dtype: torch.dtype) -> dict[str, _Domain]:
             f"there, and the unit computes exp({limit:.1f}) instead",
         ),
         "log": _Domain(
-            lambda u: u < _LOG_FLOOR,
-            f"where {{u}} < ε = {floor}: a logarithm of a number that is not positive is "
+            lambda u: u < floor,
+            f"where {{u}} < ε = {floor:.3g}: a logarithm of a number that is not positive is "
             f"no real number, and the unit computes log(max({{u}}, ε)) there",
         ),
         "sqrt": _Domain(
@@ -442,9 +450,10 @@ class FunctionUnit(ArithmeticUnit):
         """The rows where a function the selection uses is not what the unit computes.
 
         A function counts as used where its entry of the selection exceeds the
-        formula's tolerance (0.01): ``log`` of a sum below ``ε = 1e-7``, ``sqrt``
-        of a negative sum, ``arcsin`` of a sum outside ``[-1, 1]``, ``exp`` of a sum
-        that overflows (above ``log`` of the largest float, less 1).
+        formula's tolerance (0.01): ``log`` of a sum below ``ε`` (the smallest normal
+        number of the dtype), ``sqrt`` of a negative sum, ``arcsin`` of a sum outside
+        ``[-1, 1]``, ``exp`` of a sum that overflows (above ``log`` of the largest
+        float, less 1).
         """
         domains = _domains(self.W.dtype)
         columns = [ALL_FUNCTIONS.index(f) for f in domains]

@@ -309,12 +309,15 @@ class NMRU(NMU):
             divisor = torch.where(near_zero, torch.where(x < 0, -_NMRU_EPS, _NMRU_EPS), x)
         x = torch.cat([x, 1 / divisor], dim=-1)
         w = self.weight
-        factors = w.unsqueeze(-3) * x.abs().unsqueeze(-2) + 1 - w.unsqueeze(-3)
+        # (1 - W) + W |x|, not W |x| + 1 - W: a weight of 1 keeps every digit of a
+        # small input (1e-10 + 1 - 1 has only 6 of them left).
+        w3 = w.unsqueeze(-3)
+        factors = torch.addcmul(1 - w3, w3, x.abs().unsqueeze(-2))
         if not self.training:
             # A weight of 0 leaves its input out, even the infinite reciprocal of a
             # zero (0 · ∞ would be NaN). Not in training: the gradient that lets a
             # weight leave 0 must flow.
-            factors = torch.where(w.unsqueeze(-3) == 0, 1.0, factors)
+            factors = torch.where(w3 == 0, 1.0, factors)
         sign = torch.cos(math.pi * matmul((x < 0).to(x.dtype), w))
         return factors.prod(-1) * sign
 

@@ -269,6 +269,17 @@ def test_predict_warns_about_rows_outside_the_domain_of_a_logarithm():
     assert np.isfinite(predicted).all()
 
 
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_a_logarithm_of_small_numbers_is_read_back_exactly(Estimator):
+    # pH = -log10(h) of neutral to basic water: h below training's floor of log, 1e-7.
+    h = 10 ** np.random.default_rng(1).uniform(-10, -7, size=(300, 1))
+    est = Estimator(units="auto", max_time=20, random_state=1).fit(h, -np.log10(h[:, 0]))
+    assert est.formula_exact_
+    ratio = sympy.simplify(est.to_sympy() / sympy.log(sympy.Symbol("x0")))
+    assert ratio.is_number and math.isclose(float(ratio), -1 / math.log(10), rel_tol=1e-9)
+    np.testing.assert_allclose(est.predict(np.array([[1e-12], [0.5]])), [12, -np.log10(0.5)])
+
+
 def test_a_saved_model_keeps_its_functions(tmp_path):
     X = np.random.default_rng(0).uniform(0, 3, size=(100, 1))
     est = NALURegressor(

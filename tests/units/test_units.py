@@ -141,6 +141,14 @@ def test_nmru_divides_by_a_reciprocal_weight():
     assert unit(torch.tensor([[6.0, -3.0]])).item() == pytest.approx(-2.0)
 
 
+@pytest.mark.parametrize("Unit", [NMU, NMRU])
+def test_a_multiplicative_unit_keeps_every_digit_of_small_inputs(Unit):
+    unit = Unit(2, 1).double().eval()
+    set_weights(unit.W, [1.0, 1.0] + [0.0, 0.0] * (Unit is NMRU))
+    x = torch.tensor([[3.3e-10, 7.1e-9]], dtype=torch.float64)
+    assert unit(x).item() == 3.3e-10 * 7.1e-9
+
+
 @pytest.mark.parametrize("name", sorted(UNITS))
 @pytest.mark.parametrize("n_copies", [None, 3])
 def test_every_parameter_receives_a_gradient(name, n_copies):
