@@ -51,7 +51,13 @@ from ..exact._tolerances import (
     NEGLIGIBLE,
     SIMPLER_WITHIN,
 )
-from ._functions import composed, function_sums, log_products, multiplied_search
+from ._functions import (
+    composed,
+    function_ratios,
+    function_sums,
+    log_products,
+    multiplied_search,
+)
 from ._rational import (
     Judged,
     RationalSearch,
@@ -763,6 +769,11 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
             if _any_exact(found):
                 return
 
+    def ratios():
+        # A sum over a function (log mean temperature difference): tenths of a second.
+        share = _time_share(deadline, _NARROW_SHARE)
+        return function_ratios(X, y, Xv, yv, functions, terms[1:], _selector(share), judge, share)
+
     early = [
         lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
         lambda: log_products(
@@ -770,6 +781,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         ),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
         narrow_factor,
+        ratios,
         early_outer,
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),

@@ -388,6 +388,74 @@ class FunctionSum(Judged):
         )
 
 
+@dataclass(eq=False)
+class FunctionRatio(FunctionSum):
+    """``Σ_{i<k} c_i t_i(x) / Σ_{i≥k} c_i t_i(x)``: a ratio of sums of terms with
+    functions, ``k = n_numerator`` (``(dT1 - dT2)/log(dT1/dT2)``)."""
+
+    n_numerator: int = 1
+    kind: str = "function ratio"
+
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(all="ignore"):
+            A = np.column_stack([t.values(X) for t in self.terms_]) * self.coef
+        k = self.n_numerator
+        return A[:, :k].sum(1), A[:, k:].sum(1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        numerator, denominator = self._parts(X)
+        with np.errstate(all="ignore"):
+            return numerator / denominator
+
+    def size(self) -> int:
+        return super().size() + 1
+
+    def in_columns(self, columns: np.ndarray, n_features: int) -> FunctionRatio:
+        wide = super().in_columns(columns, n_features)
+        return FunctionRatio(wide.terms_, wide.coef, n_numerator=self.n_numerator)
+
+    def times_monomial(self, exponents: np.ndarray) -> FunctionRatio:
+        k = self.n_numerator
+        terms = [Term(t.exponents + np.asarray(exponents), t.factors) for t in self.terms_[:k]]
+        return FunctionRatio(terms + self.terms_[k:], self.coef, n_numerator=k)
+
+    def complexity(self) -> tuple[int, int]:
+        return len(self.terms_) + 1, self.size()
+
+    def has_pole_between(self, X: np.ndarray) -> bool:
+        return changes_sign(self._parts(X)[1])
+
+    def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
+        """Refit every coefficient but the denominator's first, from
+        ``c t_k = N - y (D - c t_k)`` (the denominator times ``y`` is the numerator)."""
+        with np.errstate(all="ignore"):
+            A = np.column_stack([t.values(X) for t in self.terms_])
+        if not np.all(np.isfinite(A)):
+            return
+        coef = _ratio_coefficients(A, y, self.n_numerator, self.coef[self.n_numerator])
+        if coef is not None:
+            self.coef = coef
+
+    def to_sympy(self, symbols):
+        import sympy
+
+        pairs = zip(self.terms_, self.coef, strict=True)
+        parts = [sympy.Float(c) * t.to_sympy(symbols) for t, c in pairs]
+        k = self.n_numerator
+        return sympy.Add(*parts[:k]) / sympy.Add(*parts[k:])
+
+
+def _ratio_coefficients(A, y, k: int, lead: float, weight=None) -> np.ndarray | None:
+    """The coefficients of the ratio of ``A[:, :k]`` over ``A[:, k:]`` that fit
+    ``y`` (equation error ``y D = N``), the denominator's first one ``lead``."""
+    lhs = lead * y * A[:, k]
+    B = np.column_stack([A[:, :k], -y[:, None] * A[:, k + 1 :]])
+    if not np.all(np.isfinite(B)) or not np.all(np.isfinite(lhs)):
+        return None
+    solved = scaled_least_squares(B, lhs, weight)
+    return np.concatenate([solved[:k], [lead], solved[k:]])
+
+
 #: ``y = sign * outer(R)`` searched for as ``R = inverse(sign * y)``: the outer
 #: function, the inverse applied to the target, and where that inverse is defined.
 _OUTER = {
@@ -659,6 +727,115 @@ def _multiplied(
         if any(c.exact for c in out) or not time_left(deadline):
             break
     return out
+
+
+def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline, keep=4) -> list:
+    """``y = N(x) / (f(x) + d0 + Σ d_j x_j)``, a sum of monomials over a function
+    plus a line (``(dT1 - dT2)/log(dT1/dT2)``, ``nu**3/(exp(a*nu/T) - 1)``).
+
+    Then ``y f = N - y (d0 + Σ d_j x_j)``: linear in the constants for each
+    function column ``f``. Every column is scored at once by how much of ``y f``
+    the span of the monomials, ``y`` and ``y x_j`` leaves (one QR, one matrix
+    product); for the ``keep`` best, forward selection chooses the terms of ``N``
+    and the denominator's line, and the function's inner constants are refined.
+    """
+    if not time_left(deadline) or np.any(y == 0):
+        return []
+    factors = function_factors(X, Xv, functions)
+    if not factors:
+        return []
+    n = X.shape[1]
+    with np.errstate(all="ignore"):
+        M = monomial_values(X, monomials)
+        ok = np.all(np.isfinite(M), axis=0) & np.all(
+            np.isfinite(monomial_values(Xv, monomials)), axis=0
+        )
+    line = np.eye(n, dtype=int)
+    terms = [Term(np.zeros(n, dtype=int)), *(Term(m) for m in monomials[ok])]
+    basis = np.column_stack([np.ones(len(X)), M[:, ok], y, y[:, None] * X])
+    F = np.column_stack([v for _, v in factors])
+    with np.errstate(all="ignore"):
+        T = y[:, None] * F
+        scale = np.linalg.norm(basis, axis=0)
+        Q, _ = np.linalg.qr(basis / np.where(scale > 0, scale, 1.0))
+        left = T - Q @ (Q.T @ T)
+        score = np.einsum("ij,ij->j", left, left) / np.einsum("ij,ij->j", T, T)
+        score = np.nan_to_num(score, nan=np.inf)
+    # Each subset with the function as it is on the grid first (least squares
+    # alone), then the closest few with its inner constants refined.
+    n_terms, tried = len(terms), []
+    for k in np.argsort(score)[:keep]:
+        factor = factors[int(k)][0]
+        for chosen in chosen_terms(select, basis, T[:, k], _MAX_TERMS + 1):
+            if not time_left(deadline):
+                break
+            numerator = [terms[i] for i in chosen if i < n_terms]
+            denominator = [Term(np.zeros(n, dtype=int), (factor,))] + [
+                Term(np.zeros(n, dtype=int)) if i == n_terms else Term(line[i - n_terms - 1])
+                for i in chosen
+                if i >= n_terms
+            ]
+            candidate = _refined_ratio(numerator, denominator, X, y, refine=False)
+            if numerator and candidate is not None:
+                tried.append((_training_error(candidate, X, y), numerator, denominator))
+    # Fewest terms first among those that fit to rounding.
+    rounding = EXACT_LEAST_SQUARES * float(y @ y)
+    tried.sort(key=lambda t: (t[0] > rounding, t[0] > rounding or len(t[1]) + len(t[2]), t[0]))
+    out = []
+    for _, numerator, denominator in tried[: 2 * keep]:
+        if not time_left(deadline):
+            break
+        candidate = _refined_ratio(numerator, denominator, X, y)
+        if candidate is not None:
+            judge(candidate, Xv, yv)
+            out.append(candidate)
+            if candidate.exact:
+                break
+    return out
+
+
+def _training_error(candidate, X, y) -> float:
+    with np.errstate(all="ignore"):
+        r = candidate.predict(X) - y
+    return float(np.nan_to_num(r @ r, nan=np.inf))
+
+
+def _refined_ratio(numerator: list, denominator: list, X, y, refine=True) -> FunctionRatio | None:
+    """The ratio with the function's inner constants refined (``refine``) by
+    nonlinear least squares, the other constants solved for each value
+    (:func:`_ratio_coefficients`)."""
+    from scipy.optimize import least_squares
+
+    k = len(numerator)
+    factor = denominator[0].factors[0]
+    start = factor.parameters()
+    free = (start != 0.0) & ~factor.frozen
+
+    def ratio(q) -> FunctionRatio | None:
+        p = start.copy()
+        p[free] = q
+        first = Term(denominator[0].exponents, (factor.with_parameters(p),))
+        terms = [*numerator, first, *denominator[1:]]
+        with np.errstate(all="ignore"):
+            A = np.column_stack([t.values(X) for t in terms])
+        coef = _ratio_coefficients(A, y, k, 1.0) if np.all(np.isfinite(A)) else None
+        return None if coef is None else FunctionRatio(terms, coef, n_numerator=k)
+
+    def residual(q):
+        candidate = ratio(q)
+        r = None if candidate is None else candidate.predict(X) - y
+        return r if r is not None and np.all(np.isfinite(r)) else np.full(len(y), 1e150)
+
+    q = start[free]
+    if refine and len(q):
+        try:
+            q = least_squares(residual, q, xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=_MAX_NFEV).x
+        except (ValueError, np.linalg.LinAlgError):
+            q = start[free]
+    candidate = ratio(q)
+    if candidate is None or _stand_in(candidate.terms_[k].factors[0], X):
+        return None
+    return candidate
 
 
 def _offset_pairs(terms: list, columns: list, factors: list, X, y, keep: int = 6) -> list:

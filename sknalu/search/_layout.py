@@ -162,7 +162,16 @@ def _function_terms(formula: FunctionSum, product_unit, n_features: int, names) 
         for c, power in own.items():
             exponents[t, c] = power
     layers.append((names["product"], "exponents", exponents))
-    layers.append((names["sum"], "coef", np.asarray(formula.coef, float)[None, :]))
+    coef = np.asarray(formula.coef, float)[None, :]
+    split = getattr(formula, "n_numerator", None)
+    if split is not None:  # a ratio: the numerator's row over the denominator's
+        if not product_unit._allows(-1.0):
+            return None
+        top = np.arange(coef.shape[1]) < split
+        coef = np.concatenate([coef * top, coef * ~top])
+    layers.append((names["sum"], "coef", coef))
+    if split is not None:
+        layers.append((names["product"], "exponents", np.array([[1.0, -1.0]])))
     return layers
 
 

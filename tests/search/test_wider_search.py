@@ -433,3 +433,37 @@ def test_a_function_refined_into_a_straight_line_is_not_kept():
     inner = np.array([[1, -1]])
     assert _stand_in(Factor("tanh", inner, np.array([3e-6])), X)
     assert not _stand_in(Factor("tanh", inner, np.array([0.5])), X)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "formula"),
+    [
+        ([(30.0, 90.0), (5.0, 27.0)], lambda X: (X[:, 0] - X[:, 1]) / np.log(X[:, 0] / X[:, 1])),
+        ([(0.0, 4.0), (1.0, 3.0)], lambda X: (X[:, 0] ** 2 + X[:, 1]) / (np.sin(X[:, 0]) + 2)),
+        (
+            [(1.0, 3.0), (1.0, 3.0)],
+            lambda X: X[:, 0] * X[:, 1] / (np.exp(-X[:, 0]) + 0.5 * X[:, 1] + 1),
+        ),
+    ],
+    ids=["log-mean", "over-a-shifted-sine", "over-exp-plus-a-line"],
+)
+def test_a_sum_over_a_function_is_found(ranges, formula):
+    """``N(x) / (f(x) + d0 + d1*x1)``: ``y*f`` is a sum of monomials and ``y`` terms."""
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
+    found = find_formulas(
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 10
+    )
+    assert found[0].exact
+    X_far = np.column_stack([rng.uniform(high, 2 * high - low, 200) for low, high in ranges])
+    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+@pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
+def test_a_sum_over_a_function_is_read_back(Estimator):
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame({"dT1": rng.uniform(30, 90, 400), "dT2": rng.uniform(5, 27, 400)})
+    y = (X["dT1"] - X["dT2"]) / np.log(X["dT1"] / X["dT2"])
+    est = Estimator(units="auto", random_state=1).fit(X, y)
+    assert est.formula_exact_
+    assert est.formula_ == "(dT1 - dT2)/log(dT1/dT2)"
