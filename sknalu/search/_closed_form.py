@@ -37,6 +37,7 @@ import functools
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -579,6 +580,21 @@ def _linear(X, y, Xv, yv) -> list[ClosedForm]:
     return [formula]
 
 
+def _quietly(search):
+    """``search`` without numpy's floating-point warnings: columns that overflow,
+    logarithms of negative numbers and refinements that stray are met on purpose,
+    and the search judges their results itself."""
+
+    @functools.wraps(search)
+    def quiet(*args, **kwargs):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return search(*args, **kwargs)
+
+    return quiet
+
+
+@_quietly
 def find_formulas(
     X: np.ndarray,
     y: np.ndarray,

@@ -467,3 +467,14 @@ def test_a_sum_over_a_function_is_read_back(Estimator):
     est = Estimator(units="auto", random_state=1).fit(X, y)
     assert est.formula_exact_
     assert est.formula_ == "(dT1 - dT2)/log(dT1/dT2)"
+
+
+def test_the_search_does_not_warn_about_the_columns_it_tries():
+    """Columns that overflow and refinements that stray are the search's to judge:
+    ``python -W error`` must not turn them into a failed fit."""
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(10, 100, 300), rng.uniform(3, 300, 300)])
+    y = X[:, 0] ** 3 / (np.exp(0.048 * X[:, 0] / X[:, 1]) - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        find_formulas(*_split(X, y, 200), functions=FUNCTIONS, deadline=time.perf_counter() + 3)
