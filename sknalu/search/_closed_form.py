@@ -53,6 +53,7 @@ from ..exact._tolerances import (
     SIMPLER_WITHIN,
 )
 from ._functions import (
+    Composed,
     composed,
     function_ratios,
     function_sums,
@@ -329,6 +330,35 @@ def _select(
             chosen = _swapped(T, target, [*chosen, j], tt, best)
         if number == regular - 1 and not exact and 3 <= max_terms <= MAX_RATIO_TERMS:
             seeds += _best_triples(T, G, g, target, seeds)
+    if not exact and 3 <= max_terms <= MAX_RATIO_TERMS and time.perf_counter() < deadline:
+        pruned = _pruned_path(T, target, tt, best, g, 3 * max_terms)
+        if pruned is not None and len(pruned) <= max_terms and frozenset(pruned) not in seen:
+            yield pruned
+
+
+def _pruned_path(T, target, tt: float, best, g, longest: int) -> list[int] | None:
+    """Where the greedy path of orthogonal least squares fits exactly within
+    ``longest`` columns, the fewest of them that still do (each dropped in turn
+    while the rest fit exactly); None where it does not.
+
+    The terms of an exact sum that are alike one by one are missed by forward
+    selection from every seed, but a longer path takes them in among others (the
+    reciprocal of ``R/(R**2 + (w*L - 1/(w*C))**2)``, four terms, fits exactly
+    after ten), and dropping the others leaves them."""
+    chosen = [int(np.argmax(g**2))]
+    while _rss(T, target, chosen) > EXACT_LEAST_SQUARES * tt:
+        j = best(chosen) if len(chosen) < longest else None
+        if j is None:
+            return None
+        chosen.append(j)
+    dropped = True
+    while dropped and len(chosen) > 1:
+        rest = [[c for c in chosen if c != k] for k in chosen]
+        rss = [_rss(T, target, r) for r in rest]
+        dropped = min(rss) <= EXACT_LEAST_SQUARES * tt
+        if dropped:
+            chosen = rest[int(np.argmin(rss))]
+    return sorted(chosen)
 
 
 def _best_triples(T, G, g, target, pairs: list) -> list[list[int]]:
@@ -466,6 +496,28 @@ def _sums(X, y, Xv, yv, terms, T, columns=None, deadline=math.inf) -> list[Close
         _judge(formula, Xv, yv)
         out.append(formula)
     return out
+
+
+def _reciprocal_sums(X, y, Xv, yv, terms, T, deadline=math.inf, cache=None) -> list:
+    """``y = 1/S`` with ``S`` a sum of library terms, then (``cache``, a dict) of
+    library and wide-library terms (:func:`_wide_sums`), where ``1/y`` is exactly
+    one (``R/(R**2 + (w*L - 1/(w*C))**2)``, behind its factor ``V**2`` in
+    ``V**2*R/(R**2 + (w*L - 1/(w*C))**2)``); only an exact one is returned: tenths
+    of a second that find it or nothing."""
+    if np.any(y == 0) or np.any(yv == 0):
+        return []
+    t, tv = 1 / y, 1 / yv
+    found = _sums(X, t, Xv, tv, terms, T, deadline=deadline)
+    for inner in found:
+        confirm_exact(inner, X, t)
+    if not _any_exact(found) and cache is not None:
+        found = _wide_sums(X, t, Xv, tv, cache, deadline)
+    for inner in found:
+        if inner.exact:
+            formula = Composed(inner, "reciprocal")
+            _judge_and_confirm(formula, Xv, yv, X, y)
+            return [formula]
+    return []
 
 
 def _normalised(T):
@@ -717,9 +769,11 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     main = _time_share(deadline, 1 - _NOISY_SHARE)
     search = RationalSearch(X, y, make, _selector(main), main)
     algebraic = _exact_search(main, largest=_SMALL_RATIONAL)
+    quick = _exact_search(main, quick=True)
     steps = [
+        lambda: _reciprocal_sums(X, y, Xv, yv, terms, T, main),
         lambda: search.exact(largest=_SMALL_RATIONAL),
-        lambda: _common_factor(X, y, Xv, yv, algebraic, judge),
+        lambda: _common_factor(X, y, Xv, yv, algebraic, judge, quick_search=quick),
         lambda: _wide_sums(X, y, Xv, yv, deadline=main),
     ]
     early, late = [], []
@@ -871,13 +925,16 @@ def _exact_search(
     sums: bool = True,
     terms_with_functions: bool = True,
     algebraic_first: bool = True,
+    quick: bool = False,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
     monomials, with up to ``largest`` columns, unless not ``algebraic_first``, or
     a product with functions, or where ``sums``, a sum with functions; ``outer``:
     or a function of one of these, :func:`composed`; not ``terms_with_functions``:
-    functions of algebraic formulas alone), as a generator of candidates."""
+    functions of algebraic formulas alone; ``quick``: a product, sums of library
+    terms and their reciprocals alone), as a generator of candidates."""
     cache: dict = {}
+    reciprocal_cache: dict = {}
     if outer and functions:  # the searches behind the outer functions, made once
         algebraic = _exact_search(deadline, (), half_powers, largest)
         inner = _exact_search(deadline, functions, half_powers, largest)
@@ -891,8 +948,10 @@ def _exact_search(
             found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
             for formula in found:
                 confirm_exact(formula, X, y)
+            if not _any_exact(found):
+                found += _reciprocal_sums(X, y, Xv, yv, terms, T, deadline, reciprocal_cache)
             yield from found
-            if _any_exact(found) or time.perf_counter() > deadline:
+            if quick or _any_exact(found) or time.perf_counter() > deadline:
                 return
             make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
             rational = list(RationalSearch(X, y, make, None, deadline).exact(largest=largest))
@@ -921,7 +980,9 @@ def _exact_search(
     return search
 
 
-def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> Iterator:
+def _common_factor(
+    X, y, Xv, yv, inner_search, judge, narrow: bool = False, quick_search=None
+) -> Iterator:
     """``y = M(x) S(x)``: a product of powers ``M`` in front of a sum ``S``
     (``q*(E + B*v*sin(theta))``, ``mu/(k*T)*(H + a*M/(eps*c**2))``,
     ``w*x*(L**3 - 2*L*x**2 + x**3)/(24*E*I)``), ``S`` searched for exactly on
@@ -933,9 +994,11 @@ def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> I
     least-absolute-deviations fit is tried first, then the least-squares fit
     where it gives another ``M`` (see :func:`_log_powers`). ``S`` is first
     searched for without the columns of ``M`` whose power is within 0.03 of an
-    integer (fewer columns, far fewer monomials of each degree), then on all of
-    them; ``narrow``: only without them (a cheap step before the search on the
-    whole table).
+    integer (fewer columns, far fewer monomials of each degree), then so again
+    with ``M`` left without the columns whose power is further off, then on all
+    of them; ``narrow``: only without them (a cheap step before the search on the
+    whole table). With ``quick_search``, every one of these is first searched for
+    with it, then with ``inner_search``.
     """
     if not np.all(Xv != 0):
         return
@@ -956,31 +1019,41 @@ def _common_factor(X, y, Xv, yv, inner_search, judge, narrow: bool = False) -> I
         tried.append((exponents, inside))
         if narrow and not 0 < len(inside) < X.shape[1]:
             continue
-        every = not narrow
-        for candidate in _factor_out(X, y, Xv, yv, exponents, inside, inner_search, judge, every):
-            yield candidate
-            if candidate.exact:
-                return
+        # On the columns inside; then without the columns whose power is off its
+        # integer in front, as they may be inside alone (V**2 in front of
+        # R/(R**2 + ...), whose R**-0.94 rounds to -1); then on every column.
+        strict = exponents.copy()
+        strict[inside] = 0
+        plan = []
+        if 0 < len(inside) < X.shape[1]:
+            plan.append((exponents, inside))
+            if np.any(strict) and not np.array_equal(strict, exponents):
+                plan.append((strict, inside))
+        if not narrow:
+            plan.append((exponents, np.arange(X.shape[1])))
+        searches = [inner_search] if quick_search is None else [quick_search, inner_search]
+        for search in searches:  # every product with the quick search first
+            for factor, columns in plan:
+                for candidate in _factor_out(X, y, Xv, yv, factor, columns, search, judge):
+                    yield candidate
+                    if candidate.exact:
+                        return
 
 
-def _factor_out(X, y, Xv, yv, exponents, inside, inner_search, judge, every=True) -> Iterator:
+def _factor_out(X, y, Xv, yv, exponents, columns, inner_search, judge) -> Iterator:
     """:func:`_common_factor` for one product of powers ``exponents``, ``S`` searched
-    for on the columns ``inside``, then (``every``) on all."""
+    for on the columns ``columns``: the first exact one, times the product."""
     M, Mv = (monomial_values(rows, exponents[None, :])[:, 0] for rows in (X, Xv))
     n = X.shape[1]
-    every_column = [np.arange(n)] if every else []
-    for columns in [inside, *every_column] if 0 < len(inside) < n else every_column:
-        for inner in inner_search(X[:, columns], y / M, Xv[:, columns], yv / Mv):
-            if not inner.exact:
-                continue
-            whole = inner.in_columns(columns, n) if len(columns) < n else inner
-            candidate = None if whole is None else whole.times_monomial(exponents)
-            if candidate is not None:
-                judge(candidate, Xv, yv)
-                yield candidate
-                if candidate.exact:
-                    return
-            break
+    for inner in inner_search(X[:, columns], y / M, Xv[:, columns], yv / Mv):
+        if not inner.exact:
+            continue
+        whole = inner.in_columns(columns, n) if len(columns) < n else inner
+        candidate = None if whole is None else whole.times_monomial(exponents)
+        if candidate is not None:
+            judge(candidate, Xv, yv)
+            yield candidate
+        return
 
 
 def wide_library(n_features: int) -> np.ndarray:
