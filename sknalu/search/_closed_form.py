@@ -53,7 +53,6 @@ from ..exact._tolerances import (
     SIMPLER_WITHIN,
 )
 from ._functions import (
-    Composed,
     composed,
     function_ratios,
     function_sums,
@@ -513,9 +512,10 @@ def _reciprocal_sums(X, y, Xv, yv, terms, T, deadline=math.inf, cache=None) -> l
     if not _any_exact(found) and cache is not None:
         found = _wide_sums(X, t, Xv, tv, cache, deadline)
     for inner in found:
-        if inner.exact:
-            formula = Composed(inner, "reciprocal")
-            _judge_and_confirm(formula, Xv, yv, X, y)
+        if inner.exact and inner.denominator is None:
+            # 1/S as a ratio: a function of it is then a function of a ratio.
+            one = np.zeros((1, X.shape[1]), dtype=int)
+            formula = _make(one, np.ones(1), inner.numerator, inner.numerator_coef, X, y, Xv, yv)
             return [formula]
     return []
 
@@ -932,7 +932,8 @@ def _exact_search(
     a product with functions, or where ``sums``, a sum with functions; ``outer``:
     or a function of one of these, :func:`composed`; not ``terms_with_functions``:
     functions of algebraic formulas alone; ``quick``: a product, sums of library
-    terms and their reciprocals alone), as a generator of candidates."""
+    terms and, where those are not exact, reciprocals of sums alone), as a
+    generator of candidates."""
     cache: dict = {}
     reciprocal_cache: dict = {}
     if outer and functions:  # the searches behind the outer functions, made once
@@ -948,7 +949,7 @@ def _exact_search(
             found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
             for formula in found:
                 confirm_exact(formula, X, y)
-            if not _any_exact(found):
+            if quick and not _any_exact(found):
                 found += _reciprocal_sums(X, y, Xv, yv, terms, T, deadline, reciprocal_cache)
             yield from found
             if quick or _any_exact(found) or time.perf_counter() > deadline:
