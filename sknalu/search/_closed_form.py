@@ -839,6 +839,20 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
             if _any_exact(found):
                 return
 
+    def paired():
+        # Functions of sums of two monomials (cos(theta1 - theta2)): a quarter of
+        # the time left at most.
+        share = _time_share(deadline, _NARROW_SHARE)
+        select = _selector(share)
+        found = log_products(
+            X, y, Xv, yv, functions, product_terms, judge, share, half_powers, select, True
+        )
+        if _any_exact(found):
+            return found
+        return found + function_sums(
+            X, y, Xv, yv, functions, select, judge, share, terms[1:], paired=True
+        )
+
     def ratios():
         # A sum over a function (log mean temperature difference): tenths of a second.
         share = _time_share(deadline, _NARROW_SHARE)
@@ -855,6 +869,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         early_outer,
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
+        paired,
     ]
     late = [
         lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),

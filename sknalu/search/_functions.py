@@ -231,6 +231,51 @@ def function_factors(
     return out
 
 
+#: Functions tried of a sum of two monomials, and the ratios of their constants.
+_PAIRED_FUNCTIONS = ("sin", "cos", "exp", "log", "tanh")
+_PAIRED_RATIOS = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
+#: Products from logarithms try functions of sums of two monomials beside the
+#: others where those are at most this many (tables of few columns).
+_MAX_PAIRED_LOGS = 2000
+
+
+def paired_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> list:
+    """``f(a*(m1 + c*m2))`` for ``m1``, ``m2`` two of the columns and their squares
+    (and, up to three columns, their products), ``c`` of ``_PAIRED_RATIOS``, ``a``
+    1 (and -1 for ``exp``): ``cos(theta1 - theta2)``, ``sin(x + x**2)``,
+    ``exp(-x**2 + 2*x)``; finite and not constant on every row, with their values."""
+    n = X.shape[1]
+    base = []
+    for i in range(n):
+        for p in (1, 2):
+            row = np.zeros(n, dtype=int)
+            row[i] = p
+            base.append(row)
+    if n <= 3:
+        for i, j in combinations(range(n), 2):
+            row = np.zeros(n, dtype=int)
+            row[[i, j]] = 1
+            base.append(row)
+    base = np.array(base, dtype=int).reshape(-1, n)
+    M, Mv = monomial_values(X, base), monomial_values(Xv, base)
+    out = []
+    for name in (f for f in _PAIRED_FUNCTIONS if f in functions):
+        f = NUMPY_FUNCTIONS[name]
+        for i, j in combinations(range(len(base)), 2):
+            for c in _PAIRED_RATIOS:
+                for a in (1.0, -1.0) if name == "exp" else (1.0,):
+                    with np.errstate(all="ignore"):
+                        v = f(a * (M[:, i] + c * M[:, j]))
+                        vv = f(a * (Mv[:, i] + c * Mv[:, j]))
+                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(vv))):
+                        continue
+                    if np.ptp(v) <= 1e-12 * (np.abs(v).max() or 1.0):
+                        continue
+                    inner = base[[i, j]]
+                    out.append((Factor(name, inner, np.array([a, a * c])), v))
+    return out
+
+
 def _primitive(exponents: np.ndarray) -> bool:
     """Whether the exponents have no common factor and the first one is positive."""
     nonzero = exponents[exponents != 0]
@@ -575,13 +620,24 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None
 
 
 def function_sums(
-    X, y, Xv, yv, functions, select, judge, deadline, monomials=None, offsets_only=False
+    X,
+    y,
+    Xv,
+    yv,
+    functions,
+    select,
+    judge,
+    deadline,
+    monomials=None,
+    offsets_only=False,
+    paired=False,
 ) -> list:
     """Sums of terms with functions, chosen by forward selection, constants refined;
     where none is exact, sums with the best few functions times ``monomials``
     (:func:`_multiplied`). ``offsets_only``: ``m*(c0 + c1*f(...))`` alone
-    (:func:`_offset_pairs`, a cheap step of its own)."""
-    factors = function_factors(X, Xv, functions)
+    (:func:`_offset_pairs`, a cheap step of its own); ``paired``: functions of
+    sums of two monomials (:func:`paired_factors`) instead of one."""
+    factors = (paired_factors if paired else function_factors)(X, Xv, functions)
     if not factors or not time_left(deadline):
         return []
     n = X.shape[1]
@@ -921,7 +977,7 @@ def _stand_in(factor: Factor, X: np.ndarray) -> bool:
 
 
 def log_products(
-    X, y, Xv, yv, functions, monomials, judge, deadline, half=False, select=None
+    X, y, Xv, yv, functions, monomials, judge, deadline, half=False, select=None, paired=False
 ) -> list:
     """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
 
@@ -933,6 +989,8 @@ def log_products(
     the subsets it chooses from the columns projected off the powers (an ``exp``
     of a sum of several monomials: ``exp(-(x - mu)**2/(2*s**2))``); the powers
     are rounded to integers (or halves) and the inner constants refined.
+    ``paired``: the functions are those of sums of two monomials
+    (:func:`paired_factors`) instead, and no ``exp`` is tried.
     """
     keep = y != 0
     if keep.sum() < max(20, X.shape[1] + 2) or not time_left(deadline):
@@ -945,10 +1003,14 @@ def log_products(
     # sqrt and exp are powers and monomials in logarithms; small scales make
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
-    factors = _log_factors(Xk, Xv, extra)
+    factors = [] if paired else _log_factors(Xk, Xv, extra)
+    if paired or len(factors) <= _MAX_PAIRED_LOGS:
+        with np.errstate(all="ignore"):
+            more = [(f, np.log(np.abs(v))) for f, v in paired_factors(Xk, Xv, extra)]
+        factors += [(f, v) for f, v in more if np.all(np.isfinite(v))]
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
-    if "exp" in functions:
+    if "exp" in functions and not paired:
         monomials = np.concatenate([monomials, signed_monomials(n, 4)])
         M = monomial_values(Xk, monomials)
         ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)

@@ -513,3 +513,27 @@ def test_a_product_in_front_of_the_reciprocal_of_a_sum_of_alike_terms_is_found(r
     assert found[0].exact
     X_far = np.column_stack([rng.uniform(low, 2 * high - low, 200) for low, high in ranges])
     np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "formula"),
+    [
+        (
+            [(1.0, 3.0), (1.0, 3.0), (0.0, 3.0), (0.0, 3.0)],
+            lambda X: X[:, 0] * X[:, 1] * np.cos(X[:, 2] - X[:, 3]),
+        ),
+        ([(-1.0, 1.0)], lambda X: np.sin(X[:, 0]) + np.sin(X[:, 0] + X[:, 0] ** 2)),
+    ],
+    ids=["phase-difference", "sine-of-a-sum"],
+)
+def test_a_function_of_a_sum_of_two_monomials_is_found(ranges, formula):
+    """``x0*x1*cos(x2 - x3)``, ``sin(x) + sin(x + x**2)``: the argument of the
+    function is a sum of two monomials, on no grid of single monomials."""
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
+    found = find_formulas(
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 15
+    )
+    assert found[0].exact
+    X_far = np.column_stack([rng.uniform(low, 2 * high - low, 200) for low, high in ranges])
+    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
