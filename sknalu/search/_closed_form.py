@@ -839,18 +839,20 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
             if _any_exact(found):
                 return
 
-    def paired():
-        # Functions of sums of two monomials (cos(theta1 - theta2)): a quarter of
-        # the time left at most.
-        share = _time_share(deadline, _NARROW_SHARE)
+    def paired_products():
+        # Products with functions of sums of two monomials (x*cos(theta1 - theta2)):
+        # an eighth of the time left at most.
+        share = _time_share(deadline, _NARROW_SHARE / 2)
         select = _selector(share)
-        found = log_products(
+        return log_products(
             X, y, Xv, yv, functions, product_terms, judge, share, half_powers, select, True
         )
-        if _any_exact(found):
-            return found
-        return found + function_sums(
-            X, y, Xv, yv, functions, select, judge, share, terms[1:], paired=True
+
+    def paired_sums():
+        # Sums of them (sin(x) + sin(x + x**2)): a quarter of the time left at most.
+        share = _time_share(deadline, _NARROW_SHARE)
+        return function_sums(
+            X, y, Xv, yv, functions, _selector(share), judge, share, terms[1:], paired=True
         )
 
     def ratios():
@@ -863,13 +865,14 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         lambda: log_products(
             X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
         ),
+        paired_products,
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
         narrow_factor,
         ratios,
         early_outer,
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
-        paired,
+        paired_sums,
     ]
     late = [
         lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),

@@ -234,16 +234,13 @@ def function_factors(
 #: Functions tried of a sum of two monomials, and the ratios of their constants.
 _PAIRED_FUNCTIONS = ("sin", "cos", "exp", "log", "tanh")
 _PAIRED_RATIOS = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
-#: Products from logarithms try functions of sums of two monomials beside the
-#: others where those are at most this many (tables of few columns).
-_MAX_PAIRED_LOGS = 2000
 
 
 def paired_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> list:
     """``f(a*(m1 + c*m2))`` for ``m1``, ``m2`` two of the columns and their squares
     (and, up to three columns, their products), ``c`` of ``_PAIRED_RATIOS``, ``a``
-    1 (and -1 for ``exp``): ``cos(theta1 - theta2)``, ``sin(x + x**2)``,
-    ``exp(-x**2 + 2*x)``; finite and not constant on every row, with their values."""
+    1 (and -1 for ``exp``), refined later: ``cos(theta1 - theta2)``,
+    ``sin(x + x**2)``; finite and not constant on every row, with their values."""
     n = X.shape[1]
     base = []
     for i in range(n):
@@ -1003,11 +1000,12 @@ def log_products(
     # sqrt and exp are powers and monomials in logarithms; small scales make
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
-    factors = [] if paired else _log_factors(Xk, Xv, extra)
-    if paired or len(factors) <= _MAX_PAIRED_LOGS:
+    if paired:
         with np.errstate(all="ignore"):
-            more = [(f, np.log(np.abs(v))) for f, v in paired_factors(Xk, Xv, extra)]
-        factors += [(f, v) for f, v in more if np.all(np.isfinite(v))]
+            factors = [(f, np.log(np.abs(v))) for f, v in paired_factors(Xk, Xv, extra)]
+        factors = [(f, v) for f, v in factors if np.all(np.isfinite(v))]
+    else:
+        factors = _log_factors(Xk, Xv, extra)
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
     if "exp" in functions and not paired:

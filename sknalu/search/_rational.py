@@ -338,8 +338,9 @@ class RationalSearch:
         # An exact ratio vanishes on any rows: a few times as many rows as columns
         # determine the null vector, at a fraction of the cost of all of them.
         rows = slice(None, None, max(1, len(A) // (_ROWS_PER_COLUMN * A.shape[1])))
-        try:
-            _, sigma, Vt = np.linalg.svd((Az / norms_z)[rows], full_matrices=False)
+        scaled = (Az / norms_z)[rows]
+        try:  # the singular values alone first: most pairs of degrees stop there
+            sigma = np.linalg.svd(scaled, compute_uv=False)
         except np.linalg.LinAlgError:
             return None
         self._residual[dn, dd] = float(sigma[-1] / sigma[0]) ** 2
@@ -348,6 +349,10 @@ class RationalSearch:
             # at rounding: ``N q / (D q)`` for every ``q`` of the degrees left).
             # One singular value far below the next is one ratio, even where the
             # next is small too (a ratio of lower degrees that nearly fits).
+            return None
+        try:
+            _, sigma, Vt = np.linalg.svd(scaled, full_matrices=False)
+        except np.linalg.LinAlgError:
             return None
         vz = Vt[-1] / norms_z
         n = len(num)
