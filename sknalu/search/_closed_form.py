@@ -785,14 +785,61 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     return steps
 
 
+def _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge) -> Iterator:
+    """A product in front of a formula with functions, on the columns left
+    (:func:`_common_factor` with ``narrow``), with a quarter of the time left at
+    most: on a spurious factor it finds nothing. Functions of algebraic formulas
+    first for every factor tried."""
+    share = _time_share(deadline, _NARROW_SHARE)
+    for terms_with_functions in (False, True):
+        search = _exact_search(
+            share, functions, half_powers, outer=True, terms_with_functions=terms_with_functions
+        )
+        found = list(_common_factor(X, y, Xv, yv, search, judge, narrow=True))
+        yield from found
+        if _any_exact(found):
+            return
+
+
+def _early_outer(X, y, Xv, yv, terms, functions, deadline, judge) -> Iterator:
+    """The outer functions of ``_EARLY_OUTER`` of sums of the best few functions
+    times monomials, one function at a time, each kind with a share of the time
+    left: a second or two. The function columns are the same for every target:
+    made once."""
+
+    def judge_on(Xi, t):
+        return functools.partial(_judge_and_confirm, X=Xi, y=t)
+
+    factors: dict = {}
+    for outers, logs in _EARLY_OUTER:
+        if logs and not {"exp", "log"} <= set(functions):
+            continue
+        share = _time_share(deadline, _NARROW_SHARE)
+        few = multiplied_search(
+            functions, terms[1:], _selector(share), judge_on, share, _EARLY_KEEP, 0, logs, factors
+        )
+        found = list(composed(X, y, Xv, yv, functions, few, judge, share, outers))
+        yield from found
+        if _any_exact(found):
+            return
+
+
+def _with_share(deadline: float, share: float, step):
+    """``step(until, select)``, run with ``share`` of the time left when it starts
+    (``until``, and a selection with that deadline)."""
+
+    def run():
+        until = _time_share(deadline, share)
+        return step(until, _selector(until))
+
+    return run
+
+
 def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algebraic):
     """The steps of :func:`_steps` with functions: those before the ratios of
     polynomials of many terms, and those after."""
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
     select = _selector(deadline)
-
-    def judge_on(Xi, t):
-        return functools.partial(_judge_and_confirm, X=Xi, y=t)
 
     product_terms = _product_terms(terms)
     # Products first for every outer function (asin(n*sin(theta))), sums later;
@@ -801,64 +848,28 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
     outer = _exact_search(deadline, functions, half_powers, outer=True)
     inner = _exact_search(deadline, functions, half_powers)
 
-    def narrow_factor():
-        # A quarter of the time left at most: on a spurious factor it finds
-        # nothing. Functions of algebraic formulas first for every factor tried.
-        share = _time_share(deadline, _NARROW_SHARE)
-        for terms_with_functions in (False, True):
-            search = _exact_search(
-                share, functions, half_powers, outer=True, terms_with_functions=terms_with_functions
-            )
-            found = list(_common_factor(X, y, Xv, yv, search, judge, narrow=True))
-            yield from found
-            if _any_exact(found):
-                return
-
-    def early_outer():
-        # The best few functions for each target, one at a time, each kind of
-        # outer function with a share of the time left: a second or two. The
-        # function columns are the same for every target: made once.
-        factors: dict = {}
-        for outers, logs in _EARLY_OUTER:
-            if logs and not {"exp", "log"} <= set(functions):
-                continue
-            share = _time_share(deadline, _NARROW_SHARE)
-            few = multiplied_search(
-                functions,
-                terms[1:],
-                _selector(share),
-                judge_on,
-                share,
-                _EARLY_KEEP,
-                0,
-                logs,
-                factors,
-            )
-            found = list(composed(X, y, Xv, yv, functions, few, judge, share, outers))
-            yield from found
-            if _any_exact(found):
-                return
-
-    def paired_products():
-        # Products with functions of sums of two monomials (x*cos(theta1 - theta2)):
-        # an eighth of the time left at most.
-        share = _time_share(deadline, _NARROW_SHARE / 2)
-        select = _selector(share)
-        return log_products(
-            X, y, Xv, yv, functions, product_terms, judge, share, half_powers, select, True
-        )
-
-    def paired_sums():
-        # Sums of them (sin(x) + sin(x + x**2)): a quarter of the time left at most.
-        share = _time_share(deadline, _NARROW_SHARE)
-        return function_sums(
-            X, y, Xv, yv, functions, _selector(share), judge, share, terms[1:], paired=True
-        )
-
-    def ratios():
-        # A sum over a function (log mean temperature difference): tenths of a second.
-        share = _time_share(deadline, _NARROW_SHARE)
-        return function_ratios(X, y, Xv, yv, functions, terms[1:], _selector(share), judge, share)
+    # Each with a share of the time left when it starts: products and sums with
+    # functions of sums of two monomials (x*cos(theta1 - theta2), sin(x) +
+    # sin(x + x**2)), a sum over a function ((dT1 - dT2)/log(dT1/dT2)).
+    paired_products = _with_share(
+        deadline,
+        _NARROW_SHARE / 2,
+        lambda until, sel: log_products(
+            X, y, Xv, yv, functions, product_terms, judge, until, half_powers, sel, True
+        ),
+    )
+    paired_sums = _with_share(
+        deadline,
+        _NARROW_SHARE,
+        lambda until, sel: function_sums(
+            X, y, Xv, yv, functions, sel, judge, until, terms[1:], paired=True
+        ),
+    )
+    ratios = _with_share(
+        deadline,
+        _NARROW_SHARE,
+        lambda until, sel: function_ratios(X, y, Xv, yv, functions, terms[1:], sel, judge, until),
+    )
 
     early = [
         lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
@@ -867,9 +878,9 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         ),
         paired_products,
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
-        narrow_factor,
+        lambda: _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge),
         ratios,
-        early_outer,
+        lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge),
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
         paired_sums,
