@@ -18,6 +18,22 @@ def _split(X, y, n=400):
     return X[:n], y[:n], X[n:], y[n:]
 
 
+def _found_on(ranges, formula, deadline, rows=500, functions=FUNCTIONS, beyond=False):
+    """The search's first formula for ``formula`` of columns drawn on ``ranges``
+    (``rows`` rows, all but the last 100 for training), asserted exact, and 200
+    rows up to twice each range (``beyond``: all of them above it) to test it on."""
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(low, high, rows) for low, high in ranges])
+    found = find_formulas(
+        *_split(X, formula(X), rows - 100),
+        functions=functions,
+        deadline=time.perf_counter() + deadline,
+    )
+    assert found[0].exact
+    far = [rng.uniform(high if beyond else low, 2 * high - low, 200) for low, high in ranges]
+    return found[0], np.column_stack(far)
+
+
 @pytest.mark.parametrize(
     ("n_features", "low", "high", "formula"),
     [
@@ -414,14 +430,8 @@ def test_products_over_functions_and_reciprocals_of_function_sums_are_found(rang
     product); logistic growth ``K/(1 + (K/P0 - 1)*exp(-r*t))``, whose reciprocal
     ``1/K + exp(-r*t)/P0 - exp(-r*t)/K`` holds terms that fit only together; and
     ``P*(1 + r/n)**(n*t)``, the exponential of ``log(P) + n*t*log(1 + r/n)``."""
-    rng = np.random.RandomState(0)
-    X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
-    found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 10
-    )
-    assert found[0].exact
-    X_far = np.column_stack([rng.uniform(low, 2 * high - low, 200) for low, high in ranges])
-    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+    found, X_far = _found_on(ranges, formula, deadline=10)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
 def test_a_function_refined_into_a_straight_line_is_not_kept():
@@ -449,14 +459,8 @@ def test_a_function_refined_into_a_straight_line_is_not_kept():
 )
 def test_a_sum_over_a_function_is_found(ranges, formula):
     """``N(x) / (f(x) + d0 + d1*x1)``: ``y*f`` is a sum of monomials and ``y`` terms."""
-    rng = np.random.RandomState(0)
-    X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
-    found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 10
-    )
-    assert found[0].exact
-    X_far = np.column_stack([rng.uniform(high, 2 * high - low, 200) for low, high in ranges])
-    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+    found, X_far = _found_on(ranges, formula, deadline=10, beyond=True)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
 @pytest.mark.parametrize("Estimator", [NMURegressor, NALURegressor])
@@ -507,12 +511,8 @@ def test_a_product_in_front_of_the_reciprocal_of_a_sum_of_alike_terms_is_found(r
     """``F**2*b*w**2/((k - m*w**2)**2 + b**2*w**2)``: behind ``F**2`` (the power of
     ``b`` is not an integer in the logarithms), the reciprocal of four terms that
     forward selection misses one by one; a longer greedy path, pruned, holds them."""
-    rng = np.random.RandomState(0)
-    X = np.column_stack([rng.uniform(low, high, 1000) for low, high in ranges])
-    found = find_formulas(*_split(X, formula(X), 900), deadline=time.perf_counter() + 10)
-    assert found[0].exact
-    X_far = np.column_stack([rng.uniform(low, 2 * high - low, 200) for low, high in ranges])
-    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+    found, X_far = _found_on(ranges, formula, deadline=10, rows=1000, functions=())
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -529,11 +529,5 @@ def test_a_product_in_front_of_the_reciprocal_of_a_sum_of_alike_terms_is_found(r
 def test_a_function_of_a_sum_of_two_monomials_is_found(ranges, formula):
     """``x0*x1*cos(x2 - x3)``, ``sin(x) + sin(x + x**2)``: the argument of the
     function is a sum of two monomials, on no grid of single monomials."""
-    rng = np.random.RandomState(0)
-    X = np.column_stack([rng.uniform(low, high, 500) for low, high in ranges])
-    found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 15
-    )
-    assert found[0].exact
-    X_far = np.column_stack([rng.uniform(low, 2 * high - low, 200) for low, high in ranges])
-    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
+    found, X_far = _found_on(ranges, formula, deadline=15)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
