@@ -221,14 +221,24 @@ def function_factors(
                         continue  # log(x**2) is 2*log(x), log(1/x) is -log(x)
                     with np.errstate(all="ignore"):
                         v, vv = f(a * M[:, k] + b), f(a * Mv[:, k] + b)
-                        if log_space:
-                            v, vv = np.log(np.abs(v)), np.log(np.abs(vv))
-                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(vv))):
-                        continue
-                    if np.ptp(v) <= 1e-12 * (np.abs(v).max() or 1.0):
-                        continue
-                    out.append((Factor(name, inner[k : k + 1], np.array([a]), b), v))
+                    v = _usable(v, vv, log_space)
+                    if v is not None:
+                        out.append((Factor(name, inner[k : k + 1], np.array([a]), b), v))
     return out
+
+
+def _usable(v: np.ndarray, vv: np.ndarray, log_space: bool = False) -> np.ndarray | None:
+    """A function column's training values ``v`` (their ``log|.|`` when
+    ``log_space``), where it and its held-out values ``vv`` are finite and it is
+    not constant; else None."""
+    if log_space:
+        with np.errstate(all="ignore"):
+            v, vv = np.log(np.abs(v)), np.log(np.abs(vv))
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(vv))):
+        return None
+    if np.ptp(v) <= 1e-12 * (np.abs(v).max() or 1.0):
+        return None
+    return v
 
 
 #: Functions tried of a sum of two monomials, and the ratios of their constants.
@@ -236,11 +246,14 @@ _PAIRED_FUNCTIONS = ("sin", "cos", "exp", "log", "tanh")
 _PAIRED_RATIOS = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 
 
-def paired_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> list:
+def paired_factors(
+    X: np.ndarray, Xv: np.ndarray, functions: Sequence[str], log_space: bool = False
+) -> list:
     """``f(a*(m1 + c*m2))`` for ``m1``, ``m2`` two of the columns and their squares
     (and, up to three columns, their products), ``c`` of ``_PAIRED_RATIOS``, ``a``
     1 (and -1 for ``exp``), refined later: ``cos(theta1 - theta2)``,
-    ``sin(x + x**2)``; finite and not constant on every row, with their values."""
+    ``sin(x + x**2)``; finite and not constant on every row, with their values
+    (their ``log|.|`` when ``log_space``)."""
     n = X.shape[1]
     base = []
     for i in range(n):
@@ -264,12 +277,9 @@ def paired_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> l
                     with np.errstate(all="ignore"):
                         v = f(a * (M[:, i] + c * M[:, j]))
                         vv = f(a * (Mv[:, i] + c * Mv[:, j]))
-                    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(vv))):
-                        continue
-                    if np.ptp(v) <= 1e-12 * (np.abs(v).max() or 1.0):
-                        continue
-                    inner = base[[i, j]]
-                    out.append((Factor(name, inner, np.array([a, a * c])), v))
+                    v = _usable(v, vv, log_space)
+                    if v is not None:
+                        out.append((Factor(name, base[[i, j]], np.array([a, a * c])), v))
     return out
 
 
@@ -474,7 +484,8 @@ class FunctionRatio(FunctionSum):
             A = np.column_stack([t.values(X) for t in self.terms_])
         if not np.all(np.isfinite(A)):
             return
-        coef = _ratio_coefficients(A, y, self.n_numerator, self.coef[self.n_numerator])
+        lead = self.coef[self.n_numerator]
+        coef = _ratio_coefficients(A, y, self.n_numerator, lead)
         if coef is not None:
             self.coef = coef
 
@@ -728,13 +739,9 @@ def _multiplied(
     squared projections of ``m f`` on the base terms, where there are some).
     """
     n = X.shape[1]
-    with np.errstate(all="ignore"):
-        M = monomial_values(X, monomials)
-        ok = np.all(np.isfinite(M), axis=0) & np.all(
-            np.isfinite(monomial_values(Xv, monomials)), axis=0
-        )
-    monomials = np.concatenate([np.zeros((1, n), dtype=int), monomials[ok]])
-    M = np.concatenate([np.ones((len(X), 1)), M[:, ok]], axis=1)
+    monomials, M = _finite_monomials(X, Xv, monomials)
+    monomials = np.concatenate([np.zeros((1, n), dtype=int), monomials])
+    M = np.concatenate([np.ones((len(X), 1)), M], axis=1)
     F = np.column_stack([v for _, v in factors])
     rest, Q = y, np.zeros((len(X), 0))
     if len(base):  # scored on what the base terms leave, the products projected off them
@@ -798,14 +805,10 @@ def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline,
     if not factors:
         return []
     n = X.shape[1]
-    with np.errstate(all="ignore"):
-        M = monomial_values(X, monomials)
-        ok = np.all(np.isfinite(M), axis=0) & np.all(
-            np.isfinite(monomial_values(Xv, monomials)), axis=0
-        )
+    monomials, M = _finite_monomials(X, Xv, monomials)
     line = np.eye(n, dtype=int)
-    terms = [Term(np.zeros(n, dtype=int)), *(Term(m) for m in monomials[ok])]
-    basis = np.column_stack([np.ones(len(X)), M[:, ok], y, y[:, None] * X])
+    terms = [Term(np.zeros(n, dtype=int)), *(Term(m) for m in monomials)]
+    basis = np.column_stack([np.ones(len(X)), M, y, y[:, None] * X])
     F = np.column_stack([v for _, v in factors])
     with np.errstate(all="ignore"):
         T = y[:, None] * F
@@ -889,6 +892,17 @@ def _refined_ratio(numerator: list, denominator: list, X, y, refine=True) -> Fun
     if candidate is None or _stand_in(candidate.terms_[k].factors[0], X):
         return None
     return candidate
+
+
+def _finite_monomials(X, Xv, monomials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``monomials`` finite on every training and held-out row, and their
+    training values."""
+    with np.errstate(all="ignore"):
+        M = monomial_values(X, monomials)
+        ok = np.all(np.isfinite(M), axis=0) & np.all(
+            np.isfinite(monomial_values(Xv, monomials)), axis=0
+        )
+    return monomials[ok], M[:, ok]
 
 
 def _offset_pairs(terms: list, columns: list, factors: list, X, y, keep: int = 6) -> list:
@@ -1001,9 +1015,7 @@ def log_products(
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
     if paired:
-        with np.errstate(all="ignore"):
-            factors = [(f, np.log(np.abs(v))) for f, v in paired_factors(Xk, Xv, extra)]
-        factors = [(f, v) for f, v in factors if np.all(np.isfinite(v))]
+        factors = paired_factors(Xk, Xv, extra, log_space=True)
     else:
         factors = _log_factors(Xk, Xv, extra)
     kinds = [("factor", factor) for factor, _ in factors]
