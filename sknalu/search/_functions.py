@@ -485,7 +485,7 @@ class FunctionRatio(FunctionSum):
         if not np.all(np.isfinite(A)):
             return
         lead = self.coef[self.n_numerator]
-        coef = _ratio_coefficients(A, y, self.n_numerator, lead)
+        coef = _ratio_coefficients(A, y, self.n_numerator, lead, sample_weight)
         if coef is not None:
             self.coef = coef
 

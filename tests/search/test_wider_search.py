@@ -531,3 +531,20 @@ def test_a_function_of_a_sum_of_two_monomials_is_found(ranges, formula):
     function is a sum of two monomials, on no grid of single monomials."""
     found, X_far = _found_on(ranges, formula, deadline=15)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
+
+
+def test_a_ratio_over_a_function_refits_with_the_rows_weights():
+    from sknalu.search._functions import Factor, FunctionRatio, Term
+
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(30, 90, 200), rng.uniform(5, 27, 200)])
+    y = (X[:, 0] - X[:, 1]) / np.log(X[:, 0] / X[:, 1])
+    weight = np.ones(200)
+    weight[:20] = 0.0
+    y_bad = y.copy()
+    y_bad[:20] *= 3  # rows that count for nothing
+    log = Factor("log", np.array([[1, -1]]), np.array([1.0]))
+    terms = [Term(np.array([1, 0])), Term(np.array([0, 1])), Term(np.zeros(2, int), (log,))]
+    formula = FunctionRatio(terms, np.array([0.5, 0.5, 1.0]), n_numerator=2)
+    formula.refit_(X, y_bad, weight)
+    np.testing.assert_allclose(formula.coef, [1.0, -1.0, 1.0], rtol=1e-9)
