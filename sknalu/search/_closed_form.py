@@ -302,7 +302,8 @@ def _select(
         G = _gram(T)
     pool = np.argsort(-np.abs(g))[:_PAIR_POOL] if n > _PAIR_POOL else np.arange(n)
     C = G[np.ix_(pool, pool)] if G is not None else T[:, pool].T @ T[:, pool]
-    best = functools.partial(_best_addition, T, target, G=G, g=g)
+    squares = np.einsum("ij,ij->j", T, T) if G is None else None
+    best = functools.partial(_best_addition, T, target, G=G, g=g, squares=squares)
     explained = _pair_scores(C, g[pool], alike=1e-9)
     flat = np.argsort(-explained, axis=None)[:_BEAM]
     seeds = [[int(np.argmax(g**2))]]
@@ -445,20 +446,26 @@ def _rss(T, target, indices) -> float:
     return float(r @ r)
 
 
-def _best_addition(T, target, indices, G=None, g=None) -> int | None:
+def _best_addition(T, target, indices, G=None, g=None, squares=None) -> int | None:
     """The column that, added to ``indices``, lowers the least-squares residual most.
 
     Each column's gain is ``(P_jᵀ R)² / |P_j|²``, with ``P_j`` the column and ``R``
     the target projected off the chosen columns. From the Gram matrix ``G = TᵀT``
     and ``g = Tᵀ target`` these are ``g_j - G_jS β`` and ``G_jj - G_jS G_SS⁻¹ G_Sj``
     (``β`` the chosen columns' coefficients): a few operations per column instead
-    of a projection of every row.
+    of a projection of every row. Without ``G``, from an orthonormal basis ``Q`` of
+    the chosen columns: ``g_j - (Qᵀ T_j)ᵀ Qᵀ target`` and ``|T_j|² - |Qᵀ T_j|²``
+    (``squares``, the columns' squared norms), one product ``Qᵀ T`` per call.
     """
+    if g is None:
+        g = T.T @ target
     if G is None:
+        if squares is None:
+            squares = np.einsum("ij,ij->j", T, T)
         Q, _ = np.linalg.qr(T[:, indices])
-        P = T - Q @ (Q.T @ T)
-        R = target - Q @ (Q.T @ target)
-        projected, pn = P.T @ R, np.einsum("ij,ij->j", P, P)
+        inside = Q.T @ T
+        projected = g - inside.T @ (Q.T @ target)
+        pn = squares - np.einsum("ij,ij->j", inside, inside)
     else:
         G_S = G[indices]
         inverse = np.linalg.pinv(G[np.ix_(indices, indices)])

@@ -548,3 +548,21 @@ def test_a_ratio_over_a_function_refits_with_the_rows_weights():
     formula = FunctionRatio(terms, np.array([0.5, 0.5, 1.0]), n_numerator=2)
     formula.refit_(X, y_bad, weight)
     np.testing.assert_allclose(formula.coef, [1.0, -1.0, 1.0], rtol=1e-9)
+
+
+def test_best_addition_is_the_same_with_and_without_the_gram_matrix():
+    """The forward selection's next column, from the Gram matrix (narrow libraries)
+    or from the rows (wide ones), is the same column with the same gain."""
+    from sknalu.search._closed_form import _best_addition
+
+    rng = np.random.RandomState(0)
+    T = rng.normal(size=(200, 60))
+    T /= np.linalg.norm(T, axis=0)
+    target = T[:, [3, 17, 41]] @ np.array([1.0, -2.0, 0.5]) + 0.01 * rng.normal(size=200)
+    chosen = []
+    for _ in range(3):
+        with_gram = _best_addition(T, target, chosen, G=T.T @ T, g=T.T @ target)
+        from_rows = _best_addition(T, target, chosen)
+        assert with_gram == from_rows
+        chosen.append(from_rows)
+    assert sorted(chosen) == [3, 17, 41]
