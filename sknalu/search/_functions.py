@@ -576,13 +576,29 @@ class Composed(Judged):
         return (n + 1, *rest)
 
     def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
-        """Refit the inner formula on the target through the outer function's inverse
-        (weighted where ``sample_weight`` is given)."""
+        """Refit the inner formula on the target through the outer function's inverse,
+        each row weighted by the outer function's squared slope there (times
+        ``sample_weight`` where given).
+
+        An error ``d`` of the inner formula is an error ``outer'(R) d`` of ``y``: with
+        these weights the inner least squares is that of ``y`` (to first order).
+        Unweighted, ``1/(exp(u) - 1)`` gets its ``-1`` from the rows where
+        ``exp(u)`` is ``1e10`` and misses ``y`` where it is 0.04.
+        """
         inverse, defined = _OUTER[self.outer]
         t = self.sign * y
-        if defined(t):
-            with np.errstate(all="ignore"):
-                self.inner.refit_(X, inverse(t), sample_weight)
+        if not defined(t):
+            return
+        with np.errstate(all="ignore"):
+            weight = _OUTER_SLOPE[self.outer](t) ** 2
+        if sample_weight is not None:
+            weight = weight * sample_weight
+        if not (np.all(np.isfinite(weight)) and np.all(weight >= 0) and weight.sum() > 0):
+            weight = sample_weight
+        else:
+            weight = weight / weight.mean()
+        with np.errstate(all="ignore"):
+            self.inner.refit_(X, inverse(t), weight)
 
     def to_sympy(self, symbols):
         import sympy
@@ -595,6 +611,15 @@ class Composed(Judged):
 
 
 _OUTER_FUNCTIONS = {**NUMPY_FUNCTIONS, "reciprocal": np.reciprocal}
+#: The slope of each outer function, in terms of its value ``t``: ``|d outer / d R|``.
+_OUTER_SLOPE = {
+    "reciprocal": np.square,
+    "sqrt": lambda t: 0.5 / t,
+    "exp": np.abs,
+    "log": lambda t: np.exp(-t),
+    "arcsin": lambda t: 1 / np.cos(t),
+    "tanh": lambda t: 1 - t**2,
+}
 
 
 # -- the searches -----------------------------------------------------------------------
@@ -603,8 +628,12 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None
 
     ``inner_search(X, t, Xv, tv)`` yields candidates for ``t`` judged on ``tv``;
     the exact ones are composed with ``outer`` (each of ``outers``, by default
-    the reciprocal and every one of ``functions`` that has an inverse) and
-    judged on ``y``.
+    the reciprocal and every one of ``functions`` that has an inverse), refitted
+    as a formula for ``y`` (:meth:`Composed.refit_`) and judged on ``y``. So are
+    those that fit ``t`` to least-squares rounding alone, kept where the result
+    is exact for ``y``: on a target that spans ten orders of magnitude
+    (``exp(u) - 1`` of ``1/(exp(u) - 1)``), the unweighted fit of ``t`` is not
+    exact on its small values, and those are what ``y`` is made of.
     """
     signs = [s for s in (1.0, -1.0) if np.all(s * y > 0) and np.all(s * yv > 0)] or [1.0]
     for outer in _OUTER if outers is None else outers:
@@ -620,9 +649,12 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(gv))):
                 continue
             for inner in inner_search(X, g, Xv, gv):
-                if inner.exact:
-                    candidate = Composed(inner, outer, sign)
-                    judge(candidate, Xv, yv)
+                if not (inner.exact or inner.valid_error <= EXACT_LEAST_SQUARES):
+                    continue
+                candidate = Composed(inner, outer, sign)
+                candidate.refit_(X, y)  # the least squares of y, not of the inverse
+                judge(candidate, Xv, yv)
+                if inner.exact or candidate.exact:
                     yield candidate
                     return
 
@@ -689,14 +721,16 @@ def multiplied_search(
     logarithms of the positive columns join every sum, for a target that is the
     logarithm of a product (``log(a) - b*exp(-c*t)``, ``log(P) + n*t*log(1 + r/n)``).
     ``cache`` keeps the function columns of the last rows: every transformed
-    target of one table has the same."""
+    target of one table has the same. The functions are also tried of products
+    of four or more columns (``wide``, :func:`inner_monomials`): the reciprocal
+    of ``exp(h*omega/(kb*T)) - 1``."""
     cache = {} if cache is None else cache
 
     def search(X, y, Xv, yv):
         key = rows_key(X, Xv)
         if key not in cache:
             cache.clear()
-            cache[key] = function_factors(X, Xv, functions)
+            cache[key] = function_factors(X, Xv, functions, wide=True)
         factors = cache[key]
         if factors and time_left(deadline):
             judge = judge_on(X, y)

@@ -566,3 +566,31 @@ def test_best_addition_is_the_same_with_and_without_the_gram_matrix():
         assert with_gram == from_rows
         chosen.append(from_rows)
     assert sorted(chosen) == [3, 17, 41]
+
+
+def test_the_reciprocal_of_an_exponential_less_one_is_found():
+    """Bose-Einstein occupancy ``1/(exp(h*w/(k*T)) - 1)``: the function of a
+    product of four columns, whose reciprocal spans ten orders of magnitude."""
+    ranges = [(1.0, 5.0)] * 4
+
+    def formula(X):
+        return 1 / (np.exp(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])) - 1)
+
+    found, X_far = _found_on(ranges, formula, deadline=15)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
+
+
+def test_a_function_of_a_formula_is_refitted_for_the_target_not_its_inverse():
+    """``1/(x**3 - 1)`` refitted through ``x**3 - 1``, which spans nine orders of
+    magnitude: each row weighted by the reciprocal's slope, the constant is right
+    to rounding where ``y`` is large, not only where ``x**3`` is."""
+    from sknalu.search._closed_form import ClosedForm
+    from sknalu.search._functions import Composed
+
+    x = np.random.RandomState(0).uniform(1.001, 1000.0, (300, 1))
+    x[0] = 1.001
+    y = 1 / (x[:, 0] ** 3 - 1)
+    inner = ClosedForm(np.array([[3], [0]]), np.array([1.0, -0.5]))
+    formula = Composed(inner, "reciprocal")
+    formula.refit_(x, y)
+    np.testing.assert_allclose(formula.predict(x), y, rtol=1e-9)
