@@ -63,6 +63,7 @@ from ._rational import (
     Judged,
     RationalSearch,
     changes_sign,
+    denominator_weights,
     monomial_values,
     rows_key,
     scaled_least_squares,
@@ -153,8 +154,10 @@ class ClosedForm(Judged):
         """Refit the coefficients by least squares on ``X``, ``y`` (terms kept),
         weighted by ``sample_weight`` where given.
 
-        For a ratio ``N / D`` with ``D``'s first coefficient 1, from ``y t0 = N - y (D - t0)``.
-        Left as it is where a term is not finite on some row.
+        For a ratio ``N / D`` with ``D``'s first coefficient 1, from ``y t0 = N - y (D - t0)``,
+        each row weighted by ``1/D²`` with the coefficients it had
+        (:func:`denominator_weights`). Left as it is where a term is not finite on
+        some row.
         """
         N = _terms(X, self.numerator)
         if self.denominator is None:
@@ -162,6 +165,7 @@ class ClosedForm(Judged):
         else:
             D = _terms(X, self.denominator)
             A, target = np.concatenate([N, -y[:, None] * D[:, 1:]], axis=1), y * D[:, 0]
+            sample_weight = denominator_weights(D @ self.denominator_coef, sample_weight)
         if not np.all(np.isfinite(A)) or not np.all(np.isfinite(target)):
             return
         coef = scaled_least_squares(A, target, sample_weight)

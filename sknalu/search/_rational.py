@@ -117,6 +117,22 @@ def scaled_least_squares(
     return coef / norms
 
 
+def denominator_weights(D: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray | None:
+    """Row weights ``1/D²`` (times ``weight``) of mean 1 for the least squares of
+    ``y D = N``, whose residual is ``D`` times that of ``y``: weighted, it is the
+    least squares of ``y`` itself (one step of Sanathanan and Koerner's
+    iteration). Where ``D`` spans orders of magnitude (``x**4*y**4 + x**4 + y**4 + 1``
+    on [0.2, 5]), the unweighted fit gets its small terms from the rows where ``D``
+    is largest, to their rounding. ``weight`` alone where ``D`` has a zero."""
+    with np.errstate(all="ignore"):
+        w = 1.0 / np.square(D)
+    if weight is not None:
+        w = w * weight
+    if not (np.all(np.isfinite(w)) and w.sum() > 0):
+        return weight
+    return w / w.mean()
+
+
 def rows_key(X: np.ndarray, Xv: np.ndarray) -> tuple:
     """A key for a table's training and held-out rows: the columns computed on them
     are kept under it for the next target of the same table."""
@@ -389,7 +405,8 @@ class RationalSearch:
         rest = [d for d in keep_den if d != lead]
         B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
         target = self.y * Q[:, lead]
-        coef = scaled_least_squares(B, target)
+        denominator = Q[:, keep_den] @ (v[n + keep_den] / v[n + lead])
+        coef = scaled_least_squares(B, target, denominator_weights(denominator))
         r = B @ coef - target
         residual = float(r @ r) / (float(target @ target) or 1.0)
         k = len(keep_num)

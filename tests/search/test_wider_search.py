@@ -47,8 +47,17 @@ def _found_on(ranges, formula, deadline, rows=500, functions=FUNCTIONS, beyond=F
             lambda X: ((X[:, 0] - 3) ** 4 + (X[:, 1] - 3) ** 3) / ((X[:, 1] - 2) ** 4 + 10),
         ),
         (3, 1.0, 2.0, lambda X: X[:, 0] ** 2 * X[:, 1] ** 4 / (X[:, 1] ** 2 + X[:, 2] ** 2) ** 2),
+        # Pagie-1, 1/(1 + x**-4) + 1/(1 + y**-4): a denominator from 1 to 4e5.
+        (2, 0.2, 5.0, lambda X: (X**4 / (1 + X**4)).sum(1)),
     ],
-    ids=["degree-6", "quartic-sum", "shifted-bump", "shifted-ratio", "squared-denominator"],
+    ids=[
+        "degree-6",
+        "quartic-sum",
+        "shifted-bump",
+        "shifted-ratio",
+        "squared-denominator",
+        "wide-denominator",
+    ],
 )
 def test_polynomials_and_ratios_of_any_degree_are_found_exactly(n_features, low, high, formula):
     rng = np.random.RandomState(0)
