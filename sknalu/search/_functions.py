@@ -46,7 +46,11 @@ from ._rational import (
     scaled_least_squares,
     widened,
 )
+from ._rational import monomials as monomials_up_to
 
+#: Values of the products of functions and low monomials scored at once
+#: (:func:`_joint_scores`): 16 MB.
+_JOINT_BLOCK = 2_000_000
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
 
@@ -766,11 +770,13 @@ def _multiplied(
 
     Every function column times every monomial is too many columns to select
     from; the functions kept are the ``keep`` whose best product with a monomial
-    fits most of ``y`` (of what the ``base`` terms leave of it), and the ``keep``
-    whose best product fits most of what the best sum of two monomials leaves.
-    Those scores come from matrix products: ``(Σ_rows r m f)² / Σ_rows m² f²``
-    for every monomial ``m`` and function ``f`` (the denominator less the
-    squared projections of ``m f`` on the base terms, where there are some).
+    fits most of ``y`` (of what the ``base`` terms leave of it), the ``keep``
+    whose best product fits most of what the best sum of two monomials leaves,
+    and the one that explains most of ``y`` times the low monomials
+    (:func:`_picked_functions`). The first two come from matrix products:
+    ``(Σ_rows r m f)² / Σ_rows m² f²`` for every monomial ``m`` and function
+    ``f`` (the denominator less the squared projections of ``m f`` on the base
+    terms, where there are some).
     """
     n = X.shape[1]
     monomials, M = _finite_monomials(X, Xv, monomials)
@@ -787,24 +793,9 @@ def _multiplied(
     if best_two is not None:
         A = M[:, best_two]
         targets.append(rest - A @ scaled_least_squares(A, rest))
-    picked: dict = {}  # |column| rounded -> factor index: cos(-x) is cos(x)
-    with np.errstate(all="ignore"):
-        full = (M**2).T @ F**2
-        norms = full - sum((((M * q[:, None]).T @ F) ** 2 for q in Q.T), np.zeros_like(full))
-        for r in targets:
-            score = np.where(norms > 1e-9 * full, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
-            score = np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)
-            new = 0
-            for i in np.argsort(-score):
-                if new == keep:
-                    break
-                key = np.round(np.abs(F[:, i]) / (np.abs(F[:, i]).max() or 1.0), 9).tobytes()
-                if key not in picked:
-                    picked[key] = int(i)
-                    new += 1
+    picked = _picked_functions(X, M, F, Q, targets, keep)
     # One function at a time (its look-alikes stay out), then two of the first few.
-    picked_list = list(picked.values())
-    groups = [[i] for i in picked_list] + [list(p) for p in combinations(picked_list[:pairs], 2)]
+    groups = [[i] for i in picked] + [list(p) for p in combinations(picked[:pairs], 2)]
     out = []
     for group in groups:
         terms = [Term(m) for m in monomials] + [t for t, _ in base]
@@ -821,6 +812,75 @@ def _multiplied(
         if any(c.exact for c in out) or not time_left(deadline):
             break
     return out
+
+
+def _picked_functions(X, M, F, Q, targets, keep) -> list[int]:
+    """The functions (columns of ``F``) to multiply by the monomials ``M`` in
+    :func:`_multiplied`: for each of ``targets``, the ``keep`` whose best product
+    with a monomial fits most of it (``Q``: the base terms, off which the products
+    are projected); then the one that, times the low monomials, fits most of
+    what those leave of the first target (:func:`_joint_scores`). A function whose
+    column is another's to rounding, or its negative (``cos(-x)`` is ``cos(x)``),
+    is kept once."""
+    picked: dict = {}
+
+    def add(order, most: int = keep) -> None:
+        new = 0
+        for i in order:
+            if new == most:
+                break
+            key = np.round(np.abs(F[:, i]) / (np.abs(F[:, i]).max() or 1.0), 9).tobytes()
+            if key not in picked:
+                picked[key] = int(i)
+                new += 1
+
+    with np.errstate(all="ignore"):
+        full = (M**2).T @ F**2
+        norms = full - sum((((M * q[:, None]).T @ F) ** 2 for q in Q.T), np.zeros_like(full))
+        for r in targets:
+            score = np.where(norms > 1e-9 * full, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
+            add(np.argsort(-np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)))
+    add(np.argsort(-_joint_scores(X, F, targets[0])), 1)
+    return list(picked.values())
+
+
+def _joint_scores(X, F, rest) -> np.ndarray:
+    """Each column of ``F``'s share of ``rest`` that it explains times the low
+    monomials (a constant and the columns; on up to three columns, their squares
+    and products too) beyond what those monomials explain alone.
+
+    Scored alone, a function's best product with one monomial may lose to
+    functions that mimic the rest of the target: ``a**2 + b**2 - 2*a*b*cos(C)``
+    is closer to ``cos(1.9*a/b)`` times a monomial than to ``a*b*cos(C)``, but
+    with ``a**2``, ``b**2`` and ``a*b*cos(C)`` among the low terms, ``cos(C)``
+    explains all of it. The functions are scored in blocks of at most
+    ``_JOINT_BLOCK`` values of their products.
+    """
+    low = monomials_up_to(X.shape[1], 2 if X.shape[1] <= 3 else 1)
+    Z = monomial_values(X, low)
+    Z = Z / np.linalg.norm(Z, axis=0)
+    basis, _ = np.linalg.qr(Z)
+    r = rest - basis @ (basis.T @ rest)
+    rr = float(r @ r)
+    scores = np.zeros(F.shape[1])
+    if not rr > 0:
+        return scores
+    step = max(1, _JOINT_BLOCK // (len(X) * len(low)))
+    ridge = 1e-10 * np.eye(len(low))
+    with np.errstate(all="ignore"):
+        for start in range(0, F.shape[1], step):
+            block = F[:, start : start + step]
+            P = (block / np.linalg.norm(block, axis=0))[:, :, None] * Z[:, None, :]
+            P -= np.einsum("rk,kfl->rfl", basis, np.einsum("rk,rfl->kfl", basis, P))
+            G = np.matmul(P.transpose(1, 2, 0), P.transpose(1, 0, 2))
+            b = np.einsum("rfl,r->fl", P, r)
+            scale = np.trace(G, axis1=1, axis2=2)[:, None, None]
+            try:
+                solution = np.linalg.solve(G + scale * ridge, b[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                continue
+            scores[start : start + step] = np.sum(b * solution, axis=1) / rr
+    return np.nan_to_num(scores, nan=0.0, posinf=0.0)
 
 
 def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline, keep=4) -> list:

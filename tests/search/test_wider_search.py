@@ -603,3 +603,23 @@ def test_a_function_of_a_formula_is_refitted_for_the_target_not_its_inverse():
     formula = Composed(inner, "reciprocal")
     formula.refit_(x, y)
     np.testing.assert_allclose(formula.predict(x), y, rtol=1e-9)
+
+
+def test_a_function_is_chosen_for_what_it_explains_beside_other_terms():
+    """The square of the cosine rule, ``a**2 + b**2 - 2*a*b*cos(C)``: on ``C`` in
+    [0.5, 1.5], ``cos(1.9*a/b)`` times one monomial fits it better than
+    ``a*b*cos(C)`` does; beside the low monomials (``a**2``, ``b**2``, ``a*b``),
+    ``cos(C)`` fits all of it, and it is the function scored first."""
+    from sknalu.search._functions import _joint_scores, function_factors
+
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(lo, hi, 500) for lo, hi in [(1, 5), (1, 5), (0.5, 1.5)]])
+    a, b, angle = X[:400].T
+    factors = function_factors(X[:400], X[400:], FUNCTIONS)
+    scores = _joint_scores(
+        X[:400], np.column_stack([v for _, v in factors]), a**2 + b**2 - 2 * a * b * np.cos(angle)
+    )
+    best = factors[int(np.argmax(scores))][0]
+    assert best.name == "cos"
+    assert best.inner.tolist() == [[0, 0, 1]] and abs(best.inner_coef[0]) == 1.0
+    assert scores.max() > 1 - 1e-9
