@@ -49,8 +49,12 @@ from ._rational import (
 from ._rational import monomials as monomials_up_to
 
 #: Values of the products of functions and low monomials scored at once
-#: (:func:`_joint_scores`): 16 MB.
-_JOINT_BLOCK = 2_000_000
+#: (:func:`_joint_scores`): 16 MB; and the functions scored so, at most (those
+#: that scored best alone).
+_JOINT_BLOCK, _JOINT_POOL = 2_000_000, 2000
+#: Tables of up to this many columns try the sums behind an outer function with
+#: functions of products of four or more columns; on wider ones they are too many.
+_MAX_WIDE_FEATURES = 6
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
 
@@ -725,16 +729,18 @@ def multiplied_search(
     logarithms of the positive columns join every sum, for a target that is the
     logarithm of a product (``log(a) - b*exp(-c*t)``, ``log(P) + n*t*log(1 + r/n)``).
     ``cache`` keeps the function columns of the last rows: every transformed
-    target of one table has the same. The functions are also tried of products
-    of four or more columns (``wide``, :func:`inner_monomials`): the reciprocal
-    of ``exp(h*omega/(kb*T)) - 1``."""
+    target of one table has the same. On tables of up to ``_MAX_WIDE_FEATURES``
+    columns, the functions are also tried of products of four or more columns
+    (``wide``, :func:`inner_monomials`): the reciprocal of
+    ``exp(h*omega/(kb*T)) - 1``."""
     cache = {} if cache is None else cache
 
     def search(X, y, Xv, yv):
         key = rows_key(X, Xv)
         if key not in cache:
             cache.clear()
-            cache[key] = function_factors(X, Xv, functions, wide=True)
+            wide = X.shape[1] <= _MAX_WIDE_FEATURES
+            cache[key] = function_factors(X, Xv, functions, wide=wide)
         factors = cache[key]
         if factors and time_left(deadline):
             judge = judge_on(X, y)
@@ -793,7 +799,7 @@ def _multiplied(
     if best_two is not None:
         A = M[:, best_two]
         targets.append(rest - A @ scaled_least_squares(A, rest))
-    picked = _picked_functions(X, M, F, Q, targets, keep)
+    picked = _picked_functions(X, M, F, Q, targets, keep, deadline)
     # One function at a time (its look-alikes stay out), then two of the first few.
     groups = [[i] for i in picked] + [list(p) for p in combinations(picked[:pairs], 2)]
     out = []
@@ -814,14 +820,14 @@ def _multiplied(
     return out
 
 
-def _picked_functions(X, M, F, Q, targets, keep) -> list[int]:
+def _picked_functions(X, M, F, Q, targets, keep, deadline) -> list[int]:
     """The functions (columns of ``F``) to multiply by the monomials ``M`` in
     :func:`_multiplied`: for each of ``targets``, the ``keep`` whose best product
     with a monomial fits most of it (``Q``: the base terms, off which the products
     are projected); then the one that, times the low monomials, fits most of
-    what those leave of the first target (:func:`_joint_scores`). A function whose
-    column is another's to rounding, or its negative (``cos(-x)`` is ``cos(x)``),
-    is kept once."""
+    what those leave of the first target (:func:`_joint_scores`), among the
+    ``_JOINT_POOL`` that scored best alone. A function whose column is another's
+    to rounding, or its negative (``cos(-x)`` is ``cos(x)``), is kept once."""
     picked: dict = {}
 
     def add(order, most: int = keep) -> None:
@@ -834,17 +840,22 @@ def _picked_functions(X, M, F, Q, targets, keep) -> list[int]:
                 picked[key] = int(i)
                 new += 1
 
+    best = np.zeros(F.shape[1])
     with np.errstate(all="ignore"):
         full = (M**2).T @ F**2
         norms = full - sum((((M * q[:, None]).T @ F) ** 2 for q in Q.T), np.zeros_like(full))
         for r in targets:
             score = np.where(norms > 1e-9 * full, ((M * r[:, None]).T @ F) ** 2 / norms, 0.0)
-            add(np.argsort(-np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)))
-    add(np.argsort(-_joint_scores(X, F, targets[0])), 1)
+            score = np.nan_to_num(score, nan=0.0, posinf=0.0).max(0)
+            add(np.argsort(-score))
+            best = np.maximum(best, score / (float(r @ r) or 1.0))
+    pool = np.sort(np.argsort(-best)[:_JOINT_POOL])
+    if time_left(deadline):
+        add(pool[np.argsort(-_joint_scores(X, F[:, pool], targets[0], deadline))], 1)
     return list(picked.values())
 
 
-def _joint_scores(X, F, rest) -> np.ndarray:
+def _joint_scores(X, F, rest, deadline: float = math.inf) -> np.ndarray:
     """Each column of ``F``'s share of ``rest`` that it explains times the low
     monomials (a constant and the columns; on up to three columns, their squares
     and products too) beyond what those monomials explain alone.
@@ -854,7 +865,8 @@ def _joint_scores(X, F, rest) -> np.ndarray:
     is closer to ``cos(1.9*a/b)`` times a monomial than to ``a*b*cos(C)``, but
     with ``a**2``, ``b**2`` and ``a*b*cos(C)`` among the low terms, ``cos(C)``
     explains all of it. The functions are scored in blocks of at most
-    ``_JOINT_BLOCK`` values of their products.
+    ``_JOINT_BLOCK`` values of their products, until ``deadline`` (those left
+    score 0).
     """
     low = monomials_up_to(X.shape[1], 2 if X.shape[1] <= 3 else 1)
     Z = monomial_values(X, low)
@@ -869,6 +881,8 @@ def _joint_scores(X, F, rest) -> np.ndarray:
     ridge = 1e-10 * np.eye(len(low))
     with np.errstate(all="ignore"):
         for start in range(0, F.shape[1], step):
+            if not time_left(deadline):
+                break
             block = F[:, start : start + step]
             P = (block / np.linalg.norm(block, axis=0))[:, :, None] * Z[:, None, :]
             P -= np.einsum("rk,kfl->rfl", basis, np.einsum("rk,rfl->kfl", basis, P))
