@@ -41,6 +41,7 @@ from ..units._functions import FUNCTIONS
 from ._rational import (
     Judged,
     changes_sign,
+    combined_weights,
     monomial_values,
     rows_key,
     scaled_least_squares,
@@ -55,6 +56,7 @@ _JOINT_BLOCK, _JOINT_POOL = 2_000_000, 2000
 #: Tables of up to this many columns try the sums behind an outer function with
 #: functions of products of four or more columns; on wider ones they are too many.
 _MAX_WIDE_FEATURES = 6
+
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
 
@@ -598,14 +600,7 @@ class Composed(Judged):
         if not defined(t):
             return
         with np.errstate(all="ignore"):
-            weight = _OUTER_SLOPE[self.outer](t) ** 2
-        if sample_weight is not None:
-            weight = weight * sample_weight
-        if not (np.all(np.isfinite(weight)) and np.all(weight >= 0) and weight.sum() > 0):
-            weight = sample_weight
-        else:
-            weight = weight / weight.mean()
-        with np.errstate(all="ignore"):
+            weight = combined_weights(_OUTER_SLOPE[self.outer](t) ** 2, sample_weight)
             self.inner.refit_(X, inverse(t), weight)
 
     def to_sympy(self, symbols):

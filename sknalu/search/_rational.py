@@ -125,10 +125,15 @@ def denominator_weights(D: np.ndarray, weight: np.ndarray | None = None) -> np.n
     on [0.2, 5]), the unweighted fit gets its small terms from the rows where ``D``
     is largest, to their rounding. ``weight`` alone where ``D`` has a zero."""
     with np.errstate(all="ignore"):
-        w = 1.0 / np.square(D)
+        return combined_weights(1.0 / np.square(D), weight)
+
+
+def combined_weights(w: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray | None:
+    """Row weights ``w`` times ``weight`` (where given), scaled to a mean of 1;
+    ``weight`` alone where they are not finite and non-negative with a positive sum."""
     if weight is not None:
         w = w * weight
-    if not (np.all(np.isfinite(w)) and w.sum() > 0):
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
         return weight
     return w / w.mean()
 
