@@ -42,6 +42,7 @@ from ._rational import (
     Judged,
     changes_sign,
     combined_weights,
+    denominator_weights,
     monomial_values,
     rows_key,
     scaled_least_squares,
@@ -231,10 +232,36 @@ def function_factors(
                         continue  # log(x**2) is 2*log(x), log(1/x) is -log(x)
                     with np.errstate(all="ignore"):
                         v, vv = f(a * M[:, k] + b), f(a * Mv[:, k] + b)
+                    if _nearly_quadratic(v, a * M[:, k], b):
+                        continue
                     v = _usable(v, vv, log_space)
                     if v is not None:
                         out.append((Factor(name, inner[k : k + 1], np.array([a]), b), v))
     return out
+
+
+#: A function column whose part beyond a quadratic in its argument is at most this
+#: share of its variation is left out (:func:`_nearly_quadratic`).
+_QUADRATIC_SHARE = 1e-4
+
+
+def _nearly_quadratic(v: np.ndarray, u: np.ndarray, shift: float) -> bool:
+    """Whether ``v = f(u + shift)`` is, on these rows, a quadratic in ``u`` but for
+    ``_QUADRATIC_SHARE`` of its variation: its argument barely moves from 0 or from
+    the shift (``cos(0.1/nu)`` for ``nu`` in [10, 100] is ``1 - 0.005/nu**2`` to
+    1e-5 of its variation). Such a column is a sum of monomials in disguise, which
+    the algebraic terms already are, and fits of it beside them mimic formulas
+    (a ratio over ``cos(0.1/nu) - 1``) instead of finding them. Only arguments
+    within 0.1 of 0 (or of the shift, relatively) are tested: the others are not."""
+    reach = np.abs(u).max() / (abs(shift) or 1.0)
+    if not reach < 0.1 or not np.all(np.isfinite(v)):
+        return False
+    z = u / (np.abs(u).max() or 1.0)
+    A = np.column_stack([np.ones_like(z), z, z * z])
+    coef, *_ = np.linalg.lstsq(A, v, rcond=None)
+    variation = v - v.mean()
+    left = v - A @ coef
+    return bool(left @ left <= _QUADRATIC_SHARE**2 * (variation @ variation))
 
 
 def _usable(v: np.ndarray, vv: np.ndarray, log_space: bool = False) -> np.ndarray | None:
@@ -348,6 +375,10 @@ def refine(terms: list[Term], X, y, denominator=None):
         coef = scaled_least_squares(A, y)
         return coef, A @ coef - y
 
+    # Residuals relative to the target's size: scipy's tolerances are absolute, and
+    # on a target of 1e-16 (Planck's law in SI units) its gradient test stops it
+    # where it starts.
+    y_scale = float(np.sqrt(np.mean(y**2))) or 1.0
     if len(start):
         # Fixed shifts stay fixed: only the parameters that are not zero move.
         frozen = np.concatenate(
@@ -361,7 +392,7 @@ def refine(terms: list[Term], X, y, denominator=None):
         def residual(q):
             p = start.copy()
             p[free] = q
-            return solve(p)[1]
+            return solve(p)[1] / y_scale
 
         try:
             fit = least_squares(
@@ -510,13 +541,22 @@ class FunctionRatio(FunctionSum):
 
 def _ratio_coefficients(A, y, k: int, lead: float, weight=None) -> np.ndarray | None:
     """The coefficients of the ratio of ``A[:, :k]`` over ``A[:, k:]`` that fit
-    ``y`` (equation error ``y D = N``), the denominator's first one ``lead``."""
+    ``y`` (equation error ``y D = N``), the denominator's first one ``lead``; then
+    refitted with each row weighted by ``1/D²`` (:func:`denominator_weights`), the
+    least squares of ``y`` itself: ``nu**3/(exp(a*nu/T) - 1)``'s denominator spans
+    ten orders of magnitude, and unweighted its ``-1`` is right only to the
+    rounding of the largest values."""
     lhs = lead * y * A[:, k]
     B = np.column_stack([A[:, :k], -y[:, None] * A[:, k + 1 :]])
     if not np.all(np.isfinite(B)) or not np.all(np.isfinite(lhs)):
         return None
     solved = scaled_least_squares(B, lhs, weight)
-    return np.concatenate([solved[:k], [lead], solved[k:]])
+    coef = np.concatenate([solved[:k], [lead], solved[k:]])
+    row_weight = denominator_weights(A[:, k:] @ coef[k:], weight)
+    if row_weight is not weight:
+        solved = scaled_least_squares(B, lhs, row_weight)
+        coef = np.concatenate([solved[:k], [lead], solved[k:]])
+    return coef
 
 
 #: ``y = sign * outer(R)`` searched for as ``R = inverse(sign * y)``: the outer
@@ -904,28 +944,52 @@ def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline,
     """
     if not time_left(deadline) or np.any(y == 0):
         return []
-    factors = function_factors(X, Xv, functions)
+    n = X.shape[1]
+    factors = function_factors(X, Xv, functions, wide=n <= _MAX_WIDE_FEATURES)
     if not factors:
         return []
-    n = X.shape[1]
     monomials, M = _finite_monomials(X, Xv, monomials)
     line = np.eye(n, dtype=int)
     terms = [Term(np.zeros(n, dtype=int)), *(Term(m) for m in monomials)]
     basis = np.column_stack([np.ones(len(X)), M, y, y[:, None] * X])
-    F = np.column_stack([v for _, v in factors])
     with np.errstate(all="ignore"):
-        T = y[:, None] * F
         scale = np.linalg.norm(basis, axis=0)
         Q, _ = np.linalg.qr(basis / np.where(scale > 0, scale, 1.0))
-        left = T - Q @ (Q.T @ T)
-        score = np.einsum("ij,ij->j", left, left) / np.einsum("ij,ij->j", T, T)
-        score = np.nan_to_num(score, nan=np.inf)
+
+    own_bases: dict = {}
+
+    def scores(F: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """What the span of ``basis`` leaves of each ``y f`` (``f`` a column of
+        ``F``, a function of the monomial ``m``), relative to what the
+        denominator's line and ``y m``, ``y m**2`` leave of it: a function that is
+        nearly a quadratic in its argument on the rows (``cos(0.12/(kb*omega))``)
+        mimics a ratio of monomials, and would otherwise look as if it fit."""
+        key = m.tobytes()
+        with np.errstate(all="ignore"):
+            if key not in own_bases:
+                own = np.column_stack([y, y[:, None] * X, y * m, y * m * m])
+                own_bases[key] = np.linalg.qr(own / np.linalg.norm(own, axis=0))[0]
+            own_basis = own_bases[key]
+            T = y[:, None] * F
+            left = T - Q @ (Q.T @ T)
+            own = T - own_basis @ (own_basis.T @ T)
+            ratio = np.einsum("ij,ij->j", left, left) / np.einsum("ij,ij->j", own, own)
+        return np.nan_to_num(ratio, nan=np.inf)
+
+    score = np.full(len(factors), np.inf)
+    by_monomial: dict = {}
+    for i, (factor, _) in enumerate(factors):
+        by_monomial.setdefault(factor.inner.tobytes(), []).append(i)
+    for indices in by_monomial.values():
+        m = monomial_values(X, factors[indices[0]][0].inner)[:, 0]
+        score[indices] = scores(np.column_stack([factors[i][1] for i in indices]), m)
+    factors, score = _rescaled(factors, score, X, scores, deadline)
     # Each subset with the function as it is on the grid first (least squares
     # alone), then the closest few with its inner constants refined.
     n_terms, tried = len(terms), []
     for k in np.argsort(score)[:keep]:
-        factor = factors[int(k)][0]
-        for chosen in chosen_terms(select, basis, T[:, k], _MAX_TERMS + 1):
+        factor, v = factors[int(k)]
+        for chosen in chosen_terms(select, basis, y * v, _MAX_TERMS + 1):
             if not time_left(deadline):
                 break
             numerator = [terms[i] for i in chosen if i < n_terms]
@@ -940,17 +1004,105 @@ def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline,
     # Fewest terms first among those that fit to rounding.
     rounding = EXACT_LEAST_SQUARES * float(y @ y)
     tried.sort(key=lambda t: (t[0] > rounding, t[0] > rounding or len(t[1]) + len(t[2]), t[0]))
-    out = []
+    out, most = [], math.inf  # after an exact one, only fewer terms
     for _, numerator, denominator in tried[: 2 * keep]:
         if not time_left(deadline):
             break
+        if len(numerator) + len(denominator) >= most:
+            continue
         candidate = _refined_ratio(numerator, denominator, X, y)
         if candidate is not None:
             judge(candidate, Xv, yv)
             out.append(candidate)
             if candidate.exact:
-                break
+                most = len(numerator) + len(denominator)
     return out
+
+
+#: Groups of a function of one monomial whose inner constant is fitted to the
+#: score (:func:`_rescaled`), the best-scoring on the grid first; the factor by
+#: which the constant may move from the group's best on the grid; the points of
+#: the finer grid over that reach; and the local minima on it polished.
+_RESCALED_GROUPS, _RESCALE_REACH, _RESCALE_POINTS, _POLISHED = 1000, 8.0, 41, 40
+
+
+def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> tuple:
+    """``factors`` and their ``score`` (lower is better), with functions whose
+    inner constant minimises ``scores`` (a callable on columns) added.
+
+    A constant off the grid can leave the right function out of the few kept:
+    in Planck's ``nu**3/(exp(0.048*nu/T) - 1)``, ``exp(0.1*nu/T)`` scores 2e-5,
+    a cosine of ``1/nu`` that mimics the ratio 8e-13, the exact constant 1e-28.
+    For each function of one monomial (of the ``_RESCALED_GROUPS`` that score best
+    on the grid), the constants within ``_RESCALE_REACH`` times its best are
+    scored on a finer geometric grid (one matrix each); the ``_POLISHED`` lowest
+    of its local minima, over every function, are then polished by a bounded
+    one-dimensional search between their neighbours (scipy's Brent): the well
+    of an exact constant is narrow (a few per cent), and other, shallower minima
+    lie beside it.
+    """
+    best: dict = {}
+    for i, (factor, _) in enumerate(factors):
+        if factor.frozen or len(factor.inner) != 1 or factor.name in ("log", "sqrt"):
+            continue
+        sign = np.sign(factor.inner_coef[0])
+        if factor.name != "exp" and sign < 0:
+            continue  # the others are odd or even: f(-u) is ±f(u), fitted alike
+        key = (factor.name, factor.inner.tobytes(), factor.shift, sign)
+        if key not in best or score[i] < score[best[key]]:
+            best[key] = i
+    groups = sorted(best.values(), key=lambda i: score[i])[:_RESCALED_GROUPS]
+    steps = np.linspace(-1.0, 1.0, _RESCALE_POINTS) * math.log(_RESCALE_REACH)
+    minima = []  # (score, factor, its monomial's values, log of the constants on its grid, index)
+    for i in groups:
+        if not time_left(deadline):
+            break
+        factor = factors[i][0]
+        m = monomial_values(X, factor.inner)[:, 0]
+        logs = math.log(abs(factor.inner_coef[0])) + steps
+        a = np.copysign(np.exp(logs), factor.inner_coef[0])
+        with np.errstate(all="ignore"):
+            V = NUMPY_FUNCTIONS[factor.name](a[None, :] * m[:, None] + factor.shift)
+        finite = np.all(np.isfinite(V), axis=0)
+        on_grid = np.where(finite, scores(np.where(finite, V, 0.0), m), np.inf)
+        for k in range(1, _RESCALE_POINTS - 1):
+            if on_grid[k] < min(on_grid[k - 1], on_grid[k + 1], score[i]):
+                minima.append((float(on_grid[k]), factor, m, logs, k))
+    minima.sort(key=lambda item: item[0])
+    added, added_scores = [], []
+    for value, factor, m, logs, k in minima[:_POLISHED]:
+        if not time_left(deadline):
+            break
+        new, polished = _polished(factor, m, logs[k - 1], logs[k + 1], scores, value)
+        v = new.values(X)
+        if np.all(np.isfinite(v)):
+            added.append((new, v))
+            added_scores.append(polished)
+    return factors + added, np.concatenate([score, added_scores])
+
+
+def _polished(factor: Factor, m: np.ndarray, low: float, high: float, scores, value: float):
+    """``factor`` with the inner constant (its logarithm between ``low`` and
+    ``high``) that minimises ``scores`` of its column, and that score (``value``,
+    the grid's, where the search does no better)."""
+    from scipy.optimize import minimize_scalar
+
+    sign = math.copysign(1.0, factor.inner_coef[0])
+
+    def objective(log_a: float) -> float:
+        with np.errstate(all="ignore"):
+            v = NUMPY_FUNCTIONS[factor.name](sign * math.exp(log_a) * m + factor.shift)
+        if not np.all(np.isfinite(v)):
+            return math.inf
+        return math.log(max(float(scores(v[:, None], m)[0]), 1e-300))
+
+    fit = minimize_scalar(objective, bounds=(low, high), method="bounded", options={"xatol": 1e-9})
+    log_a, best = (
+        (fit.x, math.exp(fit.fun)) if fit.fun < math.log(max(value, 1e-300)) else (None, value)
+    )
+    if log_a is None:
+        log_a = (low + high) / 2
+    return factor.with_parameters(np.array([sign * math.exp(log_a), factor.shift])), best
 
 
 def _training_error(candidate, X, y) -> float:
@@ -983,8 +1135,10 @@ def _refined_ratio(numerator: list, denominator: list, X, y, refine=True) -> Fun
     def residual(q):
         candidate = ratio(q)
         r = None if candidate is None else candidate.predict(X) - y
-        return r if r is not None and np.all(np.isfinite(r)) else np.full(len(y), 1e150)
+        return r / y_scale if r is not None and np.all(np.isfinite(r)) else np.full(len(y), 1e150)
 
+    # Relative residuals, as in :func:`refine`.
+    y_scale = float(np.sqrt(np.mean(y**2))) or 1.0
     q = start[free]
     if refine and len(q):
         try:

@@ -623,3 +623,60 @@ def test_a_function_is_chosen_for_what_it_explains_beside_other_terms():
     assert best.name == "cos"
     assert best.inner.tolist() == [[0, 0, 1]] and abs(best.inner_coef[0]) == 1.0
     assert scores.max() > 1 - 1e-9
+
+
+def test_a_constant_inside_a_function_off_the_grid_is_found_in_a_ratio():
+    """Planck's ``h*omega/(2*pi*(exp(h*omega/(2*pi*kb*T)) - 1))``: ``1/(2*pi)``
+    inside the exponential of four columns is off the grid of constants (where
+    cosines of small arguments mimic the ratio better than ``exp(h*omega/(kb*T))``);
+    the constant fitted to the ratio's score is ``1/(2*pi)`` and the ratio exact."""
+    from sknalu.search._closed_form import _judge_and_confirm, _selector, _usable, library
+    from sknalu.search._functions import function_ratios
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(1.0, 5.0, (600, 4))
+    h, omega, kb, T = X.T
+    u = h * omega / (2 * np.pi * kb * T)
+    y = h * omega / (2 * np.pi * (np.exp(u) - 1))
+    Xt, yt, Xv, yv = _split(X, y, 500)
+    terms, _ = _usable(Xt, Xv, library(4))
+    deadline = time.perf_counter() + 60
+
+    def judge(formula, Xv, yv):
+        _judge_and_confirm(formula, Xv, yv, Xt, yt)
+
+    found = function_ratios(
+        Xt, yt, Xv, yv, FUNCTIONS, terms[1:], _selector(deadline), judge, deadline
+    )
+    exact = [f for f in found if f.exact]
+    assert exact
+    factor = min(exact, key=lambda f: len(f.terms_)).terms_[1].factors[0]
+    assert factor.name == "exp"
+    np.testing.assert_allclose(factor.inner_coef, [1 / (2 * np.pi)], rtol=1e-9)
+
+
+def test_a_function_nearly_quadratic_in_its_argument_is_left_out():
+    """``cos(0.1/x)`` for ``x`` in [10, 100] is ``1 - 0.005/x**2`` to 1e-5 of its
+    variation: no function column; ``cos(2/x)`` there is one."""
+    from sknalu.search._functions import function_factors
+
+    x = np.random.RandomState(0).uniform(10.0, 100.0, (300, 1))
+    kept = {
+        (f.inner.tolist()[0][0], float(f.inner_coef[0]))
+        for f, _ in function_factors(x[:200], x[200:], ("cos",))
+    }
+    assert (-1, 0.1) not in kept and (-1, 2.0) in kept
+
+
+def test_refined_constants_of_a_target_of_tiny_values_move():
+    """Nonlinear least squares of inner constants stops on absolute tolerances;
+    on ``1e-16*exp(-0.547*x)`` the refinement from the grid's ``-0.5`` still
+    reaches ``-0.547`` (its residuals are relative to the target's size)."""
+    from sknalu.search._functions import Factor, Term, refine
+
+    x = np.linspace(0.0, 5.0, 200)[:, None]
+    y = 1e-16 * np.exp(-0.547 * x[:, 0])
+    start = Term(np.zeros(1, dtype=int), (Factor("exp", np.array([[1]]), np.array([-0.5])),))
+    terms, coef = refine([start], x, y)
+    np.testing.assert_allclose(terms[0].factors[0].inner_coef, [-0.547], rtol=1e-10)
+    np.testing.assert_allclose(coef, [1e-16], rtol=1e-10)
