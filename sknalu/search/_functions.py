@@ -43,7 +43,9 @@ from ._rational import (
     changes_sign,
     combined_weights,
     denominator_weights,
+    eliminated,
     monomial_values,
+    range_weights,
     rows_key,
     scaled_least_squares,
     widened,
@@ -57,6 +59,9 @@ _JOINT_BLOCK, _JOINT_POOL = 2_000_000, 2000
 #: Tables of up to this many columns try the sums behind an outer function with
 #: functions of products of four or more columns; on wider ones they are too many.
 _MAX_WIDE_FEATURES = 6
+#: Tables of up to this many columns try ratios over functions of products of
+#: four columns (``h*omega/(2*pi*kb*T)``); on wider ones they are too many.
+_MAX_RATIO_WIDE = 4
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
@@ -333,7 +338,6 @@ def refine(terms: list[Term], X, y, denominator=None):
     least-squares solution, so only the inner constants are iterated over
     (scipy's trust-region least squares). Returns ``(terms, coef)``.
     """
-    from scipy.optimize import least_squares
 
     factors = [(i, k) for i, t in enumerate(terms) for k in range(len(t.factors))]
     sizes = [len(terms[i].factors[k].parameters()) for i, k in factors]
@@ -368,17 +372,18 @@ def refine(terms: list[Term], X, y, denominator=None):
                 offset += n
         return A
 
+    # On a target of a wide range, errors relative to its size (:func:`range_weights`).
+    weight = range_weights(y)
+    root = 1.0 if weight is None else np.sqrt(weight)
+
     def solve(p):
         A = columns(p)
         if not np.all(np.isfinite(A)):
             return None, np.full(len(y), 1e150)
-        coef = scaled_least_squares(A, y)
-        return coef, A @ coef - y
+        coef = scaled_least_squares(A, y, weight)
+        return coef, (A @ coef - y) * root
 
-    # Residuals relative to the target's size: scipy's tolerances are absolute, and
-    # on a target of 1e-16 (Planck's law in SI units) its gradient test stops it
-    # where it starts.
-    y_scale = float(np.sqrt(np.mean(y**2))) or 1.0
+    y_scale = float(np.sqrt(np.mean((y * root) ** 2)))
     if len(start):
         # Fixed shifts stay fixed: only the parameters that are not zero move.
         frozen = np.concatenate(
@@ -392,20 +397,36 @@ def refine(terms: list[Term], X, y, denominator=None):
         def residual(q):
             p = start.copy()
             p[free] = q
-            return solve(p)[1] / y_scale
+            return solve(p)[1]
 
-        try:
-            fit = least_squares(
-                residual, start[free], xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=_MAX_NFEV
-            )
-            p = start.copy()
-            p[free] = fit.x
-        except (ValueError, np.linalg.LinAlgError):
-            p = start
+        p = start.copy()
+        p[free] = _nonlinear_fit(residual, start[free], y_scale)
     else:
         p = start
     coef, _ = solve(p)
     return rebuilt(p), coef
+
+
+def _nonlinear_fit(residual, start: np.ndarray, scale: float) -> np.ndarray:
+    """The parameters from ``start`` that minimise ``|residual|²`` (scipy's
+    trust-region least squares), or ``start`` where it fails. The residuals are
+    divided by ``scale`` (the target's size): scipy's tolerances are absolute, and
+    on a target of 1e-16 (Planck's law in SI units) its gradient test stops it
+    where it starts."""
+    from scipy.optimize import least_squares
+
+    scale = scale or 1.0
+    try:
+        return least_squares(
+            lambda q: residual(q) / scale,
+            start,
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+            max_nfev=_MAX_NFEV,
+        ).x
+    except (ValueError, np.linalg.LinAlgError):
+        return start
 
 
 def is_exact(predicted: np.ndarray, y: np.ndarray) -> bool:
@@ -468,7 +489,7 @@ class FunctionSum(Judged):
     def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         A = np.column_stack([t.values(X) for t in self.terms_])
         if np.all(np.isfinite(A)):
-            self.coef = scaled_least_squares(A, y, sample_weight)
+            self.coef = scaled_least_squares(A, y, range_weights(y, sample_weight))
 
     def to_sympy(self, symbols):
         import sympy
@@ -539,20 +560,20 @@ class FunctionRatio(FunctionSum):
         return sympy.Add(*parts[:k]) / sympy.Add(*parts[k:])
 
 
-def _ratio_coefficients(A, y, k: int, lead: float, weight=None) -> np.ndarray | None:
+def _ratio_coefficients(A, y, k: int, lead: float, weight=None, reweight=True) -> np.ndarray | None:
     """The coefficients of the ratio of ``A[:, :k]`` over ``A[:, k:]`` that fit
     ``y`` (equation error ``y D = N``), the denominator's first one ``lead``; then
-    refitted with each row weighted by ``1/D²`` (:func:`denominator_weights`), the
-    least squares of ``y`` itself: ``nu**3/(exp(a*nu/T) - 1)``'s denominator spans
-    ten orders of magnitude, and unweighted its ``-1`` is right only to the
-    rounding of the largest values."""
+    (``reweight``) refitted with each row weighted by ``1/D²``
+    (:func:`denominator_weights`), the least squares of ``y`` itself:
+    ``nu**3/(exp(a*nu/T) - 1)``'s denominator spans ten orders of magnitude, and
+    unweighted its ``-1`` is right only to the rounding of the largest values."""
     lhs = lead * y * A[:, k]
     B = np.column_stack([A[:, :k], -y[:, None] * A[:, k + 1 :]])
     if not np.all(np.isfinite(B)) or not np.all(np.isfinite(lhs)):
         return None
     solved = scaled_least_squares(B, lhs, weight)
     coef = np.concatenate([solved[:k], [lead], solved[k:]])
-    row_weight = denominator_weights(A[:, k:] @ coef[k:], weight)
+    row_weight = denominator_weights(A[:, k:] @ coef[k:], weight) if reweight else weight
     if row_weight is not weight:
         solved = scaled_least_squares(B, lhs, row_weight)
         coef = np.concatenate([solved[:k], [lead], solved[k:]])
@@ -932,50 +953,68 @@ def _joint_scores(X, F, rest, deadline: float = math.inf) -> np.ndarray:
     return np.nan_to_num(scores, nan=0.0, posinf=0.0)
 
 
+class _RatioScores:
+    """The scores of :func:`function_ratios`: called on function columns ``F`` of
+    one monomial ``m``, what the span of ``basis`` leaves of each ``y f``,
+    relative to what the denominator's line and ``y m``, ``y m**2`` leave of it
+    (lower is better). A function nearly quadratic in its argument on the rows
+    (``cos(0.12/(kb*omega))``) mimics a ratio of monomials, and would otherwise
+    look as if it fit; one that those span to rounding is one of them in disguise
+    (infinite score)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, basis: np.ndarray) -> None:
+        with np.errstate(all="ignore"):
+            scale = np.linalg.norm(basis, axis=0)
+            self.Q = np.linalg.qr(basis / np.where(scale > 0, scale, 1.0))[0]
+        self.X, self.y, self.y2 = X, y, y * y
+        self.yQ = (y[:, None] * self.Q).T
+        self.own: dict = {}  # (y times the basis of the line, y m, y m**2)ᵀ, per m
+
+    def __call__(self, F: np.ndarray, m: np.ndarray) -> np.ndarray:
+        X, y, Q = self.X, self.y, self.Q
+        key = m.tobytes()
+        with np.errstate(all="ignore"):
+            if key not in self.own:
+                own = np.column_stack([y, y[:, None] * X, y * m, y * m * m])
+                basis = np.linalg.qr(own / np.linalg.norm(own, axis=0))[0]
+                self.own[key] = (y[:, None] * basis).T
+            # |t - Q Qᵀ t|² is |t|² - |Qᵀ t|² (Q orthonormal), and Qᵀ (y f) is
+            # (y Q)ᵀ f: one matrix product per basis. Where that difference nears
+            # rounding, the columns are projected off instead.
+            squares = np.einsum("ij,ij->j", F, F * self.y2[:, None])
+            left = squares - np.sum((self.yQ @ F) ** 2, axis=0)
+            own = squares - np.sum((self.own[key] @ F) ** 2, axis=0)
+            close = left < 1e-12 * squares
+            if np.any(close):
+                T = y[:, None] * F[:, close]
+                rest = T - Q @ (Q.T @ T)
+                left[close] = np.einsum("ij,ij->j", rest, rest)
+            ratio = np.where(own > 1e-12 * squares, left / own, np.inf)
+        return np.nan_to_num(ratio, nan=np.inf)
+
+
 def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline, keep=4) -> list:
     """``y = N(x) / (f(x) + d0 + Σ d_j x_j)``, a sum of monomials over a function
     plus a line (``(dT1 - dT2)/log(dT1/dT2)``, ``nu**3/(exp(a*nu/T) - 1)``).
 
     Then ``y f = N - y (d0 + Σ d_j x_j)``: linear in the constants for each
     function column ``f``. Every column is scored at once by how much of ``y f``
-    the span of the monomials, ``y`` and ``y x_j`` leaves (one QR, one matrix
-    product); for the ``keep`` best, forward selection chooses the terms of ``N``
-    and the denominator's line, and the function's inner constants are refined.
+    the span of the monomials, ``y`` and ``y x_j`` leaves (:class:`_RatioScores`),
+    the constants inside exponentials also fitted to it (:func:`_rescaled`); for
+    the ``keep`` best, forward selection chooses the terms of ``N`` and the
+    denominator's line, and the function's inner constants are refined.
     """
     if not time_left(deadline) or np.any(y == 0):
         return []
     n = X.shape[1]
-    factors = function_factors(X, Xv, functions, wide=n <= _MAX_WIDE_FEATURES)
+    factors = function_factors(X, Xv, functions, wide=n <= _MAX_RATIO_WIDE)
     if not factors:
         return []
     monomials, M = _finite_monomials(X, Xv, monomials)
     line = np.eye(n, dtype=int)
     terms = [Term(np.zeros(n, dtype=int)), *(Term(m) for m in monomials)]
     basis = np.column_stack([np.ones(len(X)), M, y, y[:, None] * X])
-    with np.errstate(all="ignore"):
-        scale = np.linalg.norm(basis, axis=0)
-        Q, _ = np.linalg.qr(basis / np.where(scale > 0, scale, 1.0))
-
-    own_bases: dict = {}
-
-    def scores(F: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """What the span of ``basis`` leaves of each ``y f`` (``f`` a column of
-        ``F``, a function of the monomial ``m``), relative to what the
-        denominator's line and ``y m``, ``y m**2`` leave of it: a function that is
-        nearly a quadratic in its argument on the rows (``cos(0.12/(kb*omega))``)
-        mimics a ratio of monomials, and would otherwise look as if it fit."""
-        key = m.tobytes()
-        with np.errstate(all="ignore"):
-            if key not in own_bases:
-                own = np.column_stack([y, y[:, None] * X, y * m, y * m * m])
-                own_bases[key] = np.linalg.qr(own / np.linalg.norm(own, axis=0))[0]
-            own_basis = own_bases[key]
-            T = y[:, None] * F
-            left = T - Q @ (Q.T @ T)
-            own = T - own_basis @ (own_basis.T @ T)
-            ratio = np.einsum("ij,ij->j", left, left) / np.einsum("ij,ij->j", own, own)
-        return np.nan_to_num(ratio, nan=np.inf)
-
+    scores = _RatioScores(X, y, basis)
     score = np.full(len(factors), np.inf)
     by_monomial: dict = {}
     for i, (factor, _) in enumerate(factors):
@@ -1023,7 +1062,11 @@ def function_ratios(X, y, Xv, yv, functions, monomials, select, judge, deadline,
 #: score (:func:`_rescaled`), the best-scoring on the grid first; the factor by
 #: which the constant may move from the group's best on the grid; the points of
 #: the finer grid over that reach; and the local minima on it polished.
-_RESCALED_GROUPS, _RESCALE_REACH, _RESCALE_POINTS, _POLISHED = 1000, 8.0, 41, 40
+_RESCALED_GROUPS, _RESCALE_REACH, _RESCALE_POINTS, _POLISHED = 1000, 8.0, 41, 12
+#: The functions whose constant inside is so fitted: the constants of
+#: exponentials (and tanh) are rates and energies over temperatures, anything;
+#: those of sines and cosines are mostly on the grid (2*pi, 1/2).
+_RESCALED_FUNCTIONS = ("exp", "tanh")
 
 
 def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> tuple:
@@ -1046,8 +1089,8 @@ def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> t
         if factor.frozen or len(factor.inner) != 1 or factor.name in ("log", "sqrt"):
             continue
         sign = np.sign(factor.inner_coef[0])
-        if factor.name != "exp" and sign < 0:
-            continue  # the others are odd or even: f(-u) is ±f(u), fitted alike
+        if factor.name not in _RESCALED_FUNCTIONS or (factor.name != "exp" and sign < 0):
+            continue  # tanh is odd: tanh(-u) is -tanh(u), fitted alike
         key = (factor.name, factor.inner.tobytes(), factor.shift, sign)
         if key not in best or score[i] < score[best[key]]:
             best[key] = i
@@ -1115,37 +1158,32 @@ def _refined_ratio(numerator: list, denominator: list, X, y, refine=True) -> Fun
     """The ratio with the function's inner constants refined (``refine``) by
     nonlinear least squares, the other constants solved for each value
     (:func:`_ratio_coefficients`)."""
-    from scipy.optimize import least_squares
 
     k = len(numerator)
     factor = denominator[0].factors[0]
     start = factor.parameters()
     free = (start != 0.0) & ~factor.frozen
 
-    def ratio(q) -> FunctionRatio | None:
+    def ratio(q, reweight=False) -> FunctionRatio | None:
         p = start.copy()
         p[free] = q
         first = Term(denominator[0].exponents, (factor.with_parameters(p),))
         terms = [*numerator, first, *denominator[1:]]
         with np.errstate(all="ignore"):
             A = np.column_stack([t.values(X) for t in terms])
-        coef = _ratio_coefficients(A, y, k, 1.0) if np.all(np.isfinite(A)) else None
+        finite = np.all(np.isfinite(A))
+        coef = _ratio_coefficients(A, y, k, 1.0, reweight=reweight) if finite else None
         return None if coef is None else FunctionRatio(terms, coef, n_numerator=k)
 
     def residual(q):
         candidate = ratio(q)
         r = None if candidate is None else candidate.predict(X) - y
-        return r / y_scale if r is not None and np.all(np.isfinite(r)) else np.full(len(y), 1e150)
+        return r if r is not None and np.all(np.isfinite(r)) else np.full(len(y), 1e150)
 
-    # Relative residuals, as in :func:`refine`.
-    y_scale = float(np.sqrt(np.mean(y**2))) or 1.0
     q = start[free]
     if refine and len(q):
-        try:
-            q = least_squares(residual, q, xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=_MAX_NFEV).x
-        except (ValueError, np.linalg.LinAlgError):
-            q = start[free]
-    candidate = ratio(q)
+        q = _nonlinear_fit(residual, q, float(np.sqrt(np.mean(y**2))))
+    candidate = ratio(q, reweight=True)  # the coefficients for y itself, at the end
     if candidate is None or _stand_in(candidate.terms_[k].factors[0], X):
         return None
     return candidate
@@ -1288,7 +1326,8 @@ def log_products(
     C = np.column_stack(columns)
     out = []
     step = 0.5 if half else 1.0
-    for chosen in _extras(base, C, target, select):
+    inside = [i for i, (kind, _) in enumerate(kinds) if kind == "exp"]
+    for chosen in _extras(base, C, target, select, inside):
         if not time_left(deadline):
             break
         B = np.column_stack([base, C[:, chosen]])
@@ -1331,9 +1370,14 @@ def _gains(B: np.ndarray, C: np.ndarray, target: np.ndarray) -> np.ndarray:
         )
 
 
-def _extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, select=None) -> Iterator:
+def _extras(
+    base: np.ndarray, C: np.ndarray, target: np.ndarray, select=None, inside=()
+) -> Iterator:
     """:func:`_best_extras`, then (``select``) the subsets ``select`` chooses from
-    the columns of ``C`` and the target projected off ``base``, each once."""
+    the columns of ``C`` and the target projected off ``base``, then those that
+    backward elimination keeps of the columns ``inside`` (the monomials inside an
+    ``exp``: of ``exp(-((theta - theta1)/sigma)**2/2)/sigma``, all of them fit
+    ``log|y|`` exactly, and forward selection misses its three), each once."""
     seen = set()
     for chosen in _best_extras(base, C, target):
         seen.add(frozenset(chosen))
@@ -1349,6 +1393,16 @@ def _extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, select=None) ->
         if frozenset(chosen) not in seen:
             seen.add(frozenset(chosen))
             yield list(chosen)
+    if len(inside):
+        P = projected[:, inside]
+        norms = np.linalg.norm(P, axis=0)
+        ok = norms > 0
+        P = np.where(ok, P / np.where(ok, norms, 1.0), 0.0)
+        kept = eliminated(P[:, ok], residual, float(residual @ residual), _MAX_TERMS)
+        if kept is not None:
+            chosen = [int(np.asarray(inside)[ok][k]) for k in kept]
+            if frozenset(chosen) not in seen:
+                yield chosen
 
 
 def _best_extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, beam: int = 8) -> list:

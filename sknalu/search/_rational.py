@@ -128,6 +128,28 @@ def denominator_weights(D: np.ndarray, weight: np.ndarray | None = None) -> np.n
         return combined_weights(1.0 / np.square(D), weight)
 
 
+#: A target whose largest value is this many times its median (in absolute
+#: value) is fitted on errors relative to its size (:func:`range_weights`).
+_WIDE_RANGE = 1e6
+
+
+def range_weights(y: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray | None:
+    """Row weights ``1/(y² + m²)`` (``m`` the median ``|y|``, times ``weight``) where
+    ``y`` spans more than ``_WIDE_RANGE`` times its median, else ``weight``.
+
+    Least squares on absolute errors fits such a target on its largest values
+    alone: ``213.8*(1 - exp(-0.547*x))`` on [-50, 50] reaches -1.6e14, and
+    unweighted its constant 213.8 comes out to the rounding of those rows, 1e-5
+    relative. Weighted, each row counts by its relative error (the rows near 0,
+    by their error relative to the median). On exact data any positive weights
+    give the same formula; these give it to rounding on every row."""
+    size = np.abs(y)
+    median = float(np.median(size))
+    if not (median > 0 and size.max() > _WIDE_RANGE * median):
+        return weight
+    return combined_weights(1.0 / (size**2 + median**2), weight)
+
+
 def combined_weights(w: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray | None:
     """Row weights ``w`` times ``weight`` (where given), scaled to a mean of 1;
     ``weight`` alone where they are not finite and non-negative with a positive sum."""
@@ -136,6 +158,59 @@ def combined_weights(w: np.ndarray, weight: np.ndarray | None = None) -> np.ndar
     if not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
         return weight
     return w / w.mean()
+
+
+#: Most columns of a backward elimination (:func:`eliminated`), and at most this
+#: share of the rows; and its most rounds.
+_ELIMINATION_COLUMNS, _ELIMINATION_ROWS, _ELIMINATION_ROUNDS = 300, 0.5, 40
+
+
+def eliminated(T, target, tt: float, max_terms: int) -> list[int] | None:
+    """Where every column of ``T`` together fits ``target`` exactly, the fewest
+    that still do, by backward elimination; None where they do not, or where
+    more than ``max_terms`` are left.
+
+    On exact data the least squares of every column is the sparse formula itself
+    where the formula's terms are among them and the columns are independent: the
+    other coefficients are 0 to rounding. Forward selection can miss such a
+    subset whose terms are alike one by one (the three monomials inside the
+    ``exp`` of a shifted Gaussian, in logarithms); elimination does not. Each
+    round drops at once the columns whose removal costs least (``β_j² /
+    (AᵀA)⁻¹_jj`` each, from one QR) while their sum stays within rounding,
+    checked; then one at a time.
+    """
+    from scipy.linalg import solve_triangular
+
+    n_rows, n_cols = T.shape
+    if n_cols > min(_ELIMINATION_COLUMNS, _ELIMINATION_ROWS * n_rows) or n_cols <= max_terms:
+        return None
+    limit = EXACT_LEAST_SQUARES * tt
+    keep = np.arange(n_cols)
+    for _ in range(_ELIMINATION_ROUNDS):
+        Q, R = np.linalg.qr(T[:, keep])
+        diagonal = np.abs(np.diag(R))
+        if not diagonal.min() > 1e-10 * diagonal.max():
+            return None  # columns too alike to tell which to drop
+        coef = solve_triangular(R, Q.T @ target)
+        r = target - T[:, keep] @ coef
+        if not r @ r <= limit:
+            return None
+        if len(keep) <= max_terms:
+            return sorted(int(j) for j in keep)
+        inverse = solve_triangular(R, np.eye(len(keep)))
+        cost = coef**2 / np.einsum("ij,ij->i", inverse, inverse)
+        order = np.argsort(cost)
+        many = max(1, int(np.searchsorted(np.cumsum(cost[order]), 0.5 * limit)))
+        for count in dict.fromkeys((many, 1)):
+            trial = np.delete(keep, order[:count])
+            coef = scaled_least_squares(T[:, trial], target)
+            r = target - T[:, trial] @ coef
+            if r @ r <= limit:
+                keep = trial
+                break
+        else:
+            return None
+    return None
 
 
 def rows_key(X: np.ndarray, Xv: np.ndarray) -> tuple:

@@ -243,7 +243,7 @@ def test_the_stacks_train_in_no_more_processes_than_there_are_stacks(monkeypatch
     monkeypatch.setattr(_auto, "Parallel", Recording)
     rng = np.random.default_rng(0)
     X = rng.uniform(1, 2, (200, 2))
-    est = NMURegressor(units="auto", n_jobs=100, max_steps=50, random_state=0)
+    est = NMURegressor(units="auto", n_jobs=100, max_steps=50, max_time=15, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, np.sin(5 * X[:, 0]) + rng.normal(0, 0.1, 200))

@@ -680,3 +680,44 @@ def test_refined_constants_of_a_target_of_tiny_values_move():
     terms, coef = refine([start], x, y)
     np.testing.assert_allclose(terms[0].factors[0].inner_coef, [-0.547], rtol=1e-10)
     np.testing.assert_allclose(coef, [1e-16], rtol=1e-10)
+
+
+def test_backward_elimination_finds_the_exact_subset_forward_selection_misses():
+    """Of 60 random columns (unit norm), a target that is exactly four of them: the
+    elimination from all 60 keeps those four; on a target that no subset of four
+    fits, it keeps none."""
+    from sknalu.search._rational import eliminated
+
+    rng = np.random.RandomState(0)
+    T = rng.normal(size=(300, 60))
+    T /= np.linalg.norm(T, axis=0)
+    target = T[:, [5, 11, 29, 47]] @ np.array([1.0, -0.3, 2.0, 0.7])
+    assert eliminated(T, target, float(target @ target), 4) == [5, 11, 29, 47]
+    noisy = target + 1e-3 * rng.normal(size=300)
+    assert eliminated(T, noisy, float(noisy @ noisy), 4) is None
+
+
+def test_a_shifted_gaussian_is_found():
+    """``exp(-((theta - theta1)/sigma)**2/2)/(sqrt(2*pi)*sigma)``: three monomials
+    inside the ``exp`` (``theta**2``, ``theta*theta1``, ``theta1**2`` over
+    ``sigma**2``) that forward selection in logarithms misses; backward
+    elimination from every monomial keeps them."""
+
+    def formula(X):
+        theta, theta1, sigma = X.T
+        return np.exp(-(((theta - theta1) / sigma) ** 2) / 2) / (np.sqrt(2 * np.pi) * sigma)
+
+    found, X_far = _found_on([(1.0, 3.0), (1.0, 3.0), (1.0, 3.0)], formula, deadline=20)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
+
+
+def test_a_target_of_a_wide_range_gets_its_small_constants_to_rounding():
+    """Korns' ``213.80940889*(1 - exp(-0.54723748542*x))`` on [-50, 50] reaches
+    -1.6e14; fitted on absolute errors its constants come out right to 1e-5 only
+    (the rounding of its largest values), on relative errors exactly."""
+
+    def formula(X):
+        return 213.80940889 * (1 - np.exp(-0.54723748542 * X[:, 0]))
+
+    found, X_far = _found_on([(-50.0, 50.0)], formula, deadline=20)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
