@@ -97,10 +97,16 @@ def _integral_floats(expr, sympy):
 
 
 def _rms(expr, symbols: list, rows: np.ndarray, sympy) -> float:
-    """Root mean square of ``expr`` over ``rows``; inf where it is not finite."""
+    """Root mean square of ``expr`` over ``rows``; inf where it is not finite or
+    not real (a constant such as ``(-2.3)**0.7`` in a trained network's term)."""
     function = sympy.lambdify(symbols, expr, "numpy", dummify=True)
     with np.errstate(all="ignore"):
-        value = np.broadcast_to(np.asarray(function(*rows.T), dtype=np.float64), len(rows))
+        value = np.asarray(function(*rows.T))
+        if np.iscomplexobj(value):
+            if np.any(value.imag != 0):
+                return math.inf
+            value = value.real
+        value = np.broadcast_to(value.astype(np.float64), len(rows))
         rms = float(np.sqrt(np.mean(np.square(value))))
     return rms if math.isfinite(rms) else math.inf
 

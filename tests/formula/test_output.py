@@ -118,6 +118,16 @@ def test_tidy_drops_rounding_and_whole_number_floats():
     assert _integral_floats(sympy.Float(-1.0) * x, sympy) == -x
 
 
+def test_tidy_keeps_a_term_that_is_not_real_instead_of_failing():
+    """A candidate's read-back can hold a complex constant (the logarithm of a
+    negative value, ``log(-1) = I*pi``): it is no rounding to drop, and reading
+    the formula must not fail on it."""
+    x = sympy.symbols("x")
+    rows = np.array([[1.0], [3.0]])
+    expression = sympy.Float(2.5) * x - sympy.Float(0.6) * sympy.I
+    assert _tidy([expression], [x], rows, np.array([5.0])) == [expression]
+
+
 # -- LaTeX and functions -------------------------------------------------------------------
 
 
