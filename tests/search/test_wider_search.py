@@ -351,7 +351,7 @@ def test_a_product_in_front_of_a_function_of_a_formula_is_found(formula):
     rng = np.random.RandomState(5)
     X = rng.uniform(0.5, 1.5, (500, 4))
     found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 10
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 20
     )
     assert found[0].exact
     X_far = rng.uniform(0.5, 2.5, (200, 4))
@@ -439,7 +439,7 @@ def test_products_over_functions_and_reciprocals_of_function_sums_are_found(rang
     product); logistic growth ``K/(1 + (K/P0 - 1)*exp(-r*t))``, whose reciprocal
     ``1/K + exp(-r*t)/P0 - exp(-r*t)/K`` holds terms that fit only together; and
     ``P*(1 + r/n)**(n*t)``, the exponential of ``log(P) + n*t*log(1 + r/n)``."""
-    found, X_far = _found_on(ranges, formula, deadline=10)
+    found, X_far = _found_on(ranges, formula, deadline=20)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
