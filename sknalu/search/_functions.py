@@ -1071,14 +1071,16 @@ _RESCALED_FUNCTIONS = ("exp", "tanh")
 
 def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> tuple:
     """``factors`` and their ``score`` (lower is better), with functions whose
-    inner constant minimises ``scores`` (a callable on columns) added.
+    inner constant minimises ``scores`` (a callable on columns and their
+    monomial) added.
 
     A constant off the grid can leave the right function out of the few kept:
     in Planck's ``nu**3/(exp(0.048*nu/T) - 1)``, ``exp(0.1*nu/T)`` scores 2e-5,
     a cosine of ``1/nu`` that mimics the ratio 8e-13, the exact constant 1e-28.
-    For each function of one monomial (of the ``_RESCALED_GROUPS`` that score best
-    on the grid), the constants within ``_RESCALE_REACH`` times its best are
-    scored on a finer geometric grid (one matrix each); the ``_POLISHED`` lowest
+    For each function of ``_RESCALED_FUNCTIONS`` of one monomial (of the
+    ``_RESCALED_GROUPS`` that score best on the grid), the constants within
+    ``_RESCALE_REACH`` times its best are scored on a finer geometric grid (one
+    matrix each); the ``_POLISHED`` lowest
     of its local minima, over every function, are then polished by a bounded
     one-dimensional search between their neighbours (scipy's Brent): the well
     of an exact constant is narrow (a few per cent), and other, shallower minima
