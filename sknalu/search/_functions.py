@@ -1080,18 +1080,17 @@ def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> t
     For each function of ``_RESCALED_FUNCTIONS`` of one monomial (of the
     ``_RESCALED_GROUPS`` that score best on the grid), the constants within
     ``_RESCALE_REACH`` times its best are scored on a finer geometric grid (one
-    matrix each); the ``_POLISHED`` lowest
-    of its local minima, over every function, are then polished by a bounded
-    one-dimensional search between their neighbours (scipy's Brent): the well
-    of an exact constant is narrow (a few per cent), and other, shallower minima
-    lie beside it.
+    matrix each); the ``_POLISHED`` lowest of its local minima, over every
+    function, are then polished by a bounded one-dimensional search between
+    their neighbours (scipy's Brent): the well of an exact constant is narrow (a
+    few per cent), and other, shallower minima lie beside it.
     """
     best: dict = {}
     for i, (factor, _) in enumerate(factors):
-        if factor.frozen or len(factor.inner) != 1 or factor.name in ("log", "sqrt"):
+        if factor.frozen or len(factor.inner) != 1 or factor.name not in _RESCALED_FUNCTIONS:
             continue
         sign = np.sign(factor.inner_coef[0])
-        if factor.name not in _RESCALED_FUNCTIONS or (factor.name != "exp" and sign < 0):
+        if factor.name != "exp" and sign < 0:
             continue  # tanh is odd: tanh(-u) is -tanh(u), fitted alike
         key = (factor.name, factor.inner.tobytes(), factor.shift, sign)
         if key not in best or score[i] < score[best[key]]:
@@ -1142,12 +1141,11 @@ def _polished(factor: Factor, m: np.ndarray, low: float, high: float, scores, va
         return math.log(max(float(scores(v[:, None], m)[0]), 1e-300))
 
     fit = minimize_scalar(objective, bounds=(low, high), method="bounded", options={"xatol": 1e-9})
-    log_a, best = (
-        (fit.x, math.exp(fit.fun)) if fit.fun < math.log(max(value, 1e-300)) else (None, value)
-    )
-    if log_a is None:
-        log_a = (low + high) / 2
-    return factor.with_parameters(np.array([sign * math.exp(log_a), factor.shift])), best
+    if fit.fun < math.log(max(value, 1e-300)):
+        log_a, value = fit.x, math.exp(fit.fun)
+    else:
+        log_a = (low + high) / 2  # the grid's point
+    return factor.with_parameters(np.array([sign * math.exp(log_a), factor.shift])), value
 
 
 def _training_error(candidate, X, y) -> float:
@@ -1402,7 +1400,7 @@ def _extras(
         P = np.where(ok, P / np.where(ok, norms, 1.0), 0.0)
         kept = eliminated(P[:, ok], residual, float(residual @ residual), _MAX_TERMS)
         if kept is not None:
-            chosen = [int(np.asarray(inside)[ok][k]) for k in kept]
+            chosen = [int(i) for i in np.asarray(inside)[ok][kept]]
             if frozenset(chosen) not in seen:
                 yield chosen
 
