@@ -248,6 +248,9 @@ _SUPPORT_THRESHOLDS = (1e-2, 1e-3, 1e-4, 1e-5, NULL_ENTRY)
 _ROWS_PER_COLUMN = 4
 #: Most terms of a formula chosen term by term (noisy data).
 MAX_SELECTED_TERMS = 16
+#: The shares of the largest term below which sequentially thresholded least
+#: squares drops a term, one candidate each (noisy data), and its most rounds.
+_NOISY_THRESHOLDS, _THRESHOLD_ROUNDS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3), 10
 
 
 def monomials(n_features: int, degree: int) -> np.ndarray:
@@ -353,6 +356,9 @@ class RationalSearch:
         # The relative residual (a polynomial's) or squared smallest singular value
         # ratio (a ratio's) of each pair of degrees tried.
         self._residual: dict[tuple[int, int], float] = {}
+        #: The residuals on the rows of the polynomial that fits them best so far
+        #: (None before any): noise alone where a polynomial fits to the noise.
+        self.residual: np.ndarray | None = None
 
     def _basis(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
         if degree not in self._cache:
@@ -411,6 +417,8 @@ class RationalSearch:
         coef = scaled_least_squares(Z, self.y)
         r = self.y - Z @ coef
         self._residual[degree, 0] = float(r @ r) / (float(self.y @ self.y) or 1.0)
+        if self.residual is None or float(r @ r) < float(self.residual @ self.residual):
+            self.residual = r
         if float(r @ r) > EXACT_LEAST_SQUARES * float(self.y @ self.y):
             return None  # no exact polynomial of this degree; the noisy path chooses terms
 
@@ -493,6 +501,97 @@ class RationalSearch:
         args = (num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]]))
         return args, residual if math.isfinite(residual) else math.inf
 
+
+class NoisyRationalSearch(RationalSearch):
+    """:class:`RationalSearch`'s candidates for noisy data, where no ratio is exact:
+    sequentially thresholded least squares (:meth:`thresholded`) and terms chosen
+    one at a time (:meth:`selected`), degree by degree."""
+
+    def thresholded(
+        self, smallest: int = 0, largest: int = MAX_COLUMNS, deadline: float = math.inf
+    ) -> Iterator:
+        """Candidates by sequentially thresholded least squares, degree by degree
+        (noisy data): for each pair of degrees with at most ``largest`` columns, the
+        full fit (a polynomial's least squares, a ratio's smallest singular vector
+        of ``y Q`` with the polynomials of ``P`` projected out) is cut to the terms
+        above a share of the largest and refitted, until the terms stay the same;
+        one candidate per share of :data:`_NOISY_THRESHOLDS` (Brunton, Proctor and
+        Kutz's SINDy). Cheap: one fit per pair, a few on the terms kept. Only the
+        pairs of more than ``smallest`` columns, none started after ``deadline``
+        (nor after the search's own)."""
+        for dn, dd in degree_schedule(self.X.shape[1], len(self.X), smallest, largest):
+            if time.perf_counter() > min(deadline, self.deadline):
+                return
+            full = self._full_polynomial(dn) if dd == 0 else self._full_ratio(dn, dd)
+            if full is None:
+                continue
+            shares, fit = full
+            starts: set[frozenset] = set()
+            kept: set[frozenset] = set()
+            for threshold in _NOISY_THRESHOLDS:
+                # The same terms to start from settle on the same terms.
+                start = frozenset(np.flatnonzero(shares > threshold * shares.max()).tolist())
+                if start in starts | kept:
+                    continue
+                starts.add(start)
+                found = _thresholded(shares, fit, threshold)
+                if found is None or found[0] in kept or len(found[0]) > MAX_SELECTED_TERMS:
+                    continue
+                kept.add(found[0])
+                yield self.make(*found[1])
+
+    def _full_polynomial(self, degree: int):
+        """Each monomial's share in the full least squares fit, and the refit on a
+        support (its arguments of ``make`` and the terms' new shares)."""
+        exps, P = self._basis(degree)
+        Z, T = self._centred(degree)
+        norms = np.linalg.norm(P, axis=0)
+        if not np.all(np.isfinite(P)) or np.any(norms == 0):
+            return None
+        coef = T @ scaled_least_squares(Z, self.y)
+
+        def fit(keep):
+            c = scaled_least_squares(P[:, keep], self.y)
+            return (exps[keep], c, None, None), np.abs(c) * norms[keep]
+
+        return np.abs(coef) * norms, fit
+
+    def _full_ratio(self, dn: int, dd: int):
+        """The same for a ratio: ``D``'s coefficients from the smallest singular
+        vector of ``y Q`` less its projection on ``P`` (no collinearity of the
+        polynomials of ``P`` can then pass for the ratio), ``N``'s by least squares."""
+        num, P = self._basis(dn)
+        den, Q = self._basis(dd)
+        (Zp, Tn), (Zq, Td) = self._centred(dn), self._centred(dd)
+        yZ = self.y[:, None] * Zq
+        A = np.concatenate([P, -self.y[:, None] * Q], axis=1)
+        norms, norms_z = np.linalg.norm(A, axis=0), np.linalg.norm(yZ, axis=0)
+        if not (np.all(np.isfinite(A)) and np.all(norms > 0) and np.all(norms_z > 0)):
+            return None
+        try:
+            basis, _ = np.linalg.qr(Zp)
+            left = yZ - basis @ (basis.T @ yZ)
+            _, _, Vt = np.linalg.svd(left / norms_z, full_matrices=False)
+        except np.linalg.LinAlgError:
+            return None
+        b = Td @ (Vt[-1] / norms_z)
+        a = Tn @ scaled_least_squares(Zp, self.y * (Q @ b))
+        n = len(num)
+
+        def fit(keep):
+            support = np.flatnonzero(keep)
+            found = self._refit(num, den, P, Q, support, v)
+            if found is None:
+                return None
+            args = found[0]
+            order = np.concatenate([support[support < n], _lead_first(support, n, v)])
+            shares = np.zeros(len(v))
+            shares[order] = np.abs(np.concatenate([args[1], args[3]])) * norms[order]
+            return args, shares[support]
+
+        v = np.concatenate([a, b])
+        return np.abs(v) * norms, fit
+
     def selected(self) -> Iterator:
         """Candidates with terms chosen one at a time, degree by degree (noisy data)."""
         for dn, dd in degree_schedule(self.X.shape[1], len(self.X)):
@@ -544,3 +643,32 @@ class RationalSearch:
                 yield self.make(
                     num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]])
                 )
+
+
+def _lead_first(support: np.ndarray, n: int, v: np.ndarray) -> np.ndarray:
+    """The denominator's terms of ``support`` in ``RationalSearch._refit``'s order:
+    the largest of ``v`` first, the rest as they come."""
+    den = support[support >= n]
+    lead = den[np.argmax(np.abs(v[den]))]
+    return np.array([lead, *(d for d in den if d != lead)], dtype=int)
+
+
+def _thresholded(shares: np.ndarray, fit, threshold: float):
+    """Sequentially thresholded least squares from the full fit's ``shares``:
+    the support (a frozenset of column indices) it settles on and ``make``'s
+    arguments, or None where a refit fails or keeps no term."""
+    keep = shares > threshold * shares.max()
+    for _ in range(_THRESHOLD_ROUNDS):
+        found = fit(keep)
+        if found is None:
+            return None
+        args, new_shares = found
+        if not np.all(np.isfinite(new_shares)) or not len(new_shares):
+            return None
+        indices = np.flatnonzero(keep)
+        drop = new_shares <= threshold * new_shares.max()
+        if not drop.any():
+            return frozenset(indices.tolist()), args
+        keep = keep.copy()
+        keep[indices[drop]] = False
+    return None

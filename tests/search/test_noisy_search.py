@@ -1,0 +1,97 @@
+"""The closed-form search on noisy tables: the right terms, never an exact formula."""
+
+import functools
+import time
+
+import numpy as np
+import pytest
+
+from sknalu.search._closed_form import ClosedForm, _judge, _make, rank
+from sknalu.search._rational import NoisyRationalSearch
+
+
+def _noisy(formula, ranges, rows=1000, noise=0.01, seed=0):
+    """Training and held-out rows (800 and 200) of ``formula`` with Gaussian noise
+    of ``noise`` times the target's root mean square."""
+    rng = np.random.RandomState(seed)
+    X = np.column_stack([rng.uniform(low, high, rows) for low, high in ranges])
+    y = formula(X)
+    y = y + rng.normal(scale=noise * np.sqrt(np.mean(y**2)), size=rows)
+    return X[:800], y[:800], X[800:], y[800:]
+
+
+def _supports(formula):
+    """The monomials of the numerator and of the denominator, as sets."""
+    den = set() if formula.denominator is None else set(map(tuple, formula.denominator))
+    return set(map(tuple, formula.numerator)), den
+
+
+@pytest.mark.parametrize(
+    ("ranges", "formula", "numerator", "denominator"),
+    [
+        (
+            [(-1.0, 1.0)],
+            lambda X: 1.5 * X[:, 0] ** 5 - 2 * X[:, 0] ** 3 + X[:, 0] ** 2 - 0.7 * X[:, 0],
+            {(5,), (3,), (2,), (1,)},
+            set(),
+        ),
+        (
+            [(1.0, 3.0), (1.0, 3.0), (4.0, 6.0), (0.0, 2.0)],
+            lambda X: 5 * X[:, 0] * X[:, 1] / (X[:, 2] - X[:, 3]) ** 2,
+            {(1, 1, 0, 0)},
+            {(0, 0, 2, 0), (0, 0, 1, 1), (0, 0, 0, 2)},
+        ),
+    ],
+    ids=["polynomial", "shifted-denominator"],
+)
+def test_thresholded_least_squares_keeps_the_right_terms_under_noise(
+    ranges, formula, numerator, denominator
+):
+    """Sequentially thresholded least squares, degree by degree, finds a sparse
+    polynomial and a ratio whose denominator has no constant or single column
+    (which the term-by-term selection needs to set to 1) on rows with 1% noise;
+    none of its candidates is called exact."""
+    X, y, Xv, yv = _noisy(formula, ranges)
+    make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+    found = list(NoisyRationalSearch(X, y, make, select=None).thresholded(largest=150))
+    assert not any(f.exact for f in found)
+    right = [f for f in found if _supports(f) == (numerator, denominator)]
+    assert right, "no candidate with the right terms"
+    assert right[0].valid_error < 2e-4  # the noise: 1e-4 of the mean squared target
+
+
+def test_the_training_rows_keep_a_small_term_that_the_held_out_rows_cannot_tell():
+    """With 1% noise, dropping the small term ``0.02*a**2`` of ``3*a*b + 0.02*a**2``
+    costs too little on 200 held-out rows to be significant; on the 800 training
+    rows the information criterion keeps it."""
+    X, y, Xv, yv = _noisy(
+        lambda X: 3 * X[:, 0] * X[:, 1] + 0.02 * X[:, 0] ** 2, [(1, 5), (1, 5)], seed=1
+    )
+    candidates = []
+    for exponents in ([[1, 1]], [[1, 1], [2, 0]]):
+        terms = np.array(exponents)
+        A = np.column_stack([np.prod(X**t, axis=1) for t in terms])
+        formula = ClosedForm(terms, np.linalg.lstsq(A, y, rcond=None)[0])
+        _judge(formula, Xv, yv)
+        candidates.append(formula)
+    small, right = candidates
+    assert rank(candidates)[0] is small  # the held-out rows alone: the simplest
+    assert rank(candidates, X=X, y=y)[0] is right
+
+
+def test_a_noisy_ratio_is_chosen_with_its_own_terms():
+    """``vmax*c**2/(K**2 + c**2)`` with 1% noise: ratios of more terms fit the
+    training rows of a linearised fit better than the right one does; refitted for
+    the target itself, the right ratio has the lowest criterion."""
+    sympy = pytest.importorskip("sympy")
+    from sknalu.benchmarks._formula_suite import same_structure
+    from sknalu.search._closed_form import find_formulas
+
+    X, y, Xv, yv = _noisy(
+        lambda X: X[:, 0] * X[:, 1] ** 2 / (X[:, 2] ** 2 + X[:, 1] ** 2),
+        [(1.0, 5.0), (1.0, 5.0), (1.0, 5.0)],
+    )
+    found = find_formulas(X, y, Xv, yv, deadline=time.perf_counter() + 5.0)
+    assert not found[0].exact
+    vmax, c, K = symbols = sympy.symbols("vmax c K")
+    assert same_structure(found[0].to_sympy(symbols), vmax * c**2 / (K**2 + c**2), symbols)
