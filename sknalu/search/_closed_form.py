@@ -1347,7 +1347,7 @@ def _criterion(formula, X, y, weight=None) -> float:
     """
     if X is None or y is None:
         return 0.0
-    rss = _rss_of(formula, X, y, weight)
+    error = _relative_error(formula.predict(X), y, weight)
     if not formula.exact:
         # Least squares of the target itself: a ratio's constants come from the
         # linearised ``y D = N``, whose fit of ``y`` is worse on noisy rows, the
@@ -1356,25 +1356,15 @@ def _criterion(formula, X, y, weight=None) -> float:
         formula = copy.deepcopy(formula)
         for _ in range(_CRITERION_REFITS):
             formula.refit_(X, y, weight)
-            rss = min(rss, _rss_of(formula, X, y, weight))
-    if not math.isfinite(rss):
+            error = min(error, _relative_error(formula.predict(X), y, weight))
+    if not math.isfinite(error):
         return math.inf
     n, k = len(y), formula.complexity()[0]
-    scale = float(np.sum(y**2)) or 1.0
-    # The residual relative to the target, floored at rounding, so that exact fits
-    # of different sizes compare by their terms.
+    # The residual relative to the target (n log RSS up to a constant that all
+    # formulas share), floored at rounding, so that exact fits of different sizes
+    # compare by their terms.
     per_term = math.log(n) + 2 * math.log(_CANDIDATE_TERMS)
-    return n * math.log(max(rss / scale, _RSS_FLOOR)) + k * per_term
-
-
-def _rss_of(formula, X, y, weight=None) -> float:
-    """The (weighted) residual sum of squares of ``formula`` on ``X``, ``y``."""
-    with np.errstate(all="ignore"):
-        squares = (formula.predict(X) - y) ** 2
-    if weight is not None:
-        squares = squares * weight / np.mean(weight)
-    rss = float(np.sum(squares))
-    return rss if math.isfinite(rss) else math.inf
+    return n * math.log(max(error, _RSS_FLOOR)) + k * per_term
 
 
 def pareto_front(found: list[ClosedForm]) -> list[ClosedForm]:

@@ -489,8 +489,7 @@ class RationalSearch:
         keep_num, keep_den = support[support < n], support[support >= n] - n
         if not len(keep_num) or not len(keep_den):
             return None
-        lead = keep_den[np.argmax(np.abs(v[n + keep_den]))]
-        rest = [d for d in keep_den if d != lead]
+        lead, *rest = _lead_first(keep_den, v[n:])
         B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
         target = self.y * Q[:, lead]
         denominator = Q[:, keep_den] @ (v[n + keep_den] / v[n + lead])
@@ -576,7 +575,7 @@ class NoisyRationalSearch(RationalSearch):
             return None
         b = Td @ (Vt[-1] / norms_z)
         a = Tn @ scaled_least_squares(Zp, self.y * (Q @ b))
-        n = len(num)
+        n, v = len(num), np.concatenate([a, b])
 
         def fit(keep):
             support = np.flatnonzero(keep)
@@ -584,12 +583,12 @@ class NoisyRationalSearch(RationalSearch):
             if found is None:
                 return None
             args = found[0]
-            order = np.concatenate([support[support < n], _lead_first(support, n, v)])
+            den_order = n + _lead_first(support[support >= n] - n, v[n:])
+            order = np.concatenate([support[support < n], den_order])
             shares = np.zeros(len(v))
             shares[order] = np.abs(np.concatenate([args[1], args[3]])) * norms[order]
             return args, shares[support]
 
-        v = np.concatenate([a, b])
         return np.abs(v) * norms, fit
 
     def selected(self) -> Iterator:
@@ -645,12 +644,12 @@ class NoisyRationalSearch(RationalSearch):
                 )
 
 
-def _lead_first(support: np.ndarray, n: int, v: np.ndarray) -> np.ndarray:
-    """The denominator's terms of ``support`` in ``RationalSearch._refit``'s order:
-    the largest of ``v`` first, the rest as they come."""
-    den = support[support >= n]
-    lead = den[np.argmax(np.abs(v[den]))]
-    return np.array([lead, *(d for d in den if d != lead)], dtype=int)
+def _lead_first(keep_den: np.ndarray, v_den: np.ndarray) -> np.ndarray:
+    """The denominator's terms ``keep_den`` (indices into ``v_den``, its
+    coefficients) in the order of ``RationalSearch._refit``: the largest first
+    (the one set to 1), the rest as they come."""
+    lead = keep_den[np.argmax(np.abs(v_den[keep_den]))]
+    return np.array([lead, *(d for d in keep_den if d != lead)], dtype=int)
 
 
 def _thresholded(shares: np.ndarray, fit, threshold: float):
