@@ -54,6 +54,9 @@ from ..exact._tolerances import (
     SIMPLER_WITHIN,
 )
 from ._functions import (
+    OUTER_INVERSES,
+    OUTER_SLOPES,
+    Composed,
     composed,
     function_ratios,
     function_sums,
@@ -101,9 +104,12 @@ _EARLY_OUTER = ((("reciprocal", "sqrt"), False), (("exp",), True))
 #: The functions tried there for each way of scoring them (``keep`` of
 #: :func:`._functions._multiplied`).
 _EARLY_KEEP = 3
-#: Share of the search's time kept for its last two steps, the ratios of library
-#: terms and the formulas with terms chosen one at a time (noisy data).
-_NOISY_SHARE = 0.1
+#: Share of the search's time kept for its last steps (see :func:`_steps`), which
+#: find the formulas of noisy data where the early steps have not seen the noise
+#: (with 0.1, the thresholded least squares behind a product found
+#: ``q*E/(m*(w0**2 - w**2))`` at ``max_time=20`` alone on the machine, not with
+#: two fits at a time).
+_NOISY_SHARE = 0.2
 #: Share of the time left that the search behind a product in front of a formula
 #: with functions may take before the search of the whole table.
 _NARROW_SHARE = 0.25
@@ -119,6 +125,11 @@ _NOISE_CORRELATION, _NOISE_MAX_COLUMNS = 0.2, 6
 #: have their turn among the last steps. Run on every table, it costs exact data
 #: 0.2 to 1.5 s on the formula benchmark's functions and finds nothing there.
 _THRESHOLDED_SHARE = 0.25
+#: Share of the time of the last steps that thresholded least squares behind a
+#: product or an outer function (:func:`_noisy_products`) may take where the
+#: data have not looked noisy before them (a wrong formula's residual on noisy
+#: rows is smooth: ``q*E/(m*(w0**2 - w**2))``).
+_LAST_PRODUCTS_SHARE = 0.5
 #: The number of candidate terms the extended information criterion assumes each
 #: term was chosen from (:func:`_criterion`), and the relative residual below
 #: which fits count as equal (float64 rounding).
@@ -749,7 +760,11 @@ def find_formulas(
 
 def _run(steps: list, noisy, found: list, X, y, deadline: float) -> None:
     """Run ``steps`` in turn, adding their formulas to ``found``, until one is
-    exact or ``deadline``; ``noisy.small`` next as soon as the data look noisy."""
+    exact or ``deadline``; ``noisy.small`` and ``noisy.products`` next as soon as
+    the data look noisy (:class:`NoiseCheck`). The other steps still run: the
+    check also passes some approximations of exact data (a ratio of polynomials
+    close to ``D/Vd*exp(-k*t)`` leaves residuals that four columns' neighbours
+    share little of)."""
     noise = NoiseCheck(X)
     while steps:
         step = steps.pop(0)
@@ -767,7 +782,8 @@ def _run(steps: list, noisy, found: list, X, y, deadline: float) -> None:
                 confirm_exact(formula, X, y)
         found += new
         if not noisy.started and noise.reached(found, y, noisy.polynomial_residual()):
-            steps.insert(0, noisy.small)  # the noisy data's own step, now
+            # The noisy data's own steps, now.
+            steps = [noisy.small, noisy.products, *steps]
 
 
 class NoiseCheck:
@@ -843,27 +859,31 @@ def _kept(found, X, y, Xv, yv, weight, valid_weight) -> list:
     ]
 
 
-def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
+def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
     """The steps of the search after the first candidates, cheapest first, and
-    the noisy data's thresholded least squares (:class:`_NoisySteps`): small
-    ratios of polynomials (milliseconds), a product of powers in front of one
-    (:func:`_common_factor`), sums of terms over every column; with functions,
-    functions of algebraic formulas, products with functions, the reciprocal and
-    square root of sums of functions times monomials, a product in front of a
-    formula with functions on the columns left (a quarter of the time left at
-    most) and sums with functions (a second or so); ratios of polynomials of many
-    terms, functions of formulas and products in front of formulas with functions
-    on every column (each a search of its own), ratios of library terms (seconds),
-    the thresholded least squares of the larger ratios, then formulas with their
-    terms chosen one at a time (noisy data). The last three have ``_NOISY_SHARE``
-    of the time to themselves: on noisy data they find
-    the formula, and a search cut before them by the steps in front would find
-    it or not depending on the machine's speed."""
+    the noisy data's steps (:class:`_NoisySteps`): small ratios of polynomials
+    (milliseconds), a product of powers in front of one (:func:`_common_factor`),
+    sums of terms over every column; with functions, functions of algebraic
+    formulas, products with functions, the reciprocal and square root of sums of
+    functions times monomials, a product in front of a formula with functions on
+    the columns left (a quarter of the time left at most) and sums with functions
+    (a second or so); ratios of polynomials of many terms, functions of formulas
+    and products in front of formulas with functions on every column (each a
+    search of its own); the thresholded least squares behind a product or an
+    outer function, ratios of library terms (seconds), the thresholded least
+    squares of the larger ratios, then formulas with their terms chosen one at a
+    time (noisy data). The last four have ``_NOISY_SHARE`` of the time to
+    themselves: on noisy data they find the formula, and a search cut before them
+    by the steps in front would find it or not depending on the machine's speed."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
     main = _time_share(deadline, 1 - _NOISY_SHARE)
     search = RationalSearch(X, y, make, _selector(main), main)
-    noisy = _NoisySteps(NoisyRationalSearch(X, y, make, _selector(deadline), deadline), search)
+    noisy = _NoisySteps(
+        NoisyRationalSearch(X, y, make, _selector(deadline), deadline),
+        search,
+        functools.partial(_noisy_products, X, y, Xv, yv, ("sqrt",) if "sqrt" in functions else ()),
+    )
     algebraic = _exact_search(main, largest=_SMALL_RATIONAL)
     quick = _exact_search(main, quick=True)
     steps = [
@@ -876,19 +896,26 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> list:
     if functions:
         early, late = _function_steps(X, y, Xv, yv, terms, functions, half_powers, main, algebraic)
     steps += [*early, lambda: search.exact(smallest=_SMALL_RATIONAL), *late]
-    steps += [lambda: _ratios(X, y, Xv, yv, terms, T, deadline), noisy.rest, noisy.search.selected]
+    ratios = functools.partial(_ratios, X, y, Xv, yv, terms, T, deadline)
+    steps += [noisy.last_products, ratios, noisy.rest, noisy.search.selected]
     return steps, noisy
 
 
 class _NoisySteps:
-    """Sequentially thresholded least squares (``RationalSearch.thresholded``) in two
-    steps: ``small``, the pairs of degrees of up to ``_SMALL_RATIONAL`` columns,
-    run as soon as the data look noisy (:class:`NoiseCheck`) with
-    ``_THRESHOLDED_SHARE`` of the main time at most, and ``rest``, the others (all
-    of them where ``small`` has not run), among the last steps."""
+    """Sequentially thresholded least squares (``RationalSearch.thresholded``) in
+    three steps: ``small``, the pairs of degrees of up to ``_SMALL_RATIONAL``
+    columns, run as soon as the data look noisy (:class:`NoiseCheck`) with
+    ``_THRESHOLDED_SHARE`` of the main time left at most; ``products``, a product
+    of powers or an outer function around one (``products(deadline)``, see
+    :func:`_noisy_products`), next, with as much, or else first of the last steps
+    (``last_products``, with ``_LAST_PRODUCTS_SHARE`` of their time); and
+    ``rest``, the other pairs (all of them where ``small`` has not run), among the
+    last steps. Run on every table, ``products`` cost exact tables 1 to 2.4 s each
+    (the formula benchmark's functions, ``max_time=60``)."""
 
-    def __init__(self, search: NoisyRationalSearch, exact: RationalSearch) -> None:
+    def __init__(self, search: NoisyRationalSearch, exact: RationalSearch, products) -> None:
         self.search, self.exact, self.started = search, exact, False
+        self._products, self.products_done = products, False
 
     def polynomial_residual(self) -> np.ndarray | None:
         """The residuals of the best polynomial of the exact search so far."""
@@ -898,6 +925,17 @@ class _NoisySteps:
         self.started = True
         share = _time_share(self.exact.deadline, _THRESHOLDED_SHARE)
         yield from self.search.thresholded(largest=_SMALL_RATIONAL, deadline=share)
+
+    def products(self) -> Iterator:
+        yield from self._products_until(_time_share(self.exact.deadline, _THRESHOLDED_SHARE))
+
+    def last_products(self) -> Iterator:
+        yield from self._products_until(_time_share(self.search.deadline, _LAST_PRODUCTS_SHARE))
+
+    def _products_until(self, deadline: float) -> Iterator:
+        if not self.products_done:
+            self.products_done = True
+            yield from self._products(deadline)
 
     def rest(self) -> Iterator:
         smallest, self.started = (_SMALL_RATIONAL if self.started else 0), True
@@ -1053,10 +1091,15 @@ def confirm_exact(formula, X: np.ndarray, y: np.ndarray) -> None:
 def _make(numerator, numerator_coef, denominator, denominator_coef, X, y, Xv, yv) -> ClosedForm:
     """A sum (``denominator`` None) or ratio of monomials, judged on ``Xv``, ``yv``
     and confirmed on ``X``, ``y`` (:func:`confirm_exact`)."""
-    kind = "sum" if denominator is None else "ratio"
-    formula = ClosedForm(numerator, numerator_coef, denominator, denominator_coef, kind=kind)
+    formula = _formula(numerator, numerator_coef, denominator, denominator_coef)
     _judge_and_confirm(formula, Xv, yv, X, y)
     return formula
+
+
+def _formula(numerator, numerator_coef, denominator, denominator_coef) -> ClosedForm:
+    """A sum (``denominator`` None) or ratio of monomials."""
+    kind = "sum" if denominator is None else "ratio"
+    return ClosedForm(numerator, numerator_coef, denominator, denominator_coef, kind=kind)
 
 
 def _judge_and_confirm(formula, Xv, yv, X, y) -> None:
@@ -1151,6 +1194,20 @@ def _common_factor(
     """
     if not np.all(Xv != 0):
         return
+    searches = [inner_search] if quick_search is None else [quick_search, inner_search]
+    for plan in _factor_plans(X, y, narrow):
+        for search in searches:  # every product with the quick search first
+            for factor, columns in plan:
+                for candidate in _factor_out(X, y, Xv, yv, factor, columns, search, judge):
+                    yield candidate
+                    if candidate.exact:
+                        return
+
+
+def _factor_plans(X, y, narrow: bool = False) -> Iterator[list]:
+    """The products of powers ``M`` to try in front of ``y = M(x) S(x)`` (see
+    :func:`_common_factor`), from the robust fit of ``log|y|``, then the least
+    squares one: for each, a list of ``(exponents of M, columns of S)``."""
     tried = []
     for robust in (True, False):
         solution = _log_powers(X, y, robust)
@@ -1180,13 +1237,7 @@ def _common_factor(
                 plan.append((strict, inside))
         if not narrow:
             plan.append((exponents, np.arange(X.shape[1])))
-        searches = [inner_search] if quick_search is None else [quick_search, inner_search]
-        for search in searches:  # every product with the quick search first
-            for factor, columns in plan:
-                for candidate in _factor_out(X, y, Xv, yv, factor, columns, search, judge):
-                    yield candidate
-                    if candidate.exact:
-                        return
+        yield plan
 
 
 def _factor_out(X, y, Xv, yv, exponents, columns, inner_search, judge) -> Iterator:
@@ -1203,6 +1254,64 @@ def _factor_out(X, y, Xv, yv, exponents, columns, inner_search, judge) -> Iterat
             judge(candidate, Xv, yv)
             yield candidate
         return
+
+
+def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
+    """Noisy rows of ``y = M(x) outer(R(x))``: ``M`` a product of powers of the
+    columns (:func:`_factor_plans`; none where an outer function is tried alone),
+    ``R`` a polynomial or ratio of polynomials of the columns left, by
+    sequentially thresholded least squares of the outer function's inverse of
+    ``y / M`` (:meth:`NoisyRationalSearch.thresholded`); each candidate refitted
+    to ``y`` itself and judged on the held-out rows: the products, and each outer
+    function of ``outers`` (the square root: ``R`` fitted to ``(y / M)**2``),
+    those on the fewest columns first.
+
+    In front of a ratio of few columns, the product leaves a ratio of low degree
+    that the noise does not hide (``q*E/(m*(w0**2 - w**2))`` is ``q*E/m`` times a
+    ratio of degree 2 in two columns, which the whole table's ratio of degree 3
+    in five columns loses in 1% noise); a square root of a polynomial
+    (``sqrt((x2 - x1)**2 + (y2 - y1)**2)``) is a polynomial's square root."""
+    n = X.shape[1]
+    whole = [(np.zeros(n, dtype=int), np.arange(n))]
+    plans = [pair for plan in _factor_plans(X, y) for pair in plan]
+    tries = [(None, e, c) for e, c in plans]
+    tries += [(outer, e, c) for outer in outers for e, c in plans + whole]
+    tries.sort(key=lambda t: len(t[2]))  # the fewest columns (the quickest) first
+    for outer, exponents, columns in tries:
+        if time.perf_counter() > deadline:
+            return
+        M, Mv = (monomial_values(rows, exponents[None, :])[:, 0] for rows in (X, Xv))
+        with np.errstate(all="ignore"):
+            r, rv = y / M, yv / Mv
+        # Each row weighted by the square of y's change per unit of the
+        # transformed target: its least squares is then that of y (to first order).
+        slope = M
+        sign = 1.0 if np.all(r > 0) and np.all(rv > 0) else -1.0
+        if outer is not None:
+            inverse, defined = OUTER_INVERSES[outer]
+            if not (defined(sign * r) and defined(sign * rv)):
+                continue
+            with np.errstate(all="ignore"):
+                slope = M * OUTER_SLOPES[outer](sign * r)
+                r = inverse(sign * r)
+        weight = np.square(slope)
+        if not (np.all(np.isfinite(r)) and np.all(np.isfinite(weight)) and np.all(weight > 0)):
+            continue
+        weight = weight / weight.mean()
+        search = NoisyRationalSearch(
+            X[:, columns], r, _formula, _selector(deadline), deadline, weight
+        )
+        for inner in search.thresholded(largest=_INNER_RATIONAL, deadline=deadline):
+            candidate = inner.in_columns(columns, n) if len(columns) < n else inner
+            if candidate is not None and outer is not None:
+                candidate = Composed(candidate, outer, sign)
+            if candidate is not None and np.any(exponents):
+                candidate = candidate.times_monomial(exponents)
+            if candidate is None:
+                continue
+            candidate.refit_(X, y)
+            _judge(candidate, Xv, yv)
+            yield candidate
 
 
 def wide_library(n_features: int) -> np.ndarray:

@@ -582,7 +582,7 @@ def _ratio_coefficients(A, y, k: int, lead: float, weight=None, reweight=True) -
 
 #: ``y = sign * outer(R)`` searched for as ``R = inverse(sign * y)``: the outer
 #: function, the inverse applied to the target, and where that inverse is defined.
-_OUTER = {
+OUTER_INVERSES = {
     "reciprocal": (np.reciprocal, lambda t: np.all(t != 0)),
     "sqrt": (np.square, lambda t: np.all(t >= 0)),
     "exp": (np.log, lambda t: np.all(t > 0)),
@@ -610,7 +610,9 @@ class Composed(Judged):
 
     @property
     def has_functions(self) -> bool:
-        return self.outer != "reciprocal" or self.inner.has_functions
+        # A reciprocal or square root of an algebraic formula is algebraic: no
+        # constant inside a function to tune to the noise (see ``rank``).
+        return self.outer not in ("reciprocal", "sqrt") or self.inner.has_functions
 
     def in_columns(self, columns: np.ndarray, n_features: int) -> Composed | None:
         inner = self.inner.in_columns(columns, n_features)
@@ -656,12 +658,12 @@ class Composed(Judged):
         Unweighted, ``1/(exp(u) - 1)`` gets its ``-1`` from the rows where
         ``exp(u)`` is ``1e10`` and misses ``y`` where it is 0.04.
         """
-        inverse, defined = _OUTER[self.outer]
+        inverse, defined = OUTER_INVERSES[self.outer]
         t = self.sign * y
         if not defined(t):
             return
         with np.errstate(all="ignore"):
-            weight = combined_weights(_OUTER_SLOPE[self.outer](t) ** 2, sample_weight)
+            weight = combined_weights(OUTER_SLOPES[self.outer](t) ** 2, sample_weight)
             self.inner.refit_(X, inverse(t), weight)
 
     def to_sympy(self, symbols):
@@ -676,7 +678,7 @@ class Composed(Judged):
 
 _OUTER_FUNCTIONS = {**NUMPY_FUNCTIONS, "reciprocal": np.reciprocal}
 #: The slope of each outer function, in terms of its value ``t``: ``|d outer / d R|``.
-_OUTER_SLOPE = {
+OUTER_SLOPES = {
     "reciprocal": np.square,
     "sqrt": lambda t: 0.5 / t,
     "exp": np.abs,
@@ -700,10 +702,10 @@ def composed(X, y, Xv, yv, functions, inner_search, judge, deadline, outers=None
     exact on its small values, and those are what ``y`` is made of.
     """
     signs = [s for s in (1.0, -1.0) if np.all(s * y > 0) and np.all(s * yv > 0)] or [1.0]
-    for outer in _OUTER if outers is None else outers:
+    for outer in OUTER_INVERSES if outers is None else outers:
         if (outer != "reciprocal" and outer not in functions) or not time_left(deadline):
             continue
-        inverse, defined = _OUTER[outer]
+        inverse, defined = OUTER_INVERSES[outer]
         for sign in signs:
             t, tv = sign * y, sign * yv
             if not (defined(t) and defined(tv)):

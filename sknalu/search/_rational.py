@@ -338,10 +338,14 @@ class RationalSearch:
         (forward selection with swaps, see :mod:`._closed_form`).
     deadline : float
         ``time.perf_counter()`` value after which no new degree is started.
+    weight : ndarray or None, default=None
+        Row weights of :class:`NoisyRationalSearch`'s least squares and of the
+        refits of ratios (where ``y`` is a transformed target whose errors differ
+        from row to row).
     """
 
-    def __init__(self, X, y, make, select, deadline: float = math.inf) -> None:
-        self.X, self.y = X, y
+    def __init__(self, X, y, make, select, deadline: float = math.inf, weight=None) -> None:
+        self.X, self.y, self.weight = X, y, weight
         self.make, self.select, self.deadline = make, select, deadline
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # The columns centred on their range and scaled to [-1, 1]: their monomials
@@ -493,7 +497,7 @@ class RationalSearch:
         B = np.concatenate([P[:, keep_num], -self.y[:, None] * Q[:, rest]], axis=1)
         target = self.y * Q[:, lead]
         denominator = Q[:, keep_den] @ (v[n + keep_den] / v[n + lead])
-        coef = scaled_least_squares(B, target, denominator_weights(denominator))
+        coef = scaled_least_squares(B, target, denominator_weights(denominator, self.weight))
         r = B @ coef - target
         residual = float(r @ r) / (float(target @ target) or 1.0)
         k = len(keep_num)
@@ -547,10 +551,10 @@ class NoisyRationalSearch(RationalSearch):
         norms = np.linalg.norm(P, axis=0)
         if not np.all(np.isfinite(P)) or np.any(norms == 0):
             return None
-        coef = T @ scaled_least_squares(Z, self.y)
+        coef = T @ scaled_least_squares(Z, self.y, self.weight)
 
         def fit(keep):
-            c = scaled_least_squares(P[:, keep], self.y)
+            c = scaled_least_squares(P[:, keep], self.y, self.weight)
             return (exps[keep], c, None, None), np.abs(c) * norms[keep]
 
         return np.abs(coef) * norms, fit
@@ -567,14 +571,15 @@ class NoisyRationalSearch(RationalSearch):
         norms, norms_z = np.linalg.norm(A, axis=0), np.linalg.norm(yZ, axis=0)
         if not (np.all(np.isfinite(A)) and np.all(norms > 0) and np.all(norms_z > 0)):
             return None
+        root = 1.0 if self.weight is None else np.sqrt(self.weight)[:, None]
         try:
-            basis, _ = np.linalg.qr(Zp)
-            left = yZ - basis @ (basis.T @ yZ)
+            basis, _ = np.linalg.qr(root * Zp)
+            left = root * yZ - basis @ (basis.T @ (root * yZ))
             _, _, Vt = np.linalg.svd(left / norms_z, full_matrices=False)
         except np.linalg.LinAlgError:
             return None
         b = Td @ (Vt[-1] / norms_z)
-        a = Tn @ scaled_least_squares(Zp, self.y * (Q @ b))
+        a = Tn @ scaled_least_squares(Zp, self.y * (Q @ b), self.weight)
         n, v = len(num), np.concatenate([a, b])
 
         def fit(keep):

@@ -537,8 +537,9 @@ def test_a_product_in_front_of_the_reciprocal_of_a_sum_of_alike_terms_is_found(r
 )
 def test_a_function_of_a_sum_of_two_monomials_is_found(ranges, formula):
     """``x0*x1*cos(x2 - x3)``, ``sin(x) + sin(x + x**2)``: the argument of the
-    function is a sum of two monomials, on no grid of single monomials."""
-    found, X_far = _found_on(ranges, formula, deadline=15)
+    function is a sum of two monomials, on no grid of single monomials. The sine's
+    is found after 9 to 10 s on a 2-core machine: a deadline of twice that."""
+    found, X_far = _found_on(ranges, formula, deadline=30)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
 
 
