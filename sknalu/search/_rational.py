@@ -97,6 +97,11 @@ def widened(exponents: np.ndarray, columns: np.ndarray, n_features: int) -> np.n
     return out
 
 
+#: Relative squared residual of a least-squares fit under which it is refined once
+#: (:func:`scaled_least_squares`): an exact formula's, not an approximation's.
+_REFINE_BELOW = 1e-16
+
+
 def scaled_least_squares(
     A: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None
 ) -> np.ndarray:
@@ -110,8 +115,16 @@ def scaled_least_squares(
     norms = np.where(norms > 0, norms, 1.0)
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(target))):
         return np.full(A.shape[1], np.nan)  # a candidate that then fits nothing
+    A = A / norms
     try:
-        coef, *_ = np.linalg.lstsq(A / norms, target, rcond=None)
+        coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+        # A fit that is nearly exact: one step of iterative refinement (the least
+        # squares of its residual), which takes an exact formula of alike columns
+        # to rounding (``m1*m2/((x2 - x1)**2 + ...)`` on eight columns: a relative
+        # error of 3e-24 to 1e-27).
+        residual = target - A @ coef
+        if float(residual @ residual) <= _REFINE_BELOW * float(target @ target):
+            coef = coef + np.linalg.lstsq(A, residual, rcond=None)[0]
     except np.linalg.LinAlgError:
         return np.full(A.shape[1], np.nan)
     return coef / norms

@@ -279,3 +279,24 @@ def test_an_approximation_on_a_narrow_range_is_not_called_exact(Estimator, funct
     assert est.formula_.startswith("≈ ")
     with pytest.warns(FormulaWarning, match="close but not exact|does not fit the held-out"):
         est.to_sympy()
+
+
+def test_a_ratio_of_alike_columns_is_exact_to_rounding():
+    """``m1*m2/((x2 - x1)**2 + (y2 - y1)**2 + (z2 - z1)**2)`` on eight columns: the
+    refit of the null vector's terms in the columns themselves (their squares and
+    products alike) is refined once, to a held-out error at rounding, and the
+    ratio is exact."""
+    import functools
+
+    from sknalu.search._closed_form import _make
+    from sknalu.search._rational import RationalSearch
+
+    rng = np.random.RandomState(1)
+    m1, m2, x2, y2, z2 = rng.uniform(1, 5, (5, 1000))
+    x1, y1, z1 = rng.uniform(3, 4, (3, 1000))
+    X = np.column_stack([m1, m2, x1, x2, y1, y2, z1, z2])
+    y = m1 * m2 / ((x2 - x1) ** 2 + (y2 - y1) ** 2 + (z2 - z1) ** 2)
+    make = functools.partial(_make, X=X[:800], y=y[:800], Xv=X[800:], yv=y[800:])
+    found = list(RationalSearch(X[:800], y[:800], make, None).exact(largest=150))
+    assert found[-1].exact and found[-1].kind == "ratio"
+    assert len(found[-1].numerator) == 1 and len(found[-1].denominator) == 9
