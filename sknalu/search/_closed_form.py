@@ -1301,7 +1301,7 @@ def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
         search = NoisyRationalSearch(
             X[:, columns], r, _formula, _selector(deadline), deadline, weight
         )
-        for inner in search.thresholded(largest=_INNER_RATIONAL, deadline=deadline):
+        for inner in search.thresholded(largest=_INNER_RATIONAL):  # by the search's deadline
             candidate = inner.in_columns(columns, n) if len(columns) < n else inner
             if candidate is not None and outer is not None:
                 candidate = Composed(candidate, outer, sign)
