@@ -1535,7 +1535,16 @@ def _read_back(estimator, formula: SuiteFormula, model: str):
         return None, None, None
     text = text.split("  (differs from predict", 1)[0]
     marked_exact = not text.startswith("≈")
-    return text, formula.parse(text.removeprefix("≈").strip()), marked_exact
+    # The estimator renames a column sympy reads as something else (``beta`` is
+    # ``beta_``): its symbols are parsed as such, then mapped to the variables.
+    import sympy
+
+    names = getattr(estimator, "formula_symbols_", None) or {}
+    symbols = formula.symbols()
+    own = {s: sympy.Symbol(s) for s in names}
+    expression = sympy.sympify(text.removeprefix("≈").strip(), locals={**symbols, **own})
+    renamed = {sympy.Symbol(s): symbols[c] for s, c in names.items() if c in symbols}
+    return text, expression.xreplace(renamed), marked_exact
 
 
 def _relative(found: np.ndarray, truth: np.ndarray) -> np.ndarray:

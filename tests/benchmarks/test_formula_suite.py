@@ -1,6 +1,7 @@
 """The textbook-formulas suite: formulas, scoring of the formula read back, runner, CLI."""
 
 import sys
+import types
 from collections import Counter
 
 import numpy as np
@@ -16,6 +17,7 @@ from sknalu.benchmarks._formula_suite import (
     FORMULAS_COLUMNS,
     SUMMARY_COLUMNS,
     SuiteFormula,
+    _read_back,
     check_formula,
     gplearn_to_sympy,
     run_formulas,
@@ -71,6 +73,24 @@ def test_variables_named_like_sympy_objects_are_symbols():
     f = SuiteFormula("energy", "test", "E*S/N", *[{v: (1, 2) for v in "ESN"}] * 2)
     assert f.to_sympy() == sympy.Symbol("E") * sympy.Symbol("S") / sympy.Symbol("N")
     assert f.parse("2*E").free_symbols == {sympy.Symbol("E")}
+
+
+def test_a_column_the_estimator_renames_is_read_back_as_its_variable():
+    # A column named like a sympy function (``beta``) is written ``beta_`` in
+    # ``formula_``; ``formula_symbols_`` says which column it is.
+    f = SuiteFormula(
+        "cosine",
+        "test",
+        "beta*(1 + alpha*cos(theta))",
+        *[{v: (1, 2) for v in ("beta", "alpha", "theta")}] * 2,
+    )
+    est = types.SimpleNamespace(
+        formula_="alpha*beta_*cos(theta) + beta_",
+        formula_symbols_={"beta_": "beta", "alpha": "alpha", "theta": "theta"},
+    )
+    text, expression, marked_exact = _read_back(est, f, "nalu_auto")
+    assert marked_exact and text == est.formula_
+    assert sympy.simplify(expression - f.to_sympy()) == 0
 
 
 @pytest.mark.parametrize(
