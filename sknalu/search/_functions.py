@@ -65,6 +65,24 @@ _MAX_RATIO_WIDE = 4
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
+#: Functions the products of :func:`log_products` also try, each a sum of
+#: exponentials and a constant, written out with ``exp`` before it leaves them
+#: (:func:`_written_out`): ``{name: ((k, w) for each term w*exp(k*u), constant)}``.
+#: ``exp(u) - 1`` and ``exp(u) + 1`` (Bose-Einstein and Fermi-Dirac occupations,
+#: Planck's law, a diode's current ``I0*(exp(q*V/(k*T)) - 1)``) and ``cosh``
+#: (``n0/(exp(u) + exp(-u))``). In logarithms each is a column, as ``sin`` is.
+SHIFTED_EXP: dict[str, tuple[tuple[tuple[float, float], ...], float]] = {
+    "expm1": (((1.0, 1.0),), -1.0),
+    "exp1p": (((1.0, 1.0),), 1.0),
+    "cosh": (((1.0, 0.5), (-1.0, 0.5)), 0.0),
+}
+#: The search's functions: the units' and :data:`SHIFTED_EXP`'s.
+SEARCH_FUNCTIONS: dict[str, Callable] = {
+    **NUMPY_FUNCTIONS,
+    "expm1": np.expm1,
+    "exp1p": lambda u: np.exp(u) + 1.0,
+    "cosh": np.cosh,
+}
 
 #: Inner constants tried, before refinement.
 _SCALES = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, math.pi, -math.pi, 2 * math.pi, 0.1, -0.1)
@@ -117,7 +135,7 @@ class Factor:
 
     def values(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return NUMPY_FUNCTIONS[self.name](self.argument(X)) ** self.power
+            return SEARCH_FUNCTIONS[self.name](self.argument(X)) ** self.power
 
     def parameters(self) -> np.ndarray:
         return np.concatenate([self.inner_coef, [self.shift]])
@@ -227,11 +245,13 @@ def function_factors(
     inner = inner_monomials(X.shape[1], wide)
     M, Mv = monomial_values(X, inner), monomial_values(Xv, inner)
     for name in functions:
-        f = NUMPY_FUNCTIONS[name]
+        f = SEARCH_FUNCTIONS[name]
         shifts = _SHIFTS if name in ("log", "sqrt") else (0.0,)
         for k in range(len(inner)):
             scales = _SCALES if np.abs(inner[k]).sum() <= 2 else (1.0, -1.0)
             for a in (1.0,) if name in ("log", "sqrt") else scales:
+                if name == "cosh" and a < 0:
+                    continue  # cosh(-u) is cosh(u)
                 for b in shifts:
                     if name == "log" and b == 0 and not _primitive(inner[k]):
                         continue  # log(x**2) is 2*log(x), log(1/x) is -log(x)
@@ -368,7 +388,7 @@ def refine(terms: list[Term], X, y, denominator=None):
             for (i, k), n in zip(factors, sizes, strict=True):
                 f = terms[i].factors[k]
                 argument = inside[i, k] @ p[offset : offset + n - 1] + p[offset + n - 1]
-                A[:, i] = A[:, i] * NUMPY_FUNCTIONS[f.name](argument) ** f.power
+                A[:, i] = A[:, i] * SEARCH_FUNCTIONS[f.name](argument) ** f.power
                 offset += n
         return A
 
@@ -1108,7 +1128,7 @@ def _rescaled(factors: list, score: np.ndarray, X, scores, deadline: float) -> t
         logs = math.log(abs(factor.inner_coef[0])) + steps
         a = np.copysign(np.exp(logs), factor.inner_coef[0])
         with np.errstate(all="ignore"):
-            V = NUMPY_FUNCTIONS[factor.name](a[None, :] * m[:, None] + factor.shift)
+            V = SEARCH_FUNCTIONS[factor.name](a[None, :] * m[:, None] + factor.shift)
         finite = np.all(np.isfinite(V), axis=0)
         on_grid = np.where(finite, scores(np.where(finite, V, 0.0), m), np.inf)
         for k in range(1, _RESCALE_POINTS - 1):
@@ -1137,7 +1157,7 @@ def _polished(factor: Factor, m: np.ndarray, low: float, high: float, scores, va
 
     def objective(log_a: float) -> float:
         with np.errstate(all="ignore"):
-            v = NUMPY_FUNCTIONS[factor.name](sign * math.exp(log_a) * m + factor.shift)
+            v = SEARCH_FUNCTIONS[factor.name](sign * math.exp(log_a) * m + factor.shift)
         if not np.all(np.isfinite(v)):
             return math.inf
         return math.log(max(float(scores(v[:, None], m)[0]), 1e-300))
@@ -1314,7 +1334,8 @@ def log_products(
     if paired:
         factors = paired_factors(Xk, Xv, extra, log_space=True)
     else:
-        factors = _log_factors(Xk, Xv, extra)
+        shifted = list(SHIFTED_EXP) if "exp" in functions else []
+        factors = _log_factors(Xk, Xv, extra + shifted)
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
     if "exp" in functions and not paired:
@@ -1344,11 +1365,50 @@ def log_products(
         if not np.all(np.isfinite(values)) or not np.any(values):
             continue
         candidate = _refined_candidate([term], X, y, Xv, yv, judge)
+        if candidate is not None:
+            candidate = _written_out(candidate, X, y, Xv, yv, judge)
         if candidate is None:
             continue
         out.append(candidate)
         if candidate.exact:
             break
+    return out
+
+
+def _written_out(candidate: FunctionSum, X, y, Xv, yv, judge):
+    """``candidate``, a product ``c m(x) Π f_k``, with its factor of
+    :data:`SHIFTED_EXP` written with ``exp``: ``c m (exp(u) + s) Π f_k`` as a sum
+    of terms, ``c m Π f_k / (exp(u) + s)`` as a ratio (refitted, judged). Without
+    such a factor, ``candidate`` itself; None with two of them."""
+    (term,), (c,) = candidate.terms_, candidate.coef
+    shifted = [f for f in term.factors if f.name in SHIFTED_EXP]
+    if not shifted:
+        return candidate
+    if len(shifted) > 1 or c == 0:
+        return None
+    (g,) = shifted
+    rest = tuple(f for f in term.factors if f is not g)
+    exps, constant = SHIFTED_EXP[g.name]
+    written = [(Factor("exp", g.inner, k * g.inner_coef, k * g.shift), w) for k, w in exps]
+    if g.power == 1:
+        terms = [Term(term.exponents, (*rest, e)) for e, _ in written]
+        coef = [c * w for _, w in written]
+        if constant:
+            terms.append(Term(term.exponents, rest))
+            coef.append(c * constant)
+        out = FunctionSum(terms, np.array(coef))
+    else:
+        # The denominator's first exponential with a coefficient of 1.
+        lead = written[0][1]
+        none = np.zeros_like(term.exponents)
+        terms = [Term(term.exponents, rest), *(Term(none, (e,)) for e, _ in written)]
+        coef = [c / lead, *(w / lead for _, w in written)]
+        if constant:
+            terms.append(Term(none))
+            coef.append(constant / lead)
+        out = FunctionRatio(terms, np.array(coef), n_numerator=1)
+    out.refit_(X, y)
+    judge(out, Xv, yv)
     return out
 
 

@@ -590,6 +590,36 @@ def test_the_reciprocal_of_an_exponential_less_one_is_found():
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
+@pytest.mark.parametrize(
+    "formula",
+    [
+        # A diode's current I0*(exp(q*V/(k*T)) - 1).
+        lambda X: X[:, 0] * np.expm1(X[:, 1] * X[:, 2] / (X[:, 3] * X[:, 4])),
+        # Planck's law h*w**3/(pi**2*c**2*(exp(h*w/(k*T)) - 1)).
+        lambda X: (
+            X[:, 0]
+            * X[:, 1] ** 3
+            / (np.pi**2 * X[:, 4] ** 2 * np.expm1(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])))
+        ),
+        # A Fermi-Dirac occupation times a column, n/(exp(e/(k*T)) + 1).
+        lambda X: X[:, 4] / (np.exp(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])) + 1),
+    ],
+    ids=["diode", "planck", "fermi-dirac"],
+)
+def test_an_exponential_of_many_columns_shifted_by_one_is_found(formula):
+    """``exp(u) - 1`` and ``exp(u) + 1`` of a product of four columns, in a table
+    of five: a factor of the products in logarithms, written out with ``exp``."""
+    rng = np.random.RandomState(3)
+    X = rng.uniform(1, 3, (500, 5))
+    found = find_formulas(
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 30
+    )
+    assert found[0].exact
+    assert "exp1p" not in str(found[0]) and "expm1" not in str(found[0])
+    X_far = rng.uniform(0.5, 5, (50, 5))
+    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
 def test_a_function_of_a_formula_is_refitted_for_the_target_not_its_inverse():
     """``1/(x**3 - 1)`` refitted through ``x**3 - 1``, which spans nine orders of
     magnitude: each row weighted by the reciprocal's slope, the constant is right
