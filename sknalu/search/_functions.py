@@ -248,7 +248,8 @@ def function_factors(
         f = SEARCH_FUNCTIONS[name]
         shifts = _SHIFTS if name in ("log", "sqrt") else (0.0,)
         for k in range(len(inner)):
-            scales = _SCALES if np.abs(inner[k]).sum() <= 2 else (1.0, -1.0)
+            simple = np.abs(inner[k]).sum() <= 2 and name not in SHIFTED_EXP
+            scales = _SCALES if simple else (1.0, -1.0)
             for a in (1.0,) if name in ("log", "sqrt") else scales:
                 if name == "cosh" and a < 0:
                     continue  # cosh(-u) is cosh(u)
