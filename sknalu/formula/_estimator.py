@@ -96,6 +96,83 @@ def _integral_floats(expr, sympy):
     return expr.xreplace(swap) if swap else expr
 
 
+def _roots_tidied(expr, symbols: list, rows: np.ndarray, sympy):
+    """``expr`` with each square root's squared factors taken out of it, where that
+    computes the same on ``rows``.
+
+    A square root unit computes ``sqrt(mu**2*(Bx**2 + By**2))``, which is
+    ``mu*sqrt(Bx**2 + By**2)`` wherever ``mu`` is positive: the factors of the
+    numerator and the denominator under the root that are a symbol to an even
+    power, or a square rational, come out. The rewriting is kept where it agrees
+    with ``expr`` on ``rows`` to rounding (a column negative on some row keeps its
+    square inside), so the formula computes what ``predict`` computes on them.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> mu, bx, by = sympy.symbols("mu bx by")
+    >>> rows = np.array([[1.0, 2.0, 3.0], [2.0, 1.0, 0.5]])
+    >>> _roots_tidied(sympy.sqrt(9 * mu**2 * bx**2 + 9 * mu**2 * by**2), [mu, bx, by], rows, sympy)
+    3*mu*sqrt(bx**2 + by**2)
+    """
+    half = sympy.Rational(1, 2)
+
+    def is_root(p) -> bool:
+        return p.is_Pow and p.exp in (half, -half)
+
+    if not any(is_root(p) for p in expr.atoms(sympy.Pow)):
+        return expr
+
+    def pulled(root):
+        if root.exp == -half:
+            return 1 / pulled(sympy.sqrt(root.base))
+        num, den = sympy.fraction(sympy.together(sympy.factor_terms(root.base)))
+        (out_n, in_n), (out_d, in_d) = _square_part(num, sympy), _square_part(den, sympy)
+        if out_n == 1 and out_d == 1:
+            return root
+        if in_n.could_extract_minus_sign() and in_d.could_extract_minus_sign():
+            in_n, in_d = -in_n, -in_d
+        return out_n / out_d * sympy.sqrt(in_n) / sympy.sqrt(in_d)
+
+    tidied = expr.replace(is_root, pulled)
+    if tidied == expr:
+        return expr
+    values = []
+    for e in (expr, tidied):
+        function = sympy.lambdify(symbols, e, "numpy", dummify=True)
+        with np.errstate(all="ignore"):
+            v = np.asarray(function(*rows.T))
+        values.append(np.broadcast_to(v, len(rows)))
+    before, after = values
+    if np.iscomplexobj(after) and np.any(after.imag != 0):
+        return expr
+    with np.errstate(all="ignore"):
+        scale = np.sqrt(np.mean(np.square(np.abs(before))))
+        agree = np.all(np.abs(np.real(after) - np.real(before)) <= 1e-9 * scale)
+    return tidied if agree and np.isfinite(scale) else expr
+
+
+def _square_part(expr, sympy) -> tuple:
+    """``(s, rest)`` with ``expr = s**2 * rest``: ``s`` the product of the symbols
+    to a power of 2 or more (to half of its even part) and of the root of a
+    square rational factor, ``rest`` the remainder."""
+    coef, factors = sympy.factor_terms(expr).as_coeff_mul()
+    out, rest = sympy.Integer(1), []
+    if coef.is_Rational and coef > 0:
+        p, q = sympy.sqrt(coef.p), sympy.sqrt(coef.q)
+        if p.is_Integer and q.is_Integer:
+            out, coef = p / q, sympy.Integer(1)
+    for factor in factors:
+        base, exponent = factor.as_base_exp()
+        if base.is_Symbol and exponent.is_Integer and abs(exponent) >= 2:
+            half = int(math.copysign(abs(int(exponent)) // 2, int(exponent)))
+            out *= base**half
+            rest.append(base ** (exponent - 2 * half))
+        else:
+            rest.append(factor)
+    return out, coef * sympy.Mul(*rest)
+
+
 def _rms(expr, symbols: list, rows: np.ndarray, sympy) -> float:
     """Root mean square of ``expr`` over ``rows``; inf where it is not finite or
     not real (a constant such as ``(-2.3)**0.7`` in a trained network's term)."""
@@ -118,12 +195,13 @@ def _tidy(expressions: list, symbols: list, rows: np.ndarray, scales: np.ndarray
     term with a Float in it is dropped from an output's sum where it is at most
     ``NEGLIGIBLE`` of the output's root mean square over ``rows`` (``scales``): a
     constant ``+ 4.4e-16`` next to values near 1 is what rounding left, not part of
-    the formula.
+    the formula. Square roots give up their squared factors (:func:`_roots_tidied`).
     """
     sympy = _import_sympy()
     tidy = []
     for expr, scale in zip(expressions, scales, strict=True):
         expr = _integral_floats(sympy.sympify(expr), sympy)
+        expr = _roots_tidied(expr, symbols, rows, sympy)
         if isinstance(expr, sympy.Add):
             terms = [
                 t

@@ -11,6 +11,7 @@ import torch
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
 from sknalu.exceptions import FormulaWarning
+from sknalu.formula._estimator import _roots_tidied
 from sknalu.formula._reader import gate_ranges, max_distance, network_formula, symbol_names
 
 
@@ -309,3 +310,30 @@ def test_nalu_gate_is_judged_on_data():
     assert max_distance(net, gates) < 1e-4
     # Without data, the gate cannot be judged and the reading is not exact.
     assert max_distance(net) == np.inf
+
+
+@pytest.mark.parametrize(
+    ("root", "tidied"),
+    [
+        ("sqrt(c**2*m0**2*v**2/(c**2 - v**2))", "c*m0*v/sqrt(c**2 - v**2)"),
+        ("sqrt(9*p**2*x**2*z**2/r**10 + 9*p**2*y**2*z**2/r**10)", "3*p*z*sqrt(x**2 + y**2)/r**5"),
+        ("sqrt(-c**6*m**2/(v**2 - c**2))", "c**3*m/sqrt(c**2 - v**2)"),
+        ("1/sqrt(x**2*y + x**2)", "1/(x*sqrt(y + 1))"),
+        ("sqrt(k/m) + sqrt(2*h)", "sqrt(k/m) + sqrt(2*h)"),
+    ],
+)
+def test_a_square_root_gives_up_its_squared_factors(root, tidied):
+    """A square root unit computes ``sqrt(m0**2*v**2*c**2/(c**2 - v**2))``: read
+    back, the squares come out of it where that computes the same on the rows."""
+    expression = sympy.sympify(root)
+    symbols = sorted(expression.free_symbols, key=str)
+    rows = np.random.RandomState(0).uniform(1, 5, (50, len(symbols)))
+    if sympy.Symbol("c") in symbols:
+        rows[:, symbols.index(sympy.Symbol("c"))] += 10  # c above v
+    assert _roots_tidied(expression, symbols, rows, sympy) == sympy.sympify(tidied)
+
+
+def test_a_squared_factor_negative_on_a_row_stays_under_the_root():
+    x, y = sympy.symbols("x y")
+    rows = np.array([[-1.0, 2.0], [2.0, 3.0], [1.5, 1.0]])
+    assert _roots_tidied(sympy.sqrt(x**2 * y), [x, y], rows, sympy) == sympy.sqrt(x**2 * y)
