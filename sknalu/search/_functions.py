@@ -65,17 +65,22 @@ _MAX_RATIO_WIDE = 4
 
 #: The function unit's functions, as numpy computes them (numpy's names are theirs).
 NUMPY_FUNCTIONS: dict[str, Callable] = {name: getattr(np, name) for name in FUNCTIONS}
-#: Functions the products of :func:`log_products` also try, each a sum of
-#: exponentials and a constant, written out with ``exp`` before it leaves them
-#: (:func:`_written_out`): ``{name: ((k, w) for each term w*exp(k*u), constant)}``.
-#: ``exp(u) - 1`` and ``exp(u) + 1`` (Bose-Einstein and Fermi-Dirac occupations,
-#: Planck's law, a diode's current ``I0*(exp(q*V/(k*T)) - 1)``) and ``cosh``
-#: (``n0/(exp(u) + exp(-u))``). In logarithms each is a column, as ``sin`` is.
+#: Functions the products of :func:`log_products` also try (``shifted``), each a
+#: sum of exponentials and a constant, written out with ``exp`` before it leaves
+#: them (:func:`_written_out`): ``{name: ((k, w) for each term w*exp(k*u),
+#: constant)}``. ``exp(u) - 1`` and ``exp(u) + 1`` (Bose-Einstein and Fermi-Dirac
+#: occupations, Planck's law, a diode's current ``I0*(exp(q*V/(k*T)) - 1)``) and
+#: ``cosh`` (``n0/(exp(u) + exp(-u))``). In logarithms each is a column, as ``sin``
+#: is; a search of their own, as among the other functions' columns they slow
+#: every search of products by half.
 SHIFTED_EXP: dict[str, tuple[tuple[tuple[float, float], ...], float]] = {
     "expm1": (((1.0, 1.0),), -1.0),
     "exp1p": (((1.0, 1.0),), 1.0),
     "cosh": (((1.0, 0.5), (-1.0, 0.5)), 0.0),
 }
+#: The fewest columns of a monomial inside a function of :data:`SHIFTED_EXP`: of
+#: fewer, the sums with functions find ``exp(u) - 1`` and its reciprocal already.
+_SHIFTED_EXP_COLUMNS = 4
 #: The search's functions: the units' and :data:`SHIFTED_EXP`'s.
 SEARCH_FUNCTIONS: dict[str, Callable] = {
     **NUMPY_FUNCTIONS,
@@ -248,6 +253,8 @@ def function_factors(
         f = SEARCH_FUNCTIONS[name]
         shifts = _SHIFTS if name in ("log", "sqrt") else (0.0,)
         for k in range(len(inner)):
+            if name in SHIFTED_EXP and np.count_nonzero(inner[k]) < _SHIFTED_EXP_COLUMNS:
+                continue
             simple = np.abs(inner[k]).sum() <= 2 and name not in SHIFTED_EXP
             scales = _SCALES if simple else (1.0, -1.0)
             for a in (1.0,) if name in ("log", "sqrt") else scales:
@@ -1306,7 +1313,18 @@ def _stand_in(factor: Factor, X: np.ndarray) -> bool:
 
 
 def log_products(
-    X, y, Xv, yv, functions, monomials, judge, deadline, half=False, select=None, paired=False
+    X,
+    y,
+    Xv,
+    yv,
+    functions,
+    monomials,
+    judge,
+    deadline,
+    half=False,
+    select=None,
+    paired=False,
+    shifted=False,
 ) -> list:
     """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
 
@@ -1319,7 +1337,9 @@ def log_products(
     of a sum of several monomials: ``exp(-(x - mu)**2/(2*s**2))``); the powers
     are rounded to integers (or halves) and the inner constants refined.
     ``paired``: the functions are those of sums of two monomials
-    (:func:`paired_factors`) instead, and no ``exp`` is tried.
+    (:func:`paired_factors`) instead, and no ``exp`` is tried; ``shifted``: those
+    of :data:`SHIFTED_EXP` instead (where ``exp`` is one of ``functions``), and
+    no ``exp`` of a monomial either.
     """
     keep = y != 0
     if keep.sum() < max(20, X.shape[1] + 2) or not time_left(deadline):
@@ -1332,14 +1352,15 @@ def log_products(
     # sqrt and exp are powers and monomials in logarithms; small scales make
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
-    if paired:
+    if shifted:
+        factors = _log_factors(Xk, Xv, list(SHIFTED_EXP)) if "exp" in functions else []
+    elif paired:
         factors = paired_factors(Xk, Xv, extra, log_space=True)
     else:
-        shifted = list(SHIFTED_EXP) if "exp" in functions else []
-        factors = _log_factors(Xk, Xv, extra + shifted)
+        factors = _log_factors(Xk, Xv, extra)
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
-    if "exp" in functions and not paired:
+    if "exp" in functions and not (paired or shifted):
         monomials = np.concatenate([monomials, signed_monomials(n, 4)])
         M = monomial_values(Xk, monomials)
         ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
