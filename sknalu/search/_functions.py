@@ -79,8 +79,8 @@ SHIFTED_EXP: dict[str, tuple[tuple[tuple[float, float], ...], float]] = {
     "cosh": (((1.0, 0.5), (-1.0, 0.5)), 0.0),
 }
 #: The fewest columns of a monomial inside a function of :data:`SHIFTED_EXP`: of
-#: fewer, the sums with functions find ``exp(u) - 1`` and its reciprocal already.
-_SHIFTED_EXP_COLUMNS = 4
+#: one column, the sums with functions find ``exp(x) - 1`` and the rest already.
+_SHIFTED_EXP_COLUMNS = 2
 #: The search's functions: the units' and :data:`SHIFTED_EXP`'s.
 SEARCH_FUNCTIONS: dict[str, Callable] = {
     **NUMPY_FUNCTIONS,

@@ -603,8 +603,10 @@ def test_the_reciprocal_of_an_exponential_less_one_is_found():
         ),
         # A Fermi-Dirac occupation times a column, n/(exp(e/(k*T)) + 1).
         lambda X: X[:, 4] / (np.exp(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])) + 1),
+        # n/cosh(u) of a monomial of three columns, in a table of five.
+        lambda X: X[:, 0] / np.cosh(X[:, 1] * X[:, 2] / X[:, 3]),
     ],
-    ids=["diode", "planck", "fermi-dirac"],
+    ids=["diode", "planck", "fermi-dirac", "cosh"],
 )
 def test_an_exponential_of_many_columns_shifted_by_one_is_found(formula):
     """``exp(u) - 1`` and ``exp(u) + 1`` of a product of four columns, in a table
