@@ -1349,23 +1349,7 @@ def log_products(
     with np.errstate(all="ignore"):
         powers = [j for j in range(n) if np.all(X[:, j] != 0) and np.all(Xv[:, j] != 0)]
         base = np.column_stack([np.log(np.abs(Xk[:, powers])), np.ones(len(target))])
-    # sqrt and exp are powers and monomials in logarithms; small scales make
-    # sin(a x) a power of x: none of them are extra columns.
-    extra = [f for f in functions if f not in ("sqrt", "exp")]
-    if shifted:
-        factors = _log_factors(Xk, Xv, list(SHIFTED_EXP)) if "exp" in functions else []
-    elif paired:
-        factors = paired_factors(Xk, Xv, extra, log_space=True)
-    else:
-        factors = _log_factors(Xk, Xv, extra)
-    kinds = [("factor", factor) for factor, _ in factors]
-    columns = [v for _, v in factors]
-    if "exp" in functions and not (paired or shifted):
-        monomials = np.concatenate([monomials, signed_monomials(n, 4)])
-        M = monomial_values(Xk, monomials)
-        ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
-        kinds += [("exp", monomials[k]) for k in np.where(ok)[0]]
-        columns += [M[:, k] for k in np.where(ok)[0]]
+    kinds, columns = _log_columns(Xk, Xv, functions, monomials, paired, shifted)
     if not columns:
         return []
     C = np.column_stack(columns)
@@ -1395,6 +1379,29 @@ def log_products(
         if candidate.exact:
             break
     return out
+
+
+def _log_columns(Xk, Xv, functions, monomials, paired: bool, shifted: bool) -> tuple:
+    """The extra columns of :func:`log_products` beside the powers, with their
+    kinds: ``("factor", f)`` for ``log|f(...)|``, ``("exp", m)`` for a monomial."""
+    # sqrt and exp are powers and monomials in logarithms; small scales make
+    # sin(a x) a power of x: none of them are extra columns.
+    extra = [f for f in functions if f not in ("sqrt", "exp")]
+    if shifted:
+        factors = _log_factors(Xk, Xv, list(SHIFTED_EXP)) if "exp" in functions else []
+    elif paired:
+        factors = paired_factors(Xk, Xv, extra, log_space=True)
+    else:
+        factors = _log_factors(Xk, Xv, extra)
+    kinds = [("factor", factor) for factor, _ in factors]
+    columns = [v for _, v in factors]
+    if "exp" in functions and not (paired or shifted):
+        monomials = np.concatenate([monomials, signed_monomials(Xk.shape[1], 4)])
+        M = monomial_values(Xk, monomials)
+        ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
+        kinds += [("exp", monomials[k]) for k in np.where(ok)[0]]
+        columns += [M[:, k] for k in np.where(ok)[0]]
+    return kinds, columns
 
 
 def _written_out(candidate: FunctionSum, X, y, Xv, yv, judge):

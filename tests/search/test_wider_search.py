@@ -1,6 +1,7 @@
 """The closed-form search beyond a fixed library: degrees, shifts, functions, time."""
 
 import copy
+import functools
 import time
 import warnings
 
@@ -9,7 +10,13 @@ import pandas as pd
 import pytest
 
 from sknalu import NALURegressor, NMURegressor
-from sknalu.search._closed_form import find_formulas
+from sknalu.search._closed_form import (
+    _judge_and_confirm,
+    _product_terms,
+    find_formulas,
+    library,
+)
+from sknalu.search._functions import log_products
 from sknalu.search._rational import degree_schedule, monomials
 from sknalu.units import FUNCTIONS
 
@@ -590,36 +597,62 @@ def test_the_reciprocal_of_an_exponential_less_one_is_found():
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
+def _planck(X):
+    """Planck's law h*w**3/(pi**2*c**2*(exp(h*w/(k*T)) - 1)), columns h, w, k, T, c."""
+    u = X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])
+    return X[:, 0] * X[:, 1] ** 3 / (np.pi**2 * X[:, 4] ** 2 * np.expm1(u))
+
+
 @pytest.mark.parametrize(
     "formula",
     [
         # A diode's current I0*(exp(q*V/(k*T)) - 1).
         lambda X: X[:, 0] * np.expm1(X[:, 1] * X[:, 2] / (X[:, 3] * X[:, 4])),
-        # Planck's law h*w**3/(pi**2*c**2*(exp(h*w/(k*T)) - 1)).
-        lambda X: (
-            X[:, 0]
-            * X[:, 1] ** 3
-            / (np.pi**2 * X[:, 4] ** 2 * np.expm1(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])))
-        ),
+        _planck,
         # A Fermi-Dirac occupation times a column, n/(exp(e/(k*T)) + 1).
         lambda X: X[:, 4] / (np.exp(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])) + 1),
-        # n/cosh(u) of a monomial of three columns, in a table of five.
+        # n/cosh(u) of a monomial of three columns.
         lambda X: X[:, 0] / np.cosh(X[:, 1] * X[:, 2] / X[:, 3]),
     ],
     ids=["diode", "planck", "fermi-dirac", "cosh"],
 )
-def test_an_exponential_of_many_columns_shifted_by_one_is_found(formula):
-    """``exp(u) - 1`` and ``exp(u) + 1`` of a product of four columns, in a table
-    of five: a factor of the products in logarithms, written out with ``exp``."""
+def test_an_exponential_of_many_columns_shifted_by_one_is_a_product(formula):
+    """``exp(u) - 1``, ``exp(u) + 1`` and ``cosh(u)`` of a product of columns: a
+    factor of the products in logarithms, written out with ``exp``."""
+    rng = np.random.RandomState(3)
+    X = rng.uniform(1, 3, (500, 5))
+    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    found = log_products(
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        FUNCTIONS,
+        _product_terms(library(5)),
+        judge,
+        time.perf_counter() + 30,
+        shifted=True,
+    )
+    exact = [f for f in found if f.exact]
+    assert exact
+    assert "exp1p" not in str(exact[0]) and "expm1" not in str(exact[0])
+    assert "cosh" not in str(exact[0])
+    X_far = rng.uniform(0.5, 5, (50, 5))
+    np.testing.assert_allclose(exact[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+def test_an_exponential_of_a_product_of_four_columns_less_one_is_found():
+    """Planck's law in a table of five columns: the monomial inside the
+    exponential holds four of them, which the function library does not."""
     rng = np.random.RandomState(3)
     X = rng.uniform(1, 3, (500, 5))
     found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 30
+        *_split(X, _planck(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 30
     )
     assert found[0].exact
-    assert "exp1p" not in str(found[0]) and "expm1" not in str(found[0])
     X_far = rng.uniform(0.5, 5, (50, 5))
-    np.testing.assert_allclose(found[0].predict(X_far), formula(X_far), rtol=1e-8)
+    np.testing.assert_allclose(found[0].predict(X_far), _planck(X_far), rtol=1e-8)
 
 
 def test_a_function_of_a_formula_is_refitted_for_the_target_not_its_inverse():
