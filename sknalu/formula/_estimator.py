@@ -137,18 +137,12 @@ def _roots_tidied(expr, symbols: list, rows: np.ndarray, sympy):
     tidied = expr.replace(is_root, pulled)
     if tidied == expr:
         return expr
-    values = []
-    for e in (expr, tidied):
-        function = sympy.lambdify(symbols, e, "numpy", dummify=True)
-        with np.errstate(all="ignore"):
-            v = np.asarray(function(*rows.T))
-        values.append(np.broadcast_to(v, len(rows)))
-    before, after = values
-    if np.iscomplexobj(after) and np.any(after.imag != 0):
+    before, after = (_values(e, symbols, rows, sympy) for e in (expr, tidied))
+    if before is None or after is None:
         return expr
     with np.errstate(all="ignore"):
-        scale = np.sqrt(np.mean(np.square(np.abs(before))))
-        agree = np.all(np.abs(np.real(after) - np.real(before)) <= 1e-9 * scale)
+        scale = np.sqrt(np.mean(np.square(before)))
+        agree = np.all(np.abs(after - before) <= 1e-9 * scale)
     return tidied if agree and np.isfinite(scale) else expr
 
 
@@ -173,17 +167,25 @@ def _square_part(expr, sympy) -> tuple:
     return out, coef * sympy.Mul(*rest)
 
 
-def _rms(expr, symbols: list, rows: np.ndarray, sympy) -> float:
-    """Root mean square of ``expr`` over ``rows``; inf where it is not finite or
-    not real (a constant such as ``(-2.3)**0.7`` in a trained network's term)."""
+def _values(expr, symbols: list, rows: np.ndarray, sympy) -> np.ndarray | None:
+    """``expr`` on each of ``rows`` (float64), or None where it is not real there."""
     function = sympy.lambdify(symbols, expr, "numpy", dummify=True)
     with np.errstate(all="ignore"):
         value = np.asarray(function(*rows.T))
-        if np.iscomplexobj(value):
-            if np.any(value.imag != 0):
-                return math.inf
-            value = value.real
-        value = np.broadcast_to(value.astype(np.float64), len(rows))
+    if np.iscomplexobj(value):
+        if np.any(value.imag != 0):
+            return None
+        value = value.real
+    return np.broadcast_to(value.astype(np.float64), len(rows))
+
+
+def _rms(expr, symbols: list, rows: np.ndarray, sympy) -> float:
+    """Root mean square of ``expr`` over ``rows``; inf where it is not finite or
+    not real (a constant such as ``(-2.3)**0.7`` in a trained network's term)."""
+    value = _values(expr, symbols, rows, sympy)
+    if value is None:
+        return math.inf
+    with np.errstate(all="ignore"):
         rms = float(np.sqrt(np.mean(np.square(value))))
     return rms if math.isfinite(rms) else math.inf
 

@@ -1028,25 +1028,14 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         lambda until, sel: function_ratios(X, y, Xv, yv, functions, terms[1:], sel, judge, until),
     )
 
+    products_of = functools.partial(
+        log_products, X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
+    )
     early = [
         lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
-        lambda: log_products(
-            X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
-        ),
+        products_of,
         paired_products,
-        lambda: log_products(
-            X,
-            y,
-            Xv,
-            yv,
-            functions,
-            product_terms,
-            judge,
-            deadline,
-            half_powers,
-            select,
-            shifted=True,
-        ),
+        lambda: products_of(shifted=True),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
         lambda: _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge),
         ratios,
