@@ -1036,6 +1036,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         products_of,
         paired_products,
         lambda: products_of(shifted=True),
+        lambda: products_of(linear=True),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
         lambda: _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge),
         ratios,

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import combinations, product
+from itertools import combinations, combinations_with_replacement, product
 
 import numpy as np
 
@@ -81,9 +81,12 @@ SHIFTED_EXP: dict[str, tuple[tuple[tuple[float, float], ...], float]] = {
 #: The fewest columns of a monomial inside a function of :data:`SHIFTED_EXP`: of
 #: one column, the sums with functions find ``exp(x) - 1`` and the rest already.
 _SHIFTED_EXP_COLUMNS = 2
-#: The search's functions: the units' and :data:`SHIFTED_EXP`'s.
+#: The search's functions: the units', :data:`SHIFTED_EXP`'s and the identity
+#: (``"id"``, the function unit's own): a sum of two monomials as a factor of a
+#: product, ``(x - u*t)/sqrt(c**2 - u**2)`` (:func:`linear_factors`).
 SEARCH_FUNCTIONS: dict[str, Callable] = {
     **NUMPY_FUNCTIONS,
+    "id": lambda u: u,
     "expm1": np.expm1,
     "exp1p": lambda u: np.exp(u) + 1.0,
     "cosh": np.cosh,
@@ -97,8 +100,13 @@ _SHIFTS = (0.0, 1.0)
 _MAX_TERMS = 4
 #: Tables of up to this many columns try functions of products of three columns.
 _MAX_TRIPLE_FEATURES = 5
+#: Tables of up to this many columns try sums of two monomials of degree 3 as
+#: factors of products (:func:`linear_factors`): on five, 5,400 columns, a second.
+_MAX_CUBIC_LINEAR = 4
 #: Columns of the function library, at most.
 _MAX_COLUMNS = 6000
+#: The largest power of a function in a product of :func:`log_products`.
+_MAX_FACTOR_POWER = 2
 #: Most evaluations of a refinement of inner constants: those that converge take
 #: fewer than 60; the rest drift on a wrong start for hundreds.
 _MAX_NFEV = 150
@@ -121,8 +129,9 @@ class Factor:
         Their constant factors ``a_i``.
     shift : float
         The constant ``b`` inside.
-    power : {1, -1}
-        The function itself, or its reciprocal (``1/sin(theta/2)``).
+    power : float
+        The function itself, or its reciprocal (``1/sin(theta/2)``); a multiple
+        of 1/2 for the identity (``1/sqrt(c**2 - v**2)``).
     frozen : bool
         Whether its constants stay as they are when the others are refined
         (``log(x)`` beside a constant term: ``log(2*x)`` is ``log(2) + log(x)``).
@@ -132,7 +141,7 @@ class Factor:
     inner: np.ndarray
     inner_coef: np.ndarray
     shift: float = 0.0
-    power: int = 1
+    power: float = 1
     frozen: bool = False
 
     def argument(self, X: np.ndarray) -> np.ndarray:
@@ -145,6 +154,15 @@ class Factor:
     def parameters(self) -> np.ndarray:
         return np.concatenate([self.inner_coef, [self.shift]])
 
+    def free(self) -> np.ndarray:
+        """Which of :meth:`parameters` a refinement moves: those not 0, unless
+        frozen; of the identity, not the first, whose scale is the term's
+        coefficient's (``c*(a*x + b*y)`` is ``(c*a)*(x + (b/a)*y)``)."""
+        free = (self.parameters() != 0.0) & (not self.frozen)
+        if self.name == "id":
+            free[0] = False
+        return free
+
     def with_parameters(self, p: np.ndarray) -> Factor:
         inner_coef = np.asarray(p[:-1], float)
         return Factor(self.name, self.inner, inner_coef, float(p[-1]), self.power, self.frozen)
@@ -155,8 +173,9 @@ class Factor:
         inside = sympy.Float(self.shift) if self.shift else sympy.Integer(0)
         for row, a in zip(self.inner, self.inner_coef, strict=True):
             inside += sympy.Float(a) * _monomial_sympy(row, symbols)
-        function = {"arcsin": sympy.asin}.get(self.name) or getattr(sympy, self.name)
-        return function(inside) ** self.power
+        own = {"arcsin": sympy.asin, "id": lambda u: u}
+        function = own.get(self.name) or getattr(sympy, self.name)
+        return function(inside) ** sympy.nsimplify(self.power)
 
 
 def _monomial_sympy(row, symbols):
@@ -317,33 +336,45 @@ _PAIRED_RATIOS = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 
 
 def paired_factors(
-    X: np.ndarray, Xv: np.ndarray, functions: Sequence[str], log_space: bool = False
+    X: np.ndarray,
+    Xv: np.ndarray,
+    functions: Sequence[str],
+    log_space: bool = False,
+    linear: bool = False,
 ) -> list:
     """``f(a*(m1 + c*m2))`` for ``m1``, ``m2`` two of the columns and their squares
     (and, up to three columns, their products), ``c`` of ``_PAIRED_RATIOS``, ``a``
     1 (and -1 for ``exp``), refined later: ``cos(theta1 - theta2)``,
     ``sin(x + x**2)``; finite and not constant on every row, with their values
-    (their ``log|.|`` when ``log_space``)."""
+    (their ``log|.|`` when ``log_space``). ``linear``: the identity alone
+    (``functions`` unused), of sums of two of a constant, the columns, their
+    squares and the products of two (:func:`linear_factors`)."""
     n = X.shape[1]
-    base = []
-    for i in range(n):
-        for p in (1, 2):
-            row = np.zeros(n, dtype=int)
-            row[i] = p
-            base.append(row)
-    if n <= 3:
+    base = _linear_base(n) if linear else []
+    if not linear:
+        for i in range(n):
+            for p in (1, 2):
+                row = np.zeros(n, dtype=int)
+                row[i] = p
+                base.append(row)
+    if n <= 3 and not linear:
         for i, j in combinations(range(n), 2):
             row = np.zeros(n, dtype=int)
             row[[i, j]] = 1
             base.append(row)
     base = np.array(base, dtype=int).reshape(-1, n)
     M, Mv = monomial_values(X, base), monomial_values(Xv, base)
+    names = ("id",) if linear else [f for f in _PAIRED_FUNCTIONS if f in functions]
     out = []
-    for name in (f for f in _PAIRED_FUNCTIONS if f in functions):
-        f = NUMPY_FUNCTIONS[name]
+    for name in names:
+        f = SEARCH_FUNCTIONS[name]
         for i, j in combinations(range(len(base)), 2):
+            if linear and np.any((base[i] != 0) & (base[j] != 0)):
+                continue  # c*(x**2 + x*y) is c*x*(x + y): the power of x is the columns'
             for c in _PAIRED_RATIOS:
                 for a in (1.0, -1.0) if name == "exp" else (1.0,):
+                    if linear and np.all(M[:, i] + c * M[:, j] < 0):
+                        a = -1.0  # c**2 - u**2, not u**2 - c**2, under a square root
                     with np.errstate(all="ignore"):
                         v = f(a * (M[:, i] + c * M[:, j]))
                         vv = f(a * (Mv[:, i] + c * Mv[:, j]))
@@ -351,6 +382,30 @@ def paired_factors(
                     if v is not None:
                         out.append((Factor(name, base[[i, j]], np.array([a, a * c])), v))
     return out
+
+
+def _linear_base(n: int) -> list:
+    """The monomials two of which a factor of :func:`linear_factors` sums: a
+    constant, the columns, their squares, the products of two columns and (up to
+    ``_MAX_CUBIC_LINEAR`` columns) the monomials of degree 3 with no power over 2
+    (``c**2*t - u*x``)."""
+    rows = [np.zeros(n, dtype=int)]
+    for degree in (1, 2, 3):
+        if degree == 3 and n > _MAX_CUBIC_LINEAR:
+            break
+        for columns in combinations_with_replacement(range(n), degree):
+            row = np.bincount(columns, minlength=n)
+            if row.max() <= 2:
+                rows.append(row)
+    return rows
+
+
+def linear_factors(X: np.ndarray, Xv: np.ndarray) -> list:
+    """``log|m1 + c*m2|`` (:func:`paired_factors` with ``linear``): the sums of
+    two monomials that a product's powers apply to, ``(x - u*t)/sqrt(c**2 - u**2)``,
+    ``(1 + v/c)/sqrt(1 - v**2/c**2)``; in logarithms, each is a column, as
+    ``log|sin(theta)|`` is, and its power is chosen with the columns'."""
+    return paired_factors(X, Xv, (), log_space=True, linear=True)
 
 
 def _primitive(exponents: np.ndarray) -> bool:
@@ -414,13 +469,7 @@ def refine(terms: list[Term], X, y, denominator=None):
     y_scale = float(np.sqrt(np.mean((y * root) ** 2)))
     if len(start):
         # Fixed shifts stay fixed: only the parameters that are not zero move.
-        frozen = np.concatenate(
-            [
-                np.full(n, terms[i].factors[k].frozen)
-                for (i, k), n in zip(factors, sizes, strict=True)
-            ]
-        )
-        free = (start != 0.0) & ~frozen
+        free = np.concatenate([terms[i].factors[k].free() for i, k in factors])
 
         def residual(q):
             p = start.copy()
@@ -505,7 +554,7 @@ class FunctionSum(Judged):
 
     @property
     def has_functions(self) -> bool:
-        return any(t.factors for t in self.terms_)
+        return any(f.name != "id" for t in self.terms_ for f in t.factors)
 
     def times_monomial(self, exponents: np.ndarray) -> FunctionSum:
         terms = [Term(t.exponents + np.asarray(exponents), t.factors) for t in self.terms_]
@@ -1192,7 +1241,7 @@ def _refined_ratio(numerator: list, denominator: list, X, y, refine=True) -> Fun
     k = len(numerator)
     factor = denominator[0].factors[0]
     start = factor.parameters()
-    free = (start != 0.0) & ~factor.frozen
+    free = factor.free()
 
     def ratio(q, reweight=False) -> FunctionRatio | None:
         p = start.copy()
@@ -1291,7 +1340,7 @@ def _refined_candidate(terms: list, X, y, Xv, yv, judge) -> FunctionSum | None:
     refining leaves it not finite, or leaves a function standing in for its
     argument (:func:`_stand_in`)."""
     refined, coef = refine(terms, X, y)
-    if coef is None or any(_stand_in(f, X) for t in refined for f in t.factors):
+    if coef is None or any(f.name != "id" and _stand_in(f, X) for t in refined for f in t.factors):
         return None
     candidate = FunctionSum(refined, coef)
     judge(candidate, Xv, yv)
@@ -1325,6 +1374,7 @@ def log_products(
     select=None,
     paired=False,
     shifted=False,
+    linear=False,
 ) -> list:
     """``c Π x^e Π f_k(...) exp(Σ a_i m_i)`` from ``log|y|`` (see the module).
 
@@ -1339,7 +1389,8 @@ def log_products(
     ``paired``: the functions are those of sums of two monomials
     (:func:`paired_factors`) instead, and no ``exp`` is tried; ``shifted``: those
     of :data:`SHIFTED_EXP` instead (where ``exp`` is one of ``functions``), and
-    no ``exp`` of a monomial either.
+    no ``exp`` of a monomial either; ``linear``: sums of two monomials instead
+    (:func:`linear_factors`), to a power of ±1/2 too with ``half``.
     """
     keep = y != 0
     if keep.sum() < max(20, X.shape[1] + 2) or not time_left(deadline):
@@ -1349,7 +1400,7 @@ def log_products(
     with np.errstate(all="ignore"):
         powers = [j for j in range(n) if np.all(X[:, j] != 0) and np.all(Xv[:, j] != 0)]
         base = np.column_stack([np.log(np.abs(Xk[:, powers])), np.ones(len(target))])
-    kinds, columns = _log_columns(Xk, Xv, functions, monomials, paired, shifted)
+    kinds, columns = _log_columns(Xk, Xv, functions, monomials, paired, shifted, linear)
     if not columns:
         return []
     C = np.column_stack(columns)
@@ -1381,13 +1432,15 @@ def log_products(
     return out
 
 
-def _log_columns(Xk, Xv, functions, monomials, paired: bool, shifted: bool) -> tuple:
+def _log_columns(Xk, Xv, functions, monomials, paired, shifted, linear=False) -> tuple:
     """The extra columns of :func:`log_products` beside the powers, with their
     kinds: ``("factor", f)`` for ``log|f(...)|``, ``("exp", m)`` for a monomial."""
     # sqrt and exp are powers and monomials in logarithms; small scales make
     # sin(a x) a power of x: none of them are extra columns.
     extra = [f for f in functions if f not in ("sqrt", "exp")]
-    if shifted:
+    if linear:
+        factors = linear_factors(Xk, Xv)
+    elif shifted:
         factors = _log_factors(Xk, Xv, list(SHIFTED_EXP)) if "exp" in functions else []
     elif paired:
         factors = paired_factors(Xk, Xv, extra, log_space=True)
@@ -1395,7 +1448,7 @@ def _log_columns(Xk, Xv, functions, monomials, paired: bool, shifted: bool) -> t
         factors = _log_factors(Xk, Xv, extra)
     kinds = [("factor", factor) for factor, _ in factors]
     columns = [v for _, v in factors]
-    if "exp" in functions and not (paired or shifted):
+    if "exp" in functions and not (paired or shifted or linear):
         monomials = np.concatenate([monomials, signed_monomials(Xk.shape[1], 4)])
         M = monomial_values(Xk, monomials)
         ok = np.all(np.isfinite(M), axis=0) & (np.ptp(M, axis=0) > 0)
@@ -1529,11 +1582,18 @@ def _log_term(kinds, coef, n_features: int, step: float) -> Term | None:
         if kind == "power":
             exponents[what] = np.round(c / step) * step
         elif kind == "factor":
-            k = int(np.round(c))
-            if k == 0 or abs(k) > 2 or abs(c - k) > 0.25:
+            # A function to a power of up to 4 (1/sin(theta/2)**4), as as many
+            # factors; the identity to its own power, of halves too.
+            unit = step if what.name == "id" else 1.0
+            k = np.round(c / unit) * unit
+            if k == 0 or abs(k) > _MAX_FACTOR_POWER or abs(c - k) > unit / 4:
                 return None
+            if what.name == "id":
+                factors.append(Factor("id", what.inner, what.inner_coef, what.shift, float(k)))
+                continue
             power = 1 if k > 0 else -1
-            factors += [Factor(what.name, what.inner, what.inner_coef, what.shift, power)] * abs(k)
+            factor = Factor(what.name, what.inner, what.inner_coef, what.shift, power)
+            factors += [factor] * int(abs(k))
         else:
             inside.append(what)
             inside_coef.append(c)

@@ -776,3 +776,44 @@ def test_a_target_of_a_wide_range_gets_its_small_constants_to_rounding():
 
     found, X_far = _found_on([(-50.0, 50.0)], formula, deadline=20)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        # A difference over the root of a difference of squares (Lorentz-like).
+        lambda X: (X[:, 0] - X[:, 1] * X[:, 2]) * X[:, 3] / np.sqrt(X[:, 3] ** 2 - X[:, 1] ** 2),
+        # A product over the square of a sum, and a sum of degree 3 in front.
+        lambda X: X[:, 0] ** 2 * (X[:, 1] ** 2 * X[:, 2] + 2 * X[:, 3]) / (X[:, 1] + X[:, 2]) ** 2,
+        # The root of a sum of squares times a column.
+        lambda X: X[:, 2] * np.sqrt(X[:, 0] ** 2 + X[:, 1] ** 2),
+    ],
+    ids=["difference-over-root", "over-squared-sum", "root-of-squares"],
+)
+def test_a_product_of_powers_of_sums_of_two_monomials_is_found(formula):
+    """Sums of two monomials are factors of a product in logarithms, as
+    functions are, to integer powers and to half powers; each is written as a
+    sum (no function), the constant inside refined, and the result extrapolates."""
+    rng = np.random.RandomState(5)
+    X = rng.uniform(1, 3, (500, 4))
+    X[:, 3] += 3  # the root's argument stays positive
+    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    found = log_products(
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        FUNCTIONS,
+        _product_terms(library(4)),
+        judge,
+        time.perf_counter() + 30,
+        True,
+        linear=True,
+    )
+    exact = [f for f in found if f.exact]
+    assert exact
+    assert not exact[0].has_functions
+    X_far = rng.uniform(0.5, 5, (50, 4))
+    X_far[:, 3] += 5
+    np.testing.assert_allclose(exact[0].predict(X_far), formula(X_far), rtol=1e-8)
