@@ -197,7 +197,8 @@ def _tidy(expressions: list, symbols: list, rows: np.ndarray, scales: np.ndarray
     term with a Float in it is dropped from an output's sum where it is at most
     ``NEGLIGIBLE`` of the output's root mean square over ``rows`` (``scales``): a
     constant ``+ 4.4e-16`` next to values near 1 is what rounding left, not part of
-    the formula. Square roots give up their squared factors (:func:`_roots_tidied`).
+    the formula. Square roots give up their squared factors (:func:`_roots_tidied`),
+    and a formula of exact numbers is factored where that is shorter (:func:`_factored`).
     """
     sympy = _import_sympy()
     tidy = []
@@ -211,8 +212,30 @@ def _tidy(expressions: list, symbols: list, rows: np.ndarray, scales: np.ndarray
                 if not (t.has(sympy.Float) and _rms(t, symbols, rows, sympy) <= NEGLIGIBLE * scale)
             ]
             expr = sympy.Add(*terms)
-        tidy.append(expr)
+        tidy.append(_factored(expr, sympy))
     return tidy
+
+
+#: Expressions of up to this many operations are tried factored (:func:`_factored`).
+_FACTORED_OPS = 40
+
+
+def _factored(expr, sympy):
+    """``expr`` factored where that writes it with fewer operations and no larger
+    number, and it holds exact numbers only: ``(-c*v/2 + p/2)/(c**2/2 + c*v + v**2/2)`` is
+    ``(p - c*v)/(c + v)**2``, ``1/(c/p + 2*v + p*v**2/c)`` is ``c*p/(c + p*v)**2``;
+    ``981*h*m/100000 + m*v**2/25920`` stays, as its constants would merge. A
+    formula with fitted constants (Floats) stays as it is."""
+    if expr.has(sympy.Float) or sympy.count_ops(expr) > _FACTORED_OPS:
+        return expr
+    factored = sympy.factor(expr)
+    fewer = sympy.count_ops(factored) < sympy.count_ops(expr)
+    return factored if fewer and _largest_number(factored) <= _largest_number(expr) else expr
+
+
+def _largest_number(expr) -> int:
+    """The largest numerator or denominator of the rational numbers in ``expr``."""
+    return max((max(abs(r.p), r.q) for r in expr.atoms() if r.is_Rational), default=0)
 
 
 def _format_r2(score: float) -> str:

@@ -11,7 +11,7 @@ import torch
 
 from sknalu import ArithmeticNetwork, NALURegressor, NMURegressor
 from sknalu.exceptions import FormulaWarning
-from sknalu.formula._estimator import _roots_tidied
+from sknalu.formula._estimator import _factored, _roots_tidied
 from sknalu.formula._reader import gate_ranges, max_distance, network_formula, symbol_names
 
 
@@ -337,3 +337,47 @@ def test_a_squared_factor_negative_on_a_row_stays_under_the_root():
     x, y = sympy.symbols("x y")
     rows = np.array([[-1.0, 2.0], [2.0, 3.0], [1.5, 1.0]])
     assert _roots_tidied(sympy.sqrt(x**2 * y), [x, y], rows, sympy) == sympy.sqrt(x**2 * y)
+
+
+def test_a_product_of_powers_of_sums_reads_back_as_written():
+    """A sum of two columns under a root beside another in front: NALU's units
+    compute each sum, then their product with its half power, and the formula
+    reads back as a product of those sums."""
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {"p": rng.uniform(1, 4, 400), "v": rng.uniform(0.5, 2, 400), "c": rng.uniform(3, 6, 400)}
+    )
+    y = X.p * (X.c - X.v * X.p) / np.sqrt(X.c**2 - X.v**2)
+    est = NALURegressor(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_
+    p, v, c = sympy.symbols("p v c")
+    truth = p * (c - p * v) / sympy.sqrt(c**2 - v**2)
+    assert sympy.simplify(sympy.sympify(str(est.formula_), locals()) - truth) == 0
+    X_far = X * 1.5
+    np.testing.assert_allclose(
+        est.predict(X_far),
+        X_far.p * (X_far.c - X_far.v * X_far.p) / np.sqrt(X_far.c**2 - X_far.v**2),
+        rtol=1e-8,
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("(-c*v/2 + p/2)/(c**2/2 + c*v + v**2/2)", "(p - c*v)/(c + v)**2"),
+        ("1/(c/p + 2*v + p*v**2/c)", "c*p/(c + p*v)**2"),
+        ("x**2 - 2*x*y + y**2", "(x - y)**2"),
+        # Not shorter factored: as written.
+        ("p*(c - p*v)/sqrt(c**2 - v**2)", "p*(c - p*v)/sqrt(c**2 - v**2)"),
+        ("x**4 - x**3 + y**2/2 - y", "x**4 - x**3 + y**2/2 - y"),
+        ("981*h*m/100000 + m*v**2/25920", "981*h*m/100000 + m*v**2/25920"),
+        # Fitted constants: as written.
+        (
+            "(0.5*p - 0.5*c*v)/(0.5*c**2 + c*v + 0.5*v**2)",
+            "(0.5*p - 0.5*c*v)/(0.5*c**2 + c*v + 0.5*v**2)",
+        ),
+    ],
+)
+def test_a_formula_of_exact_numbers_is_factored_where_that_is_shorter(written, read):
+    expression = sympy.sympify(written)
+    assert _factored(expression, sympy) == sympy.sympify(read)
