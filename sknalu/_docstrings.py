@@ -128,7 +128,7 @@ _PARAMETER_DOCS = {
         "float or None",
         """Seconds within which :meth:`fit` returns, with the best it found by then
         (None: no limit). Training stops at the first evaluation after it; with
-        ``units="auto"`` the closed-form search gets up to half of 90% of it, the
+        ``units="auto"`` the closed-form search gets up to 70% of 90% of it, the
         networks the rest of those 90%, and the last 10% are kept for choosing
         among them and reading them back.""",
     ),

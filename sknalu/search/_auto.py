@@ -45,11 +45,12 @@ from ._layout import layout
 #: Closed-form formulas written into networks and evaluated.
 _MAX_FORMULAS = 3
 #: Share of ``max_time`` the closed-form search may take (the trained stacks
-#: have found no formula the search missed in the formula benchmark: most of the
-#: time is the search's); and of the time then left that the trained stacks'
-#: training may take (the rest is for starting them, their snap and read-back);
-#: and the fewest seconds a stack is started for.
-_SEARCH_SHARE, _STACK_SHARE, _MIN_STACK_SECONDS = 0.5, 0.6, 1.0
+#: have found no formula the search missed in the formula benchmark, while the
+#: search finds formulas in up to 30 s: most of the time is the search's); and of
+#: the time then left that the trained stacks' training may take (the rest is for
+#: starting them, their snap and read-back); and the fewest seconds a stack is
+#: started for.
+_SEARCH_SHARE, _STACK_SHARE, _MIN_STACK_SECONDS = 0.7, 0.6, 1.0
 #: Share of ``max_time`` kept for what runs past the fits' shares: their snap and
 #: read-back, choosing the structure, writing ``equations_`` (sympy). Without it,
 #: fits with ``max_time=20`` ended up to 1.7 s late in the formula benchmark.
@@ -90,7 +91,7 @@ def fit_auto(est, X, y, sample_weight=None) -> None:
     Sets every fitted attribute of the chosen structure's fit on ``est``, plus
     ``search_results_``, ``equations_`` and ``units_`` / ``hidden_size_`` (the
     structure kept). The fit returns within ``est.max_time`` seconds: the
-    closed-form search has up to half of 90% of it, the fits the rest of those 90%,
+    closed-form search has up to 70% of 90% of it, the fits the rest of those 90%,
     and the last 10% are kept for choosing among them and writing ``equations_``.
     With ``sample_weight``, rows of weight 0 count nowhere, the search weighs its
     candidates' coefficients and held-out errors, and every network is fitted
