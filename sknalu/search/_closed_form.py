@@ -1031,6 +1031,11 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
     products_of = functools.partial(
         log_products, X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
     )
+    # The monomials functions are multiplied by in sums: with half powers, the
+    # roots of the columns and of their products too (I1 + I2 + 2*sqrt(I1*I2)*cos(d)).
+    sum_monomials = terms[1:]
+    if half_powers:
+        sum_monomials = np.concatenate([sum_monomials, _root_monomials(X.shape[1])])
     early = [
         lambda: composed(X, y, Xv, yv, functions, algebraic, judge, deadline),
         products_of,
@@ -1042,7 +1047,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         ratios,
         lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge),
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
-        lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, terms[1:]),
+        lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, sum_monomials),
         paired_sums,
     ]
     late = [
@@ -1361,6 +1366,17 @@ def _wide_columns(X, Xv, cache: dict):
         cache.clear()
         cache[key] = (terms, T, _normalised(T))
     return cache[key]
+
+
+def _root_monomials(n_features: int) -> np.ndarray:
+    """The square roots of each column and of each product of two columns."""
+    rows = []
+    for i, j in itertools.combinations_with_replacement(range(n_features), 2):
+        row = np.zeros(n_features)
+        row[i] += 0.5
+        row[j] += 0.5
+        rows.append(row)
+    return np.array(rows).reshape(-1, n_features)
 
 
 def _product_terms(terms: np.ndarray) -> np.ndarray:

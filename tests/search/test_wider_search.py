@@ -817,3 +817,34 @@ def test_a_product_of_powers_of_sums_of_two_monomials_is_found(formula):
     X_far = rng.uniform(0.5, 5, (50, 4))
     X_far[:, 3] += 5
     np.testing.assert_allclose(exact[0].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+def test_a_function_times_a_root_of_columns_in_a_sum_is_found():
+    """With half powers, a function is multiplied in sums by roots of columns and
+    of products of two (``I1 + I2 + 2*sqrt(I1*I2)*cos(delta)``)."""
+    from sknalu.search._closed_form import _root_monomials, _selector
+    from sknalu.search._functions import function_sums
+
+    rng = np.random.RandomState(6)
+    X = rng.uniform(1, 4, (500, 3))
+    y = X[:, 0] - 3 * np.sqrt(X[:, 0] * X[:, 1]) * np.sin(2 * X[:, 2])
+    X_train, y_train, X_valid, y_valid = _split(X, y)
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    terms = monomials(3, 2)[1:]
+    deadline = time.perf_counter() + 30
+    found = function_sums(
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        FUNCTIONS,
+        _selector(deadline),
+        judge,
+        deadline,
+        np.concatenate([terms, _root_monomials(3)]),
+    )
+    exact = [f for f in found if f.exact]
+    assert exact
+    X_far = rng.uniform(0.5, 8, (50, 3))
+    far = X_far[:, 0] - 3 * np.sqrt(X_far[:, 0] * X_far[:, 1]) * np.sin(2 * X_far[:, 2])
+    np.testing.assert_allclose(exact[0].predict(X_far), far, rtol=1e-8)
