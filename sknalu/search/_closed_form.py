@@ -755,7 +755,42 @@ def find_formulas(
         confirm_exact(formula, X, y)
     steps, noisy = _steps(X, y, X_valid, y_valid, terms, T, tuple(functions), half_powers, deadline)
     _run(steps, noisy, found, X, y, deadline)
+    if functions and _maybe_an_approximation(found, X):
+        found += _function_sums_too(X, y, X_valid, y_valid, terms, tuple(functions), deadline)
     return rank(_kept(found, *weights), selection, X, y, sample_weight)
+
+
+#: An exact formula of at least this many terms, on a table of up to this many
+#: columns, may be a rational approximation of a function (see
+#: :func:`_maybe_an_approximation`).
+_APPROXIMATION_TERMS, _APPROXIMATION_COLUMNS = 6, 2
+#: Share of the time left that sums with functions then take, at most: on two
+#: columns they find ``sinh(x)`` in a quarter of a second.
+_SECOND_LOOK_SHARE = 0.1
+
+
+def _maybe_an_approximation(found: list, X: np.ndarray) -> bool:
+    """Whether every exact formula found may be a ratio of polynomials that
+    approximates a function to float rounding on the rows: of ``_APPROXIMATION_TERMS``
+    terms or more, on up to ``_APPROXIMATION_COLUMNS`` columns. On ``x`` in [-1, 1],
+    a ratio of degrees 7 and 4 is ``sinh(x)`` to 1e-14, refitted on the lower rows
+    too; the extrapolation test of :func:`confirm_exact` cannot tell them apart
+    there, only simplicity can."""
+    exact = [f for f in found if f.exact]
+    return (
+        bool(exact)
+        and X.shape[1] <= _APPROXIMATION_COLUMNS
+        and all(f.complexity()[0] >= _APPROXIMATION_TERMS for f in exact)
+    )
+
+
+def _function_sums_too(X, y, Xv, yv, terms, functions, deadline) -> list:
+    """Sums with functions (:func:`function_sums`), with ``_SECOND_LOOK_SHARE`` of
+    the time left, after an exact formula that may be an approximation: an exact
+    one of fewer terms is ranked before it (``exp(x)/2 - exp(-x)/2``)."""
+    until = _time_share(deadline, _SECOND_LOOK_SHARE)
+    judge = functools.partial(_judge_and_confirm, X=X, y=y)
+    return function_sums(X, y, Xv, yv, functions, _selector(until), judge, until, terms[1:])
 
 
 def _run(steps: list, noisy, found: list, X, y, deadline: float) -> None:

@@ -848,3 +848,20 @@ def test_a_function_times_a_root_of_columns_in_a_sum_is_found():
     X_far = rng.uniform(0.5, 8, (50, 3))
     far = X_far[:, 0] - 3 * np.sqrt(X_far[:, 0] * X_far[:, 1]) * np.sin(2 * X_far[:, 2])
     np.testing.assert_allclose(exact[0].predict(X_far), far, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [np.sinh, lambda x: np.sin(x) + x, lambda x: np.cosh(2 * x)],
+    ids=["sinh", "sin-plus-x", "cosh"],
+)
+def test_a_function_a_ratio_of_polynomials_approximates_to_rounding_is_found(function):
+    """On [-1, 1], a ratio of degrees 7 and 4 is ``sinh(x)`` to 1e-14, and passes
+    every test of exactness there: where such a long ratio is the only exact
+    formula, the sums with functions still run, and the short sum comes first."""
+    x = np.random.RandomState(7).uniform(-1, 1, (500, 1))
+    y = function(x[:, 0])
+    found = find_formulas(*_split(x, y), functions=FUNCTIONS, deadline=time.perf_counter() + 30)
+    assert found[0].exact and found[0].has_functions and found[0].complexity()[0] <= 2
+    x_far = np.linspace(1.5, 3, 20)[:, None]
+    np.testing.assert_allclose(found[0].predict(x_far), function(x_far[:, 0]), rtol=1e-8)
