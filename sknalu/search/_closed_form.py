@@ -97,10 +97,11 @@ _SMALL_RATIONAL = 150
 #: which runs once for each function.
 _INNER_RATIONAL = 60
 #: Functions of a sum of functions times monomials tried early (each a search of
-#: its own, see :func:`multiplied_search`), and whether the columns' logarithms
-#: join the sums: ``K/(1 + (K/P0 - 1)*exp(-r*t))``,
-#: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))``; ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``.
-_EARLY_OUTER = ((("reciprocal", "sqrt"), False), (("exp",), True))
+#: its own with a share of the time left, see :func:`multiplied_search`), and
+#: whether the columns' logarithms join the sums: ``K/(1 + (K/P0 - 1)*exp(-r*t))``;
+#: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))`` (in the reciprocal's share, the square
+#: root was cut short); ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``.
+_EARLY_OUTER = ((("reciprocal",), False), (("sqrt",), False), (("exp",), True))
 #: The functions tried there for each way of scoring them (``keep`` of
 #: :func:`._functions._multiplied`).
 _EARLY_KEEP = 3

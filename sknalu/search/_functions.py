@@ -59,6 +59,9 @@ _JOINT_BLOCK, _JOINT_POOL = 2_000_000, 2000
 #: Tables of up to this many columns try the sums behind an outer function with
 #: functions of products of four or more columns; on wider ones they are too many.
 _MAX_WIDE_FEATURES = 6
+#: Tables of up to this many columns try the sums behind an outer function with
+#: functions of sums of two monomials too (``sqrt(a**2 + b**2 - 2*a*b*cos(C1 - C2))``).
+_MAX_PAIRED_OUTER = 4
 #: Tables of up to this many columns try ratios over functions of products of
 #: four columns (``h*omega/(2*pi*kb*T)``); on wider ones they are too many.
 _MAX_RATIO_WIDE = 4
@@ -876,6 +879,8 @@ def multiplied_search(
             cache.clear()
             wide = X.shape[1] <= _MAX_WIDE_FEATURES
             cache[key] = function_factors(X, Xv, functions, wide=wide)
+            if X.shape[1] <= _MAX_PAIRED_OUTER:
+                cache[key] += paired_factors(X, Xv, functions)
         factors = cache[key]
         if factors and time_left(deadline):
             judge = judge_on(X, y)

@@ -865,3 +865,34 @@ def test_a_function_a_ratio_of_polynomials_approximates_to_rounding_is_found(fun
     assert found[0].exact and found[0].has_functions and found[0].complexity()[0] <= 2
     x_far = np.linspace(1.5, 3, 20)[:, None]
     np.testing.assert_allclose(found[0].predict(x_far), function(x_far[:, 0]), rtol=1e-8)
+
+
+def test_the_root_of_a_sum_with_a_function_of_a_difference_is_found():
+    """``sqrt(a**2 + b**2 - 2*a*b*cos(C1 - C2))``: on up to four columns, the sums
+    behind an outer function hold functions of sums of two monomials too."""
+    from sknalu.search._closed_form import _selector
+    from sknalu.search._functions import composed, multiplied_search
+
+    rng = np.random.RandomState(8)
+    X = rng.uniform(1, 5, (500, 4))
+
+    def formula(X):
+        a, b, c1, c2 = X.T
+        return np.sqrt(a**2 + b**2 - 2 * a * b * np.cos(c1 - c2))
+
+    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
+    deadline = time.perf_counter() + 30
+
+    def judge_on(Xi, t):
+        return functools.partial(_judge_and_confirm, X=Xi, y=t)
+
+    inner = multiplied_search(
+        FUNCTIONS, library(4)[1:], _selector(deadline), judge_on, deadline, 3, 0
+    )
+    judge = judge_on(X_train, y_train)
+    found = list(
+        composed(X_train, y_train, X_valid, y_valid, FUNCTIONS, inner, judge, deadline, ("sqrt",))
+    )
+    assert found and found[-1].exact
+    X_far = rng.uniform(0.5, 8, (50, 4))
+    np.testing.assert_allclose(found[-1].predict(X_far), formula(X_far), rtol=1e-8)
