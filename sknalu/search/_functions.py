@@ -108,10 +108,8 @@ _MAX_TRIPLE_FEATURES = 5
 _MAX_CUBIC_LINEAR = 4
 #: Columns of the function library, at most.
 _MAX_COLUMNS = 6000
-#: The largest power of a function of a monomial in a product of
-#: :func:`log_products` (``1/sin(theta/2)**4``); of the other factors, 2 (more
-#: only slows the searches of products of functions of sums).
-_MAX_FACTOR_POWER = 4
+#: The largest power of a function in a product of :func:`log_products`.
+_MAX_FACTOR_POWER = 2
 #: Most evaluations of a refinement of inner constants: those that converge take
 #: fewer than 60; the rest drift on a wrong start for hundreds.
 _MAX_NFEV = 150
@@ -1413,7 +1411,6 @@ def log_products(
     C = np.column_stack(columns)
     out = []
     step = 0.5 if half else 1.0
-    largest = 2 if (paired or shifted or linear) else _MAX_FACTOR_POWER
     inside = [i for i, (kind, _) in enumerate(kinds) if kind == "exp"]
     for chosen in _extras(base, C, target, select, inside):
         if not time_left(deadline):
@@ -1421,8 +1418,9 @@ def log_products(
         B = np.column_stack([base, C[:, chosen]])
         coef = scaled_least_squares(B, target)
         chosen_kinds = [("power", j) for j in powers] + [kinds[i] for i in chosen]
-        coef = coef[: len(powers)].tolist() + coef[base.shape[1] :].tolist()
-        term = _log_term(chosen_kinds, coef, n, step, largest)
+        term = _log_term(
+            chosen_kinds, coef[: len(powers)].tolist() + coef[base.shape[1] :].tolist(), n, step
+        )
         if term is None:
             continue
         values = term.values(X)
@@ -1580,9 +1578,8 @@ def _best_extras(base: np.ndarray, C: np.ndarray, target: np.ndarray, beam: int 
     return [[i] for i in singles] + pairs + triples
 
 
-def _log_term(kinds, coef, n_features: int, step: float, largest: int = 2) -> Term | None:
-    """The term whose logarithm the chosen columns ``kinds`` and ``coef`` describe,
-    with no factor to a power above ``largest``."""
+def _log_term(kinds, coef, n_features: int, step: float) -> Term | None:
+    """The term whose logarithm the chosen columns ``kinds`` and ``coef`` describe."""
     exponents = np.zeros(n_features)
     factors: list[Factor] = []
     inside, inside_coef = [], []
@@ -1590,11 +1587,11 @@ def _log_term(kinds, coef, n_features: int, step: float, largest: int = 2) -> Te
         if kind == "power":
             exponents[what] = np.round(c / step) * step
         elif kind == "factor":
-            # A function to an integer power, as as many factors; the identity
-            # to its own power, of halves too.
+            # A function to a power of up to 4 (1/sin(theta/2)**4), as as many
+            # factors; the identity to its own power, of halves too.
             unit = step if what.name == "id" else 1.0
             k = np.round(c / unit) * unit
-            if k == 0 or abs(k) > largest or abs(c - k) > unit / 4:
+            if k == 0 or abs(k) > _MAX_FACTOR_POWER or abs(c - k) > unit / 4:
                 return None
             if what.name == "id":
                 factors.append(Factor("id", what.inner, what.inner_coef, what.shift, float(k)))

@@ -896,30 +896,3 @@ def test_the_root_of_a_sum_with_a_function_of_a_difference_is_found():
     assert found and found[-1].exact
     X_far = rng.uniform(0.5, 8, (50, 4))
     np.testing.assert_allclose(found[-1].predict(X_far), formula(X_far), rtol=1e-8)
-
-
-def test_a_function_to_the_fourth_power_divides_a_product():
-    """Rutherford's ``(a*b/(4*E*sin(theta/2)**2))**2``: a function of a monomial
-    to a power of up to 4 in a product."""
-    rng = np.random.RandomState(9)
-    X = rng.uniform(1, 3, (500, 4))
-
-    def formula(X):
-        return (X[:, 0] * X[:, 1] / (4 * X[:, 2] * np.sin(X[:, 3] / 2) ** 2)) ** 2
-
-    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
-    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
-    found = log_products(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        FUNCTIONS,
-        _product_terms(library(4)),
-        judge,
-        time.perf_counter() + 30,
-    )
-    exact = [f for f in found if f.exact]
-    assert exact
-    X_far = rng.uniform(0.5, 5, (50, 4))
-    np.testing.assert_allclose(exact[0].predict(X_far), formula(X_far), rtol=1e-8)
