@@ -216,20 +216,23 @@ def _tidy(expressions: list, symbols: list, rows: np.ndarray, scales: np.ndarray
     return tidy
 
 
-#: Expressions of up to this many operations are tried factored (:func:`_factored`).
-_FACTORED_OPS = 40
+#: Expressions of up to this many operations are tried factored, and kept so
+#: where that saves at least this many (:func:`_factored`): ``m*(981*h +
+#: 50*v**2)/100`` saves one over ``981*h*m/100 + m*v**2/2``, and reads worse.
+_FACTORED_OPS, _FACTORED_GAIN = 40, 2
 
 
 def _factored(expr, sympy):
-    """``expr`` factored where that writes it with fewer operations and no larger
-    number, and it holds exact numbers only: ``(-c*v/2 + p/2)/(c**2/2 + c*v + v**2/2)`` is
+    """``expr`` factored where that writes it with at least ``_FACTORED_GAIN``
+    fewer operations and no larger number, and it holds exact numbers only:
+    ``(-c*v/2 + p/2)/(c**2/2 + c*v + v**2/2)`` is
     ``(p - c*v)/(c + v)**2``, ``1/(c/p + 2*v + p*v**2/c)`` is ``c*p/(c + p*v)**2``;
     ``981*h*m/100000 + m*v**2/25920`` stays, as its constants would merge. A
     formula with fitted constants (Floats) stays as it is."""
     if expr.has(sympy.Float) or sympy.count_ops(expr) > _FACTORED_OPS:
         return expr
     factored = sympy.factor(expr)
-    fewer = sympy.count_ops(factored) < sympy.count_ops(expr)
+    fewer = sympy.count_ops(factored) <= sympy.count_ops(expr) - _FACTORED_GAIN
     return factored if fewer and _largest_number(factored) <= _largest_number(expr) else expr
 
 

@@ -371,6 +371,7 @@ def test_a_product_of_powers_of_sums_reads_back_as_written():
         ("p*(c - p*v)/sqrt(c**2 - v**2)", "p*(c - p*v)/sqrt(c**2 - v**2)"),
         ("x**4 - x**3 + y**2/2 - y", "x**4 - x**3 + y**2/2 - y"),
         ("981*h*m/100000 + m*v**2/25920", "981*h*m/100000 + m*v**2/25920"),
+        ("981*h*m/100 + m*v**2/2", "981*h*m/100 + m*v**2/2"),
         # Fitted constants: as written.
         (
             "(0.5*p - 0.5*c*v)/(0.5*c**2 + c*v + 0.5*v**2)",

@@ -412,12 +412,30 @@ def test_the_wide_library_adds_terms_over_every_column():
 
 
 def test_a_function_times_a_product_of_columns_in_a_sum_is_found():
-    """``q*Ef + q*B*v*sin(theta)``: a function term times a product of three columns."""
+    """``q*Ef + q*B*v*sin(theta)``: a function term times a product of three
+    columns, in the sums with functions (the search's own step)."""
+    from sknalu.search._closed_form import _selector
+    from sknalu.search._functions import function_sums
+
     rng = np.random.RandomState(7)
     X = rng.uniform(1, 3, (500, 5))
     y = X[:, 0] * X[:, 1] + 2 * X[:, 0] * X[:, 2] * X[:, 3] * np.cos(X[:, 4])
-    found = find_formulas(*_split(X, y), functions=FUNCTIONS, deadline=time.perf_counter() + 60)
-    assert found[0].exact
+    X_train, y_train, X_valid, y_valid = _split(X, y)
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    deadline = time.perf_counter() + 60
+    found = function_sums(
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        FUNCTIONS,
+        _selector(deadline),
+        judge,
+        deadline,
+        library(5)[1:],
+    )
+    found = [f for f in found if f.exact]
+    assert found
     X_far = rng.uniform(0.5, 6, (50, 5))
     truth = X_far[:, 0] * X_far[:, 1] + 2 * X_far[:, 0] * X_far[:, 2] * X_far[:, 3] * np.cos(
         X_far[:, 4]
