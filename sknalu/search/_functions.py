@@ -353,19 +353,7 @@ def paired_factors(
     (``functions`` unused), of sums of two of a constant, the columns, their
     squares and the products of two (:func:`linear_factors`)."""
     n = X.shape[1]
-    base = _linear_base(n) if linear else []
-    if not linear:
-        for i in range(n):
-            for p in (1, 2):
-                row = np.zeros(n, dtype=int)
-                row[i] = p
-                base.append(row)
-    if n <= 3 and not linear:
-        for i, j in combinations(range(n), 2):
-            row = np.zeros(n, dtype=int)
-            row[[i, j]] = 1
-            base.append(row)
-    base = np.array(base, dtype=int).reshape(-1, n)
+    base = np.array(_linear_base(n) if linear else _paired_base(n), dtype=int).reshape(-1, n)
     M, Mv = monomial_values(X, base), monomial_values(Xv, base)
     names = ("id",) if linear else [f for f in _PAIRED_FUNCTIONS if f in functions]
     out = []
@@ -385,6 +373,23 @@ def paired_factors(
                     if v is not None:
                         out.append((Factor(name, base[[i, j]], np.array([a, a * c])), v))
     return out
+
+
+def _paired_base(n: int) -> list:
+    """The monomials two of which a function of :func:`paired_factors` sums: the
+    columns, their squares and (up to three columns) the products of two."""
+    rows = []
+    for i in range(n):
+        for p in (1, 2):
+            row = np.zeros(n, dtype=int)
+            row[i] = p
+            rows.append(row)
+    if n <= 3:
+        for i, j in combinations(range(n), 2):
+            row = np.zeros(n, dtype=int)
+            row[[i, j]] = 1
+            rows.append(row)
+    return rows
 
 
 def _linear_base(n: int) -> list:
@@ -1587,8 +1592,8 @@ def _log_term(kinds, coef, n_features: int, step: float) -> Term | None:
         if kind == "power":
             exponents[what] = np.round(c / step) * step
         elif kind == "factor":
-            # A function to a power of up to 4 (1/sin(theta/2)**4), as as many
-            # factors; the identity to its own power, of halves too.
+            # A function to an integer power, as as many factors; the identity
+            # to its own power, of halves too.
             unit = step if what.name == "id" else 1.0
             k = np.round(c / unit) * unit
             if k == 0 or abs(k) > _MAX_FACTOR_POWER or abs(c - k) > unit / 4:

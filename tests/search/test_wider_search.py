@@ -25,6 +25,36 @@ def _split(X, y, n=400):
     return X[:n], y[:n], X[n:], y[n:]
 
 
+def _exact_products(X, y, *args, **kwargs):
+    """The exact formulas of one search of products (:func:`log_products`) of
+    ``X``'s first 400 rows, judged on the rest; ``args`` and ``kwargs`` after
+    its deadline (``half``, ``shifted``, ``linear``)."""
+    X_train, y_train, X_valid, y_valid = _split(X, y)
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    terms = _product_terms(library(X.shape[1]))
+    deadline = time.perf_counter() + 30
+    found = log_products(
+        X_train, y_train, X_valid, y_valid, FUNCTIONS, terms, judge, deadline, *args, **kwargs
+    )
+    return [f for f in found if f.exact]
+
+
+def _exact_sums(X, y, monomials):
+    """The exact formulas of one search of sums with functions
+    (:func:`function_sums`, times ``monomials``) of ``X``'s first 400 rows."""
+    from sknalu.search._closed_form import _selector
+    from sknalu.search._functions import function_sums
+
+    X_train, y_train, X_valid, y_valid = _split(X, y)
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    deadline = time.perf_counter() + 60
+    select = _selector(deadline)
+    found = function_sums(
+        X_train, y_train, X_valid, y_valid, FUNCTIONS, select, judge, deadline, monomials
+    )
+    return [f for f in found if f.exact]
+
+
 def _found_on(ranges, formula, deadline, rows=500, functions=FUNCTIONS, beyond=False):
     """The search's first formula for ``formula`` of columns drawn on ``ranges``
     (``rows`` rows, all but the last 100 for training), asserted exact, and 200
@@ -414,27 +444,10 @@ def test_the_wide_library_adds_terms_over_every_column():
 def test_a_function_times_a_product_of_columns_in_a_sum_is_found():
     """``q*Ef + q*B*v*sin(theta)``: a function term times a product of three
     columns, in the sums with functions (the search's own step)."""
-    from sknalu.search._closed_form import _selector
-    from sknalu.search._functions import function_sums
-
     rng = np.random.RandomState(7)
     X = rng.uniform(1, 3, (500, 5))
     y = X[:, 0] * X[:, 1] + 2 * X[:, 0] * X[:, 2] * X[:, 3] * np.cos(X[:, 4])
-    X_train, y_train, X_valid, y_valid = _split(X, y)
-    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
-    deadline = time.perf_counter() + 60
-    found = function_sums(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        FUNCTIONS,
-        _selector(deadline),
-        judge,
-        deadline,
-        library(5)[1:],
-    )
-    found = [f for f in found if f.exact]
+    found = _exact_sums(X, y, library(5)[1:])
     assert found
     X_far = rng.uniform(0.5, 6, (50, 5))
     truth = X_far[:, 0] * X_far[:, 1] + 2 * X_far[:, 0] * X_far[:, 2] * X_far[:, 3] * np.cos(
@@ -641,20 +654,7 @@ def test_an_exponential_of_many_columns_shifted_by_one_is_a_product(formula):
     factor of the products in logarithms, written out with ``exp``."""
     rng = np.random.RandomState(3)
     X = rng.uniform(1, 3, (500, 5))
-    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
-    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
-    found = log_products(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        FUNCTIONS,
-        _product_terms(library(5)),
-        judge,
-        time.perf_counter() + 30,
-        shifted=True,
-    )
-    exact = [f for f in found if f.exact]
+    exact = _exact_products(X, formula(X), shifted=True)
     assert exact
     assert "exp1p" not in str(exact[0]) and "expm1" not in str(exact[0])
     assert "cosh" not in str(exact[0])
@@ -815,21 +815,7 @@ def test_a_product_of_powers_of_sums_of_two_monomials_is_found(formula):
     rng = np.random.RandomState(5)
     X = rng.uniform(1, 3, (500, 4))
     X[:, 3] += 3  # the root's argument stays positive
-    X_train, y_train, X_valid, y_valid = _split(X, formula(X))
-    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
-    found = log_products(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        FUNCTIONS,
-        _product_terms(library(4)),
-        judge,
-        time.perf_counter() + 30,
-        True,
-        linear=True,
-    )
-    exact = [f for f in found if f.exact]
+    exact = _exact_products(X, formula(X), True, linear=True)
     assert exact
     assert not exact[0].has_functions
     X_far = rng.uniform(0.5, 5, (50, 4))
@@ -840,28 +826,12 @@ def test_a_product_of_powers_of_sums_of_two_monomials_is_found(formula):
 def test_a_function_times_a_root_of_columns_in_a_sum_is_found():
     """With half powers, a function is multiplied in sums by roots of columns and
     of products of two (``I1 + I2 + 2*sqrt(I1*I2)*cos(delta)``)."""
-    from sknalu.search._closed_form import _root_monomials, _selector
-    from sknalu.search._functions import function_sums
+    from sknalu.search._closed_form import _root_monomials
 
     rng = np.random.RandomState(6)
     X = rng.uniform(1, 4, (500, 3))
     y = X[:, 0] - 3 * np.sqrt(X[:, 0] * X[:, 1]) * np.sin(2 * X[:, 2])
-    X_train, y_train, X_valid, y_valid = _split(X, y)
-    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
-    terms = monomials(3, 2)[1:]
-    deadline = time.perf_counter() + 30
-    found = function_sums(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        FUNCTIONS,
-        _selector(deadline),
-        judge,
-        deadline,
-        np.concatenate([terms, _root_monomials(3)]),
-    )
-    exact = [f for f in found if f.exact]
+    exact = _exact_sums(X, y, np.concatenate([monomials(3, 2)[1:], _root_monomials(3)]))
     assert exact
     X_far = rng.uniform(0.5, 8, (50, 3))
     far = X_far[:, 0] - 3 * np.sqrt(X_far[:, 0] * X_far[:, 1]) * np.sin(2 * X_far[:, 2])
