@@ -2,6 +2,13 @@
 
 import os
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist (``pytest -n auto``) each worker runs on one core: BLAS or
+    # OpenMP threads in two workers at once would fight over the cores, and the
+    # searches bounded by ``max_time`` would be cut short.
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, "1")
+
 import pytest
 import torch
 
