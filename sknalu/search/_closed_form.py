@@ -114,6 +114,11 @@ _NOISY_SHARE = 0.2
 #: Share of the time left that the search behind a product in front of a formula
 #: with functions may take before the search of the whole table.
 _NARROW_SHARE = 0.25
+#: Share of the time left for sums with functions of products of two shifted
+#: columns, on tables of up to three columns (``x*y + sin((x - 1)*(y - 1))``):
+#: found in 1 to 3 s; where nothing fits, the refinements of wrong candidates
+#: would take 6 s or more.
+_SHIFTED_SHARE = 0.1
 #: Tables of up to this many columns also try sums of terms over every column
 #: (:func:`wide_library`), of total degree up to ``_WIDE_DEGREE``.
 _WIDE_FEATURES, _WIDE_DEGREE = 5, 6
@@ -1063,6 +1068,11 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         _NARROW_SHARE,
         lambda until, sel: function_ratios(X, y, Xv, yv, functions, terms[1:], sel, judge, until),
     )
+    shifted_sums = _with_share(
+        deadline,
+        _SHIFTED_SHARE,
+        lambda until, sel: function_sums(X, y, Xv, yv, functions, sel, judge, until, shifted=True),
+    )
 
     products_of = functools.partial(
         log_products, X, y, Xv, yv, functions, product_terms, judge, deadline, half_powers, select
@@ -1081,6 +1091,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, offsets_only=True),
         lambda: _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge),
         ratios,
+        shifted_sums,
         lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge),
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, sum_monomials),

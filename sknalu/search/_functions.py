@@ -375,6 +375,52 @@ def paired_factors(
     return out
 
 
+#: Tables of up to this many columns try functions of a product of two shifted
+#: columns (:func:`shifted_product_factors`), and the most shifts of one column.
+_MAX_SHIFTED_PRODUCT, _MAX_SHIFTS = 3, 9
+#: The constants in front of a product of shifted columns, by function: of sin,
+#: cos and tanh, the positive ones alone (``cos(-u)`` is ``cos(u)``, ``sin(-u)``
+#: is ``-sin(u)``); of the identity, 1 (a term's coefficient scales it).
+_SHIFTED_SCALES = {"exp": _PAIRED_RATIOS, "id": (1.0,)}
+
+
+def shifted_product_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> list:
+    """``f(a*(x_i - s)*(x_j - t))`` for two columns, ``s`` and ``t`` integers from
+    the smallest to the largest value of their column (not both 0: that product is
+    :func:`function_factors`'), ``a`` of ``_PAIRED_RATIOS``, refined later:
+    ``sin((x - 1)*(y - 1))``; on tables of up to ``_MAX_SHIFTED_PRODUCT`` columns,
+    for columns whose range holds at most ``_MAX_SHIFTS`` integers. Written as
+    ``f(a*x_i*x_j - a*t*x_i - a*s*x_j + a*s*t)``, whose four constants a
+    refinement moves freely."""
+    n = X.shape[1]
+    names = [f for f in _PAIRED_FUNCTIONS if f in functions and f != "log"]
+    if n > _MAX_SHIFTED_PRODUCT or not names:
+        return []
+    names.append("id")  # (x - 3)*(y - 3) + 2*sin((x - 4)*(y - 4))
+    low, high = np.floor(X.min(0)), np.ceil(X.max(0))
+    out = []
+    for i, j in combinations(range(n), 2):
+        if high[i] - low[i] >= _MAX_SHIFTS or high[j] - low[j] >= _MAX_SHIFTS:
+            continue
+        inner = np.zeros((3, n), dtype=int)
+        inner[0, [i, j]] = 1
+        inner[1, i] = inner[2, j] = 1
+        for s, t in product(np.arange(low[i], high[i] + 1), np.arange(low[j], high[j] + 1)):
+            if s == 0 and t == 0:
+                continue
+            u, uv = (X[:, i] - s) * (X[:, j] - t), (Xv[:, i] - s) * (Xv[:, j] - t)
+            for name in names:
+                for a in _SHIFTED_SCALES.get(name, (1.0, 2.0, 0.5)):
+                    with np.errstate(all="ignore"):
+                        v = _usable(SEARCH_FUNCTIONS[name](a * u), SEARCH_FUNCTIONS[name](a * uv))
+                    if v is not None:
+                        coef = np.array([a, -a * t, -a * s])
+                        kept = coef != 0
+                        factor = Factor(name, inner[kept], coef[kept], float(a * s * t))
+                        out.append((factor, v))
+    return out
+
+
 def _paired_base(n: int) -> list:
     """The monomials two of which a function of :func:`paired_factors` sums: the
     columns, their squares and (up to three columns) the products of two."""
@@ -822,42 +868,49 @@ def function_sums(
     monomials=None,
     offsets_only=False,
     paired=False,
+    shifted=False,
 ) -> list:
     """Sums of terms with functions, chosen by forward selection, constants refined;
     where none is exact, sums with the best few functions times ``monomials``
     (:func:`_multiplied`). ``offsets_only``: ``m*(c0 + c1*f(...))`` alone
     (:func:`_offset_pairs`, a cheap step of its own); ``paired``: functions of
-    sums of two monomials (:func:`paired_factors`) instead of one."""
-    factors = (paired_factors if paired else function_factors)(X, Xv, functions)
+    sums of two monomials (:func:`paired_factors`) instead of one; ``shifted``:
+    functions of products of two shifted columns
+    (:func:`shifted_product_factors`), beside the products of two columns
+    (``x*y + sin((x - 1)*(y - 1))``)."""
+    if shifted:
+        factors = shifted_product_factors(X, Xv, functions)
+    else:
+        factors = (paired_factors if paired else function_factors)(X, Xv, functions)
     if not factors or not time_left(deadline):
         return []
     n = X.shape[1]
     terms, columns = [], []
     ones = np.zeros(n, dtype=int)
-    terms.append(Term(ones))
-    columns.append(np.ones(len(X)))
-    for j in range(n):
-        e = ones.copy()
-        e[j] = 1
-        terms.append(Term(e))
-        columns.append(X[:, j])
+    for e in _linear_base(n):  # a constant and the columns (and their products)
+        if e.sum() <= (2 if shifted else 1):
+            terms.append(Term(e))
+            columns.append(monomial_values(X, e[None, :])[:, 0])
     for factor, v in [] if offsets_only else factors:
         terms.append(Term(ones, (factor,)))
         columns.append(v)
-    if not offsets_only and len(columns) * (n + 1) <= _MAX_COLUMNS:
+    if not (offsets_only or shifted) and len(columns) * (n + 1) <= _MAX_COLUMNS:
         for factor, v in factors:
             for j in range(n):
                 e = ones.copy()
                 e[j] = 1
                 terms.append(Term(e, (factor,)))
                 columns.append(v * X[:, j])
-    pairs = _offset_pairs(terms, columns, factors, X, y)
+    # A shifted product's own step is short: its functions are not multiplied by
+    # the columns, the constant beside them is one of the plain terms, and the best
+    # subset of each size alone is refined.
+    pairs = [] if shifted else _offset_pairs(terms, columns, factors, X, y)
     A = np.column_stack(columns)
     out = _refined(pairs, terms, A, X, y, Xv, yv, judge, deadline, per_size=len(pairs))
     if offsets_only or any(c.exact for c in out) or not time_left(deadline):
         return out
     subsets = [list(c) for c in chosen_terms(select, A, y, _MAX_TERMS)]
-    out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline)
+    out += _refined(subsets, terms, A, X, y, Xv, yv, judge, deadline, 1 if shifted else 6)
     if monomials is None or any(c.exact for c in out) or not time_left(deadline):
         return out
     return out + _multiplied(X, y, Xv, yv, factors, monomials, select, judge, deadline)

@@ -39,9 +39,10 @@ def _exact_products(X, y, *args, **kwargs):
     return [f for f in found if f.exact]
 
 
-def _exact_sums(X, y, monomials):
+def _exact_sums(X, y, monomials=None, **kwargs):
     """The exact formulas of one search of sums with functions
-    (:func:`function_sums`, times ``monomials``) of ``X``'s first 400 rows."""
+    (:func:`function_sums`, times ``monomials``, ``kwargs`` after them) of
+    ``X``'s first 400 rows."""
     from sknalu.search._closed_form import _selector
     from sknalu.search._functions import function_sums
 
@@ -50,7 +51,7 @@ def _exact_sums(X, y, monomials):
     deadline = time.perf_counter() + 60
     select = _selector(deadline)
     found = function_sums(
-        X_train, y_train, X_valid, y_valid, FUNCTIONS, select, judge, deadline, monomials
+        X_train, y_train, X_valid, y_valid, FUNCTIONS, select, judge, deadline, monomials, **kwargs
     )
     return [f for f in found if f.exact]
 
@@ -454,6 +455,40 @@ def test_a_function_times_a_product_of_columns_in_a_sum_is_found():
         X_far[:, 4]
     )
     np.testing.assert_allclose(found[0].predict(X_far), truth, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "formula"),
+    [
+        (-3.0, 3.0, lambda x, y: 1.35 * x * y + 5.5 * np.sin((x - 1) * (y - 1))),
+        (0.05, 6.05, lambda x, y: (x - 3) * (y - 3) + 2 * np.sin((x - 4) * (y - 4))),
+        (0.0, 4.0, lambda x, y: x + 3 * np.cos(0.5 * (x - 2.5) * (y - 1))),
+    ],
+    ids=["beside-a-product", "beside-a-shifted-product", "shift-off-the-grid"],
+)
+def test_a_function_of_a_product_of_shifted_columns_is_found(low, high, formula):
+    """``f(a*(x - s)*(y - t))``: the shifts start at the integers of the columns'
+    ranges and are refined (2.5 from 2 or 3); the product of two shifted columns
+    itself is a term too."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(low, high, (500, 2))
+    found = _exact_sums(X, formula(X[:, 0], X[:, 1]), shifted=True)
+    assert found
+    X_far = rng.uniform(low - 1, high + 1, (50, 2))
+    truth = formula(X_far[:, 0], X_far[:, 1])
+    np.testing.assert_allclose(found[0].predict(X_far), truth, rtol=1e-8, atol=1e-9)
+
+
+def test_a_function_of_a_product_of_shifted_columns_reads_back():
+    rng = np.random.RandomState(3)
+    X = pd.DataFrame({"x": rng.uniform(-3, 3, 300), "y": rng.uniform(-3, 3, 300)})
+    y = X["x"] * X["y"] + np.sin((X["x"] - 1) * (X["y"] - 1))
+    est = NALURegressor(units="auto", random_state=0).fit(X, y)
+    assert est.formula_exact_
+    assert str(est.formula_) == "x*y + sin((x - 1)*(y - 1))"
+    X_far = pd.DataFrame({"x": rng.uniform(-5, 5, 50), "y": rng.uniform(-5, 5, 50)})
+    truth = X_far["x"] * X_far["y"] + np.sin((X_far["x"] - 1) * (X_far["y"] - 1))
+    np.testing.assert_allclose(est.predict(X_far), truth, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize(
