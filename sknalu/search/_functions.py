@@ -379,15 +379,17 @@ def paired_factors(
 #: columns (:func:`shifted_product_factors`), and the most shifts of one column.
 _MAX_SHIFTED_PRODUCT, _MAX_SHIFTS = 3, 9
 #: The constants in front of a product of shifted columns, by function: of sin,
-#: cos and tanh, the positive ones alone (``cos(-u)`` is ``cos(u)``, ``sin(-u)``
-#: is ``-sin(u)``); of the identity, 1 (a term's coefficient scales it).
+#: cos and tanh, the positive ones of ``_PAIRED_RATIOS`` alone (``cos(-u)`` is
+#: ``cos(u)``, ``sin(-u)`` is ``-sin(u)``); of exp, all of them; of the identity,
+#: 1 (a term's coefficient scales it).
 _SHIFTED_SCALES = {"exp": _PAIRED_RATIOS, "id": (1.0,)}
+_POSITIVE_RATIOS = tuple(r for r in _PAIRED_RATIOS if r > 0)
 
 
 def shifted_product_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[str]) -> list:
     """``f(a*(x_i - s)*(x_j - t))`` for two columns, ``s`` and ``t`` integers from
     the smallest to the largest value of their column (not both 0: that product is
-    :func:`function_factors`'), ``a`` of ``_PAIRED_RATIOS``, refined later:
+    :func:`function_factors`'), ``a`` of ``_SHIFTED_SCALES``, refined later:
     ``sin((x - 1)*(y - 1))``; on tables of up to ``_MAX_SHIFTED_PRODUCT`` columns,
     for columns whose range holds at most ``_MAX_SHIFTS`` integers. Written as
     ``f(a*x_i*x_j - a*t*x_i - a*s*x_j + a*s*t)``, whose four constants a
@@ -410,7 +412,7 @@ def shifted_product_factors(X: np.ndarray, Xv: np.ndarray, functions: Sequence[s
                 continue
             u, uv = (X[:, i] - s) * (X[:, j] - t), (Xv[:, i] - s) * (Xv[:, j] - t)
             for name in names:
-                for a in _SHIFTED_SCALES.get(name, (1.0, 2.0, 0.5)):
+                for a in _SHIFTED_SCALES.get(name, _POSITIVE_RATIOS):
                     with np.errstate(all="ignore"):
                         v = _usable(SEARCH_FUNCTIONS[name](a * u), SEARCH_FUNCTIONS[name](a * uv))
                     if v is not None:
