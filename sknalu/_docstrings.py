@@ -130,7 +130,10 @@ _PARAMETER_DOCS = {
         (None: no limit). Training stops at the first evaluation after it; with
         ``units="auto"`` the closed-form search gets up to 70% of 90% of it, the
         networks the rest of those 90%, and the last 10% are kept for choosing
-        among them and reading them back.""",
+        among them and reading them back. What a fit cut short by ``max_time``
+        has found depends on the machine's speed: the same ``random_state`` gives
+        the same result where the fit ends first (an exact formula found, or
+        ``max_time=None``).""",
     ),
     "selection": (
         '{"best", "accuracy"}',

@@ -1,4 +1,10 @@
-"""The closed-form search beyond a fixed library: degrees, shifts, functions, time."""
+"""The closed-form search beyond a fixed library: degrees, shifts, functions, time.
+
+A search stops at its first exact formula, so the deadlines of the tests that
+expect one are three times or more what the search needs alone on a 2-core
+machine: a slower or busier machine (CI runs one test per core) must not cut it
+short, and a longer deadline costs nothing where the test passes.
+"""
 
 import copy
 import functools
@@ -368,7 +374,7 @@ def test_a_function_of_a_product_of_many_columns_is_found(function, formula):
     rng = np.random.RandomState(4)
     X = rng.uniform(1, 3, (500, 5))
     found = find_formulas(
-        *_split(X, formula(X)), functions=(function,), deadline=time.perf_counter() + 30
+        *_split(X, formula(X)), functions=(function,), deadline=time.perf_counter() + 90
     )
     assert found[0].exact
     X_far = rng.uniform(0.5, 5, (50, 5))
@@ -391,7 +397,7 @@ def test_a_product_in_front_of_a_function_of_a_formula_is_found(formula):
     rng = np.random.RandomState(5)
     X = rng.uniform(0.5, 1.5, (500, 4))
     found = find_formulas(
-        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 20
+        *_split(X, formula(X)), functions=FUNCTIONS, deadline=time.perf_counter() + 60
     )
     assert found[0].exact
     X_far = rng.uniform(0.5, 2.5, (200, 4))
@@ -514,7 +520,7 @@ def test_products_over_functions_and_reciprocals_of_function_sums_are_found(rang
     product); logistic growth ``K/(1 + (K/P0 - 1)*exp(-r*t))``, whose reciprocal
     ``1/K + exp(-r*t)/P0 - exp(-r*t)/K`` holds terms that fit only together; and
     ``P*(1 + r/n)**(n*t)``, the exponential of ``log(P) + n*t*log(1 + r/n)``."""
-    found, X_far = _found_on(ranges, formula, deadline=20)
+    found, X_far = _found_on(ranges, formula, deadline=120)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
@@ -543,7 +549,7 @@ def test_a_function_refined_into_a_straight_line_is_not_kept():
 )
 def test_a_sum_over_a_function_is_found(ranges, formula):
     """``N(x) / (f(x) + d0 + d1*x1)``: ``y*f`` is a sum of monomials and ``y`` terms."""
-    found, X_far = _found_on(ranges, formula, deadline=10, beyond=True)
+    found, X_far = _found_on(ranges, formula, deadline=60, beyond=True)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
@@ -613,8 +619,8 @@ def test_a_product_in_front_of_the_reciprocal_of_a_sum_of_alike_terms_is_found(r
 def test_a_function_of_a_sum_of_two_monomials_is_found(ranges, formula):
     """``x0*x1*cos(x2 - x3)``, ``sin(x) + sin(x + x**2)``: the argument of the
     function is a sum of two monomials, on no grid of single monomials. The sine's
-    is found after 9 to 10 s on a 2-core machine: a deadline of twice that."""
-    found, X_far = _found_on(ranges, formula, deadline=30)
+    is found after 9 to 10 s alone on a 2-core machine."""
+    found, X_far = _found_on(ranges, formula, deadline=90)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8, atol=1e-12)
 
 
@@ -661,7 +667,7 @@ def test_the_reciprocal_of_an_exponential_less_one_is_found():
     def formula(X):
         return 1 / (np.exp(X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3])) - 1)
 
-    found, X_far = _found_on(ranges, formula, deadline=15)
+    found, X_far = _found_on(ranges, formula, deadline=45)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
@@ -815,7 +821,7 @@ def test_a_shifted_gaussian_is_found():
         theta, theta1, sigma = X.T
         return np.exp(-(((theta - theta1) / sigma) ** 2) / 2) / (np.sqrt(2 * np.pi) * sigma)
 
-    found, X_far = _found_on([(1.0, 3.0), (1.0, 3.0), (1.0, 3.0)], formula, deadline=20)
+    found, X_far = _found_on([(1.0, 3.0), (1.0, 3.0), (1.0, 3.0)], formula, deadline=60)
     np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8)
 
 
