@@ -97,11 +97,21 @@ _SMALL_RATIONAL = 150
 #: which runs once for each function.
 _INNER_RATIONAL = 60
 #: Functions of a sum of functions times monomials tried early (each a search of
-#: its own with a share of the time left, see :func:`multiplied_search`), and
-#: whether the columns' logarithms join the sums: ``K/(1 + (K/P0 - 1)*exp(-r*t))``;
+#: its own with a share of the time left, see :func:`multiplied_search`), whether
+#: the columns' logarithms join the sums, and the most columns of the tables it is
+#: tried on (None: any): ``K/(1 + (K/P0 - 1)*exp(-r*t))``;
 #: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))`` (in the reciprocal's share, the square
-#: root was cut short); ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``.
-_EARLY_OUTER = ((("reciprocal",), False), (("sqrt",), False), (("exp",), True))
+#: root was cut short); ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``;
+_EARLY_OUTER = (
+    (("reciprocal",), False, None),
+    (("sqrt",), False, None),
+    (("exp",), True, None),
+)
+#: The same, after the sums with functions: ``log(x + sqrt(x**2 + 1))``, on one
+#: column (on tables of two columns or more, where nothing fits, it took 1 to 4 s
+#: and cut two formulas of four columns at ``max_time=60``; among the early ones,
+#: it delayed the sums with functions found after it by 4 to 6 s).
+_LATER_OUTER = ((("log",), False, 1),)
 #: The functions tried there for each way of scoring them (``keep`` of
 #: :func:`._functions._multiplied`).
 _EARLY_KEEP = 3
@@ -999,18 +1009,20 @@ def _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge) -> Ite
             return
 
 
-def _early_outer(X, y, Xv, yv, terms, functions, deadline, judge) -> Iterator:
-    """The outer functions of ``_EARLY_OUTER`` of sums of the best few functions
-    times monomials, one function at a time, each kind with a share of the time
-    left: a second or two. The function columns are the same for every target:
-    made once."""
+def _early_outer(X, y, Xv, yv, terms, functions, deadline, judge, tried=_EARLY_OUTER) -> Iterator:
+    """The outer functions of ``tried`` (``_EARLY_OUTER``) of sums of the best few
+    functions times monomials, one function at a time, each kind with a share of
+    the time left: a second or two. The function columns are the same for every
+    target: made once."""
 
     def judge_on(Xi, t):
         return functools.partial(_judge_and_confirm, X=Xi, y=t)
 
     factors: dict = {}
-    for outers, logs in _EARLY_OUTER:
+    for outers, logs, widest in tried:
         if logs and not {"exp", "log"} <= set(functions):
+            continue
+        if widest is not None and X.shape[1] > widest:
             continue
         share = _time_share(deadline, _NARROW_SHARE)
         few = multiplied_search(
@@ -1096,6 +1108,7 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, sum_monomials),
         paired_sums,
+        lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge, _LATER_OUTER),
     ]
     late = [
         lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),

@@ -925,3 +925,26 @@ def test_the_root_of_a_sum_with_a_function_of_a_difference_is_found():
     assert found and found[-1].exact
     X_far = rng.uniform(0.5, 8, (50, 4))
     np.testing.assert_allclose(found[-1].predict(X_far), formula(X_far), rtol=1e-8)
+
+
+def test_the_logarithm_of_a_sum_with_a_function_is_found_on_one_column():
+    """``asinh(x) = log(x + sqrt(x**2 + 1))``: the exponential of the target is a
+    sum of a column and a function of a sum, found after the sums with functions."""
+    from sknalu.search._closed_form import _LATER_OUTER, _early_outer, _usable
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 100, (500, 1))
+    X_train, y_train, X_valid, y_valid = _split(X, np.arcsinh(X[:, 0]))
+    terms, _ = _usable(X_train, X_valid, library(1))
+    judge = functools.partial(_judge_and_confirm, X=X_train, y=y_train)
+    deadline = time.perf_counter() + 120
+    found = [
+        f
+        for f in _early_outer(
+            X_train, y_train, X_valid, y_valid, terms, FUNCTIONS, deadline, judge, _LATER_OUTER
+        )
+        if f.exact
+    ]
+    assert found
+    X_far = rng.uniform(100, 200, (50, 1))
+    np.testing.assert_allclose(found[0].predict(X_far), np.arcsinh(X_far[:, 0]), rtol=1e-10)
