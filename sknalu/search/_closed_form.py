@@ -101,7 +101,7 @@ _INNER_RATIONAL = 60
 #: the columns' logarithms join the sums, and the most columns of the tables it is
 #: tried on (None: any): ``K/(1 + (K/P0 - 1)*exp(-r*t))``;
 #: ``sqrt(a**2 + b**2 - 2*a*b*cos(C))`` (in the reciprocal's share, the square
-#: root was cut short); ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``;
+#: root was cut short); ``a*exp(-b*exp(-c*t))``, ``P*(1 + r/n)**(n*t)``.
 _EARLY_OUTER = (
     (("reciprocal",), False, None),
     (("sqrt",), False, None),
@@ -1009,11 +1009,11 @@ def _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge) -> Ite
             return
 
 
-def _early_outer(X, y, Xv, yv, terms, functions, deadline, judge, tried=_EARLY_OUTER) -> Iterator:
-    """The outer functions of ``tried`` (``_EARLY_OUTER``) of sums of the best few
-    functions times monomials, one function at a time, each kind with a share of
-    the time left: a second or two. The function columns are the same for every
-    target: made once."""
+def _outer_of_sums(X, y, Xv, yv, terms, functions, deadline, judge, tried=_EARLY_OUTER) -> Iterator:
+    """The outer functions of ``tried`` (``_EARLY_OUTER`` or ``_LATER_OUTER``) of
+    sums of the best few functions times monomials, one function at a time, each
+    kind with a share of the time left: a second or two. The function columns are
+    the same for every target: made once in a call."""
 
     def judge_on(Xi, t):
         return functools.partial(_judge_and_confirm, X=Xi, y=t)
@@ -1104,11 +1104,11 @@ def _function_steps(X, y, Xv, yv, terms, functions, half_powers, deadline, algeb
         lambda: _narrow_factor(X, y, Xv, yv, functions, half_powers, deadline, judge),
         ratios,
         shifted_sums,
-        lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge),
+        lambda: _outer_of_sums(X, y, Xv, yv, terms, functions, deadline, judge),
         lambda: composed(X, y, Xv, yv, functions, products, judge, deadline),
         lambda: function_sums(X, y, Xv, yv, functions, select, judge, deadline, sum_monomials),
         paired_sums,
-        lambda: _early_outer(X, y, Xv, yv, terms, functions, deadline, judge, _LATER_OUTER),
+        lambda: _outer_of_sums(X, y, Xv, yv, terms, functions, deadline, judge, _LATER_OUTER),
     ]
     late = [
         lambda: composed(X, y, Xv, yv, functions, inner, judge, deadline),

@@ -933,7 +933,7 @@ def test_the_root_of_a_sum_with_a_function_of_a_difference_is_found():
 def test_the_logarithm_of_a_sum_with_a_function_is_found_on_one_column():
     """``asinh(x) = log(x + sqrt(x**2 + 1))``: the exponential of the target is a
     sum of a column and a function of a sum, found after the sums with functions."""
-    from sknalu.search._closed_form import _LATER_OUTER, _early_outer, _usable
+    from sknalu.search._closed_form import _LATER_OUTER, _outer_of_sums, _usable
 
     rng = np.random.RandomState(0)
     X = rng.uniform(0, 100, (500, 1))
@@ -943,7 +943,7 @@ def test_the_logarithm_of_a_sum_with_a_function_is_found_on_one_column():
     deadline = time.perf_counter() + 120
     found = [
         f
-        for f in _early_outer(
+        for f in _outer_of_sums(
             X_train, y_train, X_valid, y_valid, terms, FUNCTIONS, deadline, judge, _LATER_OUTER
         )
         if f.exact
