@@ -158,6 +158,7 @@ _CRITERION_REFITS, _CRITERION_TIE = 3, 2.0
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
+_PAIR_SWAP_POOL = 300
 
 
 @dataclass(eq=False)
@@ -342,7 +343,9 @@ def _select(
     residual most, up to ``max_terms``. A seed stops growing once it fits exactly.
     Where none fits exactly, the best triples (:func:`_best_triples`) seed it too
     (for subsets of at most ``MAX_RATIO_TERMS``: the sums and ratios of few terms
-    of an exact formula).
+    of an exact formula). Last, where none fits exactly, the best subset of
+    ``max_terms`` has pairs of its terms swapped too (:func:`_pair_swapped`): once,
+    as each costs a projection of the columns for each pair of its terms.
     """
     if time.perf_counter() > deadline:
         return
@@ -360,6 +363,7 @@ def _select(
     seeds = [[int(np.argmax(g**2))]]
     seeds += [sorted(map(int, pool[list(np.unravel_index(k, C.shape))])) for k in flat]
     seen: set[frozenset] = set()
+    fullest: tuple[float, list[int]] = (math.inf, [])  # the best subset of max_terms
     exact, regular = False, len(seeds)
     for number, seed in enumerate(seeds):
         if time.perf_counter() > deadline:
@@ -379,12 +383,24 @@ def _select(
             if j is None:
                 break
             chosen = _swapped(T, target, [*chosen, j], tt, best)
+        if len(chosen) == max_terms and not exact:
+            rss = _rss(T, target, chosen)
+            if rss < fullest[0]:
+                fullest = (rss, chosen)
         if number == regular - 1 and not exact and 3 <= max_terms <= MAX_RATIO_TERMS:
             seeds += _best_triples(T, G, g, target, seeds)
-    if not exact and 3 <= max_terms <= MAX_RATIO_TERMS and time.perf_counter() < deadline:
+    if exact or time.perf_counter() > deadline:
+        return
+    if 3 <= max_terms <= MAX_RATIO_TERMS:
         pruned = _pruned_path(T, target, tt, best, g, 3 * max_terms)
         if pruned is not None and len(pruned) <= max_terms and frozenset(pruned) not in seen:
+            seen.add(frozenset(pruned))
             yield pruned
+    if fullest[1] and max_terms >= 3:
+        # The best subset of the most terms, with pairs of its terms swapped too.
+        swapped = _swapped(T, target, fullest[1], tt, best, pairs=True)
+        if frozenset(swapped) not in seen:
+            yield swapped
 
 
 def _pruned_path(T, target, tt: float, best, g, longest: int) -> list[int] | None:
@@ -466,11 +482,12 @@ def _pair_scores(C, q, alike: float, most: float = math.inf) -> np.ndarray:
     return explained
 
 
-def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
+def _swapped(T, target, chosen: list[int], tt: float, best, pairs: bool = False) -> list[int]:
     """``chosen`` with terms swapped for better ones while that lowers the residual.
 
     A term picked early may stand in for two picked later; each term in turn is
-    taken out and the best column for its place put in (at most two passes).
+    taken out and the best column for its place put in (at most two passes);
+    ``pairs``: where no single swap helps, two terms at once (:func:`_pair_swapped`).
     """
     rss = _rss(T, target, chosen)
     for _ in range(2 * len(chosen)):
@@ -486,8 +503,44 @@ def _swapped(T, target, chosen: list[int], tt: float, best) -> list[int]:
                     chosen, rss = trial, trial_rss
                     break
         else:
-            break
+            pair = _pair_swapped(T, target, chosen, rss) if pairs else None
+            if pair is None:
+                break
+            chosen, rss = pair
     return chosen
+
+
+def _pair_swapped(T, target, chosen: list[int], rss: float):
+    """``chosen`` with two of its terms replaced by the pair of columns that best
+    fits what the others leave, and its residual, where that lowers the
+    residual; else None.
+
+    Two terms that fit only together (``a/c - b/c``, where ``a**2/(b*c)`` and
+    ``b**2/(a*c)`` each fit more alone) are not the best single addition, so
+    swapping terms one at a time keeps the wrong pair. Every pair among the
+    ``_PAIR_SWAP_POOL`` columns most correlated with the rest of the target is
+    scored at once (:func:`_pair_scores`), the columns and the target projected
+    off the terms kept.
+    """
+    for i, j in itertools.combinations(range(len(chosen)), 2):
+        rest = [c for k, c in enumerate(chosen) if k not in (i, j)]
+        Q, _ = np.linalg.qr(T[:, rest]) if rest else (np.zeros((len(target), 0)), None)
+        residual = target - Q @ (Q.T @ target)
+        g = T.T @ residual  # columns' products with the residual (orthogonal to Q)
+        pool = np.argsort(-np.abs(g))[:_PAIR_SWAP_POOL]
+        P = T[:, pool] - Q @ (Q.T @ T[:, pool])
+        norms = np.linalg.norm(P, axis=0)
+        usable = norms > 1e-6
+        pool, P = pool[usable], P[:, usable] / norms[usable]
+        explained = _pair_scores(P.T @ P, P.T @ residual, alike=1e-9)
+        if not np.isfinite(explained).any():
+            continue
+        a, b = np.unravel_index(int(np.argmax(explained)), explained.shape)
+        trial = [*rest, int(pool[a]), int(pool[b])]
+        trial_rss = _rss(T, target, trial)
+        if trial_rss < rss * (1 - 1e-9):
+            return trial, trial_rss
+    return None
 
 
 def _rss(T, target, indices) -> float:
@@ -1523,8 +1576,9 @@ def _by_criterion(formulas: list, X, y, weight=None) -> list:
 
 def _criterion(formula, X, y, weight=None) -> float:
     """The extended Bayesian information criterion of ``formula`` on the training
-    rows (Chen and Chen 2008): ``n log(RSS/n) + k (log n + 2 log p)``, ``k`` its
-    terms, ``p`` :data:`_CANDIDATE_TERMS`; 0 without rows.
+    rows (Chen and Chen 2008): ``n log(RSS/n) + k (log n + 2 log p)``, ``k`` the
+    constants it fits (``n_parameters``: its terms, and the constants inside its
+    functions), ``p`` :data:`_CANDIDATE_TERMS`; 0 without rows.
 
     Among formulas that fit the held-out rows alike, the held-out rows alone
     cannot tell a formula that drops a small term from the right one (200 rows of
@@ -1547,7 +1601,7 @@ def _criterion(formula, X, y, weight=None) -> float:
             error = min(error, _relative_error(formula.predict(X), y, weight))
     if not math.isfinite(error):
         return math.inf
-    n, k = len(y), formula.complexity()[0]
+    n, k = len(y), formula.n_parameters()
     # The residual relative to the target (n log RSS up to a constant that all
     # formulas share), floored at rounding, so that exact fits of different sizes
     # compare by their terms.

@@ -619,6 +619,12 @@ class FunctionSum(Judged):
     def complexity(self) -> tuple[int, int]:
         return len(self.terms_), self.size()
 
+    def n_parameters(self) -> int:
+        """Each term's coefficient and each constant a refinement moves inside its
+        functions: ``(a*x + y)**(3/2)`` has two, however few its terms."""
+        inner = sum(int(f.free().sum()) for t in self.terms_ for f in t.factors)
+        return self.complexity()[0] + inner
+
     def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         A = np.column_stack([t.values(X) for t in self.terms_])
         if np.all(np.isfinite(A)):
@@ -780,6 +786,9 @@ class Composed(Judged):
     def complexity(self) -> tuple[int, ...]:
         n, *rest = self.inner.complexity()
         return (n + 1, *rest)
+
+    def n_parameters(self) -> int:
+        return self.inner.n_parameters() + 1
 
     def refit_(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         """Refit the inner formula on the target through the outer function's inverse,

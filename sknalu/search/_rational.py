@@ -67,6 +67,11 @@ class Judged:
     #: be kept (see ``rank``).
     has_functions = False
 
+    def n_parameters(self) -> int:
+        """How many constants the formula fits to the rows, as the information
+        criterion counts them (``rank``): one per term by default."""
+        return self.complexity()[0]
+
     def has_pole_between(self, X: np.ndarray) -> bool:
         """Whether a denominator of fitted constants changes sign between rows of
         ``X``: a pole inside the table's range. None without a fitted denominator."""

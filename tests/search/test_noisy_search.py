@@ -138,3 +138,52 @@ def sympy_sqrt(expression):
     import sympy
 
     return sympy.sqrt(expression)
+
+
+def test_two_terms_that_fit_only_together_are_swapped_in():
+    """``-5.41 + 1.63*(c - a)/d + 1.63*b/d**2`` with 1% noise: ``c/d`` and ``a/d``
+    fit the target only together, and neither is the best single term to add, so
+    forward selection with single swaps kept ``a**2/(c*d)`` and ``c**2/(a*d)``
+    (ten times the noise's error); swapping a pair of terms at once finds them."""
+    from sknalu.search._closed_form import _sums, _usable, library
+
+    X, y, Xv, yv = _noisy(
+        lambda X: -5.41 + 1.633 * (X[:, 2] - X[:, 0]) / X[:, 3] + 1.633 * X[:, 1] / X[:, 3] ** 2,
+        [(1.0, 5.0)] * 4,
+    )
+    terms, T = _usable(X, Xv, library(4))
+    best = min(_sums(X, y, Xv, yv, terms, T), key=lambda f: f.valid_error)
+    right = {(0, 0, 0, 0), (1, 0, 0, -1), (0, 0, 1, -1), (0, 1, 0, -2)}
+    assert _supports(best) == (right, set())
+    assert best.valid_error < 2e-4 and not best.exact
+
+
+def test_constants_inside_functions_count_against_a_formula():
+    """The information criterion counts every constant a formula fits, those
+    inside its functions too: ``(a*x0*x1 + x2)**(3/2)`` fits two, however few its
+    terms. Counted as one term, a power of a sum with two inner constants fitted
+    the training rows of a noisy monomial a little better than the monomial and
+    came first."""
+    from sknalu.search._closed_form import _criterion
+    from sknalu.search._functions import Composed, Factor, FunctionSum, Term
+
+    inner = np.array([[1, 1, 0], [0, 0, 1]])
+    power = Factor("id", inner, np.array([1.0, 8.3]), power=1.5)
+    assert FunctionSum([Term(np.array([0, 0, -1]), (power,))], np.ones(1)).n_parameters() == 2
+    shifted_exp = Factor("exp", inner[:1], np.array([-0.5]), shift=1.0)
+    assert FunctionSum([Term(np.zeros(3, int), (shifted_exp,))], np.ones(1)).n_parameters() == 3
+    frozen = Factor("log", inner[:1], np.array([1.0]), frozen=True)
+    assert FunctionSum([Term(np.zeros(3, int), (frozen,))], np.ones(1)).n_parameters() == 1
+    monomial = ClosedForm(np.array([[1, 1, -1]]), np.array([1.0]))
+    assert monomial.n_parameters() == 1
+    assert Composed(monomial, "reciprocal").n_parameters() == 2
+
+    # x0*x1/x2 + s written with a constant s inside: it fits the noisy monomial
+    # about as well, and its criterion is the worse by that constant.
+    X, y, *_ = _noisy(lambda X: X[:, 0] * X[:, 1] / X[:, 2], [(1.0, 5.0)] * 3)
+    plus = Factor("id", np.array([[1, 1, -1]]), np.array([1.0]), shift=1e-3)
+    shifted = FunctionSum([Term(np.zeros(3, int), (plus,))], np.ones(1))
+    for formula in (monomial, shifted):
+        formula.refit_(X, y)
+    assert abs(_criterion(shifted, X, y) - _criterion(monomial, X, y)) > 10
+    assert _criterion(shifted, X, y) > _criterion(monomial, X, y)
