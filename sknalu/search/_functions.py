@@ -228,13 +228,13 @@ def signed_monomials(n_features: int, smallest: int, cap: int = _MAX_WIDE) -> np
 
 
 def inner_monomials(n_features: int, wide: bool = False) -> np.ndarray:
-    """The monomials a function is tried on: each column, its square and reciprocal,
-    each product and ratio of two columns, and of three (up to
-    ``_MAX_TRIPLE_FEATURES`` columns); ``wide``: products of more columns too
-    (:func:`signed_monomials`)."""
+    """The monomials a function is tried on: each column, its square and reciprocal
+    (on one column, its cube too: ``cos(7.23*x**3)``), each product and ratio of
+    two columns, and of three (up to ``_MAX_TRIPLE_FEATURES`` columns); ``wide``:
+    products of more columns too (:func:`signed_monomials`)."""
     rows = []
     for i in range(n_features):
-        for p in (1, 2, -1):
+        for p in (1, 2, -1, 3) if n_features == 1 else (1, 2, -1):
             row = np.zeros(n_features, dtype=int)
             row[i] = p
             rows.append(row)
@@ -277,7 +277,10 @@ def function_factors(
         for k in range(len(inner)):
             if name in SHIFTED_EXP and np.count_nonzero(inner[k]) < _SHIFTED_EXP_COLUMNS:
                 continue
-            simple = np.abs(inner[k]).sum() <= 2 and name not in SHIFTED_EXP
+            # Every scale on a monomial of degree 2 or one column's power (the cube).
+            row = inner[k]
+            simple = np.abs(row).sum() <= 2 or np.count_nonzero(row) == 1
+            simple = simple and name not in SHIFTED_EXP
             scales = _SCALES if simple else (1.0, -1.0)
             for a in (1.0,) if name in ("log", "sqrt") else scales:
                 if name == "cosh" and a < 0:

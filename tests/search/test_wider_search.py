@@ -951,3 +951,12 @@ def test_the_logarithm_of_a_sum_with_a_function_is_found_on_one_column():
     assert found
     X_far = rng.uniform(100, 200, (50, 1))
     np.testing.assert_allclose(found[0].predict(X_far), np.arcsinh(X_far[:, 0]), rtol=1e-10)
+
+
+def test_a_function_of_the_cube_of_a_column_is_found_on_one_column():
+    """``2 - 3*sin(4.5*x**3)``: on one column, functions are tried on its cube too,
+    with the same scales as on the column itself, and the refinement of the inner
+    constant takes 3 (a scale tried) to 4.5."""
+    formula = lambda X: 2 - 3 * np.sin(4.5 * X[:, 0] ** 3)  # noqa: E731
+    found, X_far = _found_on([(-1.0, 1.0)], formula, deadline=60)
+    np.testing.assert_allclose(found.predict(X_far), formula(X_far), rtol=1e-8, atol=1e-8)
