@@ -158,7 +158,7 @@ _CRITERION_REFITS, _CRITERION_TIE = 3, 2.0
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
-_PAIR_SWAP_POOL = 300
+_PAIR_SWAP_POOL = 150
 
 
 @dataclass(eq=False)
@@ -398,7 +398,7 @@ def _select(
             yield pruned
     if fullest[1] and max_terms >= 3:
         # The best subset of the most terms, with pairs of its terms swapped too.
-        swapped = _swapped(T, target, fullest[1], tt, best, pairs=True)
+        swapped = _swapped(T, target, fullest[1], tt, best, pairs=(G, g))
         if frozenset(swapped) not in seen:
             yield swapped
 
@@ -482,12 +482,13 @@ def _pair_scores(C, q, alike: float, most: float = math.inf) -> np.ndarray:
     return explained
 
 
-def _swapped(T, target, chosen: list[int], tt: float, best, pairs: bool = False) -> list[int]:
+def _swapped(T, target, chosen: list[int], tt: float, best, pairs=None) -> list[int]:
     """``chosen`` with terms swapped for better ones while that lowers the residual.
 
     A term picked early may stand in for two picked later; each term in turn is
     taken out and the best column for its place put in (at most two passes);
-    ``pairs``: where no single swap helps, two terms at once (:func:`_pair_swapped`).
+    ``pairs``, ``(G, g)`` of :func:`_pair_swapped` (``G`` may be None): where no
+    single swap helps, two terms at once.
     """
     rss = _rss(T, target, chosen)
     for _ in range(2 * len(chosen)):
@@ -503,14 +504,14 @@ def _swapped(T, target, chosen: list[int], tt: float, best, pairs: bool = False)
                     chosen, rss = trial, trial_rss
                     break
         else:
-            pair = _pair_swapped(T, target, chosen, rss) if pairs else None
+            pair = None if pairs is None else _pair_swapped(T, target, chosen, rss, *pairs)
             if pair is None:
                 break
             chosen, rss = pair
     return chosen
 
 
-def _pair_swapped(T, target, chosen: list[int], rss: float):
+def _pair_swapped(T, target, chosen: list[int], rss: float, G=None, g=None):
     """``chosen`` with two of its terms replaced by the pair of columns that best
     fits what the others leave, and its residual, where that lowers the
     residual; else None.
@@ -520,19 +521,12 @@ def _pair_swapped(T, target, chosen: list[int], rss: float):
     swapping terms one at a time keeps the wrong pair. Every pair among the
     ``_PAIR_SWAP_POOL`` columns most correlated with the rest of the target is
     scored at once (:func:`_pair_scores`), the columns and the target projected
-    off the terms kept.
+    off the terms kept (:func:`_projected_pool`).
     """
     for i, j in itertools.combinations(range(len(chosen)), 2):
         rest = [c for k, c in enumerate(chosen) if k not in (i, j)]
-        Q, _ = np.linalg.qr(T[:, rest]) if rest else (np.zeros((len(target), 0)), None)
-        residual = target - Q @ (Q.T @ target)
-        g = T.T @ residual  # columns' products with the residual (orthogonal to Q)
-        pool = np.argsort(-np.abs(g))[:_PAIR_SWAP_POOL]
-        P = T[:, pool] - Q @ (Q.T @ T[:, pool])
-        norms = np.linalg.norm(P, axis=0)
-        usable = norms > 1e-6
-        pool, P = pool[usable], P[:, usable] / norms[usable]
-        explained = _pair_scores(P.T @ P, P.T @ residual, alike=1e-9)
+        pool, C, q = _projected_pool(T, target, rest, G, g)
+        explained = _pair_scores(C, q, alike=1e-9)
         if not np.isfinite(explained).any():
             continue
         a, b = np.unravel_index(int(np.argmax(explained)), explained.shape)
@@ -541,6 +535,39 @@ def _pair_swapped(T, target, chosen: list[int], rss: float):
         if trial_rss < rss * (1 - 1e-9):
             return trial, trial_rss
     return None
+
+
+def _projected_pool(T, target, rest: list[int], G=None, g=None):
+    """The ``_PAIR_SWAP_POOL`` columns of ``T`` (unit norm) most correlated with
+    what the columns ``rest`` leave of ``target``, their correlations with each
+    other and with it, all projected off ``rest``: from the Gram matrix ``G`` and
+    ``g = Tᵀ target`` where given (a few operations per column), else from the rows."""
+    if G is None:
+        Q, _ = np.linalg.qr(T[:, rest]) if rest else (np.zeros((len(target), 0)), None)
+        residual = target - Q @ (Q.T @ target)
+        pool = np.argsort(-np.abs(T.T @ residual))[:_PAIR_SWAP_POOL]
+        P = T[:, pool] - Q @ (Q.T @ T[:, pool])
+        norms = np.linalg.norm(P, axis=0)
+        usable = norms > 1e-6
+        pool, P = pool[usable], P[:, usable] / norms[usable]
+        return pool, P.T @ P, P.T @ residual
+    if rest:
+        inverse = np.linalg.pinv(G[np.ix_(rest, rest)])
+        G_S = G[rest]
+        left = g - G_S.T @ (inverse @ g[rest])
+        squares = np.diagonal(G) - np.einsum("ij,ij->j", G_S, inverse @ G_S)
+    else:
+        left, squares = g, np.diagonal(G).copy()
+    with np.errstate(all="ignore"):
+        correlation = np.where(squares > 1e-12, np.abs(left) / np.sqrt(squares), 0.0)
+    correlation[rest] = 0.0
+    pool = np.argsort(-correlation)[:_PAIR_SWAP_POOL]
+    pool = pool[squares[pool] > 1e-12]
+    C = G[np.ix_(pool, pool)]
+    if rest:
+        C = C - G_S[:, pool].T @ (inverse @ G_S[:, pool])
+    scale = np.sqrt(squares[pool])
+    return pool, C / np.outer(scale, scale), left[pool] / scale
 
 
 def _rss(T, target, indices) -> float:
