@@ -158,6 +158,8 @@ _CRITERION_REFITS, _CRITERION_TIE = 3, 2.0
 #: Columns up to which the selection works from their Gram matrix (8 bytes each of
 #: its ``n²`` entries) instead of projecting every row.
 _MAX_GRAM = 5000
+#: Columns among which a pair is chosen to replace two terms of a sum
+#: (:func:`_pair_swapped`): those most correlated with what the other terms leave.
 _PAIR_SWAP_POOL = 150
 
 
@@ -345,7 +347,7 @@ def _select(
     (for subsets of at most ``MAX_RATIO_TERMS``: the sums and ratios of few terms
     of an exact formula). Last, where none fits exactly, the best subset of
     ``max_terms`` has pairs of its terms swapped too (:func:`_pair_swapped`): once,
-    as each costs a projection of the columns for each pair of its terms.
+    as it scores the columns anew for each pair of its terms.
     """
     if time.perf_counter() > deadline:
         return
