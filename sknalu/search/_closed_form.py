@@ -376,7 +376,8 @@ def _select(
             if key not in seen:
                 seen.add(key)
                 yield list(chosen)
-            if _rss(T, target, chosen) <= EXACT_LEAST_SQUARES * tt:
+            rss = _rss(T, target, chosen)
+            if rss <= EXACT_LEAST_SQUARES * tt:
                 exact = True
                 break
             if len(chosen) >= max_terms:
@@ -385,10 +386,8 @@ def _select(
             if j is None:
                 break
             chosen = _swapped(T, target, [*chosen, j], tt, best)
-        if len(chosen) == max_terms and not exact:
-            rss = _rss(T, target, chosen)
-            if rss < fullest[0]:
-                fullest = (rss, chosen)
+        if len(chosen) == max_terms and not exact and rss < fullest[0]:
+            fullest = (rss, chosen)  # rss: that of chosen, from the loop
         if number == regular - 1 and not exact and 3 <= max_terms <= MAX_RATIO_TERMS:
             seeds += _best_triples(T, G, g, target, seeds)
     if exact or time.perf_counter() > deadline:
@@ -554,10 +553,7 @@ def _projected_pool(T, target, rest: list[int], G=None, g=None):
         pool, P = pool[usable], P[:, usable] / norms[usable]
         return pool, P.T @ P, P.T @ residual
     if rest:
-        inverse = np.linalg.pinv(G[np.ix_(rest, rest)])
-        G_S = G[rest]
-        left = g - G_S.T @ (inverse @ g[rest])
-        squares = np.diagonal(G) - np.einsum("ij,ij->j", G_S, inverse @ G_S)
+        left, squares, G_S, inverse = _gram_projection(G, g, rest)
     else:
         left, squares = g, np.diagonal(G).copy()
     with np.errstate(all="ignore"):
@@ -570,6 +566,18 @@ def _projected_pool(T, target, rest: list[int], G=None, g=None):
         C = C - G_S[:, pool].T @ (inverse @ G_S[:, pool])
     scale = np.sqrt(squares[pool])
     return pool, C / np.outer(scale, scale), left[pool] / scale
+
+
+def _gram_projection(G, g, indices):
+    """From the Gram matrix ``G = TᵀT`` and ``g = Tᵀ target``, each column's
+    product with the target projected off the columns ``indices`` (``g_j - G_jS β``),
+    the squared norms of the columns so projected (``G_jj - G_jS G_SS⁻¹ G_Sj``),
+    and ``G_S``, ``G_SS⁻¹`` that give them."""
+    G_S = G[indices]
+    inverse = np.linalg.pinv(G[np.ix_(indices, indices)])
+    projected = g - G_S.T @ (inverse @ g[indices])
+    squares = np.diagonal(G) - np.einsum("ij,ij->j", G_S, inverse @ G_S)
+    return projected, squares, G_S, inverse
 
 
 def _rss(T, target, indices) -> float:
@@ -600,10 +608,7 @@ def _best_addition(T, target, indices, G=None, g=None, squares=None) -> int | No
         projected = g - inside.T @ (Q.T @ target)
         pn = squares - np.einsum("ij,ij->j", inside, inside)
     else:
-        G_S = G[indices]
-        inverse = np.linalg.pinv(G[np.ix_(indices, indices)])
-        projected = g - G_S.T @ (inverse @ g[indices])
-        pn = np.diagonal(G) - np.einsum("ij,ij->j", G_S, inverse @ G_S)
+        projected, pn, _, _ = _gram_projection(G, g, indices)
     with np.errstate(all="ignore"):
         gain = np.where(pn > 1e-10, projected**2 / pn, -np.inf)
     gain[indices] = -np.inf
