@@ -146,6 +146,10 @@ _THRESHOLDED_SHARE = 0.25
 #: data have not looked noisy before them (a wrong formula's residual on noisy
 #: rows is smooth: ``q*E/(m*(w0**2 - w**2))``).
 _LAST_PRODUCTS_SHARE = 0.5
+#: Share of the main time left that the backward eliminations of the ratios of
+#: polynomials may take (:class:`_NoisySteps`), and the most columns of those (one
+#: at a time, each elimination costs some 10 ms a column).
+_ELIMINATED_SHARE, _ELIMINATED_COLUMNS = 0.15, 64
 #: The number of candidate terms the extended information criterion assumes each
 #: term was chosen from (:func:`_criterion`), and the relative residual below
 #: which fits count as equal (float64 rounding).
@@ -1029,6 +1033,7 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
         lambda: search.exact(largest=_SMALL_RATIONAL),
         lambda: _common_factor(X, y, Xv, yv, algebraic, judge, quick_search=quick),
         lambda: _wide_sums(X, y, Xv, yv, deadline=main),
+        noisy.eliminated,
     ]
     early, late = [], []
     if functions:
@@ -1063,6 +1068,10 @@ class _NoisySteps:
         self.started = True
         share = _time_share(self.exact.deadline, _THRESHOLDED_SHARE)
         yield from self.search.thresholded(largest=_SMALL_RATIONAL, deadline=share)
+
+    def eliminated(self) -> Iterator:
+        share = _time_share(self.exact.deadline, _ELIMINATED_SHARE)
+        yield from self.search.eliminated(largest=_ELIMINATED_COLUMNS, deadline=share)
 
     def products(self) -> Iterator:
         yield from self._products_until(_time_share(self.exact.deadline, _THRESHOLDED_SHARE))

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from itertools import combinations_with_replacement
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from ..exact._tolerances import EXACT_LEAST_SQUARES, NEGLIGIBLE, NULL, NULL_ENTRY
 
@@ -197,8 +198,6 @@ def eliminated(T, target, tt: float, max_terms: int) -> list[int] | None:
     (AᵀA)⁻¹_jj`` each, from one QR) while their sum stays within rounding,
     checked; then one at a time.
     """
-    from scipy.linalg import solve_triangular
-
     n_rows, n_cols = T.shape
     if n_cols > min(_ELIMINATION_COLUMNS, _ELIMINATION_ROWS * n_rows) or n_cols <= max_terms:
         return None
@@ -229,6 +228,199 @@ def eliminated(T, target, tt: float, max_terms: int) -> list[int] | None:
         else:
             return None
     return None
+
+
+#: How many supports of each backward path (:func:`backward_path`) are kept: those
+#: of the lowest information criterion, on the path's own columns.
+_PATH_SUPPORTS = 3
+
+
+def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
+    """Supports of at most ``max_terms`` columns of ``T`` for a noisy ``target``,
+    by backward elimination from the least squares of every column: each round
+    drops the column whose removal raises the residual least (its Wald statistic
+    ``β_j² / (AᵀA)⁻¹_jj``, from one QR; an eighth of them at once while more than
+    twice ``max_terms`` are left), down to one column.
+
+    Forward selection from the target's largest column (or set to 1, a ratio's
+    largest term) misses a formula whose small terms only fit together
+    (``(y2 - y1)**2`` beside ``(x2 - x1)**2`` in a denominator, on noisy rows),
+    and so does thresholding the full fit, where those terms' coefficients are
+    as small as the noise's; elimination keeps them once the noise columns are
+    gone. Returns the ``_PATH_SUPPORTS`` supports of the lowest extended BIC
+    (``n log RSS + k (log n + 2 log p)``, ``p`` the columns of ``T``), each sorted.
+    """
+    if weight is not None:
+        root = np.sqrt(weight)
+        T, target = T * root[:, None], target * root
+    n_rows, n_cols = T.shape
+    if not (np.all(np.isfinite(T)) and np.all(np.isfinite(target))) or n_cols >= n_rows:
+        return []
+    T = T / np.where(np.linalg.norm(T, axis=0) > 0, np.linalg.norm(T, axis=0), 1.0)
+    per_term = math.log(n_rows) + 2 * math.log(max(n_cols, 2))
+    keep, scored = np.arange(n_cols), []
+    while len(keep):
+        Q, R = np.linalg.qr(T[:, keep])
+        diagonal = np.abs(np.diag(R))
+        if not diagonal.min() > 1e-12 * diagonal.max():
+            # Columns alike to rounding: the latest of each such pair goes first.
+            keep = np.delete(keep, int(np.argmin(diagonal)))
+            continue
+        coef = solve_triangular(R, Q.T @ target)
+        r = target - T[:, keep] @ coef
+        rss = float(r @ r)
+        if len(keep) <= max_terms and rss > 0:
+            scored.append((n_rows * math.log(rss) + len(keep) * per_term, sorted(map(int, keep))))
+        inverse = solve_triangular(R, np.eye(len(keep)))
+        cost = coef**2 / np.einsum("ij,ij->i", inverse, inverse)
+        count = max(1, len(keep) // 8) if len(keep) > 4 * max_terms else 1
+        keep = np.delete(keep, np.argsort(cost)[:count])
+    return [support for _, support in sorted(scored)[:_PATH_SUPPORTS]]
+
+
+#: Gauss-Newton steps of :func:`ratio_path` on the full ratio, and after each
+#: column it drops.
+_FIRST_STEPS, _STEPS = 4, 1
+#: The residual after a drop, relative to the one before, up to which the
+#: coefficients so far are a close enough start (no linearised fit).
+_CLOSE = 2.0
+#: The damping of those steps tried in turn, relative to the largest squared
+#: singular value of the Jacobian (scaled columns).
+_DAMPING = (0.0, 1e-6, 1e-4, 1e-2)
+
+
+def ratio_path(P, Q, y, a, b, max_terms: int, weight=None) -> list[tuple]:
+    """Backward elimination for a noisy ratio ``N/D`` (``N = P a``, ``D = Q b``),
+    by nonlinear least squares of ``y`` itself.
+
+    The linearised fit, ``y D = N``, is biased on noisy rows: the noise of ``y``
+    is in its columns ``y Q`` as in its target, so that every term of ``D``
+    lowers its residual by matching the target's noise, and a backward
+    elimination on it keeps spurious terms of ``D`` (and ``N``'s to go with
+    them) before small right ones (``(y2 - y1)**2`` beside ``(x2 - x1)**2``).
+    Here each round takes Gauss-Newton steps from the coefficients so far: the
+    Jacobian of ``N/D``, ``[P/D, -(N/D²) Q]``, holds no noise. It is singular
+    along the coefficients themselves (``N/D`` is ``(t N)/(t D)`` for any ``t``),
+    so the steps and the coefficients' variances come from its pseudo-inverse;
+    no term of ``D`` is singled out to be 1 (on noisy rows the full fit can rank
+    first a term the formula has not: ``n`` for the lensmaker's
+    ``R1*R2/((n - 1)*(R2 - R1))``). The column whose removal raises the residual
+    least to first order (its Wald statistic) is dropped (an eighth of them at
+    once while more than four times ``max_terms`` are left), down to one term of each.
+
+    Returns ``(score, keep_num, keep_den, a, b)`` for the ``_PATH_SUPPORTS``
+    supports of at most ``max_terms`` columns (the scale not counted) of the
+    lowest extended BIC (``score``; ``p`` the columns of ``P`` and ``Q``).
+    """
+    fit = _RatioFit(P, Q, y, weight)
+    coef = np.concatenate([a, b])
+    keep = np.flatnonzero(coef != 0)
+    per_term = math.log(len(y)) + 2 * math.log(max(P.shape[1] + Q.shape[1], 2))
+    scored, steps, rss = [], _FIRST_STEPS, 0.0
+    with np.errstate(all="ignore"):
+        while len(keep) > 2 and len(keep) <= len(y) // 2:
+            # From the coefficients so far, or the linearised fit on the columns
+            # left where it is better: after a drop, the former can be far off.
+            start = coef[keep]
+            if not fit.residual(start, keep) <= _CLOSE * rss:
+                linear = fit.linear(keep, fit.fitted(start, keep)[1])
+                if linear is not None and fit.residual(linear, keep) < fit.residual(start, keep):
+                    start = linear
+            c, cost = fit.steps(start, keep, steps)
+            rss, steps = fit.residual(c, keep), _STEPS
+            if cost is None or not math.isfinite(rss):
+                break
+            coef[keep] = c
+            if len(keep) - 1 <= max_terms and rss > 0:
+                score = len(y) * math.log(rss) + (len(keep) - 1) * per_term
+                scored.append((score, keep.copy(), c))
+            count = max(1, len(keep) // 8) if len(keep) > 4 * max_terms else 1
+            order = [i for i in np.argsort(cost) if fit.can_drop(keep, i)]
+            if not order:
+                break
+            coef[keep[order[:count]]] = 0.0
+            keep = np.delete(keep, order[:count])
+    out = []
+    for score, kept, c in sorted(scored, key=lambda t: t[0])[:_PATH_SUPPORTS]:
+        den = fit.is_den[kept]
+        out.append((score, kept[~den], kept[den] - P.shape[1], c[~den], c[den]))
+    return out
+
+
+class _RatioFit:
+    """``N/D`` on the columns ``[P, Q]`` for :func:`ratio_path`: its values,
+    residual and Gauss-Newton steps."""
+
+    def __init__(self, P, Q, y, weight) -> None:
+        self.y, self.columns = y, np.concatenate([P, Q], axis=1)
+        self.root = np.ones(len(y)) if weight is None else np.sqrt(weight)
+        self.is_den = np.arange(self.columns.shape[1]) >= P.shape[1]
+
+    def can_drop(self, kept, i: int) -> bool:
+        """Whether ``kept`` without its ``i``-th column still has terms in ``N``
+        and ``D``."""
+        return int(np.sum(self.is_den[kept] == self.is_den[kept[i]])) > 1
+
+    def fitted(self, c, kept) -> tuple[np.ndarray, np.ndarray]:
+        C, den = self.columns[:, kept], self.is_den[kept]
+        D = C[:, den] @ c[den]
+        return C[:, ~den] @ c[~den] / D, D
+
+    def residual(self, c, kept) -> float:
+        r = (self.y - self.fitted(c, kept)[0]) * self.root
+        return float(r @ r) if np.all(np.isfinite(r)) else math.inf
+
+    def linear(self, kept, D) -> np.ndarray | None:
+        """The ratio on ``kept`` from its linearised fit ``y D = N``, rows weighted
+        by ``1/D²`` (``D`` the current denominator's values): ``D``'s coefficients
+        from the smallest singular vector of ``y Q`` less its projection on ``P``,
+        ``D``'s values held to a norm of 1 (the noise adds about as much to every
+        ``D``'s residual then), ``N``'s by least squares. None where it fails."""
+        den = self.is_den[kept]
+        P, Q = self.columns[:, kept[~den]], self.columns[:, kept[den]]
+        root = (self.root / np.abs(D))[:, None]
+        try:
+            basis, _ = np.linalg.qr(root * P)
+            yQ = root * self.y[:, None] * Q
+            left = yQ - basis @ (basis.T @ yQ)
+            R = np.linalg.qr(root * Q, mode="r")
+            whiten = solve_triangular(R, np.eye(len(R)))
+            b = whiten @ np.linalg.svd(left @ whiten, full_matrices=False)[2][-1]
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+        a = scaled_least_squares(root * P, (root[:, 0] * self.y) * (Q @ b))
+        c = np.empty(len(kept))
+        c[~den], c[den] = a, b
+        return c if np.all(np.isfinite(c)) else None
+
+    def steps(self, c, kept, steps: int):
+        """``steps`` Gauss-Newton steps from ``c`` (damped as Levenberg and
+        Marquardt's, more until the residual falls; then ``D`` rescaled to a root
+        mean square of 1), and
+        the Wald statistic of each column (None where the Jacobian is not
+        finite), from the pseudo-inverse without the direction of ``c`` itself."""
+        cost = None
+        for _ in range(steps):
+            value, D = self.fitted(c, kept)
+            J = self.columns[:, kept] / D[:, None] * self.root[:, None]
+            J[:, self.is_den[kept]] *= -value[:, None]
+            norms = np.linalg.norm(J, axis=0)
+            if not (np.all(np.isfinite(J)) and np.all(norms > 0)):
+                return c, None
+            U, sigma, Vt = np.linalg.svd(J / norms, full_matrices=False)
+            usable = sigma[:-1] > 1e-12 * sigma[0]  # the last: the scale's
+            U, sigma, Vt = U[:, :-1][:, usable], sigma[:-1][usable], Vt[:-1][usable]
+            projected = U.T @ ((self.y - value) * self.root)
+            now = self.residual(c, kept)
+            for damping in _DAMPING:  # Levenberg-Marquardt's, relative to sigma[0]²
+                step = Vt.T @ (projected * sigma / (sigma**2 + damping * sigma[0] ** 2)) / norms
+                if self.residual(c + step, kept) < now:
+                    c = c + step
+                    break
+            c = c / (np.sqrt(np.mean(np.square(self.fitted(c, kept)[1]))) or 1.0)
+            variance = np.einsum("ij,i->j", np.square(Vt), 1.0 / sigma**2) / norms**2
+            cost = np.square(c) / np.where(variance > 0, variance, np.inf)
+        return c, cost
 
 
 def rows_key(X: np.ndarray, Xv: np.ndarray) -> tuple:
@@ -546,7 +738,7 @@ class NoisyRationalSearch(RationalSearch):
             full = self._full_polynomial(dn) if dd == 0 else self._full_ratio(dn, dd)
             if full is None:
                 continue
-            shares, fit = full
+            shares, fit, _ = full
             starts: set[frozenset] = set()
             kept: set[frozenset] = set()
             for threshold in _NOISY_THRESHOLDS:
@@ -575,7 +767,7 @@ class NoisyRationalSearch(RationalSearch):
             c = scaled_least_squares(P[:, keep], self.y, self.weight)
             return (exps[keep], c, None, None), np.abs(c) * norms[keep]
 
-        return np.abs(coef) * norms, fit
+        return np.abs(coef) * norms, fit, coef
 
     def _full_ratio(self, dn: int, dd: int):
         """The same for a ratio: ``D``'s coefficients from the smallest singular
@@ -593,10 +785,19 @@ class NoisyRationalSearch(RationalSearch):
         try:
             basis, _ = np.linalg.qr(root * Zp)
             left = root * yZ - basis @ (basis.T @ (root * yZ))
-            _, _, Vt = np.linalg.svd(left / norms_z, full_matrices=False)
+            # D's values held to a norm of 1, not its coefficients: the noise of
+            # y then adds about the same to every D's residual (sigma² ||D||²),
+            # and the smallest singular vector is D's without the noise's bias.
+            Rq = np.linalg.qr(root * Zq / norms_z, mode="r")
+            diagonal = np.abs(np.diag(Rq))
+            if diagonal.min() > 1e-10 * diagonal.max():
+                whiten = solve_triangular(Rq, np.eye(len(Rq)))
+            else:
+                whiten = np.eye(len(Rq))  # D's monomials alike: their coefficients'
+            _, _, Vt = np.linalg.svd(left / norms_z @ whiten, full_matrices=False)
         except np.linalg.LinAlgError:
             return None
-        b = Td @ (Vt[-1] / norms_z)
+        b = Td @ (whiten @ Vt[-1] / norms_z)
         a = Tn @ scaled_least_squares(Zp, self.y * (Q @ b), self.weight)
         n, v = len(num), np.concatenate([a, b])
 
@@ -612,7 +813,65 @@ class NoisyRationalSearch(RationalSearch):
             shares[order] = np.abs(np.concatenate([args[1], args[3]])) * norms[order]
             return args, shares[support]
 
-        return np.abs(v) * norms, fit
+        return np.abs(v) * norms, fit, v
+
+    def eliminated(self, largest: int = MAX_COLUMNS, deadline: float = math.inf) -> Iterator:
+        """Candidates by backward elimination, degree by degree (noisy data): for
+        each pair of degrees of at most ``largest`` columns, the supports of the
+        lowest information criterion along the path from the full fit down
+        (:meth:`_eliminated`); none started after ``deadline``. None is exact."""
+        for dn, dd in degree_schedule(self.X.shape[1], len(self.X), 0, largest):
+            if time.perf_counter() > min(deadline, self.deadline):
+                return
+            full = self._full_polynomial(dn) if dd == 0 else self._full_ratio(dn, dd)
+            if full is not None:
+                for _, args in self._eliminated(dn, dd, full[2]):
+                    if args[2] is not None and self._pole_near_rows(args[2], args[3]):
+                        continue
+                    found = self.make(*args)
+                    # An approximation: a polynomial of degree 12 fits exp on
+                    # [1, 2] to rounding, and even extrapolates to it within the
+                    # rows. Exact formulas are the exact search's (its cliff).
+                    found.exact = False
+                    yield found
+
+    def _pole_near_rows(self, denominator: np.ndarray, coef: np.ndarray) -> bool:
+        """Whether ``D`` changes sign on the rows, or on them with one column moved
+        to its smallest or largest value less or plus a twentieth of its range:
+        the nonlinear least squares of a ratio can cancel a zero of ``N`` with
+        one of ``D`` just outside the rows (``x*p(x)/(x*q(x) + 2e-4)``), a pole
+        the next rows would meet."""
+        low, high = self.X.min(axis=0), self.X.max(axis=0)
+        margin = (high - low) / 20
+        values = [monomial_values(self.X, denominator) @ coef]
+        for j in range(self.X.shape[1]):
+            for edge in (low[j] - margin[j], high[j] + margin[j]):
+                moved = self.X.copy()
+                moved[:, j] = edge
+                values.append(monomial_values(moved, denominator) @ coef)
+        with np.errstate(all="ignore"):
+            return changes_sign(np.concatenate(values))
+
+    def _eliminated(self, dn: int, dd: int, full: np.ndarray) -> Iterator:
+        """The supports of a backward elimination for the pair ``(dn, dd)`` and
+        ``make``'s arguments for each: :func:`backward_path` for a polynomial,
+        :func:`ratio_path` for a ratio, from the full fit ``full`` (its
+        coefficients, ``N``'s then ``D``'s) with ``D``'s largest term set to 1."""
+        num, P = self._basis(dn)
+        if dd == 0:
+            for support in backward_path(P, self.y, MAX_SELECTED_TERMS, self.weight):
+                coef = scaled_least_squares(P[:, support], self.y, self.weight)
+                yield frozenset(support), (num[support], coef, None, None)
+            return
+        den, Q = self._basis(dd)
+        n = len(num)
+        paths = ratio_path(P, Q, self.y, full[:n], full[n:], MAX_SELECTED_TERMS, self.weight)
+        for _, keep_num, keep_den, coef_num, coef_den in paths:
+            # D's largest term first, set to 1 (``make``'s form).
+            order = np.argsort(-np.abs(coef_den) * np.linalg.norm(Q[:, keep_den], axis=0))
+            keep_den, coef_den = keep_den[order], coef_den[order]
+            args = (num[keep_num], coef_num / coef_den[0], den[keep_den], coef_den / coef_den[0])
+            yield frozenset([*keep_num, *(n + keep_den)]), args
 
     def selected(self) -> Iterator:
         """Candidates with terms chosen one at a time, degree by degree (noisy data)."""
@@ -642,8 +901,9 @@ class NoisyRationalSearch(RationalSearch):
         if not np.all(np.isfinite(A)) or np.any(norms == 0):
             return
         n = len(num)
-        # The term of D set to 1: the constant, or a single column.
-        for lead in np.where(den.sum(1) <= 1)[0]:
+        # The term of D set to 1: the constant, a single column, or the largest
+        # term of the full fit's D (``(x2 - x1)**2 + (y2 - y1)**2`` has neither).
+        for lead in self._leads(dn, dd, den):
             if time.perf_counter() > self.deadline:
                 return
             target = self.y * Q[:, lead]
@@ -665,6 +925,17 @@ class NoisyRationalSearch(RationalSearch):
                 yield self.make(
                     num[keep_num], coef[:k], den[[lead, *rest]], np.concatenate([[1.0], coef[k:]])
                 )
+
+    def _leads(self, dn: int, dd: int, den: np.ndarray) -> list[int]:
+        """The terms of ``D`` that :meth:`_selected_ratios` sets to 1 in turn: the
+        constant and the single columns, then the term with the largest share in
+        the full fit (:meth:`_full_ratio`) where it is none of them."""
+        leads = [int(i) for i in np.flatnonzero(den.sum(1) <= 1)]
+        full = self._full_ratio(dn, dd)
+        if full is not None:
+            largest = int(np.argmax(full[0][len(full[0]) - len(den) :]))
+            leads += [largest] if largest not in leads else []
+        return leads
 
 
 def _lead_first(keep_den: np.ndarray, v_den: np.ndarray) -> np.ndarray:

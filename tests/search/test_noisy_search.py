@@ -187,3 +187,40 @@ def test_constants_inside_functions_count_against_a_formula():
         formula.refit_(X, y)
     assert abs(_criterion(shifted, X, y) - _criterion(monomial, X, y)) > 10
     assert _criterion(shifted, X, y) > _criterion(monomial, X, y)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "formula", "numerator", "denominator"),
+    [
+        (
+            [(1.0, 5.0), (1.0, 5.0), (0.0, 1.0), (4.0, 6.0), (0.0, 1.0), (0.0, 1.0)],
+            lambda X: X[:, 0] * X[:, 1] / ((X[:, 3] - X[:, 2]) ** 2 + (X[:, 5] - X[:, 4]) ** 2),
+            {(1, 1, 0, 0, 0, 0)},
+            {(0, 0, 2, 0, 0, 0), (0, 0, 1, 1, 0, 0), (0, 0, 0, 2, 0, 0)}
+            | {(0, 0, 0, 0, 2, 0), (0, 0, 0, 0, 1, 1), (0, 0, 0, 0, 0, 2)},
+        ),
+        (
+            [(1.0, 5.0), (0.5, 1.0), (10.0, 20.0), (5.0, 8.0)],
+            lambda X: X[:, 0] * X[:, 1] ** 2 / ((X[:, 2] - X[:, 3]) ** 2 + X[:, 1] ** 2),
+            {(1, 2, 0, 0)},
+            {(0, 2, 0, 0), (0, 0, 2, 0), (0, 0, 1, 1), (0, 0, 0, 2)},
+        ),
+    ],
+    ids=["gravitation-between-points", "lorentzian"],
+)
+def test_backward_elimination_keeps_the_small_terms_of_a_noisy_denominator(
+    ranges, formula, numerator, denominator
+):
+    """``m1*m2/((x2 - x1)**2 + (y2 - y1)**2)`` with the points far apart in ``x``
+    and near in ``y``, and ``A*g**2/((f - f0)**2 + g**2)`` with ``g`` small: with 1%
+    noise the small terms of the denominator have coefficients as small as the
+    noise's in the full fit, so that thresholding loses them, and the linearised
+    fit ``y D = N`` keeps spurious terms that match the noise. Eliminated one at
+    a time by the least squares of ``y`` itself, the right ratio has the lowest
+    criterion of the candidates, and none is exact."""
+    X, y, Xv, yv = _noisy(formula, ranges)
+    make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+    search = NoisyRationalSearch(X, y, make, select=None)
+    found = list(search.eliminated(largest=150))
+    assert found and not any(f.exact for f in found)
+    assert _supports(rank(found, X=X, y=y)[0]) == (numerator, denominator)
