@@ -574,6 +574,12 @@ class RationalSearch:
         #: (None before any): noise alone where a polynomial fits to the noise.
         self.residual: np.ndarray | None = None
 
+    def smallest_residual(self) -> float:
+        """The smallest relative squared residual of the polynomials tried so far
+        (a ratio's singular values also fall with the columns' likeness);
+        infinite before any."""
+        return min((r for (_, dd), r in self._residual.items() if dd == 0), default=math.inf)
+
     def _basis(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
         if degree not in self._cache:
             exps = monomials(self.X.shape[1], degree)
