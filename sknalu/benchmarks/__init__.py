@@ -19,7 +19,8 @@ that of a nearly exact network (:func:`success_threshold`).
   (:data:`FORMULA_COLLECTIONS`, :func:`formula_collection`), :data:`FORMULA_MODELS`,
   :func:`run_formulas`, :func:`summarize_formulas`: formulas of physics,
   engineering and finance, scored on whether the formula read back is the true
-  one, against other models;
+  one, against other models; :func:`truth_supported`: whether noisy rows prefer
+  the truth to what was found;
 - :func:`measure_speed`: training speed against a hand-written torch loop.
 
 The ``sknalu benchmark`` command runs it from the shell.
@@ -46,6 +47,7 @@ from ._formula_suite import (
     formula_collection,
     run_formulas,
     summarize_formulas,
+    truth_supported,
 )
 from ._metrics import ExtrapolationMonitor, first_solved_step, sparsity_error, wilson_interval
 from ._models import MODELS, PAPER_MODELS, ModelSpec, make_model, parse_param, route_params
@@ -96,6 +98,7 @@ __all__ = [
     "summarize_formulas",
     "summarize_operations",
     "to_markdown",
+    "truth_supported",
     "wilson_interval",
     "write_report",
 ]

@@ -55,11 +55,21 @@ the truth (its terms, for roots and functions), whatever their coefficients
 noise of a standard deviation of ``noise`` times the target's root mean square),
 where exact coefficients cannot be expected. An exact fit has the right structure.
 
+On noisy targets a missed structure is either the search's miss or beyond what the
+rows hold: **truth_supported** tells them apart (:func:`truth_supported`). It is
+True where the truth, its constants refitted by nonlinear least squares on the
+training rows, has a lower extended BIC than the formula read back (each charged
+for its constants as the estimators' own criterion charges them): a formula the
+rows prefer, which the search did not return. ``supported_structure_share`` is
+the share of the right structures among the fits whose truth the rows prefer or
+whose structure is right.
+
 The ``sknalu benchmark --suite formulas`` command runs it from the shell.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -94,6 +104,7 @@ __all__ = [
     "run_formulas",
     "same_structure",
     "summarize_formulas",
+    "truth_supported",
 ]
 
 #: Largest relative difference between the formula read back and the truth, over
@@ -105,6 +116,11 @@ EXACT_PREDICTION_REL_ERROR = 1e-9
 
 #: Points of the test ranges on which the formula read back is compared to the truth.
 EXACT_POINTS = 1000
+
+#: The candidate terms the estimators' information criterion assumes each term of
+#: a formula was chosen from (the user guide's search page), for
+#: :func:`truth_supported`.
+CRITERION_CANDIDATES = 1000
 
 #: The kinds of formula (:attr:`SuiteFormula.kind`), in the order of the summaries.
 KINDS = (
@@ -1708,6 +1724,7 @@ SUMMARY_COLUMNS = [
     "formulas_exact",
     "exact_share",
     "structure_share",
+    "supported_structure_share",
     "errors",
     "fit_time_median",
     "fit_time_max",
@@ -1733,6 +1750,7 @@ FORMULAS_COLUMNS = [
     "fit_time",
     "found",
     "found_by",
+    "truth_supported",
     "error",
 ]
 
@@ -1774,6 +1792,7 @@ def _blank_row(formula: SuiteFormula, model: str, seed: int, noise: float) -> di
         "fit_time": np.nan,
         "found": None,
         "found_by": None,
+        "truth_supported": None,
         "error": None,
     }
 
@@ -1841,10 +1860,119 @@ def _one(formula: SuiteFormula, model: str, seed: int, params, noise, n_train, n
         estimator = FORMULA_MODELS[model](seed, params)
         expression = _fit_and_read_back(estimator, formula, model, X, y, X_test, y_test, row)
         _score_read_back(row, formula, expression, X_check)
+        if noise > 0 and expression is not None and not row["structure"]:
+            row["truth_supported"] = truth_supported(formula, expression, X, y)
     except Exception as exc:  # sympy, gplearn and the fits fail in many ways
         row["exact"] = row["structure"] = False
         row["error"] = f"{type(exc).__name__}: {exc}"
     return row
+
+
+def truth_supported(formula: SuiteFormula, found: sympy.Expr, X, y) -> bool:
+    """Whether the rows ``X``, ``y`` prefer ``formula``'s truth to ``found``.
+
+    Both are charged as the estimators' criterion charges a formula (extended
+    BIC, ``n log RSS + k (log n + 2 log 1000)``), ``k`` the constants each fits
+    as the search writes it (:func:`_charged`): a ratio of polynomials (or a
+    polynomial) a constant per monomial of its expanded numerator and
+    denominator, less one; any other formula the numbers it holds outside its
+    exponents. The truth's constants are refitted by nonlinear least squares on
+    the rows, from their true values; ``found``'s are its own.
+
+    Parameters
+    ----------
+    formula : SuiteFormula
+        The formula whose truth is charged.
+    found : sympy.Expr
+        The formula read back, in ``formula``'s symbols.
+    X : DataFrame
+        The training rows, a column per variable.
+    y : ndarray
+        The (noisy) target.
+
+    Returns
+    -------
+    bool
+        True where the truth's criterion is the lower.
+
+    Examples
+    --------
+    >>> f = check_formula("shifted_spring_energy")
+    >>> X, y, *_ = _draw_rows(f, 0, 0.01, 400, 10)
+    >>> truth_supported(f, f.parse("0.5*k*x**2"), X, y)
+    True
+    """
+    import sympy
+    from scipy.optimize import least_squares
+
+    symbols = list(formula.symbols().values())
+    columns = [np.asarray(X[name], dtype=float) for name in formula.variables]
+    y = np.asarray(y, dtype=float)
+    per_term = math.log(len(y)) + 2 * math.log(CRITERION_CANDIDATES)
+
+    def criterion(rss: float, k: int) -> float:
+        return len(y) * math.log(max(rss, 1e-300)) + k * per_term
+
+    with np.errstate(all="ignore"):
+        found_values = sympy.lambdify(symbols, found, "numpy")(*columns)
+        found_rss = float(np.sum((np.broadcast_to(found_values, y.shape) - y) ** 2))
+        truth, values, k = _charged(formula.to_sympy(), symbols)
+        model = sympy.lambdify([*sympy.symbols(f"p0:{len(values)}"), *symbols], truth, "numpy")
+        start = np.asarray(values, dtype=float)
+        fit = least_squares(
+            lambda p: np.broadcast_to(model(*p, *columns), y.shape) - y,
+            start,
+            x_scale=np.where(start != 0, np.abs(start), 1.0),
+        )
+    if not np.isfinite(found_rss):
+        return True
+    found_k = _charged(found, symbols)[2]
+    return criterion(float(fit.fun @ fit.fun), k) < criterion(found_rss, found_k)
+
+
+def _charged(expression, symbols):
+    """``expression`` with its constants as symbols ``p0``, ``p1``, ..., their
+    values, and the number the search would fit (see :func:`truth_supported`).
+
+    A ratio of polynomials: a symbol per monomial of the expanded numerator and
+    denominator, but the denominator's first, kept at its value (``k`` one
+    less). Any other formula: a symbol per number outside its exponents (or one
+    in front where it has none)."""
+    import sympy
+
+    values: list[float] = []
+
+    def symbol(value) -> sympy.Symbol:
+        values.append(float(value))
+        return sympy.Symbol(f"p{len(values) - 1}")
+
+    if expression.is_rational_function(*symbols):
+        numerator, denominator = sympy.fraction(sympy.together(expression))
+        parts = []
+        for polynomial in (numerator, denominator):
+            terms = sympy.Poly(sympy.expand(polynomial), *symbols).terms()
+            parts.append(
+                [(sympy.Mul(*(s**e for s, e in zip(symbols, m, strict=True))), c) for m, c in terms]
+            )
+        (num, den) = parts
+        lead_monomial, lead = den[0]
+        top = sum(symbol(c) * m for m, c in num)
+        bottom = lead * lead_monomial + sum(symbol(c) * m for m, c in den[1:])
+        return top / bottom, values, len(values)
+
+    def free(e):
+        if e.is_Number:
+            return symbol(e)
+        if e.is_Pow and e.exp.is_Number:
+            return sympy.Pow(free(e.base), e.exp)
+        if not e.args or e.is_Symbol:
+            return e
+        return e.func(*[free(a) for a in e.args])
+
+    out = free(expression)
+    if not values:
+        out = symbol(1.0) * out
+    return out, values, len(values)
 
 
 def _require_sympy() -> None:
@@ -1992,6 +2120,16 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, pd.DataFrame
     return groups
 
 
+def _supported_structure_share(part: pd.DataFrame) -> float:
+    """The share of right structures among the fits whose structure is right or
+    whose truth the rows prefer (``truth_supported``); NaN without noisy fits."""
+    if "truth_supported" not in part:
+        return math.nan
+    structure = part["structure"].astype(bool)
+    supported = structure | (part["truth_supported"] == True)  # noqa: E712 (None: no noise)
+    return float(structure[supported].mean()) if supported.any() else math.nan
+
+
 def _exact_by_training(part: pd.DataFrame) -> int:
     """Exact fits whose formula only a trained stack of units found (units="auto")."""
     if "found_by" not in part:
@@ -2010,6 +2148,7 @@ def _summary_row(model: str, group: str, part: pd.DataFrame) -> dict[str, Any]:
         "formulas_exact": int(part.groupby("formula")["exact"].any().sum()),
         "exact_share": float(part["exact"].mean()),
         "structure_share": float(part["structure"].mean()),
+        "supported_structure_share": _supported_structure_share(part),
         "errors": int(part["error"].notna().sum()),
         "fit_time_median": float(part["fit_time"].median()),
         "fit_time_max": float(part["fit_time"].max()),

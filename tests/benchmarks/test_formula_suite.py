@@ -378,3 +378,21 @@ def test_cli_formulas_bad_arguments(argv, message, capsys, tmp_path):
         main([*base, str(tmp_path), *argv])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_noisy_rows_prefer_the_truth_only_where_they_hold_its_terms():
+    """With 1% noise, ``k*(x - x0)**2/2`` read back as ``k*x**2/2`` leaves out terms
+    the rows hold (the truth's criterion is far lower: the search missed it); the
+    NASA polynomial of ``T`` to the fourth power read back as a line is what
+    1000 rows on [300, 600] hold (its terms of ``T**3`` and ``T**4`` lower the
+    error by less than they cost)."""
+    from sknalu.benchmarks._formula_suite import _draw_rows, truth_supported
+
+    spring = check_formula("shifted_spring_energy")
+    X, y, *_ = _draw_rows(spring, 0, 0.01, 1000, 10)
+    assert truth_supported(spring, spring.parse("0.5*k*x**2"), X, y)
+
+    nasa = check_formula("nasa_heat_capacity_n2")
+    X, y, *_ = _draw_rows(nasa, 0, 0.01, 1000, 10)
+    assert not truth_supported(nasa, nasa.parse("0.0032662735*T + 27.990392"), X, y)
+    assert truth_supported(nasa, nasa.parse("29.2"), X, y)
