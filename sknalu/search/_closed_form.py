@@ -149,11 +149,12 @@ _LAST_PRODUCTS_SHARE = 0.5
 #: Share of the main time left that the backward eliminations of the ratios of
 #: polynomials may take (:class:`_NoisySteps`), and the most columns of those (one
 #: at a time, each elimination costs some 10 ms a column).
-_ELIMINATED_SHARE, _ELIMINATED_COLUMNS = 0.3, 64
+_ELIMINATED_SHARE, _ELIMINATED_COLUMNS = 0.15, 64
 #: The eliminations do not run where a polynomial of the exact search fits the
-#: rows to this relative squared residual: noise of 0.01% of the
-#: target's root mean square leaves 1e-8, and 1%, which they are for, 1e-4.
-#: On exact rows they cost up to 8 s (a function of two columns).
+#: rows to this relative squared residual, or where the differences of its
+#: residuals between nearest neighbours are as small: noise of 0.01% of the
+#: target's root mean square leaves 1e-8, and 1%, which they are for, 1e-4. On
+#: exact rows they cost up to 8 s (a function of two columns), 5 s on ``-log10(H)``.
 _NOISE_FLOOR = 1e-8
 #: The number of candidate terms the extended information criterion assumes each
 #: term was chosen from (:func:`_criterion`), and the relative residual below
@@ -1075,8 +1076,19 @@ class _NoisySteps:
         yield from self.search.thresholded(largest=_SMALL_RATIONAL, deadline=share)
 
     def eliminated(self) -> Iterator:
-        if self.exact.smallest_residual() < _NOISE_FLOOR:
-            return  # rows without noise: a polynomial fits them closer than noise would allow
+        """The backward eliminations (``NoisyRationalSearch.eliminated``), right
+        after the sums over every column, where the rows hold noise: the best
+        polynomial of the exact search fits them no closer than ``_NOISE_FLOOR``,
+        and its residual differs from its nearest neighbour's by as much (the delta
+        test: on exact rows of one to three columns neighbours are close and share
+        the residual of an approximation, which noise they do not)."""
+        residual = self.exact.residual
+        if self.exact.smallest_residual() < _NOISE_FLOOR or residual is None:
+            return
+        y = self.exact.y
+        differences = residual - residual[NoiseCheck(self.exact.X).neighbours()]
+        if float(differences @ differences) / 2 < _NOISE_FLOOR * float(y @ y):
+            return
         share = _time_share(self.exact.deadline, _ELIMINATED_SHARE)
         yield from self.search.eliminated(largest=_ELIMINATED_COLUMNS, deadline=share)
 

@@ -221,6 +221,6 @@ def test_backward_elimination_keeps_the_small_terms_of_a_noisy_denominator(
     X, y, Xv, yv = _noisy(formula, ranges)
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     search = NoisyRationalSearch(X, y, make, select=None)
-    found = list(search.eliminated(largest=150))
+    found = list(search.eliminated(largest=64))
     assert found and not any(f.exact for f in found)
     assert _supports(rank(found, X=X, y=y)[0]) == (numerator, denominator)
