@@ -913,7 +913,7 @@ def _run(steps: list, noisy, found: list, X, y, deadline: float) -> None:
     check also passes some approximations of exact data (a ratio of polynomials
     close to ``D/Vd*exp(-k*t)`` leaves residuals that four columns' neighbours
     share little of)."""
-    noise = NoiseCheck(X)
+    noise = noisy.check
     while steps:
         step = steps.pop(0)
         if _any_exact(found) or time.perf_counter() > deadline:
@@ -977,6 +977,14 @@ class NoiseCheck:
             return False
         return self._white(residual)
 
+    def neighbour_noise(self, residual: np.ndarray, y: np.ndarray) -> float:
+        """The noise's variance relative to ``y``'s mean square, from half the
+        squared differences of ``residual`` between each row and its nearest
+        neighbour (the delta test): the noise's alone where neighbours are close
+        enough to share the rest."""
+        differences = residual - residual[self.neighbours()]
+        return float(differences @ differences) / 2 / (float(y @ y) or 1.0)
+
     def _white(self, residual: np.ndarray) -> bool:
         if not np.all(np.isfinite(residual)) or not np.std(residual) > 0:
             return False
@@ -1008,21 +1016,23 @@ def _kept(found, X, y, Xv, yv, weight, valid_weight) -> list:
 
 
 def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
-    """The steps of the search after the first candidates, cheapest first, and
-    the noisy data's steps (:class:`_NoisySteps`): small ratios of polynomials
+    """The steps of the search after the first candidates, cheapest first, and the
+    noisy data's steps (:class:`_NoisySteps`): small ratios of polynomials
     (milliseconds), a product of powers in front of one (:func:`_common_factor`),
-    sums of terms over every column; with functions, functions of algebraic
-    formulas, products with functions, the reciprocal and square root of sums of
-    functions times monomials, a product in front of a formula with functions on
-    the columns left (a quarter of the time left at most) and sums with functions
-    (a second or so); ratios of polynomials of many terms, functions of formulas
-    and products in front of formulas with functions on every column (each a
-    search of its own); the thresholded least squares behind a product or an
-    outer function, ratios of library terms (seconds), the thresholded least
-    squares of the larger ratios, then formulas with their terms chosen one at a
-    time (noisy data). The last four have ``_NOISY_SHARE`` of the time to
-    themselves: on noisy data they find the formula, and a search cut before them
-    by the steps in front would find it or not depending on the machine's speed."""
+    sums of terms over every column, the backward eliminations of polynomials and
+    ratios where the rows hold noise (:meth:`_NoisySteps.eliminated`); with
+    functions, functions of algebraic formulas, products with functions, the
+    reciprocal and square root of sums of functions times monomials, a product in
+    front of a formula with functions on the columns left (a quarter of the time
+    left at most) and sums with functions (a second or so); ratios of polynomials of
+    many terms, functions of formulas and products in front of formulas with
+    functions on every column (each a search of its own); the thresholded least
+    squares behind a product or an outer function, ratios of library terms
+    (seconds), the thresholded least squares of the larger ratios, then formulas
+    with their terms chosen one at a time (noisy data). The last four have
+    ``_NOISY_SHARE`` of the time to themselves: on noisy data they find the formula,
+    and a search cut before them by the steps in front would find it or not
+    depending on the machine's speed."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
     main = _time_share(deadline, 1 - _NOISY_SHARE)
@@ -1065,6 +1075,9 @@ class _NoisySteps:
     def __init__(self, search: NoisyRationalSearch, exact: RationalSearch, products) -> None:
         self.search, self.exact, self.started = search, exact, False
         self._products, self.products_done = products, False
+        #: The nearest neighbours of the training rows, for :func:`_run`'s noise
+        #: check and the eliminations' delta test alike.
+        self.check = NoiseCheck(search.X)
 
     def polynomial_residual(self) -> np.ndarray | None:
         """The residuals of the best polynomial of the exact search so far."""
@@ -1085,9 +1098,7 @@ class _NoisySteps:
         residual = self.exact.residual
         if self.exact.smallest_residual() < _NOISE_FLOOR or residual is None:
             return
-        y = self.exact.y
-        differences = residual - residual[NoiseCheck(self.exact.X).neighbours()]
-        if float(differences @ differences) / 2 < _NOISE_FLOOR * float(y @ y):
+        if self.check.neighbour_noise(residual, self.exact.y) < _NOISE_FLOOR:
             return
         share = _time_share(self.exact.deadline, _ELIMINATED_SHARE)
         yield from self.search.eliminated(largest=_ELIMINATED_COLUMNS, deadline=share)

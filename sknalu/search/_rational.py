@@ -184,6 +184,14 @@ def combined_weights(w: np.ndarray, weight: np.ndarray | None = None) -> np.ndar
 _ELIMINATION_COLUMNS, _ELIMINATION_ROWS, _ELIMINATION_ROUNDS = 300, 0.5, 40
 
 
+def wald_costs(R: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """How much dropping each column raises a least-squares residual, ``β_j² /
+    (AᵀA)⁻¹_jj`` (its Wald statistic times the noise's variance), from the
+    ``R`` of ``A``'s QR and the fit's coefficients ``coef``."""
+    inverse = solve_triangular(R, np.eye(len(R)))
+    return coef**2 / np.einsum("ij,ij->i", inverse, inverse)
+
+
 def eliminated(T, target, tt: float, max_terms: int) -> list[int] | None:
     """Where every column of ``T`` together fits ``target`` exactly, the fewest
     that still do, by backward elimination; None where they do not, or where
@@ -214,8 +222,7 @@ def eliminated(T, target, tt: float, max_terms: int) -> list[int] | None:
             return None
         if len(keep) <= max_terms:
             return sorted(int(j) for j in keep)
-        inverse = solve_triangular(R, np.eye(len(keep)))
-        cost = coef**2 / np.einsum("ij,ij->i", inverse, inverse)
+        cost = wald_costs(R, coef)
         order = np.argsort(cost)
         many = max(1, int(np.searchsorted(np.cumsum(cost[order]), 0.5 * limit)))
         for count in dict.fromkeys((many, 1)):
@@ -240,7 +247,7 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
     by backward elimination from the least squares of every column: each round
     drops the column whose removal raises the residual least (its Wald statistic
     ``β_j² / (AᵀA)⁻¹_jj``, from one QR; an eighth of them at once while more than
-    twice ``max_terms`` are left), down to one column.
+    four times ``max_terms`` are left), down to one column.
 
     Forward selection from the target's largest column (or set to 1, a ratio's
     largest term) misses a formula whose small terms only fit together
@@ -256,7 +263,8 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
     n_rows, n_cols = T.shape
     if not (np.all(np.isfinite(T)) and np.all(np.isfinite(target))) or n_cols >= n_rows:
         return []
-    T = T / np.where(np.linalg.norm(T, axis=0) > 0, np.linalg.norm(T, axis=0), 1.0)
+    norms = np.linalg.norm(T, axis=0)
+    T = T / np.where(norms > 0, norms, 1.0)
     per_term = math.log(n_rows) + 2 * math.log(max(n_cols, 2))
     keep, scored = np.arange(n_cols), []
     while len(keep):
@@ -271,8 +279,7 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
         rss = float(r @ r)
         if len(keep) <= max_terms and rss > 0:
             scored.append((n_rows * math.log(rss) + len(keep) * per_term, sorted(map(int, keep))))
-        inverse = solve_triangular(R, np.eye(len(keep)))
-        cost = coef**2 / np.einsum("ij,ij->i", inverse, inverse)
+        cost = wald_costs(R, coef)
         count = max(1, len(keep) // 8) if len(keep) > 4 * max_terms else 1
         keep = np.delete(keep, np.argsort(cost)[:count])
     return [support for _, support in sorted(scored)[:_PATH_SUPPORTS]]
@@ -322,9 +329,10 @@ def ratio_path(P, Q, y, a, b, max_terms: int, weight=None) -> list[tuple]:
             # From the coefficients so far, or the linearised fit on the columns
             # left where it is better: after a drop, the former can be far off.
             start = coef[keep]
-            if not fit.residual(start, keep) <= _CLOSE * rss:
+            from_start = fit.residual(start, keep)
+            if not from_start <= _CLOSE * rss:
                 linear = fit.linear(keep, fit.fitted(start, keep)[1])
-                if linear is not None and fit.residual(linear, keep) < fit.residual(start, keep):
+                if linear is not None and fit.residual(linear, keep) < from_start:
                     start = linear
             c, cost = fit.steps(start, keep, steps)
             rss, steps = fit.residual(c, keep), _STEPS
