@@ -150,6 +150,9 @@ _LAST_PRODUCTS_SHARE = 0.5
 #: polynomials may take (:class:`_NoisySteps`), and the most columns of those (one
 #: at a time, each elimination costs some 10 ms a column).
 _ELIMINATED_SHARE, _ELIMINATED_COLUMNS = 0.15, 64
+#: The most columns of the backward eliminations behind a product or an outer
+#: function (:func:`_noisy_products`), after their thresholded least squares.
+_INNER_ELIMINATED = 32
 #: The eliminations do not run where a polynomial of the exact search fits the
 #: rows to this relative squared residual, or where the differences of its
 #: residuals between nearest neighbours are as small: noise of 0.01% of the
@@ -1495,7 +1498,11 @@ def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
         search = NoisyRationalSearch(
             X[:, columns], r, _formula, _selector(deadline), deadline, weight
         )
-        for inner in search.thresholded(largest=_INNER_RATIONAL):  # by the search's deadline
+        inners = itertools.chain(
+            search.thresholded(largest=_INNER_RATIONAL),  # by the search's deadline
+            search.eliminated(largest=_INNER_ELIMINATED),
+        )
+        for inner in inners:
             candidate = inner.in_columns(columns, n) if len(columns) < n else inner
             if candidate is not None and outer is not None:
                 candidate = Composed(candidate, outer, sign)

@@ -266,7 +266,12 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
     norms = np.linalg.norm(T, axis=0)
     T = T / np.where(norms > 0, norms, 1.0)
     per_term = math.log(n_rows) + 2 * math.log(max(n_cols, 2))
-    keep, scored = np.arange(n_cols), []
+    scored = [
+        (n_rows * math.log(rss) + len(support) * per_term, support)
+        for support, rss in best_subsets(T, target)
+        if rss > 0
+    ]
+    keep = np.arange(n_cols)
     while len(keep):
         Q, R = np.linalg.qr(T[:, keep])
         diagonal = np.abs(np.diag(R))
@@ -282,7 +287,48 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
         cost = wald_costs(R, coef)
         count = max(1, len(keep) // 8) if len(keep) > 4 * max_terms else 1
         keep = np.delete(keep, np.argsort(cost)[:count])
-    return [support for _, support in sorted(scored)[:_PATH_SUPPORTS]]
+    best = {}
+    for score, support in sorted(scored):
+        best.setdefault(tuple(support), score)
+    return [list(support) for support in list(best)[:_PATH_SUPPORTS]]
+
+
+#: Best-subset selection (:func:`best_subsets`) covers the supports of up to this
+#: many columns, while the sets of a size times its square (their Gram matrices'
+#: entries) stay within ``_SUBSET_ENTRIES``: every set of up to 3 of 64 columns,
+#: of up to 6 of 20.
+_SUBSET_TERMS, _SUBSET_ENTRIES = 8, 2_000_000
+
+
+def best_subsets(T, target) -> list[tuple[list[int], float]]:
+    """The support of the least residual among every set of ``k`` columns of
+    ``T``, and that residual, for each ``k`` up to ``_SUBSET_TERMS`` while the
+    sets are few enough (``_SUBSET_ENTRIES``): from the Gram matrix, ``RSS(S) = yᵀy -
+    g_Sᵀ G_SS⁻¹ g_S``, all sets of a size solved at once.
+
+    A backward path through columns as alike as the powers of a temperature
+    between 400 and 600 can leave the two terms of ``T**4 - Ta**4`` on the way
+    down; the best pair of all is that pair, and costs a hundred 2-by-2 solves.
+    Where a set's columns are alike to rounding it is skipped.
+    """
+    n_cols = T.shape[1]
+    G, g, tt = T.T @ T, T.T @ target, float(target @ target)
+    out = []
+    for k in range(1, _SUBSET_TERMS + 1):
+        if k > n_cols or math.comb(n_cols, k) * k * k > _SUBSET_ENTRIES:
+            break
+        sets = np.array(list(itertools.combinations(range(n_cols), k)), dtype=int)
+        Gs = G[sets[:, :, None], sets[:, None, :]]
+        gs = g[sets]
+        scale = np.abs(np.linalg.det(Gs))
+        usable = scale > 1e-12
+        if not np.any(usable):
+            continue
+        solved = np.linalg.solve(Gs[usable], gs[usable][:, :, None])[:, :, 0]
+        rss = tt - np.einsum("ij,ij->i", gs[usable], solved)
+        i = int(np.argmin(rss))
+        out.append((sorted(map(int, sets[usable][i])), float(rss[i])))
+    return out
 
 
 #: Gauss-Newton steps of :func:`ratio_path` on the full ratio, and after each

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from sknalu.search._closed_form import ClosedForm, _judge, _make, rank
-from sknalu.search._rational import NoisyRationalSearch
+from sknalu.search._closed_form import ClosedForm, _judge, _make, _noisy_products, rank
+from sknalu.search._rational import NoisyRationalSearch, best_subsets
 
 
 def _noisy(formula, ranges, rows=1000, noise=0.01, seed=0):
@@ -224,3 +224,36 @@ def test_backward_elimination_keeps_the_small_terms_of_a_noisy_denominator(
     found = list(search.eliminated(largest=64))
     assert found and not any(f.exact for f in found)
     assert _supports(rank(found, X=X, y=y)[0]) == (numerator, denominator)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_product_in_front_of_a_difference_of_alike_powers_keeps_its_two_terms(seed):
+    """``5.67e-8*e*A*(T**4 - Ta**4)`` (net radiated power) with ``T`` in [400, 600]
+    and ``Ta`` in [250, 300]: behind the product ``e*A`` the powers of each
+    temperature are alike, and the backward path through them (weighted by the
+    product's square) leaves the two terms on the way down; the best pair of
+    every pair of the degree's monomials is the pair of fourth powers."""
+    ranges = [(0.1, 1.0), (1.0, 5.0), (400.0, 600.0), (250.0, 300.0)]
+    X, y, Xv, yv = _noisy(
+        lambda X: 5.67e-8 * X[:, 0] * X[:, 1] * (X[:, 2] ** 4 - X[:, 3] ** 4), ranges, seed=seed
+    )
+    found = list(_noisy_products(X, y, Xv, yv, (), time.perf_counter() + 60))
+    assert found and not any(f.exact for f in found)
+    best = rank(found, X=X, y=y)[0]
+    assert _supports(best) == ({(1, 1, 4, 0), (1, 1, 0, 4)}, set())
+
+
+def test_best_subsets_find_the_sparse_truth_among_alike_columns():
+    """On exact rows the best set of each size is the formula's where it has that
+    many terms, and its residual is rounding: columns of powers of a range far
+    from 0, which a path dropping one at a time can misorder."""
+    rng = np.random.RandomState(0)
+    x = rng.uniform(400.0, 600.0, 300)
+    T = np.column_stack([x**k for k in range(6)])
+    T = T / np.linalg.norm(T, axis=0)
+    target = 2.0 * T[:, 1] - 3.0 * T[:, 4]
+    subsets = dict((len(s), (s, rss)) for s, rss in best_subsets(T, target))
+    support, rss = subsets[2]
+    assert support == [1, 4]
+    assert rss < 1e-12 * (target @ target)
+    assert all(rss_k <= rss for k, (_, rss_k) in subsets.items() if k > 2)
