@@ -150,9 +150,15 @@ _LAST_PRODUCTS_SHARE = 0.5
 #: polynomials may take (:class:`_NoisySteps`), and the most columns of those (one
 #: at a time, each elimination costs some 10 ms a column).
 _ELIMINATED_SHARE, _ELIMINATED_COLUMNS = 0.15, 64
-#: The most columns of the backward eliminations behind a product or an outer
-#: function (:func:`_noisy_products`), after their thresholded least squares.
-_INNER_ELIMINATED = 32
+#: The same, for polynomials, whose path is one least squares a column
+#: (``x0 + dx*(10*s**3 - 15*s**4 + 6*s**5)`` is a polynomial of degree 6 in three
+#: columns, 84 of them).
+_ELIMINATED_POLYNOMIAL = 200
+#: The most columns of the backward eliminations of ratios and of polynomials
+#: behind a product or an outer function (:func:`_noisy_products`), after their
+#: thresholded least squares: a ratio's path takes some 30 ms on two columns, and
+#: the pairs of up to 32 columns took a second there for each product tried.
+_INNER_ELIMINATED, _INNER_POLYNOMIAL = 20, 32
 #: The eliminations do not run where a polynomial of the exact search fits the
 #: rows to this relative squared residual, or where the differences of its
 #: residuals between nearest neighbours are as small: noise of 0.01% of the
@@ -1104,7 +1110,9 @@ class _NoisySteps:
         if self.check.neighbour_noise(residual, self.exact.y) < _NOISE_FLOOR:
             return
         share = _time_share(self.exact.deadline, _ELIMINATED_SHARE)
-        yield from self.search.eliminated(largest=_ELIMINATED_COLUMNS, deadline=share)
+        yield from self.search.eliminated(
+            largest=_ELIMINATED_COLUMNS, deadline=share, polynomials=_ELIMINATED_POLYNOMIAL
+        )
 
     def products(self) -> Iterator:
         yield from self._products_until(_time_share(self.exact.deadline, _THRESHOLDED_SHARE))
@@ -1500,7 +1508,7 @@ def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
         )
         inners = itertools.chain(
             search.thresholded(largest=_INNER_RATIONAL),  # by the search's deadline
-            search.eliminated(largest=_INNER_ELIMINATED),
+            search.eliminated(largest=_INNER_ELIMINATED, polynomials=_INNER_POLYNOMIAL),
         )
         for inner in inners:
             candidate = inner.in_columns(columns, n) if len(columns) < n else inner

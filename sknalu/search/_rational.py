@@ -301,34 +301,60 @@ _SUBSET_TERMS, _SUBSET_ENTRIES = 8, 2_000_000
 
 
 def best_subsets(T, target) -> list[tuple[list[int], float]]:
-    """The support of the least residual among every set of ``k`` columns of
-    ``T``, and that residual, for each ``k`` up to ``_SUBSET_TERMS`` while the
-    sets are few enough (``_SUBSET_ENTRIES``): from the Gram matrix, ``RSS(S) = yᵀy -
-    g_Sᵀ G_SS⁻¹ g_S``, all sets of a size solved at once.
+    """The support of the least residual among the sets of ``k`` columns of
+    ``T``, and that residual, for each ``k`` up to ``_SUBSET_TERMS``: every set
+    while the sets are few enough (``_SUBSET_ENTRIES``), all of a size solved at
+    once from the Gram matrix (``RSS(S) = yᵀy - g_Sᵀ G_SS⁻¹ g_S``); beyond, the
+    best set of the size below with the best column added, then improved by
+    swapping one column for another while that lowers the residual.
 
     A backward path through columns as alike as the powers of a temperature
     between 400 and 600 can leave the two terms of ``T**4 - Ta**4`` on the way
     down; the best pair of all is that pair, and costs a hundred 2-by-2 solves.
-    Where a set's columns are alike to rounding it is skipped.
+    Sets whose columns are alike to rounding are skipped.
     """
     n_cols = T.shape[1]
-    G, g, tt = T.T @ T, T.T @ target, float(target @ target)
-    out = []
-    for k in range(1, _SUBSET_TERMS + 1):
-        if k > n_cols or math.comb(n_cols, k) * k * k > _SUBSET_ENTRIES:
-            break
-        sets = np.array(list(itertools.combinations(range(n_cols), k)), dtype=int)
-        Gs = G[sets[:, :, None], sets[:, None, :]]
-        gs = g[sets]
-        scale = np.abs(np.linalg.det(Gs))
-        usable = scale > 1e-12
-        if not np.any(usable):
-            continue
-        solved = np.linalg.solve(Gs[usable], gs[usable][:, :, None])[:, :, 0]
-        rss = tt - np.einsum("ij,ij->i", gs[usable], solved)
-        i = int(np.argmin(rss))
-        out.append((sorted(map(int, sets[usable][i])), float(rss[i])))
+    gram = (T.T @ T, T.T @ target, float(target @ target))
+    out, best = [], None
+    for k in range(1, min(_SUBSET_TERMS, n_cols) + 1):
+        if math.comb(n_cols, k) * k * k <= _SUBSET_ENTRIES:
+            best = _least_rss(gram, np.array(list(itertools.combinations(range(n_cols), k))))
+        elif best is not None:
+            grown = [[*best[0], j] for j in range(n_cols) if j not in best[0]]
+            best = _least_rss(gram, np.array(grown, dtype=int))
+            for _ in range(_SUBSET_TERMS):
+                if best is None:
+                    break
+                support = best[0]
+                swaps = [
+                    [*support[:i], j, *support[i + 1 :]]
+                    for i in range(k)
+                    for j in range(n_cols)
+                    if j not in support
+                ]
+                swapped = _least_rss(gram, np.array(swaps, dtype=int))
+                if swapped is None or not swapped[1] < best[1]:
+                    break
+                best = swapped
+        if best is not None:
+            out.append((sorted(best[0]), best[1]))
     return out
+
+
+def _least_rss(gram: tuple, sets: np.ndarray) -> tuple[list[int], float] | None:
+    """Of the column sets ``sets`` (one per row), the one of the least residual
+    by the Gram matrix ``gram`` (``TᵀT``, ``Tᵀy``, ``yᵀy``), and that residual;
+    None where every set's columns are alike to rounding."""
+    G, g, tt = gram
+    Gs = G[sets[:, :, None], sets[:, None, :]]
+    usable = np.abs(np.linalg.det(Gs)) > 1e-12
+    if not np.any(usable):
+        return None
+    gs = g[sets[usable]]
+    solved = np.linalg.solve(Gs[usable], gs[:, :, None])[:, :, 0]
+    rss = tt - np.einsum("ij,ij->i", gs, solved)
+    i = int(np.argmin(rss))
+    return list(map(int, sets[usable][i])), float(rss[i])
 
 
 #: Gauss-Newton steps of :func:`ratio_path` on the full ratio, and after each
@@ -875,12 +901,29 @@ class NoisyRationalSearch(RationalSearch):
 
         return np.abs(v) * norms, fit, v
 
-    def eliminated(self, largest: int = MAX_COLUMNS, deadline: float = math.inf) -> Iterator:
+    def eliminated(
+        self, largest: int = MAX_COLUMNS, deadline: float = math.inf, polynomials: int = 0
+    ) -> Iterator:
         """Candidates by backward elimination, degree by degree (noisy data): for
-        each pair of degrees of at most ``largest`` columns, the supports of the
-        lowest information criterion along the path from the full fit down
-        (:meth:`_eliminated`); none started after ``deadline``. None is exact."""
-        for dn, dd in degree_schedule(self.X.shape[1], len(self.X), 0, largest):
+        each pair of degrees of at most ``largest`` columns, and each polynomial of
+        at most ``polynomials`` (a path of least squares, far cheaper than a
+        ratio's), the supports of the lowest information criterion along the path
+        from the full fit down (:meth:`_eliminated`); none started after
+        ``deadline``. None is exact. The polynomials of more than ``largest``
+        columns come first: their paths take a fraction of a second, a ratio's
+        path a second."""
+        n_features = self.X.shape[1]
+        pairs = degree_schedule(n_features, len(self.X), 0, max(largest, polynomials))
+        sizes = [
+            n_monomials(n_features, dn) + (n_monomials(n_features, dd) if dd else 0)
+            for dn, dd in pairs
+        ]
+        wide = [
+            pair for pair, size in zip(pairs, sizes, strict=True) if size > largest and not pair[1]
+        ]
+        for dn, dd in wide + [
+            pair for pair, size in zip(pairs, sizes, strict=True) if size <= largest
+        ]:
             if time.perf_counter() > min(deadline, self.deadline):
                 return
             full = self._full_polynomial(dn) if dd == 0 else self._full_ratio(dn, dd)

@@ -257,3 +257,22 @@ def test_best_subsets_find_the_sparse_truth_among_alike_columns():
     assert support == [1, 4]
     assert rss < 1e-12 * (target @ target)
     assert all(rss_k <= rss for k, (_, rss_k) in subsets.items() if k > 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_polynomial_of_many_columns_keeps_its_terms_beyond_the_exhaustive_sets(seed):
+    """``x0 + dx*(10*s**3 - 15*s**4 + 6*s**5)`` (a minimum-jerk trajectory) with
+    ``s`` in [0.1, 0.5] is a polynomial of degree 6 in three columns: 84
+    monomials, too many for every set of four; the best three with the best
+    fourth added, then swapped, is its support, which the backward path misses
+    (the powers of ``s`` are alike)."""
+    X, y, Xv, yv = _noisy(
+        lambda X: X[:, 0] + X[:, 1] * (10 * X[:, 2] ** 3 - 15 * X[:, 2] ** 4 + 6 * X[:, 2] ** 5),
+        [(1.0, 5.0), (1.0, 10.0), (0.1, 0.5)],
+        seed=seed,
+    )
+    make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
+    found = list(NoisyRationalSearch(X, y, make, select=None).eliminated(0, polynomials=200))
+    assert found and not any(f.exact for f in found)
+    best = rank(found, X=X, y=y)[0]
+    assert _supports(best) == ({(1, 0, 0), (0, 1, 3), (0, 1, 4), (0, 1, 5)}, set())
