@@ -1104,15 +1104,22 @@ class _NoisySteps:
         and its residual differs from its nearest neighbour's by as much (the delta
         test: on exact rows of one to three columns neighbours are close and share
         the residual of an approximation, which noise they do not)."""
-        residual = self.exact.residual
-        if self.exact.smallest_residual() < _NOISE_FLOOR or residual is None:
-            return
-        if self.check.neighbour_noise(residual, self.exact.y) < _NOISE_FLOOR:
+        if not self.holds_noise():
             return
         share = _time_share(self.exact.deadline, _ELIMINATED_SHARE)
         yield from self.search.eliminated(
             largest=_ELIMINATED_COLUMNS, deadline=share, polynomials=_ELIMINATED_POLYNOMIAL
         )
+
+    def holds_noise(self) -> bool:
+        """Whether the rows hold noise by the eliminations' tests (see
+        :meth:`eliminated`), on the polynomials of the exact search (those it has
+        not reached yet fitted now)."""
+        self.exact.fit_polynomials(_SMALL_RATIONAL)
+        residual = self.exact.residual
+        if residual is None or self.exact.smallest_residual() < _NOISE_FLOOR:
+            return False
+        return self.check.neighbour_noise(residual, self.exact.y) >= _NOISE_FLOOR
 
     def products(self) -> Iterator:
         yield from self._products_until(_time_share(self.exact.deadline, _THRESHOLDED_SHARE))
@@ -1123,7 +1130,7 @@ class _NoisySteps:
     def _products_until(self, deadline: float) -> Iterator:
         if not self.products_done:
             self.products_done = True
-            yield from self._products(deadline)
+            yield from self._products(deadline, eliminate=self.holds_noise())
 
     def rest(self) -> Iterator:
         smallest, self.started = (_SMALL_RATIONAL if self.started else 0), True
@@ -1461,7 +1468,9 @@ def _factor_out(X, y, Xv, yv, exponents, columns, inner_search, judge) -> Iterat
         return
 
 
-def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
+def _noisy_products(
+    X, y, Xv, yv, outers: tuple, deadline: float, eliminate: bool = True
+) -> Iterator:
     """Noisy rows of ``y = M(x) outer(R(x))``: ``M`` a product of powers of the
     columns (:func:`_factor_plans`; none where an outer function is tried alone),
     ``R`` a polynomial or ratio of polynomials of the columns left, by
@@ -1469,7 +1478,9 @@ def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
     ``y / M`` (:meth:`NoisyRationalSearch.thresholded`); each candidate refitted
     to ``y`` itself and judged on the held-out rows: the products, and each outer
     function of ``outers`` (the square root: ``R`` fitted to ``(y / M)**2``),
-    those on the fewest columns first.
+    those on the fewest columns first. With ``eliminate`` (where the rows hold
+    noise, :meth:`_NoisySteps.holds_noise`), the backward eliminations of ``R``
+    follow its thresholded least squares.
 
     In front of a ratio of few columns, the product leaves a ratio of low degree
     that the noise does not hide (``q*E/(m*(w0**2 - w**2))`` is ``q*E/m`` times a
@@ -1506,10 +1517,12 @@ def _noisy_products(X, y, Xv, yv, outers: tuple, deadline: float) -> Iterator:
         search = NoisyRationalSearch(
             X[:, columns], r, _formula, _selector(deadline), deadline, weight
         )
-        inners = itertools.chain(
-            search.thresholded(largest=_INNER_RATIONAL),  # by the search's deadline
-            search.eliminated(largest=_INNER_ELIMINATED, polynomials=_INNER_POLYNOMIAL),
-        )
+        inners = search.thresholded(largest=_INNER_RATIONAL)  # by the search's deadline
+        if eliminate:
+            # Not on exact rows: a polynomial or ratio of high degree fits a
+            # function behind the product to rounding (x0*sin(x1) on [0.5, 1.5]).
+            eliminated = search.eliminated(largest=_INNER_ELIMINATED, polynomials=_INNER_POLYNOMIAL)
+            inners = itertools.chain(inners, eliminated)
         for inner in inners:
             candidate = inner.in_columns(columns, n) if len(columns) < n else inner
             if candidate is not None and outer is not None:

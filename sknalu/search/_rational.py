@@ -660,6 +660,13 @@ class RationalSearch:
         infinite before any."""
         return min((r for (_, dd), r in self._residual.items() if dd == 0), default=math.inf)
 
+    def fit_polynomials(self, largest: int) -> None:
+        """Fit the polynomials of at most ``largest`` columns not fitted yet, for
+        their residuals (``residual``, :meth:`smallest_residual`) alone."""
+        for dn, dd in degree_schedule(self.X.shape[1], len(self.X), 0, largest):
+            if not dd and (dn, 0) not in self._residual:
+                self._polynomial(dn)
+
     def _basis(self, degree: int) -> tuple[np.ndarray, np.ndarray]:
         if degree not in self._cache:
             exps = monomials(self.X.shape[1], degree)
