@@ -1602,6 +1602,10 @@ def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> b
     monomials of the numerators and of the denominators are. A ``found`` that is no
     rational function of ``symbols`` (a square root, say) is then never the same.
 
+    For a ``truth`` with roots whose square is a rational function
+    (``m0/sqrt(1 - v**2/c**2)``): the same when the squares have the same
+    monomials, as above; otherwise, and for a ``truth`` with functions, see below.
+
     For a ``truth`` with roots or functions (``sqrt(k/m)``, ``A*exp(-b*t)``): both
     are expanded (products of sums multiplied out, ``sqrt(k/m)`` into
     ``sqrt(k)/sqrt(m)``, ``log(a/b)`` into ``log(a) - log(b)``, ``exp(a + b)`` into
@@ -1636,12 +1640,30 @@ def same_structure(found: sympy.Expr, truth: sympy.Expr, symbols: Sequence) -> b
     >>> t, b = sympy.symbols("t b")
     >>> same_structure(3.1 * sympy.exp(-0.98 * b * t), sympy.exp(-b * t), [t, b])
     True
+
+    A truth with a root whose square is a rational function has the structure of a
+    formula whose square has the same monomials, however the root is written:
+
+    >>> m0, v, c = sympy.symbols("m0 v c", positive=True)
+    >>> same_structure(1.01 * c * m0 / sympy.sqrt(0.99 * c**2 - v**2),
+    ...                m0 / sympy.sqrt(1 - v**2 / c**2), [m0, v, c])
+    True
     """
     truth_monomials = _monomials(truth, symbols)
     if truth_monomials is None:
-        return _same_terms(found, truth, symbols)
+        return _same_squares(found, truth, symbols) or _same_terms(found, truth, symbols)
     found_monomials = _monomials(found, symbols)
     return found_monomials is not None and found_monomials == truth_monomials
+
+
+def _same_squares(found, truth, symbols) -> bool:
+    """Whether ``found`` and a ``truth`` whose square is a rational function have
+    squares of the same monomials: ``c*m0/sqrt(c**2 - v**2)`` is
+    ``m0/sqrt(1 - v**2/c**2)`` written over another term."""
+    if _heads(truth) - {"root", "root of a sum"} or not found.free_symbols <= set(symbols):
+        return False
+    squared = _monomials(truth**2, symbols)
+    return squared is not None and _monomials(found**2, symbols) == squared
 
 
 def _heads(expression) -> frozenset:

@@ -129,6 +129,22 @@ def test_same_structure_ignores_coefficients_not_monomials():
     assert not same_structure(lens.parse("u*v/(u + v + 1)"), truth, symbols)
 
 
+def test_same_structure_of_a_root_is_that_of_its_square():
+    """A root written over another term has the structure of the truth where the
+    squares have the same monomials; a root of other monomials has not."""
+    f = SuiteFormula(
+        "moving_mass", "relativity", "m0/sqrt(1 - v**2/c**2)",
+        {"m0": (1, 5), "v": (1, 5), "c": (6, 10)}, {"m0": (5, 10), "v": (1, 5), "c": (10, 20)},
+        needs_roots=True,
+    )  # fmt: skip
+    truth, symbols = f.to_sympy(), list(f.symbols().values())
+    assert same_structure(f.parse("1.0016*c*m0/sqrt(1.0026*c**2 - v**2)"), truth, symbols)
+    assert same_structure(f.parse("m0/sqrt(1 - 0.99*v**2/c**2)"), truth, symbols)
+    assert not same_structure(f.parse("m0/sqrt(1.0026*c**2 - v**2)"), truth, symbols)
+    assert not same_structure(f.parse("c*m0/sqrt(c**2 + v**2 + c)"), truth, symbols)
+    assert not same_structure(f.parse("m0*sqrt(1 + v**2/c**2)"), truth, symbols)
+
+
 def test_same_structure_answers_at_once_for_a_trained_networks_fractional_powers():
     f = check_formula("weighted_mean")
     truth, symbols = f.to_sympy(), list(f.symbols().values())
