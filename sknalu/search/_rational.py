@@ -254,8 +254,10 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
     (``(y2 - y1)**2`` beside ``(x2 - x1)**2`` in a denominator, on noisy rows),
     and so does thresholding the full fit, where those terms' coefficients are
     as small as the noise's; elimination keeps them once the noise columns are
-    gone. Returns the ``_PATH_SUPPORTS`` supports of the lowest extended BIC
-    (``n log RSS + k (log n + 2 log p)``, ``p`` the columns of ``T``), each sorted.
+    gone. Beside the path's supports stand those of :func:`best_subsets`, for
+    columns too alike for the path to order. Returns the ``_PATH_SUPPORTS``
+    supports of the lowest extended BIC (``n log RSS + k (log n + 2 log p)``,
+    ``p`` the columns of ``T``) among them, each sorted.
     """
     if weight is not None:
         root = np.sqrt(weight)
