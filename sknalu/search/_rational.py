@@ -591,6 +591,12 @@ def n_monomials(n_features: int, degree: int) -> int:
     return math.comb(n_features + degree, degree)
 
 
+def pair_columns(n_features: int, dn: int, dd: int) -> int:
+    """The columns of the pair of degrees ``(dn, dd)``: ``N``'s monomials, and
+    ``D``'s for a ratio (``dd > 0``)."""
+    return n_monomials(n_features, dn) + (n_monomials(n_features, dd) if dd else 0)
+
+
 def degree_schedule(
     n_features: int, n_rows: int, smallest: int = 0, largest: int = MAX_COLUMNS
 ) -> list[tuple[int, int]]:
@@ -609,7 +615,7 @@ def degree_schedule(
     pairs = []
     for dn in range(MAX_DEGREE + 1):
         for dd in range(MAX_DEGREE + 1):
-            size = n_monomials(n_features, dn) + (n_monomials(n_features, dd) if dd else 0)
+            size = pair_columns(n_features, dn, dd)
             if (dn or dd) and smallest < size <= limit:
                 pairs.append((size, dd, dn))
     return [(dn, dd) for _, dd, dn in sorted(pairs)]
@@ -923,16 +929,9 @@ class NoisyRationalSearch(RationalSearch):
         path a second."""
         n_features = self.X.shape[1]
         pairs = degree_schedule(n_features, len(self.X), 0, max(largest, polynomials))
-        sizes = [
-            n_monomials(n_features, dn) + (n_monomials(n_features, dd) if dd else 0)
-            for dn, dd in pairs
-        ]
-        wide = [
-            pair for pair, size in zip(pairs, sizes, strict=True) if size > largest and not pair[1]
-        ]
-        for dn, dd in wide + [
-            pair for pair, size in zip(pairs, sizes, strict=True) if size <= largest
-        ]:
+        within = [pair_columns(n_features, *pair) <= largest for pair in pairs]
+        wide = [pair for pair, w in zip(pairs, within, strict=True) if not w and not pair[1]]
+        for dn, dd in wide + [pair for pair, w in zip(pairs, within, strict=True) if w]:
             if time.perf_counter() > min(deadline, self.deadline):
                 return
             full = self._full_polynomial(dn) if dd == 0 else self._full_ratio(dn, dd)
