@@ -1602,13 +1602,17 @@ def _any_exact(found: list[ClosedForm]) -> bool:
     return any(f.exact for f in found)
 
 
-def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
+def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm, compared: int = 1) -> bool:
     """Within 5% of the leader's held-out error, or not significantly above it.
 
     Significantly: the mean of the rows' paired differences of squared errors
-    exceeds two standard errors. With few held-out rows, a formula with more terms
-    often leads by chance, having fitted the noise of the training rows. Above
-    ``CLEARLY_WORSE`` times the leader's error, it is clearly worse.
+    exceeds ``max(2, sqrt(2 ln compared))`` standard errors. The leader is the
+    lowest of ``compared`` held-out errors, so its lead over any one formula holds
+    the largest of that many chance deviations, which for standard normal ones
+    stays below ``sqrt(2 ln compared)``: with few held-out rows, a formula with
+    more terms often leads by chance, having fitted the noise of the rows that
+    chose its terms. Above ``CLEARLY_WORSE`` times the leader's error, it is
+    clearly worse.
     """
     if formula.valid_error <= leader.valid_error * (1 + SIMPLER_WITHIN):
         return True
@@ -1617,7 +1621,8 @@ def _not_clearly_worse(formula: ClosedForm, leader: ClosedForm) -> bool:
     d = formula.valid_rows - leader.valid_rows
     if len(d) < 20 or not np.all(np.isfinite(d)):
         return False
-    return bool(d.mean() <= 2 * d.std() / math.sqrt(len(d)))
+    z = max(2.0, math.sqrt(2 * math.log(max(compared, 1))))
+    return bool(d.mean() <= z * d.std() / math.sqrt(len(d)))
 
 
 def rank(
@@ -1649,7 +1654,7 @@ def rank(
         eligible = [
             f
             for f in found
-            if _not_clearly_worse(f, leader)
+            if _not_clearly_worse(f, leader, len(found))
             and (f.kind == "linear" or f.valid_error <= BEAT_LINEAR * linear)
         ]
         if not eligible:

@@ -276,3 +276,21 @@ def test_a_polynomial_of_many_columns_keeps_its_terms_beyond_the_exhaustive_sets
     assert found and not any(f.exact for f in found)
     best = rank(found, X=X, y=y)[0]
     assert _supports(best) == ({(1, 0, 0), (0, 1, 3), (0, 1, 4), (0, 1, 5)}, set())
+
+
+def test_the_lowest_of_many_held_out_errors_leads_a_formula_by_chance():
+    """A lead of 2.7 standard errors of the paired differences is significant
+    against one formula, but not for the lowest of 700 held-out errors: the
+    largest of 700 chance deviations is about that large."""
+    from types import SimpleNamespace
+
+    from sknalu.search._closed_form import _not_clearly_worse
+
+    rows = np.ones(100)
+    d = 0.08 + 0.3 * np.resize([1.0, -1.0], 100)  # mean 0.08, standard error 0.03
+    leader = SimpleNamespace(valid_error=1.0, valid_rows=rows)
+    formula = SimpleNamespace(valid_error=1.08, valid_rows=rows + d)
+    assert not _not_clearly_worse(formula, leader)
+    assert _not_clearly_worse(formula, leader, compared=700)
+    far = SimpleNamespace(valid_error=1.2, valid_rows=rows + 0.2 + 0.3 * np.resize([1, -1], 100))
+    assert not _not_clearly_worse(far, leader, compared=700)
