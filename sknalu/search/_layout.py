@@ -139,13 +139,15 @@ def _function_terms(formula: FunctionSum, product_unit, n_features: int, names) 
         own = {len(channels): 1.0}
         channels.append(({index(term.exponents): 1.0}, 0.0, "id"))
         for factor in term.factors:
-            if not product_unit._allows(float(factor.power)):
+            powers = _powers(float(factor.power), product_unit)
+            if powers is None:
                 return None
             inside = {
                 index(row): float(a) for row, a in zip(factor.inner, factor.inner_coef, strict=True)
             }
-            own[len(channels)] = float(factor.power)
-            channels.append((inside, float(factor.shift), factor.name))
+            for power in powers:  # a function's square: the same channel twice
+                own[len(channels)] = power
+                channels.append((inside, float(factor.shift), factor.name))
         products.append(own)
     layers = _monomials(np.array(monomials), product_unit, n_features, names)
     if layers is None:
@@ -173,6 +175,19 @@ def _function_terms(formula: FunctionSum, product_unit, n_features: int, names) 
     if split is not None:
         layers.append((names["product"], "exponents", np.array([[1.0, -1.0]])))
     return layers
+
+
+def _powers(power: float, product_unit) -> list[float] | None:
+    """The exponents of the product unit whose product is ``power``: ``power``
+    itself where the unit allows it, else an integer power as that many factors
+    of ±1 (``(x2 - x1)**-2`` for the NMRU, which allows -1 but not -2); None
+    where neither holds."""
+    if product_unit._allows(power):
+        return [power]
+    unit = 1.0 if power > 0 else -1.0
+    if power != round(power) or not product_unit._allows(unit):
+        return None
+    return [unit] * int(abs(power))
 
 
 def _composed(formula: Composed, product_unit, n_features: int, names) -> Layout | None:

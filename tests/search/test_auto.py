@@ -304,3 +304,33 @@ def test_a_ratio_of_alike_columns_is_exact_to_rounding():
     found = list(RationalSearch(X[:800], y[:800], make, None).exact(largest=150))
     assert found[-1].exact and found[-1].kind == "ratio"
     assert len(found[-1].numerator) == 1 and len(found[-1].denominator) == 9
+
+
+def test_a_squared_function_of_a_sum_is_written_into_the_nmu_network():
+    """``q1*q2/(x1 - x0)**2`` as a function of a sum: the NMRU allows the
+    exponents -1, 0 and 1 only, so the sum's channel is repeated, once per factor
+    of its power; the network computes the formula and reads it back."""
+    from sknalu.search._auto import UNITS, _fit_one
+    from sknalu.search._functions import Factor, FunctionSum, Term
+    from sknalu.search._layout import layout
+
+    rng = np.random.RandomState(0)
+    low, high = np.array([0.0, 2.0, 1.0, 1.0]), np.array([1.0, 3.0, 2.0, 2.0])
+    X = rng.uniform(low, high, (200, 4))
+    difference = Factor("id", np.eye(4, dtype=int)[:2], np.array([-1.0, 1.0]), power=-2.0)
+    formula = FunctionSum([Term(np.array([0, 0, 1, 1]), (difference,))], np.array([0.5]))
+    roles = NMURegressor._auto_roles
+    plan = layout(formula, UNITS[roles["product"]], 4, roles)
+    assert plan is not None
+    est = NMURegressor(
+        units=plan.units,
+        hidden_size=plan.hidden_size,
+        n_restarts=1,
+        escape_saddles=False,
+        constants=True,
+        random_state=0,
+    )
+    fitted, _, error = _fit_one(est, X, formula.predict(X), structure=plan)
+    assert error is None
+    np.testing.assert_allclose(fitted.predict(X), formula.predict(X), rtol=1e-9)
+    assert "**2" in fitted.formula_
