@@ -300,6 +300,10 @@ def backward_path(T, target, max_terms: int, weight=None) -> list[list[int]]:
 #: entries) stay within ``_SUBSET_ENTRIES``: every set of up to 3 of 64 columns,
 #: of up to 6 of 20.
 _SUBSET_TERMS, _SUBSET_ENTRIES = 8, 2_000_000
+#: Beyond those, the most rounds of single swaps that improve a grown set: each
+#: round solves every swap at once, and a set of at most ``_SUBSET_TERMS`` columns
+#: rarely improves for more rounds than it has columns.
+_SWAP_ROUNDS = 8
 
 
 def best_subsets(T, target) -> list[tuple[list[int], float]]:
@@ -324,7 +328,7 @@ def best_subsets(T, target) -> list[tuple[list[int], float]]:
         elif best is not None:
             grown = [[*best[0], j] for j in range(n_cols) if j not in best[0]]
             best = _least_rss(gram, np.array(grown, dtype=int))
-            for _ in range(_SUBSET_TERMS):
+            for _ in range(_SWAP_ROUNDS):
                 if best is None:
                     break
                 support = best[0]
