@@ -1672,12 +1672,16 @@ def _by_criterion(formulas: list, X, y, weight=None) -> list:
     """``formulas`` by their criterion (:func:`_criterion`), those within
     ``_CRITERION_TIE`` of the lowest first, simplest first among them: the same
     formula written over another term (``(a*p + b*q)/(a + b)`` and
-    ``(p/b + q/a)/(1/b + 1/a)``) differs from it only by its fit's rounding."""
+    ``(p/b + q/a)/(1/b + 1/a)``) differs from it only by its fit's rounding. Of
+    the narrower class first: integer powers before roots (the relativistic sum
+    of velocities ``c**2*(u + v)/(c**2 + u*v)`` before ``c*(u + v)/sqrt(c**2 + u*v)``,
+    as many constants and as close on noisy rows)."""
     score = {id(f): _criterion(f, X, y, weight) for f in formulas}
     lowest = min(score.values(), default=math.inf)
     tied = [f for f in formulas if score[id(f)] <= lowest + _CRITERION_TIE]
     rest = [f for f in formulas if score[id(f)] > lowest + _CRITERION_TIE]
-    return sorted(tied, key=lambda f: f.complexity()) + sorted(rest, key=lambda f: score[id(f)])
+    simplest = sorted(tied, key=lambda f: (f.has_roots, f.complexity()))
+    return simplest + sorted(rest, key=lambda f: score[id(f)])
 
 
 def _criterion(formula, X, y, weight=None) -> float:

@@ -615,6 +615,13 @@ class FunctionSum(Judged):
     def has_functions(self) -> bool:
         return any(f.name != "id" for t in self.terms_ for f in t.factors)
 
+    @property
+    def has_roots(self) -> bool:
+        return any(
+            np.any(t.exponents % 1) or any(f.power % 1 or np.any(f.inner % 1) for f in t.factors)
+            for t in self.terms_
+        )
+
     def times_monomial(self, exponents: np.ndarray) -> FunctionSum:
         terms = [Term(t.exponents + np.asarray(exponents), t.factors) for t in self.terms_]
         return FunctionSum(terms, self.coef)
@@ -755,6 +762,10 @@ class Composed(Judged):
         # A reciprocal or square root of an algebraic formula is algebraic: no
         # constant inside a function to tune to the noise (see ``rank``).
         return self.outer not in ("reciprocal", "sqrt") or self.inner.has_functions
+
+    @property
+    def has_roots(self) -> bool:
+        return self.outer == "sqrt" or self.inner.has_roots
 
     def in_columns(self, columns: np.ndarray, n_features: int) -> Composed | None:
         inner = self.inner.in_columns(columns, n_features)

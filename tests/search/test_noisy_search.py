@@ -294,3 +294,19 @@ def test_the_lowest_of_many_held_out_errors_leads_a_formula_by_chance():
     assert _not_clearly_worse(formula, leader, compared=700)
     far = SimpleNamespace(valid_error=1.2, valid_rows=rows + 0.2 + 0.3 * np.resize([1, -1], 100))
     assert not _not_clearly_worse(far, leader, compared=700)
+
+
+def test_formulas_the_noisy_rows_rate_alike_put_integer_powers_before_roots():
+    """On a narrow range, ``c*x`` and ``c*sqrt(x)`` fit noisy rows alike with one
+    constant each; the narrower class of integer powers comes first, though the
+    root's degree is lower."""
+    X, y, Xv, yv = _noisy(lambda X: 3 * X[:, 0], [(1.0, 1.001)])
+    root = _make(np.array([[0.5]]), np.array([1.0]), None, None, X, y, Xv, yv)
+    line = _make(np.array([[1.0]]), np.array([1.0]), None, None, X, y, Xv, yv)
+    for formula in (root, line):
+        formula.refit_(X, y)
+        _judge(formula, Xv, yv)
+    assert root.has_roots and not line.has_roots
+    assert root.complexity() < line.complexity()
+    assert rank([root, line], X=X, y=y)[0] is line
+    assert rank([line, root], X=X, y=y)[0] is line
