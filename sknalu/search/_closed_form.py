@@ -1041,7 +1041,8 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
     with their terms chosen one at a time (noisy data). The last four have
     ``_NOISY_SHARE`` of the time to themselves: on noisy data they find the formula,
     and a search cut before them by the steps in front would find it or not
-    depending on the machine's speed."""
+    depending on the machine's speed; the steps in front not started by then are
+    left out (:func:`_before`)."""
     make = functools.partial(_make, X=X, y=y, Xv=Xv, yv=yv)
     judge = functools.partial(_judge_and_confirm, X=X, y=y)
     main = _time_share(deadline, 1 - _NOISY_SHARE)
@@ -1051,8 +1052,9 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
         search,
         functools.partial(_noisy_products, X, y, Xv, yv, ("sqrt",) if "sqrt" in functions else ()),
     )
-    algebraic = _exact_search(main, largest=_SMALL_RATIONAL)
-    quick = _exact_search(main, quick=True)
+    first: dict = {}
+    algebraic = _exact_search(main, largest=_SMALL_RATIONAL, first=first)
+    quick = _exact_search(main, quick=True, first=first)
     steps = [
         lambda: _reciprocal_sums(X, y, Xv, yv, terms, T, main),
         lambda: search.exact(largest=_SMALL_RATIONAL),
@@ -1064,9 +1066,21 @@ def _steps(X, y, Xv, yv, terms, T, functions, half_powers, deadline) -> tuple:
     if functions:
         early, late = _function_steps(X, y, Xv, yv, terms, functions, half_powers, main, algebraic)
     steps += [*early, lambda: search.exact(smallest=_SMALL_RATIONAL), *late]
+    steps = [_before(main, step) for step in steps]
     ratios = functools.partial(_ratios, X, y, Xv, yv, terms, T, deadline)
     steps += [noisy.last_products, ratios, noisy.rest, noisy.search.selected]
     return steps, noisy
+
+
+def _before(deadline: float, step):
+    """``step``, or none of it once ``deadline`` has passed: each step checks its
+    deadline only between parts of its work, so a step started after it would
+    take some of the time kept for the last steps (:data:`_NOISY_SHARE`)."""
+
+    def run():
+        return step() if time.perf_counter() <= deadline else ()
+
+    return run
 
 
 class _NoisySteps:
@@ -1329,6 +1343,7 @@ def _exact_search(
     terms_with_functions: bool = True,
     algebraic_first: bool = True,
     quick: bool = False,
+    first: dict | None = None,
 ):
     """The search for an exact formula of a transformed target (a sum or ratio of
     monomials, with up to ``largest`` columns, unless not ``algebraic_first``, or
@@ -1336,8 +1351,11 @@ def _exact_search(
     or a function of one of these, :func:`composed`; not ``terms_with_functions``:
     functions of algebraic formulas alone; ``quick``: a product, sums of library
     terms and, where those are not exact, reciprocals of sums alone), as a
-    generator of candidates."""
+    generator of candidates. ``first``: the library's terms, product and sums
+    of library terms of each target, shared by the searches given the same dict
+    (a quick search and a full one on the same target make them once)."""
     cache: dict = {}
+    first = {} if first is None else first
     reciprocal_cache: dict = {}
     if outer and functions:  # the searches behind the outer functions, made once
         algebraic = _exact_search(deadline, (), half_powers, largest)
@@ -1346,12 +1364,18 @@ def _exact_search(
     def search(X, y, Xv, yv):
         if time.perf_counter() > deadline:
             return
-        terms, T = _usable(X, Xv, library(X.shape[1]))
+        key = (X.tobytes(), y.tobytes(), Xv.tobytes(), yv.tobytes())
+        if key not in first:
+            first[key] = _usable(X, Xv, library(X.shape[1])), None
+        (terms, T), found = first[key]
         if algebraic_first:
-            found = _product(X, y, Xv, yv, False)
-            found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
-            for formula in found:
-                confirm_exact(formula, X, y)
+            if found is None:
+                found = _product(X, y, Xv, yv, False)
+                found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
+                for formula in found:
+                    confirm_exact(formula, X, y)
+                first[key] = (terms, T), found
+            found = list(found)
             if quick and not _any_exact(found):
                 found += _reciprocal_sums(X, y, Xv, yv, terms, T, deadline, reciprocal_cache)
             yield from found
@@ -1407,9 +1431,14 @@ def _common_factor(
     if not np.all(Xv != 0):
         return
     searches = [inner_search] if quick_search is None else [quick_search, inner_search]
+    tried = set()  # both fits of log|y| often give the same product on every column
     for plan in _factor_plans(X, y, narrow):
         for search in searches:  # every product with the quick search first
             for factor, columns in plan:
+                key = (id(search), factor.tobytes(), columns.tobytes())
+                if key in tried:
+                    continue
+                tried.add(key)
                 for candidate in _factor_out(X, y, Xv, yv, factor, columns, search, judge):
                     yield candidate
                     if candidate.exact:
@@ -1489,7 +1518,8 @@ def _noisy_products(
     (``sqrt((x2 - x1)**2 + (y2 - y1)**2)``) is a polynomial's square root."""
     n = X.shape[1]
     whole = [(np.zeros(n, dtype=int), np.arange(n))]
-    plans = [pair for plan in _factor_plans(X, y) for pair in plan]
+    plans = {(e.tobytes(), c.tobytes()): (e, c) for plan in _factor_plans(X, y) for e, c in plan}
+    plans = list(plans.values())  # both fits of log|y| often give the same product
     tries = [(None, e, c) for e, c in plans]
     tries += [(outer, e, c) for outer in outers for e, c in plans + whole]
     tries.sort(key=lambda t: len(t[2]))  # the fewest columns (the quickest) first

@@ -310,3 +310,43 @@ def test_formulas_the_noisy_rows_rate_alike_put_integer_powers_before_roots():
     assert root.complexity() < line.complexity()
     assert rank([root, line], X=X, y=y)[0] is line
     assert rank([line, root], X=X, y=y)[0] is line
+
+
+def test_a_step_past_its_share_of_the_time_leaves_it_to_the_last_steps():
+    """The steps in front of the noisy data's last ones (``_NOISY_SHARE`` of the
+    time) do nothing once their own deadline has passed."""
+    from sknalu.search._closed_form import _before
+
+    calls = []
+    step = _before(time.perf_counter() + 60, lambda: calls.append(1) or [1])
+    late = _before(time.perf_counter() - 1, lambda: calls.append(2) or [2])
+    assert list(step()) == [1] and list(late()) == [] and calls == [1]
+
+
+def test_the_quick_and_the_full_search_of_a_common_factor_share_their_sums(monkeypatch):
+    """``y = M(x) S(x)`` on noisy rows: each product ``M`` and columns of ``S``
+    are searched once by each search, and the sums of library terms of each
+    target ``y / M`` (and of its reciprocal, and over the wide library) are made
+    once for both searches."""
+    from sknalu.search import _closed_form
+
+    X, y, Xv, yv = _noisy(
+        lambda X: X[:, 0] * X[:, 1] / (X[:, 2] - X[:, 3]) ** 2,
+        [(1.0, 5.0), (1.0, 5.0), (6.0, 7.0), (1.0, 5.0)],
+    )
+    targets = []
+    sums = _closed_form._sums
+
+    def counted(X, y, Xv, yv, terms, *args, **kwargs):
+        targets.append((y.tobytes(), len(terms)))
+        return sums(X, y, Xv, yv, terms, *args, **kwargs)
+
+    monkeypatch.setattr(_closed_form, "_sums", counted)
+    deadline = time.perf_counter() + 60
+    first = {}
+    full = _closed_form._exact_search(deadline, largest=_closed_form._SMALL_RATIONAL, first=first)
+    quick = _closed_form._exact_search(deadline, quick=True, first=first)
+    judge = functools.partial(_closed_form._judge_and_confirm, X=X, y=y)
+    found = list(_closed_form._common_factor(X, y, Xv, yv, full, judge, quick_search=quick))
+    assert not any(f.exact for f in found)
+    assert targets and len(targets) == len(set(targets))
