@@ -208,6 +208,10 @@ class ClosedForm(Judged):
             return self.numerator
         return np.concatenate([self.numerator, self.denominator])
 
+    @property
+    def has_roots(self) -> bool:
+        return bool(np.any(self.terms() % 1))
+
     def complexity(self) -> tuple[int, int, int]:
         """(number of terms, total degree, total negative degree): fewer is simpler
         (``(a*p + 2*b*q)/(a + b)`` before ``(q + a*p/b)/(1 + a/b)``)."""
@@ -1351,9 +1355,9 @@ def _exact_search(
     or a function of one of these, :func:`composed`; not ``terms_with_functions``:
     functions of algebraic formulas alone; ``quick``: a product, sums of library
     terms and, where those are not exact, reciprocals of sums alone), as a
-    generator of candidates. ``first``: the library's terms, product and sums
-    of library terms of each target, shared by the searches given the same dict
-    (a quick search and a full one on the same target make them once)."""
+    generator of candidates. ``first``: the product and sums of library terms
+    of each target, shared by the searches given the same dict (a quick search
+    and a full one on the same target make them once)."""
     cache: dict = {}
     first = {} if first is None else first
     reciprocal_cache: dict = {}
@@ -1364,18 +1368,16 @@ def _exact_search(
     def search(X, y, Xv, yv):
         if time.perf_counter() > deadline:
             return
-        key = (X.tobytes(), y.tobytes(), Xv.tobytes(), yv.tobytes())
-        if key not in first:
-            first[key] = _usable(X, Xv, library(X.shape[1])), None
-        (terms, T), found = first[key]
+        terms, T = _usable(X, Xv, library(X.shape[1]))
         if algebraic_first:
-            if found is None:
+            key = (X.tobytes(), y.tobytes(), Xv.tobytes(), yv.tobytes())
+            if key not in first:
                 found = _product(X, y, Xv, yv, False)
                 found += _sums(X, y, Xv, yv, terms, T, deadline=deadline)
                 for formula in found:
                     confirm_exact(formula, X, y)
-                first[key] = (terms, T), found
-            found = list(found)
+                first[key] = found
+            found = list(first[key])
             if quick and not _any_exact(found):
                 found += _reciprocal_sums(X, y, Xv, yv, terms, T, deadline, reciprocal_cache)
             yield from found

@@ -68,12 +68,10 @@ class Judged:
     #: be kept (see ``rank``).
     has_functions = False
 
-    @property
-    def has_roots(self) -> bool:
-        """Whether a power in the formula is not an integer (``sqrt(x)``): among
-        formulas the rows rate alike, one with integer powers only, the narrower
-        class, comes first (``rank``)."""
-        return bool(np.any(self.terms() % 1))
+    #: Whether a power in the formula is not an integer (``sqrt(x)``): among
+    #: formulas the rows rate alike, one with integer powers only, the narrower
+    #: class, comes first (``rank``).
+    has_roots = False
 
     def n_parameters(self) -> int:
         """How many constants the formula fits to the rows, as the information
