@@ -1433,14 +1433,9 @@ def _common_factor(
     if not np.all(Xv != 0):
         return
     searches = [inner_search] if quick_search is None else [quick_search, inner_search]
-    tried = set()  # both fits of log|y| often give the same product on every column
     for plan in _factor_plans(X, y, narrow):
         for search in searches:  # every product with the quick search first
             for factor, columns in plan:
-                key = (id(search), factor.tobytes(), columns.tobytes())
-                if key in tried:
-                    continue
-                tried.add(key)
                 for candidate in _factor_out(X, y, Xv, yv, factor, columns, search, judge):
                     yield candidate
                     if candidate.exact:
@@ -1450,8 +1445,9 @@ def _common_factor(
 def _factor_plans(X, y, narrow: bool = False) -> Iterator[list]:
     """The products of powers ``M`` to try in front of ``y = M(x) S(x)`` (see
     :func:`_common_factor`), from the robust fit of ``log|y|``, then the least
-    squares one: for each, a list of ``(exponents of M, columns of S)``."""
-    tried = []
+    squares one: for each, a list of ``(exponents of M, columns of S)``, each
+    pair once (both fits often give the same product on every column)."""
+    given = set()
     for robust in (True, False):
         solution = _log_powers(X, y, robust)
         if solution is None:
@@ -1463,9 +1459,6 @@ def _factor_plans(X, y, narrow: bool = False) -> Iterator[list]:
             continue
         exponents = exponents.astype(int)
         inside = np.flatnonzero((exponents == 0) | (np.abs(solution - exponents) > 0.03))
-        if any(np.array_equal(exponents, e) and np.array_equal(inside, i) for e, i in tried):
-            continue
-        tried.append((exponents, inside))
         if narrow and not 0 < len(inside) < X.shape[1]:
             continue
         # On the columns inside; then without the columns whose power is off its
@@ -1480,7 +1473,10 @@ def _factor_plans(X, y, narrow: bool = False) -> Iterator[list]:
                 plan.append((strict, inside))
         if not narrow:
             plan.append((exponents, np.arange(X.shape[1])))
-        yield plan
+        plan = [(e, c) for e, c in plan if (e.tobytes(), c.tobytes()) not in given]
+        given.update((e.tobytes(), c.tobytes()) for e, c in plan)
+        if plan:
+            yield plan
 
 
 def _factor_out(X, y, Xv, yv, exponents, columns, inner_search, judge) -> Iterator:
@@ -1520,8 +1516,7 @@ def _noisy_products(
     (``sqrt((x2 - x1)**2 + (y2 - y1)**2)``) is a polynomial's square root."""
     n = X.shape[1]
     whole = [(np.zeros(n, dtype=int), np.arange(n))]
-    plans = {(e.tobytes(), c.tobytes()): (e, c) for plan in _factor_plans(X, y) for e, c in plan}
-    plans = list(plans.values())  # both fits of log|y| often give the same product
+    plans = [pair for plan in _factor_plans(X, y) for pair in plan]
     tries = [(None, e, c) for e, c in plans]
     tries += [(outer, e, c) for outer in outers for e, c in plans + whole]
     tries.sort(key=lambda t: len(t[2]))  # the fewest columns (the quickest) first
